@@ -1,0 +1,63 @@
+package io.tpmkms.protection;
+
+/**
+ * The key-protection port: a stateless engine that generates keys and uses them
+ * by handle. The key catalogue (names, versions, states) lives outside it; the
+ * backend never stores a key itself, so every handle it returns must be
+ * persisted by the caller.
+ *
+ * <p>Order of effects, as callers must use it: {@code generate} → persist the
+ * handle → if persisting fails, {@code destroy} the orphan. To destroy: remove
+ * the mapping first, then call {@code destroy}.
+ *
+ * <p>Threading: implementations are safe for concurrent use; a device backend
+ * serializes access to its device internally.
+ *
+ * <p>Errors: every method throws only {@link BackendException}. A method whose
+ * {@link Capability} is not in {@link #describe()} throws
+ * {@link BackendException.Kind#UNSUPPORTED}; callers check first.
+ */
+public interface KeyProtectionBackend extends AutoCloseable {
+
+  BackendDescription describe();
+
+  /** Generates a key inside the protection boundary; needs {@link Capability#GENERATE}. */
+  GeneratedKey generate(KeySpec spec);
+
+  /** DER SubjectPublicKeyInfo of an asymmetric key. */
+  byte[] publicKey(KeyHandle handle);
+
+  /**
+   * Signs a digest of the algorithm's hash ({@link KeyAlgorithm#digestLength()} bytes).
+   * ECDSA signatures are DER; RSA signatures are modulus-sized.
+   */
+  byte[] sign(KeyHandle handle, byte[] digest);
+
+  /**
+   * AEAD encryption with a symmetric key. The result is the backend's payload,
+   * self-contained apart from the key (for software AES-256-GCM:
+   * nonce(12) | ciphertext | tag(16)).
+   */
+  byte[] encrypt(KeyHandle handle, byte[] plaintext, byte[] aad);
+
+  /** Inverse of {@link #encrypt}; a wrong tag or AAD is {@link BackendException.Kind#INVALID_INPUT}. */
+  byte[] decrypt(KeyHandle handle, byte[] payload, byte[] aad);
+
+  /** RSA-OAEP (SHA-256, MGF1-SHA256, empty label) decryption. */
+  byte[] asymmetricDecrypt(KeyHandle handle, byte[] ciphertext);
+
+  /** HMAC of data; verification is the caller's constant-time comparison. */
+  byte[] mac(KeyHandle handle, byte[] data);
+
+  /** Random bytes from the backend's generator; needs {@link Capability#RANDOM}. */
+  byte[] randomBytes(int length);
+
+  /**
+   * Destroys whatever the backend holds for the handle (a loaded TPM object, a
+   * cached key). After the caller has dropped the blob the material is gone.
+   */
+  void destroy(KeyHandle handle);
+
+  @Override
+  void close();
+}
