@@ -27,14 +27,27 @@ public final class RsaPadding {
 
   /** Verifies an RSASSA-PSS signature over a SHA-256 digest. */
   public static boolean verifyPssPrehashed(RSAPublicKey pub, byte[] digest, byte[] signature) {
+    if (digest == null || digest.length != 32) {
+      throw new BackendException(BackendException.Kind.INVALID_INPUT, "digest must be 32 bytes for RSA-PSS-SHA256");
+    }
     PSSSigner v = PSSSigner.createRawSigner(
         new RSABlindedEngine(), new SHA256Digest(), new SHA256Digest(), 32, PSSSigner.TRAILER_IMPLICIT);
     v.init(false, new RSAKeyParameters(false, pub.getModulus(), pub.getPublicExponent()));
     v.update(digest, 0, digest.length);
-    return v.verifySignature(signature);
+    try {
+      return v.verifySignature(signature);
+    } catch (RuntimeException e) {
+      // BC throws DataLengthException for a signature value >= the modulus: malformed, so invalid.
+      return false;
+    }
   }
 
-  static void checkDigest(KeyAlgorithm alg, byte[] digest) {
+  /**
+   * Checks that a digest has the length the algorithm's hash produces.
+   *
+   * @throws BackendException INVALID_INPUT if it is null or of another length
+   */
+  public static void checkDigest(KeyAlgorithm alg, byte[] digest) {
     if (digest == null || digest.length != alg.digestLength()) {
       throw new BackendException(BackendException.Kind.INVALID_INPUT,
           "digest must be " + alg.digestLength() + " bytes for " + alg);

@@ -19,12 +19,15 @@ public final class SignatureVerifier {
   /**
    * @param digest a digest of the algorithm's hash
    * @return whether the signature is valid; malformed signatures are invalid, not errors
-   * @throws BackendException KEY_INVALID if the public key cannot be parsed
+   * @throws BackendException INVALID_INPUT if the digest is not {@link KeyAlgorithm#digestLength()} bytes;
+   *     KEY_INVALID if the public key cannot be parsed; UNSUPPORTED if the algorithm does not sign
    */
   public static boolean verifyDigest(KeyAlgorithm alg, byte[] publicKeyDer, byte[] digest, byte[] signature) {
     if (alg.kind() != KeyAlgorithm.Kind.SIGN) {
       throw new BackendException(BackendException.Kind.UNSUPPORTED, alg + " does not sign");
     }
+    RsaPadding.checkDigest(alg, digest);
+    if (signature == null) return false;
     PublicKey pub = parsePublicKey(alg, publicKeyDer);
     try {
       Signature s;
@@ -40,7 +43,7 @@ public final class SignatureVerifier {
         s.update(RsaPadding.digestInfo(alg, digest));
       }
       return s.verify(signature);
-    } catch (java.security.SignatureException e) {
+    } catch (java.security.SignatureException | IllegalArgumentException e) {
       return false;
     } catch (GeneralSecurityException e) {
       throw new BackendException(BackendException.Kind.INTERNAL, "verification failed to run", e);
