@@ -1,0 +1,114 @@
+package io.tpmkms.cli;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.rpc.ErrorInfo;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
+import java.util.Optional;
+import picocli.CommandLine;
+import picocli.CommandLine.IExecutionExceptionHandler;
+import picocli.CommandLine.IParameterExceptionHandler;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.UnmatchedArgumentException;
+
+/**
+ * Turns every failure into one line on stderr and an exit code from {@link ExitCodes}. gRPC
+ * errors show the service's message, the status code and the {@code ErrorInfo.reason}; stack
+ * traces and details only with {@code --verbose}.
+ */
+final class ErrorReporter implements IExecutionExceptionHandler, IParameterExceptionHandler {
+
+    private final TpmkmsCommand root;
+
+    ErrorReporter(TpmkmsCommand root) {
+        this.root = root;
+    }
+
+    @Override
+    public int handleParseException(ParameterException ex, String[] args) {
+        PrintStream err = root.console().err();
+        err.println("error: " + ex.getMessage());
+        UnmatchedArgumentException.printSuggestions(ex, err);
+        err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help' for usage.");
+        return ExitCodes.USAGE;
+    }
+
+    @Override
+    public int handleExecutionException(Exception ex, CommandLine commandLine, ParseResult parseResult) {
+        PrintStream err = root.console().err();
+        int code;
+        if (ex instanceof StatusRuntimeException sre) {
+            code = reportStatus(sre, err);
+        } else if (ex instanceof NoSuchFileException e) {
+            err.println("error: no such file: " + e.getFile());
+            code = ExitCodes.USAGE;
+        } else if (ex instanceof AccessDeniedException e) {
+            err.println("error: permission denied: " + e.getFile());
+            code = ExitCodes.FAILED;
+        } else if (ex instanceof IOException e) {
+            err.println("error: " + e);
+            code = ExitCodes.FAILED;
+        } else {
+            err.println("error: unexpected " + ex + (root.verbose() ? "" : " (--verbose for details)"));
+            code = ExitCodes.FAILED;
+        }
+        if (root.verbose()) {
+            ex.printStackTrace(err);
+        }
+        return code;
+    }
+
+    private int reportStatus(StatusRuntimeException ex, PrintStream err) {
+        Status status = ex.getStatus();
+        Optional<ErrorInfo> info = errorInfo(ex);
+        String what = switch (status.getCode()) {
+            case UNAVAILABLE -> "cannot reach the key service at " + root.address() + ": " + describe(status);
+            case DEADLINE_EXCEEDED -> "no answer from " + root.address() + " within " + root.timeout().toSeconds()
+                    + "s (--timeout)";
+            default -> describe(status);
+        };
+        String reason = info.map(i -> ", reason " + i.getReason()).orElse("");
+        err.println("error: " + what + " (" + status.getCode() + reason + ")");
+        if (root.verbose() && info.isPresent()) {
+            err.println("  domain: " + info.get().getDomain());
+            info.get().getMetadataMap().forEach((k, v) -> err.println("  " + k + ": " + v));
+        }
+        return ExitCodes.forStatus(status.getCode());
+    }
+
+    private static String describe(Status status) {
+        if (status.getDescription() != null && !status.getDescription().isBlank()) {
+            String d = status.getDescription();
+            Throwable cause = status.getCause();
+            return cause != null && cause.getMessage() != null ? d + ": " + cause.getMessage() : d;
+        }
+        if (status.getCause() != null && status.getCause().getMessage() != null) {
+            return status.getCause().getMessage();
+        }
+        return status.getCode().name().toLowerCase().replace('_', ' ');
+    }
+
+    static Optional<ErrorInfo> errorInfo(Throwable t) {
+        com.google.rpc.Status status = StatusProto.fromThrowable(t);
+        if (status == null) {
+            return Optional.empty();
+        }
+        for (Any detail : status.getDetailsList()) {
+            if (detail.is(ErrorInfo.class)) {
+                try {
+                    return Optional.of(detail.unpack(ErrorInfo.class));
+                } catch (InvalidProtocolBufferException e) {
+                    return Optional.empty();
+                }
+            }
+        }
+        return Optional.empty();
+    }
+}

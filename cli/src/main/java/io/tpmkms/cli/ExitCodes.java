@@ -1,0 +1,38 @@
+package io.tpmkms.cli;
+
+import io.grpc.Status;
+
+/**
+ * The process exit codes of {@code tpmkms}, documented in docs/cli.md. Scripts rely on them, so a
+ * code never changes meaning; new failure kinds map to {@link #FAILED}.
+ */
+public final class ExitCodes {
+    /** The command did what was asked. */
+    public static final int OK = 0;
+    /** A signature or MAC did not verify, or the service refused or failed the operation. */
+    public static final int FAILED = 1;
+    /** The command line is wrong: unknown option, missing argument, bad value. */
+    public static final int USAGE = 2;
+    /** No answer from the service: UNAVAILABLE or DEADLINE_EXCEEDED. */
+    public static final int UNREACHABLE = 3;
+    /** The key or key version does not exist: NOT_FOUND. */
+    public static final int NOT_FOUND = 4;
+    /** UNAUTHENTICATED or PERMISSION_DENIED. */
+    public static final int DENIED = 5;
+    /** The request conflicts with the key's state: ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED (etag). */
+    public static final int CONFLICT = 6;
+
+    private ExitCodes() {
+    }
+
+    public static int forStatus(Status.Code code) {
+        return switch (code) {
+            case OK -> OK;
+            case UNAVAILABLE, DEADLINE_EXCEEDED -> UNREACHABLE;
+            case NOT_FOUND -> NOT_FOUND;
+            case UNAUTHENTICATED, PERMISSION_DENIED -> DENIED;
+            case ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED -> CONFLICT;
+            default -> FAILED;
+        };
+    }
+}

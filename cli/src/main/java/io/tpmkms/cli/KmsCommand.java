@@ -1,0 +1,35 @@
+package io.tpmkms.cli;
+
+import io.tpmkms.cli.connection.KmsConnection;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * A subcommand that talks to the key service: it gets a {@link Session} with an open connection,
+ * the console and the output mode, and returns an exit code. Exceptions go to the
+ * {@link ErrorReporter}.
+ */
+public abstract class KmsCommand implements Callable<Integer> {
+
+    @Spec
+    protected CommandSpec spec;
+
+    @Override
+    public final Integer call() throws Exception {
+        TpmkmsCommand root = (TpmkmsCommand) spec.root().userObject();
+        try (KmsConnection connection = root.connect()) {
+            return run(new Session(connection, root.console(), root.json()));
+        } finally {
+            root.console().flush();
+        }
+    }
+
+    protected abstract int run(Session session) throws Exception;
+
+    /** A usage error found after parsing (conflicting options and the like): exit 2. */
+    protected ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+}
