@@ -1,0 +1,31 @@
+package io.tpmkms.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tpmkms.proto.key.v1.GetKeyRequest;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The real entry point in a separate JVM: environment, System.exit code, and System.out/err. */
+class LauncherTest extends CliHarness {
+
+    @Test
+    void main_takesAddressFromEnvironment_andExitsWithTheErrorCode() throws Exception {
+        service.fail(io.grpc.Status.Code.NOT_FOUND, "key \"ns/x\" not found", "KEY_NOT_FOUND");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                TpmkmsCommand.class.getName(), "keys", "get", "ns/x");
+        pb.environment().put("TPMKMS_ADDRESS", address);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "CLI did not finish");
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+
+        assertEquals(ExitCodes.NOT_FOUND, p.exitValue(), err);
+        assertEquals("ns/x", service.only(GetKeyRequest.class).getKey());
+        assertTrue(err.startsWith("error: key \"ns/x\" not found (NOT_FOUND, reason KEY_NOT_FOUND)"), err);
+    }
+}
