@@ -1,0 +1,316 @@
+package io.tpmkms.key.api;
+
+import com.google.protobuf.ByteString;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import io.tpmkms.key.crypto.CryptoService;
+import io.tpmkms.key.crypto.CryptoService.Result;
+import io.tpmkms.key.crypto.CryptoService.Verdict;
+import io.tpmkms.key.crypto.KeyCache.CachedVersion;
+import io.tpmkms.key.error.GrpcErrors;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.key.lifecycle.KeyLifecycleService;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.CreateKeyCommand;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.UpdateKeyCommand;
+import io.tpmkms.key.lifecycle.KeyVersionEntity;
+import io.tpmkms.proto.key.v1.*;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * The gRPC adapter of tpmkms.key.v1.KeyService: turns messages into domain
+ * calls and back. Every method goes through {@link #unary}, so every failure
+ * becomes a status with an ErrorInfo via {@link GrpcErrors} and none leaks as
+ * UNKNOWN. Runs on worker threads (the calls touch the database and backends).
+ */
+@GrpcService
+@Blocking
+public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
+  static final int DEFAULT_PAGE = 50;
+  static final int MAX_PAGE = 1000;
+
+  private final KeyLifecycleService lifecycle;
+  private final CryptoService crypto;
+
+  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto) {
+    this.lifecycle = lifecycle;
+    this.crypto = crypto;
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+
+  @Override
+  public void createKey(CreateKeyRequest r, StreamObserver<CreateKeyResponse> out) {
+    unary(out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
+        r.getNamespace(), r.getName(), ProtoMapper.purpose(r.getPurpose()), ProtoMapper.algorithm(r.getAlgorithm()),
+        ProtoMapper.level(r.getProtectionLevel()),
+        r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
+        r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
+        r.getLabelsMap())))).build());
+  }
+
+  @Override
+  public void getKey(GetKeyRequest r, StreamObserver<GetKeyResponse> out) {
+    unary(out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
+  }
+
+  @Override
+  public void listKeys(ListKeysRequest r, StreamObserver<ListKeysResponse> out) {
+    unary(out, () -> {
+      int size = pageSize(r.getPageSize());
+      String[] after = r.getPageToken().isEmpty() ? new String[] {"", ""} : decodeToken(r.getPageToken()).split("\0", 2);
+      if (after.length != 2) throw badToken();
+      List<KeyView> page = lifecycle.listKeys(r.getNamespace().isEmpty() ? null : r.getNamespace(),
+          r.getLabelsMap(), after[0], after[1], size + 1);
+      ListKeysResponse.Builder b = ListKeysResponse.newBuilder();
+      page.stream().limit(size).forEach(v -> b.addKeys(ProtoMapper.key(v)));
+      if (page.size() > size) {
+        KeyEntity last = page.get(size - 1).key();
+        b.setNextPageToken(encodeToken(last.namespace + "\0" + last.name));
+      }
+      return b.build();
+    });
+  }
+
+  @Override
+  public void updateKey(UpdateKeyRequest r, StreamObserver<UpdateKeyResponse> out) {
+    unary(out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
+        r.getKey(), new LinkedHashSet<>(r.getUpdateMaskList()), r.getLabelsMap(),
+        r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
+        r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
+        r.getEtag())))).build());
+  }
+
+  @Override
+  public void rotateKey(RotateKeyRequest r, StreamObserver<RotateKeyResponse> out) {
+    unary(out, () -> {
+      KeyView v = lifecycle.rotateKey(r.getKey());
+      return RotateKeyResponse.newBuilder()
+          .setKey(ProtoMapper.key(v))
+          .setVersion(ProtoMapper.version(v.key(), v.primary()))
+          .build();
+    });
+  }
+
+  @Override
+  public void listKeyVersions(ListKeyVersionsRequest r, StreamObserver<ListKeyVersionsResponse> out) {
+    unary(out, () -> {
+      int size = pageSize(r.getPageSize());
+      int after = 0;
+      if (!r.getPageToken().isEmpty()) {
+        try {
+          after = Integer.parseInt(decodeToken(r.getPageToken()));
+        } catch (NumberFormatException e) {
+          throw badToken();
+        }
+      }
+      KeyView key = lifecycle.getKey(r.getKey());
+      List<KeyVersionEntity> page = lifecycle.listVersions(r.getKey(), after, size + 1, r.getIncludeDestroyed());
+      ListKeyVersionsResponse.Builder b = ListKeyVersionsResponse.newBuilder();
+      page.stream().limit(size).forEach(v -> b.addVersions(ProtoMapper.version(key.key(), v)));
+      if (page.size() > size) b.setNextPageToken(encodeToken(Integer.toString(page.get(size - 1).number)));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void getKeyVersion(GetKeyVersionRequest r, StreamObserver<GetKeyVersionResponse> out) {
+    unary(out, () -> GetKeyVersionResponse.newBuilder()
+        .setVersion(versionMessage(r.getKey(), lifecycle.getVersion(r.getKey(), r.getVersion()))).build());
+  }
+
+  @Override
+  public void setPrimaryVersion(SetPrimaryVersionRequest r, StreamObserver<SetPrimaryVersionResponse> out) {
+    unary(out, () -> SetPrimaryVersionResponse.newBuilder()
+        .setKey(ProtoMapper.key(lifecycle.setPrimaryVersion(r.getKey(), r.getVersion()))).build());
+  }
+
+  @Override
+  public void disableKeyVersion(DisableKeyVersionRequest r, StreamObserver<DisableKeyVersionResponse> out) {
+    unary(out, () -> DisableKeyVersionResponse.newBuilder()
+        .setVersion(versionMessage(r.getKey(), lifecycle.disableVersion(r.getKey(), r.getVersion()))).build());
+  }
+
+  @Override
+  public void enableKeyVersion(EnableKeyVersionRequest r, StreamObserver<EnableKeyVersionResponse> out) {
+    unary(out, () -> EnableKeyVersionResponse.newBuilder()
+        .setVersion(versionMessage(r.getKey(), lifecycle.enableVersion(r.getKey(), r.getVersion()))).build());
+  }
+
+  @Override
+  public void scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest r,
+      StreamObserver<ScheduleKeyVersionDestructionResponse> out) {
+    unary(out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
+        .setVersion(versionMessage(r.getKey(), lifecycle.scheduleDestruction(r.getKey(), r.getVersion(),
+            r.hasDelay() ? ProtoMapper.duration(r.getDelay()) : null)))
+        .build());
+  }
+
+  @Override
+  public void restoreKeyVersion(RestoreKeyVersionRequest r, StreamObserver<RestoreKeyVersionResponse> out) {
+    unary(out, () -> RestoreKeyVersionResponse.newBuilder()
+        .setVersion(versionMessage(r.getKey(), lifecycle.restoreVersion(r.getKey(), r.getVersion()))).build());
+  }
+
+  @Override
+  public void revokeKeyVersion(RevokeKeyVersionRequest r, StreamObserver<RevokeKeyVersionResponse> out) {
+    unary(out, () -> {
+      KeyView key = lifecycle.revokeVersion(r.getKey(), r.getVersion());
+      return RevokeKeyVersionResponse.newBuilder()
+          .setKey(ProtoMapper.key(key))
+          .setVersion(versionMessage(r.getKey(), lifecycle.getVersion(r.getKey(), r.getVersion())))
+          .build();
+    });
+  }
+
+  // ---- use --------------------------------------------------------------------------------------
+
+  @Override
+  public void encrypt(EncryptRequest r, StreamObserver<EncryptResponse> out) {
+    unary(out, () -> {
+      Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
+          r.getAdditionalAuthenticatedData().toByteArray());
+      return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
+    });
+  }
+
+  @Override
+  public void decrypt(DecryptRequest r, StreamObserver<DecryptResponse> out) {
+    unary(out, () -> {
+      Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
+          r.getAdditionalAuthenticatedData().toByteArray());
+      return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
+    });
+  }
+
+  @Override
+  public void generateDataKey(GenerateDataKeyRequest r, StreamObserver<GenerateDataKeyResponse> out) {
+    unary(out, () -> {
+      Result[] res = crypto.generateDataKey(r.getKey(), r.getLengthBytes(),
+          r.getAdditionalAuthenticatedData().toByteArray());
+      GenerateDataKeyResponse.Builder b = GenerateDataKeyResponse.newBuilder()
+          .setCiphertext(bytes(res[1])).setVersion(res[1].version());
+      if (!r.getOmitPlaintext()) b.setPlaintext(bytes(res[0]));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void sign(SignRequest r, StreamObserver<SignResponse> out) {
+    unary(out, () -> {
+      Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
+          data(r.hasDigest(), r.getDigest()));
+      return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
+    });
+  }
+
+  @Override
+  public void verify(VerifyRequest r, StreamObserver<VerifyResponse> out) {
+    unary(out, () -> {
+      Verdict v = crypto.verify(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
+          data(r.hasDigest(), r.getDigest()), r.getSignature().toByteArray());
+      return VerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
+    });
+  }
+
+  @Override
+  public void asymmetricDecrypt(AsymmetricDecryptRequest r, StreamObserver<AsymmetricDecryptResponse> out) {
+    unary(out, () -> {
+      Result res = crypto.asymmetricDecrypt(r.getKey(), r.getVersion(), r.getCiphertext().toByteArray());
+      return AsymmetricDecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
+    });
+  }
+
+  @Override
+  public void getPublicKey(GetPublicKeyRequest r, StreamObserver<GetPublicKeyResponse> out) {
+    unary(out, () -> {
+      CachedVersion v = crypto.publicKey(r.getKey(), r.getVersion());
+      return GetPublicKeyResponse.newBuilder()
+          .setPem(ProtoMapper.pem(v.publicKey()))
+          .setAlgorithm(ProtoMapper.algorithm(v.algorithm()))
+          .setVersion(v.number())
+          .build();
+    });
+  }
+
+  @Override
+  public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> out) {
+    unary(out, () -> {
+      Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
+      return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
+    });
+  }
+
+  @Override
+  public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> out) {
+    unary(out, () -> {
+      Verdict v = crypto.macVerify(r.getKey(), r.getVersion(), r.getData().toByteArray(), r.getMac().toByteArray());
+      return MacVerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
+    });
+  }
+
+  @Override
+  public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> out) {
+    unary(out, () -> GenerateRandomResponse.newBuilder()
+        .setData(ByteString.copyFrom(crypto.generateRandom(r.getLengthBytes(),
+            ProtoMapper.level(r.getProtectionLevel()))))
+        .build());
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  /** Runs one unary call: the response, or exactly one mapped error. */
+  static <T> void unary(StreamObserver<T> out, Supplier<T> call) {
+    T response;
+    try {
+      response = call.get();
+    } catch (Throwable t) {
+      out.onError(GrpcErrors.toStatus(t));
+      return;
+    }
+    out.onNext(response);
+    out.onCompleted();
+  }
+
+  private KeyVersion versionMessage(String key, KeyVersionEntity v) {
+    return ProtoMapper.version(key, lifecycle.getKey(key).key().primaryVersion, v);
+  }
+
+  private static ByteString bytes(Result r) {
+    return ByteString.copyFrom(r.bytes());
+  }
+
+  private static byte[] data(boolean present, ByteString b) {
+    return present ? b.toByteArray() : null;
+  }
+
+  private static int pageSize(int requested) {
+    if (requested < 0 || requested > MAX_PAGE) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
+    }
+    return requested == 0 ? DEFAULT_PAGE : requested;
+  }
+
+  private static String encodeToken(String s) {
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String decodeToken(String token) {
+    try {
+      return new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
+    } catch (IllegalArgumentException e) {
+      throw badToken();
+    }
+  }
+
+  private static KmsException badToken() {
+    return KmsException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token is not one this service issued");
+  }
+}

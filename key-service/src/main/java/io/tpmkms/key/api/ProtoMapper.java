@@ -1,0 +1,119 @@
+package io.tpmkms.key.api;
+
+import com.google.protobuf.Duration;
+import com.google.protobuf.Timestamp;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
+import io.tpmkms.key.lifecycle.KeyPurpose;
+import io.tpmkms.key.lifecycle.KeyVersionEntity;
+import io.tpmkms.proto.key.v1.Algorithm;
+import io.tpmkms.proto.key.v1.Key;
+import io.tpmkms.proto.key.v1.KeyVersion;
+import io.tpmkms.proto.key.v1.KeyVersionState;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.ProtectionLevel;
+import java.time.Instant;
+import java.util.Base64;
+
+/** Between the domain and the tpmkms.key.v1 messages. Rejects enum values it does not know. */
+final class ProtoMapper {
+  private ProtoMapper() {}
+
+  static Key key(KeyView view) {
+    KeyEntity k = view.key();
+    Key.Builder b = Key.newBuilder()
+        .setName(k.fullName())
+        .setNamespace(k.namespace)
+        .setPurpose(io.tpmkms.proto.key.v1.KeyPurpose.valueOf(k.purpose.name()))
+        .setAlgorithm(algorithm(k.algorithm))
+        .setProtectionLevel(level(k.protectionLevel))
+        .setPrimaryVersion(k.primaryVersion)
+        .putAllLabels(k.labels)
+        .setCreateTime(ts(k.createTime))
+        .setUpdateTime(ts(k.updateTime))
+        .setEtag(k.rowVersion);
+    if (k.rotationPeriodSeconds != null) b.setRotationPeriod(Duration.newBuilder().setSeconds(k.rotationPeriodSeconds));
+    if (k.nextRotationTime != null) b.setNextRotationTime(ts(k.nextRotationTime));
+    if (view.primary() != null) b.setPrimary(version(k, view.primary()));
+    return b.build();
+  }
+
+  static KeyVersion version(KeyEntity k, KeyVersionEntity v) {
+    return version(k.fullName(), k.primaryVersion, v);
+  }
+
+  static KeyVersion version(String key, int primaryVersion, KeyVersionEntity v) {
+    KeyVersion.Builder b = KeyVersion.newBuilder()
+        .setKey(key)
+        .setVersion(v.number)
+        .setState(KeyVersionState.valueOf(v.state.name()))
+        .setAlgorithm(algorithm(v.algorithm))
+        .setProtectionLevel(level(v.protectionLevel))
+        .setPrimary(v.number == primaryVersion)
+        .setCreateTime(ts(v.createTime));
+    if (v.destroyTime != null) b.setDestroyTime(ts(v.destroyTime));
+    if (v.destroyEventTime != null) b.setDestroyEventTime(ts(v.destroyEventTime));
+    if (v.compromiseTime != null) b.setCompromiseTime(ts(v.compromiseTime));
+    if (v.publicKey != null) b.setPublicKeyPem(pem(v.publicKey));
+    return b.build();
+  }
+
+  static String pem(byte[] spki) {
+    return "-----BEGIN PUBLIC KEY-----\n"
+        + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(spki)
+        + "\n-----END PUBLIC KEY-----\n";
+  }
+
+  static Algorithm algorithm(KeyAlgorithm a) {
+    return Algorithm.valueOf(a.name());
+  }
+
+  /** null for UNSPECIFIED. */
+  static KeyAlgorithm algorithm(Algorithm a) {
+    if (a == Algorithm.ALGORITHM_UNSPECIFIED) return null;
+    if (a == Algorithm.UNRECOGNIZED) throw KmsException.invalid(Reasons.INVALID_ALGORITHM, "unknown algorithm");
+    return KeyAlgorithm.valueOf(a.name());
+  }
+
+  static KeyPurpose purpose(io.tpmkms.proto.key.v1.KeyPurpose p) {
+    if (p == io.tpmkms.proto.key.v1.KeyPurpose.KEY_PURPOSE_UNSPECIFIED) return null;
+    if (p == io.tpmkms.proto.key.v1.KeyPurpose.UNRECOGNIZED) {
+      throw KmsException.invalid(Reasons.INVALID_PURPOSE, "unknown purpose");
+    }
+    return KeyPurpose.valueOf(p.name());
+  }
+
+  static io.tpmkms.proto.key.v1.ProtectionLevel level(ProtectionLevel l) {
+    return io.tpmkms.proto.key.v1.ProtectionLevel.valueOf(l.name());
+  }
+
+  /** null for UNSPECIFIED. */
+  static ProtectionLevel level(io.tpmkms.proto.key.v1.ProtectionLevel l) {
+    return switch (l) {
+      case PROTECTION_LEVEL_UNSPECIFIED -> null;
+      case SOFTWARE -> ProtectionLevel.SOFTWARE;
+      case TPM -> ProtectionLevel.TPM;
+      default -> throw KmsException.invalid(Reasons.INVALID_REQUEST, "unknown protection level");
+    };
+  }
+
+  static Timestamp ts(Instant i) {
+    return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
+  }
+
+  static Instant instant(Timestamp t) {
+    if (t.getNanos() < 0 || t.getNanos() > 999_999_999) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "timestamp nanos out of range");
+    }
+    return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+  }
+
+  static java.time.Duration duration(Duration d) {
+    if (d.getSeconds() < 0 || d.getNanos() < 0) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "durations must not be negative");
+    }
+    return java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
+  }
+}

@@ -1,0 +1,73 @@
+package io.tpmkms.key.backend;
+
+import io.quarkus.runtime.Startup;
+import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyProtectionBackend;
+import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.protection.software.FileRootKeySource;
+import io.tpmkms.protection.software.SoftwareKeyProtectionBackend;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.Map;
+import org.jboss.logging.Logger;
+
+/**
+ * The configured key-protection backends, one per protection level, chosen by
+ * configuration ({@code tpmkms.backend.*}). The software backend is always
+ * present; the TPM backend joins when a TPM is configured.
+ */
+@Startup
+@ApplicationScoped
+public class BackendRegistry {
+  private static final Logger LOG = Logger.getLogger(BackendRegistry.class);
+
+  private final Map<ProtectionLevel, KeyProtectionBackend> backends = new EnumMap<>(ProtectionLevel.class);
+  private final ProtectionLevel defaultLevel;
+
+  public BackendRegistry(KmsConfig config) {
+    Path seed = Path.of(config.backend().software().seedFile());
+    backends.put(ProtectionLevel.SOFTWARE, new SoftwareKeyProtectionBackend(new FileRootKeySource(seed)));
+    this.defaultLevel = config.backend().defaultProtectionLevel();
+    if (!backends.containsKey(defaultLevel)) {
+      throw new IllegalStateException("default protection level " + defaultLevel + " has no configured backend");
+    }
+    LOG.infof("key protection backends: %s (default %s)", backends.keySet(), defaultLevel);
+  }
+
+  /** The level to use when a request names none. */
+  public ProtectionLevel resolve(ProtectionLevel requested) {
+    return requested == null ? defaultLevel : requested;
+  }
+
+  /** @throws KmsException UNIMPLEMENTED when no backend serves the level */
+  public KeyProtectionBackend forLevel(ProtectionLevel level) {
+    KeyProtectionBackend b = backends.get(level);
+    if (b == null) {
+      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.PROTECTION_LEVEL_UNAVAILABLE,
+          "protection level " + level + " is not available on this server");
+    }
+    return b;
+  }
+
+  /** The backend for a level, checked to support an algorithm and a capability. */
+  public KeyProtectionBackend require(ProtectionLevel level, KeyAlgorithm algorithm, Capability capability) {
+    KeyProtectionBackend b = forLevel(level);
+    if (!b.describe().supports(algorithm) || !b.describe().supports(capability)) {
+      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+          "protection level " + level + " does not support " + algorithm);
+    }
+    return b;
+  }
+
+  @PreDestroy
+  void close() {
+    backends.values().forEach(KeyProtectionBackend::close);
+  }
+}

@@ -1,0 +1,221 @@
+package io.tpmkms.key.crypto;
+
+import io.tpmkms.key.backend.BackendRegistry;
+import io.tpmkms.key.crypto.KeyCache.CachedKey;
+import io.tpmkms.key.crypto.KeyCache.CachedVersion;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.key.lifecycle.KeyNames;
+import io.tpmkms.key.lifecycle.KeyNames.KeyName;
+import io.tpmkms.key.lifecycle.KeyPurpose;
+import io.tpmkms.key.lifecycle.KeyUse;
+import io.tpmkms.protection.BackendException;
+import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyProtectionBackend;
+import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.protection.SignatureVerifier;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.security.MessageDigest;
+import java.util.Map;
+
+/**
+ * Cryptographic use of keys: picks the version (the primary to protect new
+ * data, the one the input names to read old data), checks purpose and state,
+ * and hands the work to the version's backend. Verification runs in-process
+ * against the stored public key and never touches the backend.
+ *
+ * <p>Thread-safe; stateless apart from the {@link KeyCache}.
+ */
+@ApplicationScoped
+public class CryptoService {
+  public static final int MAX_PLAINTEXT = 64 * 1024;
+  public static final int MAX_AAD = 64 * 1024;
+  public static final int MAX_DATA = 64 * 1024;
+  public static final int MAX_CIPHERTEXT = 2 * MAX_PLAINTEXT;
+  public static final int MAX_RANDOM = 1024;
+
+  private final KeyCache cache;
+  private final BackendRegistry backends;
+
+  public CryptoService(KeyCache cache, BackendRegistry backends) {
+    this.cache = cache;
+    this.backends = backends;
+  }
+
+  /** A result and the version that produced it. */
+  public record Result(byte[] bytes, int version) {}
+
+  /** Result of a verification; invalid is an answer, not an error. */
+  public record Verdict(boolean valid, int version) {}
+
+  public Result encrypt(String key, byte[] plaintext, byte[] aad) {
+    limit(plaintext, MAX_PLAINTEXT, Reasons.PLAINTEXT_TOO_LARGE, "plaintext");
+    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
+    CachedVersion v = usable(k, k.primaryVersion(), KeyUse.ENCRYPT);
+    byte[] payload = backend(v, Capability.ENCRYPT).encrypt(v.handle(), plaintext, aad);
+    return new Result(new Ciphertext(v.number(), payload).encode(), v.number());
+  }
+
+  public Result decrypt(String key, byte[] ciphertext, byte[] aad) {
+    limit(ciphertext, MAX_CIPHERTEXT, Reasons.CIPHERTEXT_INVALID, "ciphertext");
+    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    KeyName kn = KeyNames.parse(key);
+    Ciphertext ct = Ciphertext.decode(ciphertext);
+    CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
+    if (!k.versions().containsKey(ct.version())) {
+      k = cache.reload(kn); // a version created on another replica since we cached the key
+      if (!k.versions().containsKey(ct.version())) {
+        throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext names a version this key does not have");
+      }
+    }
+    CachedVersion v = usable(k, ct.version(), KeyUse.DECRYPT);
+    try {
+      return new Result(backend(v, Capability.ENCRYPT).decrypt(v.handle(), ct.payload(), aad), v.number());
+    } catch (BackendException e) {
+      throw e.kind() == BackendException.Kind.INVALID_INPUT ? decryptionFailed(e) : e;
+    }
+  }
+
+  /** A fresh data key from the key's backend, in clear (unless omitted) and encrypted under the key. */
+  public Result[] generateDataKey(String key, int lengthBytes, byte[] aad) {
+    int len = lengthBytes == 0 ? 32 : lengthBytes;
+    if (len != 16 && len != 32) {
+      throw KmsException.invalid(Reasons.INVALID_LENGTH, "data key length must be 16 or 32 bytes");
+    }
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
+    CachedVersion v = usable(k, k.primaryVersion(), KeyUse.ENCRYPT);
+    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    byte[] dataKey = backend(v, Capability.RANDOM).randomBytes(len);
+    byte[] payload = backend(v, Capability.ENCRYPT).encrypt(v.handle(), dataKey, aad);
+    return new Result[] {
+      new Result(dataKey, v.number()), new Result(new Ciphertext(v.number(), payload).encode(), v.number())};
+  }
+
+  /** Signs data (hashed here) or a precomputed digest. version 0 means the primary. */
+  public Result sign(String key, int version, byte[] data, byte[] digest) {
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = purpose(kn, KeyPurpose.ASYMMETRIC_SIGN);
+    CachedVersion v = usable(k, version == 0 ? k.primaryVersion() : version, KeyUse.SIGN);
+    byte[] d = digestOf(v.algorithm(), data, digest);
+    return new Result(backend(v, Capability.SIGN).sign(v.handle(), d), v.number());
+  }
+
+  public Verdict verify(String key, int version, byte[] data, byte[] digest, byte[] signature) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(version);
+    limit(signature, MAX_DATA, Reasons.DATA_TOO_LARGE, "signature");
+    CachedKey k = purpose(kn, KeyPurpose.ASYMMETRIC_SIGN);
+    CachedVersion v = usable(k, version, KeyUse.VERIFY);
+    byte[] d = digestOf(v.algorithm(), data, digest);
+    return new Verdict(SignatureVerifier.verifyDigest(v.algorithm(), v.publicKey(), d, signature), v.number());
+  }
+
+  public Result asymmetricDecrypt(String key, int version, byte[] ciphertext) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(version);
+    limit(ciphertext, MAX_DATA, Reasons.CIPHERTEXT_INVALID, "ciphertext");
+    CachedKey k = purpose(kn, KeyPurpose.ASYMMETRIC_DECRYPT);
+    CachedVersion v = usable(k, version, KeyUse.ASYMMETRIC_DECRYPT);
+    try {
+      return new Result(backend(v, Capability.ASYMMETRIC_DECRYPT).asymmetricDecrypt(v.handle(), ciphertext),
+          v.number());
+    } catch (BackendException e) {
+      throw e.kind() == BackendException.Kind.INVALID_INPUT ? decryptionFailed(e) : e;
+    }
+  }
+
+  /** DER SubjectPublicKeyInfo of an asymmetric version (0: the primary) and its algorithm. */
+  public CachedVersion publicKey(String key, int version) {
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = cache.get(kn);
+    if (k.purpose() != KeyPurpose.ASYMMETRIC_SIGN && k.purpose() != KeyPurpose.ASYMMETRIC_DECRYPT) {
+      throw wrongPurpose(kn, k.purpose(), "an asymmetric purpose");
+    }
+    return usable(k, version == 0 ? k.primaryVersion() : version, KeyUse.PUBLIC_KEY);
+  }
+
+  public Result macSign(String key, byte[] data) {
+    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = purpose(kn, KeyPurpose.MAC);
+    CachedVersion v = usable(k, k.primaryVersion(), KeyUse.MAC_SIGN);
+    return new Result(backend(v, Capability.MAC).mac(v.handle(), data), v.number());
+  }
+
+  public Verdict macVerify(String key, int version, byte[] data, byte[] mac) {
+    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
+    limit(mac, MAX_DATA, Reasons.DATA_TOO_LARGE, "mac");
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(version);
+    CachedKey k = purpose(kn, KeyPurpose.MAC);
+    CachedVersion v = usable(k, version, KeyUse.MAC_VERIFY);
+    byte[] expected = backend(v, Capability.MAC).mac(v.handle(), data);
+    return new Verdict(MessageDigest.isEqual(expected, mac), v.number());
+  }
+
+  public byte[] generateRandom(int length, ProtectionLevel level) {
+    if (length < 1 || length > MAX_RANDOM) {
+      throw KmsException.invalid(Reasons.INVALID_LENGTH, "length_bytes must be between 1 and " + MAX_RANDOM);
+    }
+    KeyProtectionBackend b = backends.forLevel(backends.resolve(level));
+    if (!b.describe().supports(Capability.RANDOM)) {
+      throw new BackendException(BackendException.Kind.UNSUPPORTED, "the backend has no random generator");
+    }
+    return b.randomBytes(length);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private CachedKey purpose(KeyName kn, KeyPurpose expected) {
+    CachedKey k = cache.get(kn);
+    if (k.purpose() != expected) throw wrongPurpose(kn, k.purpose(), expected.name());
+    return k;
+  }
+
+  private CachedVersion usable(CachedKey k, int number, KeyUse use) {
+    CachedVersion v = k.versions().get(number);
+    if (v == null) throw KmsException.versionNotFound(k.name(), number);
+    use.check(k.name(), number, v.state());
+    return v;
+  }
+
+  private KeyProtectionBackend backend(CachedVersion v, Capability capability) {
+    return backends.require(v.level(), v.algorithm(), capability);
+  }
+
+  private static byte[] digestOf(KeyAlgorithm alg, byte[] data, byte[] digest) {
+    if (digest != null) {
+      if (digest.length != alg.digestLength()) {
+        throw KmsException.invalid(Reasons.INVALID_DIGEST,
+            "digest must be " + alg.digestLength() + " bytes (" + alg.digestName() + ") for " + alg);
+      }
+      return digest;
+    }
+    if (data == null) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "either data or digest is required");
+    }
+    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
+    return alg.digest(data);
+  }
+
+  private static void limit(byte[] b, int max, String reason, String what) {
+    if (b != null && b.length > max) {
+      throw KmsException.invalid(reason, what + " is larger than " + max + " bytes");
+    }
+  }
+
+  private static KmsException wrongPurpose(KeyName kn, KeyPurpose actual, String expected) {
+    return KmsException.failedPrecondition(Reasons.WRONG_KEY_PURPOSE,
+        "key \"" + kn + "\" has purpose " + actual + "; this operation needs " + expected)
+        .with("key", kn.full());
+  }
+
+  private static KmsException decryptionFailed(BackendException e) {
+    return new KmsException(io.tpmkms.key.error.ErrorCode.INVALID_ARGUMENT, Reasons.DECRYPTION_FAILED,
+        "decryption failed", Map.of(), e);
+  }
+}

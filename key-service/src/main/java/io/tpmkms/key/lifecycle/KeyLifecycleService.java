@@ -1,0 +1,565 @@
+package io.tpmkms.key.lifecycle;
+
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.backend.BackendRegistry;
+import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.key.lifecycle.KeyNames.KeyName;
+import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.GeneratedKey;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyProtectionBackend;
+import io.tpmkms.protection.KeySpec;
+import io.tpmkms.protection.ProtectionLevel;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Event;
+import jakarta.persistence.EntityManager;
+import jakarta.persistence.LockModeType;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.hibernate.exception.ConstraintViolationException;
+import org.jboss.logging.Logger;
+
+/**
+ * The key lifecycle: creation, rotation, state changes, scheduled destruction.
+ *
+ * <p>Every mutation runs in its own transaction that first takes the key's row
+ * lock ({@code SELECT ... FOR UPDATE}), so concurrent calls on one key — from
+ * this replica or another — are serialized and invariants (one ENABLED
+ * primary, version numbers never reused) hold. Material is generated
+ * <em>before</em> the transaction (a TPM may take seconds) and destroyed again
+ * if the transaction does not commit: generate → persist → on failure destroy.
+ *
+ * <p>After every commit a {@link KeyChanged} event is fired so caches drop the
+ * key at once on this replica; other replicas see the change within the cache
+ * TTL.
+ */
+@ApplicationScoped
+public class KeyLifecycleService {
+  private static final Logger LOG = Logger.getLogger(KeyLifecycleService.class);
+
+  private final EntityManager em;
+  private final BackendRegistry backends;
+  private final KmsConfig config;
+  private final Event<KeyChanged> changed;
+
+  public KeyLifecycleService(EntityManager em, BackendRegistry backends, KmsConfig config, Event<KeyChanged> changed) {
+    this.em = em;
+    this.backends = backends;
+    this.config = config;
+    this.changed = changed;
+  }
+
+  /** Fired after a key's committed state changed. */
+  public record KeyChanged(String key) {}
+
+  /** A key and its primary version, detached. */
+  public record KeyView(KeyEntity key, KeyVersionEntity primary) {}
+
+  /** What CreateKey asks for; null fields take defaults. */
+  public record CreateKeyCommand(
+      String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm, ProtectionLevel protectionLevel,
+      Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels) {}
+
+  /** What UpdateKey asks for; only fields named in the mask change. */
+  public record UpdateKeyCommand(
+      String key, Set<String> mask, Map<String, String> labels, Duration rotationPeriod, Instant nextRotationTime,
+      long etag) {}
+
+  // ---------------------------------------------------------------------------------------------
+  // create / rotate
+
+  public KeyView createKey(CreateKeyCommand cmd) {
+    KeyName kn = KeyNames.of(cmd.namespace(), cmd.name());
+    if (cmd.purpose() == null) {
+      throw KmsException.invalid(Reasons.INVALID_PURPOSE, "purpose is required");
+    }
+    KeyAlgorithm algorithm = cmd.algorithm() == null ? cmd.purpose().defaultAlgorithm() : cmd.algorithm();
+    if (!cmd.purpose().allows(algorithm)) {
+      throw KmsException.invalid(Reasons.INVALID_ALGORITHM,
+          "algorithm " + algorithm + " does not fit purpose " + cmd.purpose());
+    }
+    Map<String, String> labels = cmd.labels() == null ? Map.of() : cmd.labels();
+    KeyNames.checkLabels(labels);
+    checkRotationPeriod(cmd.rotationPeriod());
+    if (cmd.nextRotationTime() != null && cmd.rotationPeriod() == null) {
+      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+    }
+    ProtectionLevel level = backends.resolve(cmd.protectionLevel());
+    KeyProtectionBackend backend = backends.require(level, algorithm, Capability.GENERATE);
+    if (findKey(kn).isPresent()) {
+      throw alreadyExists(kn);
+    }
+
+    GeneratedKey material = backend.generate(new KeySpec(algorithm));
+    KeyView view = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+      Instant now = now();
+      KeyEntity k = new KeyEntity();
+      k.namespace = kn.namespace();
+      k.name = kn.name();
+      k.purpose = cmd.purpose();
+      k.algorithm = algorithm;
+      k.protectionLevel = level;
+      k.primaryVersion = 1;
+      k.lastVersion = 1;
+      k.labels = new HashMap<>(labels);
+      k.createTime = now;
+      k.updateTime = now;
+      if (cmd.rotationPeriod() != null) {
+        k.rotationPeriodSeconds = cmd.rotationPeriod().toSeconds();
+        k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime() : now.plus(cmd.rotationPeriod());
+      }
+      em.persist(k);
+      KeyVersionEntity v = newVersion(k, 1, backend, material, now);
+      em.flush();
+      return new KeyView(k, v);
+    }), kn);
+    LOG.infof("created key %s (%s, %s, %s)", kn, cmd.purpose(), algorithm, level);
+    return view;
+  }
+
+  /** Creates the next version and makes it primary. Manual rotation does not move the schedule. */
+  public KeyView rotateKey(String key) {
+    KeyName kn = KeyNames.parse(key);
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
+    KeyView view = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+      KeyEntity k = lockKey(kn);
+      KeyVersionEntity v = addPrimaryVersion(k, backend, material);
+      return new KeyView(k, v);
+    }), kn);
+    LOG.infof("rotated key %s to version %d", kn, view.primary().number);
+    return view;
+  }
+
+  /**
+   * Rotates a key whose scheduled rotation is due, unless another replica got
+   * there first. Exactly one rotation happens per due time: the key row is
+   * taken with {@code FOR UPDATE SKIP LOCKED} and the due condition re-checked
+   * under the lock.
+   *
+   * @return whether this call rotated the key
+   */
+  public boolean rotateIfDue(long keyId) {
+    KeyEntity snapshot = inNewTransaction(() -> em.find(KeyEntity.class, keyId));
+    if (snapshot == null) return false;
+    KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
+    KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
+    Integer rotated = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+      Instant now = now();
+      List<?> locked = em.createNativeQuery(
+              "SELECT id FROM kms_key WHERE id = ?1 AND next_rotation_time <= ?2 FOR UPDATE SKIP LOCKED")
+          .setParameter(1, keyId)
+          .setParameter(2, now)
+          .getResultList();
+      if (locked.isEmpty()) return null;
+      KeyEntity k = em.find(KeyEntity.class, keyId);
+      em.refresh(k);
+      KeyVersionEntity v = addPrimaryVersion(k, backend, material);
+      Instant next = k.nextRotationTime.plusSeconds(k.rotationPeriodSeconds);
+      k.nextRotationTime = next.isAfter(now) ? next : now.plusSeconds(k.rotationPeriodSeconds);
+      return v.number;
+    }), kn);
+    if (rotated == null) {
+      backend.destroy(material.handle());
+      return false;
+    }
+    LOG.infof("scheduled rotation of key %s to version %d", kn, rotated);
+    return true;
+  }
+
+  /** Ids of keys whose rotation is due, oldest first. */
+  public List<Long> dueForRotation(int limit) {
+    return inNewTransaction(() -> em.createQuery(
+            "select k.id from KeyEntity k where k.nextRotationTime <= :now order by k.nextRotationTime", Long.class)
+        .setParameter("now", now())
+        .setMaxResults(limit)
+        .getResultList());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // read
+
+  public KeyView getKey(String key) {
+    KeyName kn = KeyNames.parse(key);
+    return inNewTransaction(() -> {
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      return new KeyView(k, version(k, k.primaryVersion));
+    });
+  }
+
+  public KeyVersionEntity getVersion(String key, int number) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(number);
+    return inNewTransaction(() -> {
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      return version(k, number);
+    });
+  }
+
+  /** A page of keys ordered by (namespace, name), after the given position. */
+  public List<KeyView> listKeys(String namespace, Map<String, String> labels, String afterNamespace,
+      String afterName, int limit) {
+    if (namespace != null) KeyNames.checkNamespace(namespace);
+    KeyNames.checkLabels(labels);
+    return inNewTransaction(() -> {
+      StringBuilder sql = new StringBuilder("SELECT k.id FROM kms_key k WHERE (k.namespace, k.name) > (:ans, :an)");
+      if (namespace != null) sql.append(" AND k.namespace = :ns");
+      int i = 0;
+      for (String ignored : labels.keySet()) {
+        sql.append(" AND EXISTS (SELECT 1 FROM kms_key_label l WHERE l.key_id = k.id AND l.label_key = :lk")
+            .append(i).append(" AND l.label_value = :lv").append(i).append(')');
+        i++;
+      }
+      sql.append(" ORDER BY k.namespace, k.name LIMIT :lim");
+      var q = em.createNativeQuery(sql.toString())
+          .setParameter("ans", afterNamespace == null ? "" : afterNamespace)
+          .setParameter("an", afterName == null ? "" : afterName)
+          .setParameter("lim", limit);
+      if (namespace != null) q.setParameter("ns", namespace);
+      i = 0;
+      for (Map.Entry<String, String> e : labels.entrySet()) {
+        q.setParameter("lk" + i, e.getKey()).setParameter("lv" + i, e.getValue());
+        i++;
+      }
+      List<Long> ids = ((List<?>) q.getResultList()).stream().map(o -> ((Number) o).longValue()).toList();
+      if (ids.isEmpty()) return List.of();
+      List<KeyEntity> keys = em.createQuery(
+              "select k from KeyEntity k where k.id in :ids order by k.namespace, k.name", KeyEntity.class)
+          .setParameter("ids", ids).getResultList();
+      Map<Long, KeyVersionEntity> primaries = new HashMap<>();
+      em.createQuery("select v from KeyVersionEntity v, KeyEntity k where v.keyId = k.id"
+              + " and v.number = k.primaryVersion and k.id in :ids", KeyVersionEntity.class)
+          .setParameter("ids", ids).getResultList().forEach(v -> primaries.put(v.keyId, v));
+      return keys.stream().map(k -> new KeyView(k, primaries.get(k.id))).toList();
+    });
+  }
+
+  /** A page of a key's versions in ascending number, after the given number. */
+  public List<KeyVersionEntity> listVersions(String key, int afterNumber, int limit, boolean includeDestroyed) {
+    KeyName kn = KeyNames.parse(key);
+    return inNewTransaction(() -> {
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      return em.createQuery("select v from KeyVersionEntity v where v.keyId = :id and v.number > :after"
+              + " and (:all = true or v.state <> :destroyed) order by v.number", KeyVersionEntity.class)
+          .setParameter("id", k.id)
+          .setParameter("after", afterNumber)
+          .setParameter("all", includeDestroyed)
+          .setParameter("destroyed", KeyVersionState.DESTROYED)
+          .setMaxResults(limit)
+          .getResultList();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // update / state changes
+
+  public KeyView updateKey(UpdateKeyCommand cmd) {
+    KeyName kn = KeyNames.parse(cmd.key());
+    Set<String> allowed = Set.of("labels", "rotation_period", "next_rotation_time");
+    if (cmd.mask().isEmpty() || !allowed.containsAll(cmd.mask())) {
+      throw KmsException.invalid(Reasons.INVALID_UPDATE_MASK,
+          "update_mask must name one or more of " + allowed + ", got " + cmd.mask());
+    }
+    if (cmd.mask().contains("labels")) KeyNames.checkLabels(cmd.labels());
+    if (cmd.mask().contains("rotation_period")) checkRotationPeriod(cmd.rotationPeriod());
+    KeyView view = inNewTransaction(() -> {
+      KeyEntity k = lockKey(kn);
+      if (cmd.etag() != 0 && cmd.etag() != k.rowVersion) {
+        throw new KmsException(ErrorCode.ABORTED, Reasons.ETAG_MISMATCH,
+            "key \"" + kn + "\" changed since etag " + cmd.etag() + " (now " + k.rowVersion + "); read it again",
+            Map.of("key", kn.full()), null);
+      }
+      Instant now = now();
+      if (cmd.mask().contains("labels")) {
+        k.labels.clear();
+        k.labels.putAll(cmd.labels());
+      }
+      if (cmd.mask().contains("rotation_period")) {
+        if (cmd.rotationPeriod() == null) {
+          k.rotationPeriodSeconds = null;
+          k.nextRotationTime = null;
+        } else {
+          k.rotationPeriodSeconds = cmd.rotationPeriod().toSeconds();
+          if (k.nextRotationTime == null) k.nextRotationTime = now.plus(cmd.rotationPeriod());
+        }
+      }
+      if (cmd.mask().contains("next_rotation_time")) {
+        if (cmd.nextRotationTime() != null && k.rotationPeriodSeconds == null) {
+          throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+        }
+        k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime()
+            : (k.rotationPeriodSeconds == null ? null : now.plusSeconds(k.rotationPeriodSeconds));
+      }
+      k.updateTime = now;
+      em.flush();
+      return new KeyView(k, version(k, k.primaryVersion));
+    });
+    changed.fire(new KeyChanged(kn.full()));
+    return view;
+  }
+
+  public KeyView setPrimaryVersion(String key, int number) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(number);
+    KeyView view = inNewTransaction(() -> {
+      KeyEntity k = lockKey(kn);
+      KeyVersionEntity v = version(k, number);
+      KeyUse.ENCRYPT.check(kn.full(), number, v.state);
+      if (k.primaryVersion != number) {
+        k.primaryVersion = number;
+        k.updateTime = now();
+        em.flush();
+      }
+      return new KeyView(k, v);
+    });
+    changed.fire(new KeyChanged(kn.full()));
+    return view;
+  }
+
+  public KeyVersionEntity disableVersion(String key, int number) {
+    return transition(key, number, Transition.DISABLE, null);
+  }
+
+  public KeyVersionEntity enableVersion(String key, int number) {
+    return transition(key, number, Transition.ENABLE, null);
+  }
+
+  /** Schedules destruction after {@code delay} (null: the configured default). */
+  public KeyVersionEntity scheduleDestruction(String key, int number, Duration delay) {
+    var d = config.destruction();
+    Duration effective = delay == null ? d.defaultDelay() : delay;
+    if (effective.compareTo(d.minDelay()) < 0 || effective.compareTo(d.maxDelay()) > 0) {
+      throw KmsException.invalid(Reasons.INVALID_DESTROY_DELAY,
+          "destruction delay must be between " + d.minDelay() + " and " + d.maxDelay());
+    }
+    return transition(key, number, Transition.SCHEDULE_DESTRUCTION, effective);
+  }
+
+  public KeyVersionEntity restoreVersion(String key, int number) {
+    return transition(key, number, Transition.RESTORE, null);
+  }
+
+  /**
+   * Marks a version COMPROMISED. If it is the primary, a new version is
+   * created and made primary in the same transaction, so the key keeps an
+   * ENABLED primary and new data is never protected by a revoked version.
+   */
+  public KeyView revokeVersion(String key, int number) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(number);
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
+    GeneratedKey replacement = snapshot.primaryVersion == number
+        ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
+            .generate(new KeySpec(snapshot.algorithm))
+        : null;
+    boolean[] used = {false};
+    Supplier<KeyView> work = () -> inNewTransaction(() -> {
+      KeyEntity k = lockKey(kn);
+      KeyVersionEntity v = version(k, number);
+      KeyVersionState next = Transition.REVOKE.apply(v.state, false, v.compromiseTime != null);
+      if (k.primaryVersion == number) {
+        if (replacement == null) {
+          throw new KmsException(ErrorCode.ABORTED, Reasons.CONCURRENT_MODIFICATION,
+              "the primary changed concurrently; retry", Map.of("key", kn.full()), null);
+        }
+        addPrimaryVersion(k, backend, replacement);
+        used[0] = true;
+      }
+      if (next != v.state) {
+        v.state = next;
+        v.compromiseTime = now();
+        k.updateTime = now();
+      }
+      em.flush();
+      return new KeyView(k, version(k, k.primaryVersion));
+    });
+    KeyView view = replacement == null ? work.get() : persistOrDestroy(backend, replacement.handle(), work, kn);
+    if (replacement != null && !used[0]) backend.destroy(replacement.handle());
+    changed.fire(new KeyChanged(kn.full()));
+    LOG.warnf("revoked version %d of key %s (COMPROMISED)", number, kn);
+    return view;
+  }
+
+  private KeyVersionEntity transition(String key, int number, Transition t, Duration delay) {
+    KeyName kn = KeyNames.parse(key);
+    KeyNames.checkVersion(number);
+    KeyVersionEntity result = inNewTransaction(() -> {
+      KeyEntity k = lockKey(kn);
+      KeyVersionEntity v = version(k, number);
+      KeyVersionState next = t.apply(v.state, k.primaryVersion == number, v.compromiseTime != null);
+      if (next == v.state && t != Transition.RESTORE) return v;
+      Instant now = now();
+      v.state = next;
+      v.destroyTime = t == Transition.SCHEDULE_DESTRUCTION ? now.plus(delay) : null;
+      k.updateTime = now;
+      em.flush();
+      return v;
+    });
+    changed.fire(new KeyChanged(kn.full()));
+    LOG.infof("%s: version %d of key %s is now %s", t, number, kn, result.state);
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // scheduled destruction
+
+  /**
+   * Destroys versions whose scheduled time has come: in one transaction the
+   * blob is removed (the row stays as a tombstone); after commit the backend
+   * drops whatever it holds. Rows locked by another replica are skipped.
+   *
+   * @return how many versions this call destroyed
+   */
+  public int destroyDueVersions(int limit) {
+    List<Object[]> destroyed = inNewTransaction(() -> {
+      @SuppressWarnings("unchecked")
+      List<Object> ids = em.createNativeQuery("SELECT id FROM kms_key_version WHERE state = 'DESTROY_SCHEDULED'"
+              + " AND destroy_time <= ?1 ORDER BY destroy_time LIMIT ?2 FOR UPDATE SKIP LOCKED")
+          .setParameter(1, now())
+          .setParameter(2, limit)
+          .getResultList();
+      List<Object[]> out = new java.util.ArrayList<>();
+      for (Object id : ids) {
+        KeyVersionEntity v = em.find(KeyVersionEntity.class, ((Number) id).longValue());
+        em.refresh(v);
+        KeyEntity k = em.find(KeyEntity.class, v.keyId);
+        v.state = Transition.DESTROY.apply(v.state, k.primaryVersion == v.number, v.compromiseTime != null);
+        KeyHandle handle = v.handle();
+        v.keyBlob = null;
+        v.publicKey = null;
+        v.destroyEventTime = now();
+        out.add(new Object[] {k.fullName(), v.number, v.protectionLevel, handle});
+      }
+      return out;
+    });
+    for (Object[] d : destroyed) {
+      String key = (String) d[0];
+      backends.forLevel((ProtectionLevel) d[2]).destroy((KeyHandle) d[3]);
+      changed.fire(new KeyChanged(key));
+      LOG.infof("destroyed the material of version %d of key %s", (Integer) d[1], key);
+    }
+    return destroyed.size();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // helpers
+
+  private KeyVersionEntity addPrimaryVersion(KeyEntity k, KeyProtectionBackend backend, GeneratedKey material) {
+    Instant now = now();
+    int number = ++k.lastVersion;
+    KeyVersionEntity v = newVersion(k, number, backend, material, now);
+    k.primaryVersion = number;
+    k.updateTime = now;
+    em.flush();
+    return v;
+  }
+
+  private KeyVersionEntity newVersion(KeyEntity k, int number, KeyProtectionBackend backend, GeneratedKey material,
+      Instant now) {
+    KeyVersionEntity v = new KeyVersionEntity();
+    v.keyId = k.id;
+    v.number = number;
+    v.state = KeyVersionState.ENABLED;
+    v.algorithm = k.algorithm;
+    v.protectionLevel = k.protectionLevel;
+    v.backendId = backend.describe().id();
+    v.keyBlob = material.handle().blob();
+    v.publicKey = material.publicKeyDer();
+    v.createTime = now;
+    em.persist(v);
+    return v;
+  }
+
+  /** Runs the persisting step; if it fails, destroys the freshly generated material and rethrows. */
+  private <T> T persistOrDestroy(KeyProtectionBackend backend, KeyHandle handle, Supplier<T> persist, KeyName kn) {
+    try {
+      return persist.get();
+    } catch (RuntimeException e) {
+      try {
+        backend.destroy(handle);
+      } catch (RuntimeException destroyFailure) {
+        e.addSuppressed(destroyFailure);
+      }
+      if (isNameConflict(e)) throw alreadyExists(kn);
+      throw e;
+    } finally {
+      changed.fire(new KeyChanged(kn.full()));
+    }
+  }
+
+  private KeyEntity lockKey(KeyName kn) {
+    return em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
+        .setParameter("ns", kn.namespace())
+        .setParameter("n", kn.name())
+        .setLockMode(LockModeType.PESSIMISTIC_WRITE)
+        .getResultStream().findFirst()
+        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+  }
+
+  private Optional<KeyEntity> findKey(KeyName kn) {
+    return inNewTransaction(() -> findKeyInTx(kn));
+  }
+
+  private Optional<KeyEntity> findKeyInTx(KeyName kn) {
+    return em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
+        .setParameter("ns", kn.namespace())
+        .setParameter("n", kn.name())
+        .getResultStream().findFirst();
+  }
+
+  private KeyVersionEntity version(KeyEntity k, int number) {
+    return em.createQuery("select v from KeyVersionEntity v where v.keyId = :id and v.number = :n",
+            KeyVersionEntity.class)
+        .setParameter("id", k.id)
+        .setParameter("n", number)
+        .getResultStream().findFirst()
+        .orElseThrow(() -> KmsException.versionNotFound(k.fullName(), number));
+  }
+
+  private void checkRotationPeriod(Duration period) {
+    if (period == null) return;
+    Duration min = config.rotation().minPeriod();
+    if (period.compareTo(min) < 0 || period.compareTo(Duration.ofDays(36500)) > 0) {
+      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD,
+          "rotation_period must be at least " + min + " and at most 100 years");
+    }
+  }
+
+  private static boolean isNameConflict(Throwable e) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof ConstraintViolationException cv && cv.getConstraintName() != null
+          && cv.getConstraintName().contains("kms_key_name_uk")) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static KmsException alreadyExists(KeyName kn) {
+    return new KmsException(ErrorCode.ALREADY_EXISTS, Reasons.KEY_ALREADY_EXISTS,
+        "key \"" + kn + "\" already exists", Map.of("key", kn.full()), null);
+  }
+
+  private static <T> T inNewTransaction(Supplier<T> work) {
+    return QuarkusTransaction.requiringNew().call(work::get);
+  }
+
+  private static Instant now() {
+    // PostgreSQL keeps microseconds; truncating keeps what we return equal to what we store.
+    return Instant.now().truncatedTo(ChronoUnit.MICROS);
+  }
+}

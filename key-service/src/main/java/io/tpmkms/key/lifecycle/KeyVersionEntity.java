@@ -1,0 +1,46 @@
+package io.tpmkms.key.lifecycle;
+
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.ProtectionLevel;
+import jakarta.persistence.Column;
+import jakarta.persistence.Entity;
+import jakarta.persistence.EnumType;
+import jakarta.persistence.Enumerated;
+import jakarta.persistence.GeneratedValue;
+import jakarta.persistence.GenerationType;
+import jakarta.persistence.Id;
+import jakarta.persistence.SequenceGenerator;
+import jakarta.persistence.Table;
+import jakarta.persistence.Version;
+import java.time.Instant;
+
+/**
+ * One version of a key: its state (metadata here, never inside the backend)
+ * and its wrapped key blob, which is set to null when the version is
+ * destroyed while the row stays as a tombstone.
+ */
+@Entity
+@Table(name = "kms_key_version")
+public class KeyVersionEntity {
+  @Id
+  @GeneratedValue(strategy = GenerationType.SEQUENCE, generator = "kms_key_version_seq")
+  @SequenceGenerator(name = "kms_key_version_seq", sequenceName = "kms_key_version_seq", allocationSize = 50)
+  public Long id;
+
+  @Column(name = "key_id", nullable = false) public Long keyId;
+  @Column(nullable = false) public int number;
+  @Enumerated(EnumType.STRING) @Column(nullable = false) public KeyVersionState state;
+  @Enumerated(EnumType.STRING) @Column(nullable = false) public KeyAlgorithm algorithm;
+  @Enumerated(EnumType.STRING) @Column(name = "protection_level", nullable = false) public ProtectionLevel protectionLevel;
+  @Column(name = "backend_id", nullable = false) public String backendId;
+  @Column(name = "key_blob") public byte[] keyBlob;
+  @Column(name = "public_key") public byte[] publicKey;
+  @Column(name = "create_time", nullable = false) public Instant createTime;
+  @Column(name = "destroy_time") public Instant destroyTime;
+  @Column(name = "destroy_event_time") public Instant destroyEventTime;
+  @Column(name = "compromise_time") public Instant compromiseTime;
+  @Version @Column(name = "row_version", nullable = false) public long rowVersion;
+
+  public KeyHandle handle() { return keyBlob == null ? null : new KeyHandle(keyBlob); }
+}

@@ -1,0 +1,47 @@
+package io.tpmkms.key.lifecycle;
+
+import io.quarkus.scheduler.Scheduled;
+import jakarta.enterprise.context.ApplicationScoped;
+import org.jboss.logging.Logger;
+
+/**
+ * Runs scheduled rotation and scheduled destruction on every replica. Safe
+ * with any number of replicas on one database: each due key or version is
+ * claimed with a row lock ({@code FOR UPDATE SKIP LOCKED}) and its condition
+ * re-checked under that lock, so each due event happens exactly once.
+ */
+@ApplicationScoped
+public class LifecycleScheduler {
+  private static final Logger LOG = Logger.getLogger(LifecycleScheduler.class);
+  private static final int BATCH = 50;
+
+  private final KeyLifecycleService lifecycle;
+
+  public LifecycleScheduler(KeyLifecycleService lifecycle) {
+    this.lifecycle = lifecycle;
+  }
+
+  @Scheduled(every = "${tpmkms.rotation.check-interval}", delayed = "1s",
+      concurrentExecution = Scheduled.ConcurrentExecution.SKIP)
+  void rotateDueKeys() {
+    try {
+      for (Long id : lifecycle.dueForRotation(BATCH)) {
+        lifecycle.rotateIfDue(id);
+      }
+    } catch (RuntimeException e) {
+      LOG.warnf(e, "scheduled rotation pass failed; the next pass retries");
+    }
+  }
+
+  @Scheduled(every = "${tpmkms.destruction.check-interval}", delayed = "1s",
+      concurrentExecution = Scheduled.ConcurrentExecution.SKIP)
+  void destroyDueVersions() {
+    try {
+      while (lifecycle.destroyDueVersions(BATCH) == BATCH) {
+        // more are due: keep going
+      }
+    } catch (RuntimeException e) {
+      LOG.warnf(e, "scheduled destruction pass failed; the next pass retries");
+    }
+  }
+}
