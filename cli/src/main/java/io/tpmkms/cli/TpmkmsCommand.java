@@ -131,6 +131,9 @@ public final class TpmkmsCommand implements Callable<Integer> {
      * {@code tpmkms login}) are to be attached here.
      */
     KmsConnection connect() {
+        if (timeout.isZero()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--timeout must be longer than 0s");
+        }
         return KmsConnection.open(new KmsConnection.Settings(address, timeout, null));
     }
 }

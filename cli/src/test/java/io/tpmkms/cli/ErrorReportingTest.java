@@ -93,6 +93,15 @@ class ErrorReportingTest extends CliHarness {
     }
 
     @Test
+    void zeroTimeout_isUsageError_exits2() {
+        Result r = run("keys", "get", "ns/x", "--timeout", "0s");
+
+        assertEquals(ExitCodes.USAGE, r.exitCode(), r::toString);
+        assertTrue(r.stderr().contains("--timeout"), r::toString);
+        assertTrue(service.requests().isEmpty());
+    }
+
+    @Test
     void unknownOption_isUsageError_exits2() {
         Result r = run("keys", "list", "--colour");
 
