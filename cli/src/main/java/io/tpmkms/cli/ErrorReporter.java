@@ -69,7 +69,9 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
         Status status = ex.getStatus();
         Optional<ErrorInfo> info = errorInfo(ex);
         String what = switch (status.getCode()) {
-            case UNAVAILABLE -> "cannot reach the key service at " + root.address() + ": " + describe(status);
+            // With an ErrorInfo the service itself answered (e.g. its database is down): show its message.
+            case UNAVAILABLE -> info.isPresent() ? describe(status)
+                    : "cannot reach the key service at " + root.address() + ": " + describe(status);
             case DEADLINE_EXCEEDED -> "no answer from " + root.address() + " within " + root.timeout().toSeconds()
                     + "s (--timeout)";
             default -> describe(status);

@@ -82,6 +82,17 @@ class ErrorReportingTest extends CliHarness {
     }
 
     @Test
+    void unavailableFromTheService_showsItsMessage_exits3() {
+        service.fail(Status.Code.UNAVAILABLE, "the key database is unavailable; retry later", "DATABASE_UNAVAILABLE");
+
+        Result r = run("keys", "get", "ns/x");
+
+        assertEquals(ExitCodes.UNREACHABLE, r.exitCode(), r::toString);
+        assertEquals("error: the key database is unavailable; retry later (UNAVAILABLE, reason DATABASE_UNAVAILABLE)\n",
+                r.stderr());
+    }
+
+    @Test
     void slowServer_hitsTheDeadline_exits3() {
         service.delay(3_000);
 
