@@ -33,7 +33,7 @@ final class ProtoMapper {
         .putAllLabels(k.labels)
         .setCreateTime(ts(k.createTime))
         .setUpdateTime(ts(k.updateTime))
-        .setEtag(k.rowVersion);
+        .setEtag(k.rowVersion + 1); // never 0: 0 means "no check" in UpdateKey
     if (k.rotationPeriodSeconds != null) b.setRotationPeriod(Duration.newBuilder().setSeconds(k.rotationPeriodSeconds));
     if (k.nextRotationTime != null) b.setNextRotationTime(ts(k.nextRotationTime));
     if (view.primary() != null) b.setPrimary(version(k, view.primary()));

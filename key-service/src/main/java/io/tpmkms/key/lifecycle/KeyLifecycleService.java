@@ -277,9 +277,10 @@ public class KeyLifecycleService {
     if (cmd.mask().contains("rotation_period")) checkRotationPeriod(cmd.rotationPeriod());
     KeyView view = inNewTransaction(() -> {
       KeyEntity k = lockKey(kn);
-      if (cmd.etag() != 0 && cmd.etag() != k.rowVersion) {
+      long etag = k.rowVersion + 1;
+      if (cmd.etag() != 0 && cmd.etag() != etag) {
         throw new KmsException(ErrorCode.ABORTED, Reasons.ETAG_MISMATCH,
-            "key \"" + kn + "\" changed since etag " + cmd.etag() + " (now " + k.rowVersion + "); read it again",
+            "key \"" + kn + "\" changed since etag " + cmd.etag() + " (now " + etag + "); read it again",
             Map.of("key", kn.full()), null);
       }
       Instant now = now();
