@@ -1,0 +1,100 @@
+package io.tpmkms.key;
+
+import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Duration;
+import com.google.protobuf.Timestamp;
+import io.grpc.Status;
+import io.quarkus.test.common.WithTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.key.testing.GrpcClient;
+import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.proto.key.v1.*;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The rotation scheduler inside one key-service (the two-replica case is KeyServiceReplicasIT). */
+@QuarkusTest
+@WithTestResource(PostgresResource.class)
+class ScheduledRotationTest {
+  GrpcClient client;
+
+  @BeforeEach
+  void connect() { client = new GrpcClient(); }
+
+  @AfterEach
+  void disconnect() { client.close(); }
+
+  @Test
+  void dueKey_isRotatedOncePerPeriod_andScheduleAdvances() throws Exception {
+    Instant first = Instant.now().plusSeconds(1);
+    Key k = client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sched").setName("auto")
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setRotationPeriod(Duration.newBuilder().setSeconds(3))
+        .setNextRotationTime(Timestamp.newBuilder().setSeconds(first.getEpochSecond()).setNanos(first.getNano()))
+        .build()).getKey();
+    assertEquals(1, k.getPrimaryVersion());
+    // due at +1 s and +4 s: wait for both rotations
+    Key after = k;
+    long deadline = System.nanoTime() + 25_000_000_000L;
+    while (after.getPrimaryVersion() < 3 && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+      after = client.keys().getKey(GetKeyRequest.newBuilder().setKey("sched/auto").build()).getKey();
+    }
+    int rotations = after.getPrimaryVersion() - 1;
+    assertTrue(rotations >= 2, "the scheduler rotated the key twice, got " + rotations);
+    List<KeyVersion> versions = client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder()
+        .setKey("sched/auto").build()).getVersionsList();
+    assertEquals(after.getPrimaryVersion(), versions.size());
+    assertEquals(first.getEpochSecond() + 3L * rotations, after.getNextRotationTime().getSeconds(),
+        "the schedule moved by exactly one period per rotation");
+    for (int i = 1; i < versions.size() - 1; i++) {
+      long gapMillis = toMillis(versions.get(i + 1).getCreateTime()) - toMillis(versions.get(i).getCreateTime());
+      assertTrue(gapMillis >= 2_000, "one rotation per due time, not two: " + gapMillis + " ms apart");
+    }
+  }
+
+  private static long toMillis(Timestamp t) {
+    return t.getSeconds() * 1000 + t.getNanos() / 1_000_000;
+  }
+
+  @Test
+  void keyWithoutSchedule_isNeverRotated() throws Exception {
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sched").setName("manual")
+        .setPurpose(KeyPurpose.MAC).build());
+    Thread.sleep(2_500);
+    assertEquals(1, client.keys().getKey(GetKeyRequest.newBuilder().setKey("sched/manual").build()).getKey()
+        .getPrimaryVersion());
+  }
+
+  @Test
+  void createKey_sameNameConcurrently_exactlyOneWins() throws Exception {
+    List<CompletableFuture<Status.Code>> calls = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      calls.add(CompletableFuture.supplyAsync(() -> {
+        try {
+          client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sched").setName("race")
+              .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).build());
+          return Status.Code.OK;
+        } catch (io.grpc.StatusRuntimeException e) {
+          return e.getStatus().getCode();
+        }
+      }));
+    }
+    List<Status.Code> codes = new ArrayList<>();
+    for (var c : calls) codes.add(c.get(60, TimeUnit.SECONDS));
+    assertEquals(1, codes.stream().filter(c -> c == Status.Code.OK).count(), codes.toString());
+    assertEquals(5, codes.stream().filter(c -> c == Status.Code.ALREADY_EXISTS).count(), codes.toString());
+    assertEquals(1, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey("sched/race").build())
+        .getVersionsCount());
+    assertStatus(Status.Code.ALREADY_EXISTS, "KEY_ALREADY_EXISTS", () -> client.keys().createKey(
+        CreateKeyRequest.newBuilder().setNamespace("sched").setName("race").setPurpose(KeyPurpose.MAC).build()));
+  }
+}
