@@ -1,0 +1,168 @@
+package io.tpmkms.bench;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Entry point of the benchmark harness: starts the packaged key service, measures the gRPC
+ * workloads and the in-process baselines at each concurrency, prints the table and rewrites the
+ * {@code key-service} section of {@code docs/benchmarks.md} (see that file for the method).
+ *
+ * <p>Exit status: 0 when every operation succeeded, 1 when any failed (the section is then not
+ * written), 2 on a usage error. The service and its PostgreSQL are stopped in every case.
+ */
+public final class Benchmark {
+
+    /** Settings of one run; paths are relative to the working directory (the repository root). */
+    record Options(Path serviceJar, Duration warmup, Duration window, List<Integer> threads, int channels,
+                   Path report, Duration startTimeout) {
+
+        static Options defaults() {
+            return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
+                    Duration.ofSeconds(3), Duration.ofSeconds(8), List.of(1, 8, 32), 4,
+                    Path.of("docs/benchmarks.md"), Duration.ofSeconds(90));
+        }
+
+        static Options parse(String... args) {
+            Options o = defaults();
+            for (int i = 0; i < args.length; i++) {
+                String a = args[i];
+                switch (a) {
+                    case "--service-jar" -> o = o.with(Path.of(value(args, ++i, a)), null, null, null, null, null, false);
+                    case "--warmup" -> o = o.with(null, duration(value(args, ++i, a)), null, null, null, null, false);
+                    case "--measure" -> o = o.with(null, null, duration(value(args, ++i, a)), null, null, null, false);
+                    case "--threads" -> o = o.with(null, null, null, threads(value(args, ++i, a)), null, null, false);
+                    case "--channels" -> o = o.with(null, null, null, null, positive(value(args, ++i, a), a), null, false);
+                    case "--report" -> o = o.with(null, null, null, null, null, Path.of(value(args, ++i, a)), false);
+                    case "--no-report" -> o = o.with(null, null, null, null, null, null, true);
+                    default -> throw new IllegalArgumentException("unknown option " + a);
+                }
+            }
+            return o;
+        }
+
+        private Options with(Path jar, Duration w, Duration m, List<Integer> t, Integer c, Path r, boolean noReport) {
+            return new Options(jar != null ? jar : serviceJar, w != null ? w : warmup, m != null ? m : window,
+                    t != null ? t : threads, c != null ? c : channels,
+                    noReport ? null : r != null ? r : report, startTimeout);
+        }
+
+        private static String value(String[] args, int i, String option) {
+            if (i >= args.length) {
+                throw new IllegalArgumentException(option + " needs a value");
+            }
+            return args[i];
+        }
+
+        /** {@code 500ms}, {@code 3s}, or plain seconds. */
+        static Duration duration(String s) {
+            String t = s.trim().toLowerCase(Locale.ROOT);
+            try {
+                Duration d = t.endsWith("ms") ? Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)))
+                        : t.endsWith("s") ? Duration.ofMillis(Math.round(Double.parseDouble(t.substring(0, t.length() - 1)) * 1000))
+                        : Duration.ofMillis(Math.round(Double.parseDouble(t) * 1000));
+                if (d.isNegative()) {
+                    throw new IllegalArgumentException("duration must not be negative: " + s);
+                }
+                return d;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("not a duration (e.g. 500ms, 3s): " + s);
+            }
+        }
+
+        private static List<Integer> threads(String s) {
+            List<Integer> out = new ArrayList<>();
+            for (String part : s.split(",")) {
+                out.add(positive(part.trim(), "--threads"));
+            }
+            return List.copyOf(out);
+        }
+
+        private static int positive(String s, String option) {
+            try {
+                int n = Integer.parseInt(s);
+                if (n < 1) {
+                    throw new NumberFormatException();
+                }
+                return n;
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(option + " needs positive integers, got " + s);
+            }
+        }
+    }
+
+    private Benchmark() {
+    }
+
+    public static void main(String[] args) {
+        Options options;
+        try {
+            options = Options.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("tpmkms-bench: " + e.getMessage());
+            System.err.println("usage: java -jar tpmkms-bench.jar [--service-jar PATH] [--warmup 3s] [--measure 8s]"
+                    + " [--threads 1,8,32] [--channels 4] [--report docs/benchmarks.md | --no-report]");
+            System.exit(2);
+            return;
+        }
+        int status;
+        try {
+            Report report = run(options, System.out);
+            status = report.errors() == 0 ? 0 : 1;
+        } catch (Exception e) {
+            System.err.println("tpmkms-bench: " + LoadRunner.describe(e));
+            e.printStackTrace(System.err);
+            status = 1;
+        }
+        System.exit(status);
+    }
+
+    /**
+     * Runs every workload at every concurrency and, when the run had no error and
+     * {@link Options#report()} is set, rewrites the report section.
+     *
+     * @param progress where progress lines and the final table go
+     * @throws Exception when the service cannot be started or the keys cannot be created
+     */
+    static Report run(Options options, java.io.PrintStream progress) throws Exception {
+        MachineInfo machine = MachineInfo.current();
+        LoadRunner runner = new LoadRunner(options.warmup(), options.window());
+        List<Measurement> results = new ArrayList<>();
+        progress.println("tpmkms-bench: starting " + options.serviceJar());
+        try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), options.startTimeout());
+             GrpcWorkloads grpc = new GrpcWorkloads(service.target(), options.channels())) {
+            progress.println("tpmkms-bench: key service pid " + service.pid() + " SERVING on " + service.target());
+            grpc.prepare();
+            List<Workload> workloads = Arrays.asList(
+                    grpc.emptyCall(), grpc.encrypt(), grpc.sign(),
+                    InProcessWorkloads.aesGcm(), InProcessWorkloads.ecdsaP256());
+            for (Workload w : workloads) {
+                for (int n : options.threads()) {
+                    Measurement m = runner.run(w, n);
+                    results.add(m);
+                    progress.printf(Locale.ROOT, "tpmkms-bench: %-45s %3d clients %,10.0f ops/s  p50 %,8.0f µs  p99 %,8.0f µs%s%n",
+                            m.description(), n, m.opsPerSecond(), m.p50Micros(), m.p99Micros(),
+                            m.errors() == 0 ? "" : "  ERRORS " + m.errors() + " (first: " + m.firstError() + ")");
+                }
+            }
+        }
+        Report report = new Report(machine, options.warmup(), options.window(), options.channels(),
+                options.threads(), List.copyOf(results));
+        progress.println();
+        progress.print(report.table());
+        progress.println();
+        progress.println(report.verdict());
+        progress.println(report.otherRatios());
+        if (report.errors() > 0) {
+            progress.println("tpmkms-bench: " + report.errors() + " operations failed; the report is not written.");
+        } else if (options.report() != null) {
+            ReportDocument.write(options.report(), Report.SECTION, report.section());
+            progress.println("tpmkms-bench: wrote section '" + Report.SECTION + "' of " + options.report());
+        }
+        return report;
+    }
+}
