@@ -11,9 +11,15 @@ import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.ProtectionLevel;
 import io.tpmkms.protection.software.FileRootKeySource;
 import io.tpmkms.protection.software.SoftwareKeyProtectionBackend;
+import io.agroal.api.AgroalDataSource;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.util.EnumMap;
 import java.util.Map;
 import org.jboss.logging.Logger;
@@ -31,8 +37,11 @@ public class BackendRegistry {
   private final Map<ProtectionLevel, KeyProtectionBackend> backends = new EnumMap<>(ProtectionLevel.class);
   private final ProtectionLevel defaultLevel;
 
-  public BackendRegistry(KmsConfig config) {
+  public BackendRegistry(KmsConfig config, AgroalDataSource db) {
     Path seed = Path.of(config.backend().software().seedFile());
+    if (!Files.exists(seed)) {
+      refuseNewSeedOverExistingKeys(seed, db);
+    }
     backends.put(ProtectionLevel.SOFTWARE, new SoftwareKeyProtectionBackend(new FileRootKeySource(seed)));
     this.defaultLevel = config.backend().defaultProtectionLevel();
     if (!backends.containsKey(defaultLevel)) {
@@ -64,6 +73,29 @@ public class BackendRegistry {
           "protection level " + level + " does not support " + algorithm);
     }
     return b;
+  }
+
+  /**
+   * A missing seed file is created on first start. If the catalogue already
+   * holds SOFTWARE key material, the seed was lost or misconfigured: a new one
+   * would make every such key unusable, so refuse to start instead.
+   */
+  private static void refuseNewSeedOverExistingKeys(Path seed, AgroalDataSource db) {
+    long wrapped;
+    try (Connection c = db.getConnection();
+        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version"
+            + " WHERE protection_level = 'SOFTWARE' AND key_blob IS NOT NULL");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      wrapped = rs.getLong(1);
+    } catch (SQLException e) {
+      return; // no catalogue yet: a fresh installation
+    }
+    if (wrapped > 0) {
+      throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
+          + wrapped + " SOFTWARE key versions wrapped under a seed; restore the seed file from backup"
+          + " (or point tpmkms.backend.software.seed-file at it) instead of starting with a new one");
+    }
   }
 
   @PreDestroy

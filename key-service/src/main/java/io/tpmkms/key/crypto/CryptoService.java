@@ -66,7 +66,7 @@ public class CryptoService {
     Ciphertext ct = Ciphertext.decode(ciphertext);
     CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
     if (!k.versions().containsKey(ct.version())) {
-      k = cache.reload(kn); // a version created on another replica since we cached the key
+      k = cache.reload(kn); // a version created on another replica since this one cached the key
       if (!k.versions().containsKey(ct.version())) {
         throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext names a version this key does not have");
       }
@@ -178,7 +178,11 @@ public class CryptoService {
 
   private CachedVersion usable(CachedKey k, int number, KeyUse use) {
     CachedVersion v = k.versions().get(number);
-    if (v == null) throw KmsException.versionNotFound(k.name(), number);
+    if (v == null) {
+      // perhaps created on another replica since this one cached the key
+      v = cache.reload(KeyNames.parse(k.name())).versions().get(number);
+      if (v == null) throw KmsException.versionNotFound(k.name(), number);
+    }
     use.check(k.name(), number, v.state());
     return v;
   }

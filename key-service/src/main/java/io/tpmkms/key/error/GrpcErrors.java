@@ -31,7 +31,11 @@ public final class GrpcErrors {
       String id = UUID.randomUUID().toString();
       LOG.errorf(t, "internal error, correlation id %s", id);
       e = e.with("correlation_id", id);
-    } else if (!e.code().userError()) {
+    } else if (e.code().userError()) {
+      // the caller's mistake: precise in the log (at debug), vague where it must be (decryption)
+      LOG.debugf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
+          t.getCause() != null ? " caused by " + rootMessage(t) : "");
+    } else {
       LOG.warnf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
           t.getCause() != null ? " caused by " + rootMessage(t) : "");
     }

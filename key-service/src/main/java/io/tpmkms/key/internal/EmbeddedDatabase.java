@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.jboss.logging.Logger;
 
 /**
@@ -23,11 +24,16 @@ public final class EmbeddedDatabase {
     Path pgDir = dataDir.resolve("pg");
     try {
       Files.createDirectories(dataDir);
+      Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
       boolean fresh = !Files.exists(pgDir.resolve("PG_VERSION"));
+      stopOrphan(pgDir);
       EmbeddedPostgres pg = EmbeddedPostgres.builder()
           .setDataDirectory(pgDir)
           .setCleanDataDirectory(false)
           .setPort(Integer.parseInt(setting("tpmkms.embedded-db.port", "TPMKMS_EMBEDDED_DB_PORT", "0")))
+          // nothing acknowledged may be lost: the library's test-friendly default is off
+          .setServerConfig("synchronous_commit", "on")
+          .setServerConfig("fsync", "on")
           .start();
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
         try {
@@ -43,6 +49,33 @@ public final class EmbeddedDatabase {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start the embedded PostgreSQL in " + pgDir, e);
     }
+  }
+
+  /**
+   * A PostgreSQL left running by a previous run that was killed (SIGKILL does
+   * not let the shutdown hook stop it) holds the data directory: stop it.
+   */
+  private static void stopOrphan(Path pgDir) throws IOException {
+    Path pidFile = pgDir.resolve("postmaster.pid");
+    if (!Files.exists(pidFile)) return;
+    long pid;
+    try {
+      pid = Long.parseLong(Files.readAllLines(pidFile).get(0).trim());
+    } catch (RuntimeException e) {
+      return; // unreadable: let PostgreSQL judge the lock file itself
+    }
+    ProcessHandle.of(pid)
+        .filter(ProcessHandle::isAlive)
+        .filter(p -> p.info().command().map(c -> c.endsWith("postgres")).orElse(false))
+        .ifPresent(p -> {
+          LOG.warnf("stopping PostgreSQL %d left running by an earlier run", pid);
+          p.destroy();
+          try {
+            p.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+          } catch (Exception e) {
+            p.destroyForcibly();
+          }
+        });
   }
 
   private static boolean configured(String property, String env) {

@@ -440,17 +440,22 @@ public class KeyLifecycleService {
         KeyEntity k = em.find(KeyEntity.class, v.keyId);
         v.state = Transition.DESTROY.apply(v.state, k.primaryVersion == v.number, v.compromiseTime != null);
         KeyHandle handle = v.handle();
-        v.keyBlob = null;
-        v.publicKey = null;
+        v.keyBlob = null; // the public key stays with the tombstone: it is not secret
         v.destroyEventTime = now();
+        k.updateTime = v.destroyEventTime;
         out.add(new Object[] {k.fullName(), v.number, v.protectionLevel, handle});
       }
       return out;
     });
     for (Object[] d : destroyed) {
       String key = (String) d[0];
-      backends.forLevel((ProtectionLevel) d[2]).destroy((KeyHandle) d[3]);
       changed.fire(new KeyChanged(key));
+      try {
+        backends.forLevel((ProtectionLevel) d[2]).destroy((KeyHandle) d[3]);
+      } catch (RuntimeException e) {
+        // the blob is already gone from the catalogue; what the backend held is unreachable
+        LOG.warnf(e, "backend cleanup after destroying version %d of key %s failed", (Integer) d[1], key);
+      }
       LOG.infof("destroyed the material of version %d of key %s", (Integer) d[1], key);
     }
     return destroyed.size();

@@ -2,6 +2,7 @@ package io.tpmkms.key.lifecycle;
 
 import io.quarkus.scheduler.Scheduled;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.List;
 import org.jboss.logging.Logger;
 
 /**
@@ -24,12 +25,20 @@ public class LifecycleScheduler {
   @Scheduled(every = "${tpmkms.rotation.check-interval}", delayed = "1s",
       concurrentExecution = Scheduled.ConcurrentExecution.SKIP)
   void rotateDueKeys() {
+    List<Long> due;
     try {
-      for (Long id : lifecycle.dueForRotation(BATCH)) {
-        lifecycle.rotateIfDue(id);
-      }
+      due = lifecycle.dueForRotation(BATCH);
     } catch (RuntimeException e) {
-      LOG.warnf(e, "scheduled rotation pass failed; the next pass retries");
+      LOG.warnf(e, "cannot list keys due for rotation; the next pass retries");
+      return;
+    }
+    for (Long id : due) {
+      try {
+        lifecycle.rotateIfDue(id);
+      } catch (RuntimeException e) {
+        // one failing key must not stall the others; it stays due and is retried next pass
+        LOG.warnf(e, "scheduled rotation of key id %d failed; the next pass retries", id);
+      }
     }
   }
 
