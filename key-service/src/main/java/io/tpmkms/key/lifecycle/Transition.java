@@ -20,7 +20,9 @@ import java.util.Set;
  * neither disabled, scheduled for destruction nor destroyed (revoking the
  * primary is allowed: the service first rotates, see
  * {@link KeyLifecycleService#revokeVersion}). Repeating a transition that is
- * already in effect (disable a DISABLED version) succeeds and changes nothing.
+ * already in effect (disable a DISABLED version, schedule destruction of a
+ * version already scheduled — its first destroy time stays) succeeds and
+ * changes nothing; RESTORE is the exception: it needs DESTROY_SCHEDULED.
  */
 public enum Transition {
   DISABLE(EnumSet.of(ENABLED), DISABLED, true),
