@@ -3,7 +3,6 @@ package io.tpmkms.bench;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -19,12 +18,18 @@ public final class Benchmark {
 
     /** Settings of one run; paths are relative to the working directory (the repository root). */
     record Options(Path serviceJar, Duration warmup, Duration window, List<Integer> threads, int channels,
-                   Path report, Duration startTimeout) {
+                   Path report, Duration startTimeout, List<String> workloads) {
+
+        /** The workloads of a default run, in order; {@code grpc-random} is an optional diagnostic. */
+        static final List<String> DEFAULT_WORKLOADS =
+                List.of("grpc-empty", "grpc-encrypt", "grpc-sign", "local-aes-gcm", "local-ecdsa");
+        static final List<String> ALL_WORKLOADS =
+                List.of("grpc-empty", "grpc-random", "grpc-encrypt", "grpc-sign", "local-aes-gcm", "local-ecdsa");
 
         static Options defaults() {
             return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
                     Duration.ofSeconds(3), Duration.ofSeconds(8), List.of(1, 8, 32), 4,
-                    Path.of("docs/benchmarks.md"), Duration.ofSeconds(90));
+                    Path.of("docs/benchmarks.md"), Duration.ofSeconds(90), DEFAULT_WORKLOADS);
         }
 
         static Options parse(String... args) {
@@ -39,6 +44,7 @@ public final class Benchmark {
                     case "--channels" -> o = o.with(null, null, null, null, positive(value(args, ++i, a), a), null, false);
                     case "--report" -> o = o.with(null, null, null, null, null, Path.of(value(args, ++i, a)), false);
                     case "--no-report" -> o = o.with(null, null, null, null, null, null, true);
+                    case "--workloads" -> o = o.withWorkloads(workloads(value(args, ++i, a)));
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
@@ -48,7 +54,23 @@ public final class Benchmark {
         private Options with(Path jar, Duration w, Duration m, List<Integer> t, Integer c, Path r, boolean noReport) {
             return new Options(jar != null ? jar : serviceJar, w != null ? w : warmup, m != null ? m : window,
                     t != null ? t : threads, c != null ? c : channels,
-                    noReport ? null : r != null ? r : report, startTimeout);
+                    noReport ? null : r != null ? r : report, startTimeout, workloads);
+        }
+
+        private Options withWorkloads(List<String> w) {
+            return new Options(serviceJar, warmup, window, threads, channels, report, startTimeout, w);
+        }
+
+        private static List<String> workloads(String s) {
+            List<String> out = new ArrayList<>();
+            for (String part : s.split(",")) {
+                String id = part.trim();
+                if (!ALL_WORKLOADS.contains(id)) {
+                    throw new IllegalArgumentException("unknown workload " + id + "; known: " + String.join(",", ALL_WORKLOADS));
+                }
+                out.add(id);
+            }
+            return List.copyOf(out);
         }
 
         private static String value(String[] args, int i, String option) {
@@ -105,7 +127,8 @@ public final class Benchmark {
         } catch (IllegalArgumentException e) {
             System.err.println("tpmkms-bench: " + e.getMessage());
             System.err.println("usage: java -jar tpmkms-bench.jar [--service-jar PATH] [--warmup 3s] [--measure 8s]"
-                    + " [--threads 1,8,32] [--channels 4] [--report docs/benchmarks.md | --no-report]");
+                    + " [--threads 1,8,32] [--channels 4] [--workloads " + String.join(",", Options.ALL_WORKLOADS) + "]"
+                    + " [--report docs/benchmarks.md | --no-report]");
             System.exit(2);
             return;
         }
@@ -136,20 +159,61 @@ public final class Benchmark {
         try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), options.startTimeout());
              GrpcWorkloads grpc = new GrpcWorkloads(service.target(), options.channels())) {
             progress.println("tpmkms-bench: key service pid " + service.pid() + " SERVING on " + service.target());
-            grpc.prepare();
-            List<Workload> workloads = Arrays.asList(
-                    grpc.emptyCall(), grpc.encrypt(), grpc.sign(),
-                    InProcessWorkloads.aesGcm(), InProcessWorkloads.ecdsaP256());
-            for (Workload w : workloads) {
-                for (int n : options.threads()) {
-                    Measurement m = runner.run(w, n);
-                    results.add(m);
-                    progress.printf(Locale.ROOT, "tpmkms-bench: %-45s %3d clients %,10.0f ops/s  p50 %,8.0f µs  p99 %,8.0f µs%s%n",
-                            m.description(), n, m.opsPerSecond(), m.p50Micros(), m.p99Micros(),
-                            m.errors() == 0 ? "" : "  ERRORS " + m.errors() + " (first: " + m.firstError() + ")");
+            boolean ok = false;
+            try {
+                measure(options, grpc, runner, results, progress);
+                ok = results.stream().allMatch(m -> m.errors() == 0);
+            } finally {
+                if (!ok) {
+                    System.err.println("tpmkms-bench: failed; key service " + (service.isAlive() ? "running" : "exited")
+                            + "; its log (tail):\n" + service.logTail(30));
                 }
             }
         }
+        return report(options, machine, results, progress);
+    }
+
+    private static void measure(Options options, GrpcWorkloads grpc, LoadRunner runner, List<Measurement> results,
+                                java.io.PrintStream progress) throws Exception {
+        grpc.prepare();
+        List<Workload> workloads = new ArrayList<>();
+        for (String id : options.workloads()) {
+            workloads.add(switch (id) {
+                case "grpc-empty" -> grpc.emptyCall();
+                case "grpc-random" -> grpc.generateRandom();
+                case "grpc-encrypt" -> grpc.encrypt();
+                case "grpc-sign" -> grpc.sign();
+                case "local-aes-gcm" -> InProcessWorkloads.aesGcm();
+                case "local-ecdsa" -> InProcessWorkloads.ecdsaP256();
+                default -> throw new IllegalArgumentException("unknown workload " + id);
+            });
+        }
+        // One unmeasured pass over every workload first, so that the first rows (the empty call at one
+        // client) do not pay for the JIT compiling the gRPC and crypto paths of both JVMs.
+        int top = options.threads().stream().mapToInt(Integer::intValue).max().orElse(1);
+        LoadRunner jitWarmup = new LoadRunner(Duration.ZERO, options.warmup());
+        for (Workload w : workloads) {
+            Measurement m = jitWarmup.run(w, top);
+            if (m.errors() > 0) {
+                throw new IllegalStateException(w.description() + " failed during warm-up: " + m.firstError());
+            }
+        }
+        progress.println("tpmkms-bench: warmed up every workload at " + top + " clients for "
+                + options.warmup().toMillis() + " ms");
+        for (Workload w : workloads) {
+            for (int n : options.threads()) {
+                Measurement m = runner.run(w, n);
+                results.add(m);
+                progress.printf(Locale.ROOT,
+                        "tpmkms-bench: %-45s %3d clients %,10.0f ops/s  p50 %8s µs  p99 %8s µs%s%n",
+                        m.description(), n, m.opsPerSecond(), Report.micros(m.p50Micros()), Report.micros(m.p99Micros()),
+                        m.errors() == 0 ? "" : "  ERRORS " + m.errors() + " (first: " + m.firstError() + ")");
+            }
+        }
+    }
+
+    private static Report report(Options options, MachineInfo machine, List<Measurement> results,
+                                 java.io.PrintStream progress) throws java.io.IOException {
         Report report = new Report(machine, options.warmup(), options.window(), options.channels(),
                 options.threads(), List.copyOf(results));
         progress.println();
@@ -159,6 +223,8 @@ public final class Benchmark {
         progress.println(report.otherRatios());
         if (report.errors() > 0) {
             progress.println("tpmkms-bench: " + report.errors() + " operations failed; the report is not written.");
+        } else if (options.report() != null && !options.workloads().equals(Options.DEFAULT_WORKLOADS)) {
+            progress.println("tpmkms-bench: custom --workloads; the report is not written.");
         } else if (options.report() != null) {
             ReportDocument.write(options.report(), Report.SECTION, report.section());
             progress.println("tpmkms-bench: wrote section '" + Report.SECTION + "' of " + options.report());

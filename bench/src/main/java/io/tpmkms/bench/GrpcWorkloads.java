@@ -14,6 +14,7 @@ import io.tpmkms.proto.key.v1.DecryptRequest;
 import io.tpmkms.proto.key.v1.DecryptResponse;
 import io.tpmkms.proto.key.v1.EncryptRequest;
 import io.tpmkms.proto.key.v1.EncryptResponse;
+import io.tpmkms.proto.key.v1.GenerateRandomRequest;
 import io.tpmkms.proto.key.v1.GetPublicKeyRequest;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
@@ -213,6 +214,39 @@ final class GrpcWorkloads implements AutoCloseable {
                         if (!v.verify(last.getSignature().toByteArray())) {
                             throw new IllegalStateException("a benchmark signature does not verify with the key's public key");
                         }
+                    }
+                };
+            }
+        };
+    }
+
+    /**
+     * Diagnostic, not in the default set: the cheapest KeyService method (1 random byte from the
+     * software backend). It takes the same path as Encrypt through the service's gRPC adapter and
+     * worker-thread dispatch but does almost no work, so Encrypt minus this is the cost of the
+     * Encrypt path itself, and this minus the empty call is the cost of reaching a KeyService method.
+     */
+    Workload generateRandom() {
+        return new Workload() {
+            @Override
+            public String id() {
+                return "grpc-random";
+            }
+
+            @Override
+            public String description() {
+                return "gRPC GenerateRandom 1 B (KeyService floor)";
+            }
+
+            @Override
+            public Operation newOperation(int thread, int threads) {
+                ManagedChannel channel = channelFor(thread, threads);
+                GenerateRandomRequest request = GenerateRandomRequest.newBuilder()
+                        .setLengthBytes(1).setProtectionLevel(ProtectionLevel.SOFTWARE).build();
+                return () -> {
+                    int n = keys(channel).generateRandom(request).getData().size();
+                    if (n != 1) {
+                        throw new IllegalStateException("GenerateRandom answered " + n + " bytes");
                     }
                 };
             }

@@ -30,7 +30,7 @@ final class ReportDocument {
             child process with a fresh temporary data directory (its own embedded PostgreSQL and software
             root seed) on free loopback ports, waits for `grpc.health.v1.Health` to answer SERVING, creates
             `bench/aes` (AES_256_GCM) and `bench/ec` (EC_SIGN_P256_SHA256) through the API, measures, stops the
-            service and its PostgreSQL, and rewrites its section below. About 3 minutes with the defaults.
+            service and its PostgreSQL, and rewrites its section below. About 3½ minutes with the defaults.
 
             Options: `--service-jar PATH`, `--warmup 3s`, `--measure 8s`, `--threads 1,8,32`, `--channels 4`,
             `--report docs/benchmarks.md`, `--no-report`. The run fails (exit 1, section not written) if any
@@ -45,7 +45,9 @@ final class ReportDocument {
             - **In-process**: the same AES-256-GCM (fresh 12-byte nonce per operation) and SHA256withECDSA with
               the JDK providers in the benchmark JVM, no service — the cost of the cryptography alone.
 
-            Each workload runs at 1, 8 and 32 concurrent client threads: a warm-up, then a timed window.
+            After the service is up, every workload runs once unmeasured at the highest concurrency (JIT
+            warm-up of both JVMs). Then each workload runs at 1, 8 and 32 concurrent client threads: a
+            warm-up, then a timed window.
             Throughput counts the operations started in the window; p50/p99 are per-operation latencies
             (HdrHistogram, 3 significant digits). Client thread *i* of *n* uses channel `i % min(n, 4)`: one
             channel is one HTTP/2 connection served by one event loop, and a few channels is grpc-java's advice

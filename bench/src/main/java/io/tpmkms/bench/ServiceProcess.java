@@ -103,6 +103,10 @@ final class ServiceProcess implements AutoCloseable {
         return "127.0.0.1:" + grpcPort;
     }
 
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
     long pid() {
         return process.pid();
     }

@@ -39,7 +39,7 @@ class BenchmarkTest {
         Path doc = tmp.resolve("benchmarks.md");
         Files.writeString(doc, "# Benchmarks\n\nhand-written\n\n<!-- bench:tpm:begin -->\ntpm figures\n<!-- bench:tpm:end -->\n");
         Benchmark.Options options = new Benchmark.Options(jar, Duration.ofMillis(300), Duration.ofMillis(500),
-                List.of(1, 2), 2, doc, Duration.ofSeconds(90));
+                List.of(1, 2), 2, doc, Duration.ofSeconds(90), Benchmark.Options.DEFAULT_WORKLOADS);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
 
         Report report = Benchmark.run(options, new PrintStream(out, true, StandardCharsets.UTF_8));
