@@ -53,6 +53,14 @@ public interface KeyProtectionBackend extends AutoCloseable {
   byte[] randomBytes(int length);
 
   /**
+   * Has the device attest that the key lives in it (TPM2_Certify by the
+   * device's attestation key); needs {@link Capability#CERTIFY}.
+   *
+   * @param qualifyingData the verifier's nonce, at most 64 bytes, echoed in the signed statement
+   */
+  KeyAttestation certify(KeyHandle handle, byte[] qualifyingData);
+
+  /**
    * Destroys whatever the backend holds for the handle (a loaded TPM object, a
    * cached key). After the caller has dropped the blob the material is gone.
    */

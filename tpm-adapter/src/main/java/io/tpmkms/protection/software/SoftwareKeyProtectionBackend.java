@@ -5,6 +5,7 @@ import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.GeneratedKey;
+import io.tpmkms.protection.KeyAttestation;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
 import io.tpmkms.protection.KeyProtectionBackend;
@@ -295,6 +296,12 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     byte[] out = new byte[length];
     RANDOM.get().nextBytes(out);
     return out;
+  }
+
+  /** Software keys live in this process: there is no device to attest them. */
+  @Override
+  public KeyAttestation certify(KeyHandle handle, byte[] qualifyingData) {
+    throw new BackendException(Kind.UNSUPPORTED, "the software backend cannot attest keys (no CERTIFY capability)");
   }
 
   /**

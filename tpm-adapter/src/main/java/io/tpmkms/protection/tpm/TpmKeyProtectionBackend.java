@@ -1,0 +1,575 @@
+package io.tpmkms.protection.tpm;
+
+import io.tpmkms.protection.BackendDescription;
+import io.tpmkms.protection.BackendException;
+import io.tpmkms.protection.BackendException.Kind;
+import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.GeneratedKey;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeyAttestation;
+import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyProtectionBackend;
+import io.tpmkms.protection.KeySpec;
+import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.protection.RsaPadding;
+import io.tpmkms.protection.tpm.internal.ResponseCodes;
+import io.tpmkms.protection.tpm.internal.Templates;
+import io.tpmkms.protection.tpm.internal.TpmBlob;
+import io.tpmkms.protection.tpm.internal.TpmPublicKeys;
+import io.tpmkms.protection.tpm.internal.TpmRcException;
+import io.tpmkms.protection.tpm.internal.TpmSession;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.HexFormat;
+import java.util.Set;
+import javax.crypto.AEADBadTagException;
+import javax.crypto.Cipher;
+import javax.crypto.Mac;
+import javax.crypto.spec.GCMParameterSpec;
+import javax.crypto.spec.SecretKeySpec;
+import org.jboss.logging.Logger;
+import tss.tpm.CreateResponse;
+import tss.tpm.GetCapabilityResponse;
+import tss.tpm.NV_ReadPublicResponse;
+import tss.tpm.SequenceCompleteResponse;
+import tss.tpm.TPML_ALG_PROPERTY;
+import tss.tpm.TPML_ECC_CURVE;
+import tss.tpm.TPMS_ALG_PROPERTY;
+import tss.tpm.TPMS_NULL_ASYM_SCHEME;
+import tss.tpm.TPMS_NULL_SIG_SCHEME;
+import tss.tpm.TPMS_PCR_SELECTION;
+import tss.tpm.TPMS_SENSITIVE_CREATE;
+import tss.tpm.TPMS_SIGNATURE_ECC;
+import tss.tpm.TPMS_SIGNATURE_RSA;
+import tss.tpm.TPMT_PUBLIC;
+import tss.tpm.TPMT_TK_HASHCHECK;
+import tss.tpm.TPMU_SIGNATURE;
+import tss.tpm.TPM_ALG_ID;
+import tss.tpm.TPM_CAP;
+import tss.tpm.TPM_ECC_CURVE;
+import tss.tpm.TPM_HANDLE;
+import tss.tpm.TPM_RH;
+
+/**
+ * The TPM key-protection backend: every key version is a child object of the
+ * storage root key (SRK) created, held and used inside the TPM; its private
+ * part leaves the TPM only encrypted under the SRK (TPM2B_PRIVATE), inside the
+ * blob the caller stores (format v1, {@link TpmBlob}, ADR 0008).
+ *
+ * <ul>
+ *   <li>SRK: ECC P-256 storage primary in the owner hierarchy from the fixed
+ *       template ({@code tpm2_createprimary -C o -G ecc256:null:aes128cfb}), re-derived
+ *       at each connect, never stored (or at a persistent handle, {@link TpmConfig}).
+ *   <li>Each object's auth value = HMAC-SHA256(authSecret, "tpmkms/tpm/auth/v1" || objectId), with
+ *       the 16-byte random objectId in the blob and authSecret given to the constructor: the
+ *       database plus TPM access is not enough to use a key. Sent in password sessions, i.e. in
+ *       clear on the TPM bus (docs/threat-model.md).
+ *   <li>The TPM is a key cache: blobs are loaded on use and kept in an LRU of
+ *       {@link TpmConfig#maxLoadedObjects()} objects; cold ones are flushed and reloaded from the
+ *       blob when used again (no ContextSave: a Load from the blob is as fast on swtpm and needs
+ *       no saved-context bookkeeping across TPM restarts).
+ *   <li>AEAD (ADR 0009): the key is an HMAC object; per message DEK = TPM2_HMAC(key,
+ *       "tpmkms/tpm/aead/v1" || salt16), then AES-256-GCM in software; payload
+ *       salt(16) | nonce(12) | ciphertext | tag(16).
+ * </ul>
+ *
+ * <p>Threading: safe for concurrent use; all TPM commands go through the
+ * {@link TpmConnection}'s single lock. Software parts (AES-GCM, DER encoding)
+ * run outside it.
+ *
+ * <p>Errors: only {@link BackendException}. KEY_INVALID for a blob that is
+ * malformed, made under another SRK (another TPM or owner seed: refused before
+ * any TPM command), refused by TPM2_Load, or whose auth value the TPM refuses;
+ * INVALID_INPUT for bad input, a wrong key purpose, and failed decryption
+ * ("decryption failed"); UNAVAILABLE when the TPM cannot be reached (the next
+ * call reconnects) or after {@link #close}; RESOURCE_EXHAUSTED when the TPM is
+ * out of memory or in dictionary-attack lockout; INTERNAL otherwise, with the
+ * response code in the message.
+ */
+public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
+  public static final String ID = "tpm";
+
+  private static final Logger LOG = Logger.getLogger(TpmKeyProtectionBackend.class);
+  private static final byte[] AUTH_LABEL = "tpmkms/tpm/auth/v1".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] AEAD_LABEL = "tpmkms/tpm/aead/v1".getBytes(StandardCharsets.US_ASCII);
+  static final int AEAD_SALT = 16;
+  static final int AEAD_NONCE = 12;
+  static final int AEAD_TAG = 16;
+  /** MAX_DIGEST_BUFFER of the TPM reference implementation: larger HMAC input goes through a sequence. */
+  private static final int HMAC_CHUNK = 1024;
+  private static final int MAX_QUALIFYING_DATA = 64;
+  private static final int EK_CERT_ECC_NV = 0x01C0000A;
+  private static final int EK_CERT_RSA_NV = 0x01C00002;
+  private static final int NV_CHUNK = 512;
+
+  private static final ThreadLocal<SecureRandom> RANDOM = ThreadLocal.withInitial(SecureRandom::new);
+
+  private final TpmConnection connection;
+  private final boolean ownsConnection;
+  private final SecretKeySpec authKey;
+  private final BackendDescription description;
+  private volatile boolean closed;
+
+  /**
+   * A backend on its own connection, closed with the backend.
+   *
+   * @param authSecret the secret the objects' auth values are derived from, at least 16 bytes
+   *     (key-service passes the TPM-sealed software root seed); copied
+   * @throws BackendException UNAVAILABLE if the TPM cannot be reached
+   */
+  public static TpmKeyProtectionBackend open(TpmConfig config, byte[] authSecret) {
+    TpmConnection c = TpmConnection.open(config);
+    try {
+      return new TpmKeyProtectionBackend(c, authSecret, true);
+    } catch (RuntimeException e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /**
+   * A backend on a shared connection (e.g. the one a {@link TpmSealedRootKeySource} uses);
+   * {@link #close} leaves the connection open.
+   */
+  public TpmKeyProtectionBackend(TpmConnection connection, byte[] authSecret) {
+    this(connection, authSecret, false);
+  }
+
+  private TpmKeyProtectionBackend(TpmConnection connection, byte[] authSecret, boolean owns) {
+    if (connection == null) throw new IllegalArgumentException("TPM connection is required");
+    if (authSecret == null || authSecret.length < 16) {
+      throw new IllegalArgumentException("auth secret must be at least 16 bytes");
+    }
+    this.connection = connection;
+    this.ownsConnection = owns;
+    this.authKey = new SecretKeySpec(authSecret.clone(), "HmacSHA256");
+    this.description = connection.execute(TpmKeyProtectionBackend::probe);
+    LOG.infof("TPM key-protection backend ready: SRK %s, algorithms %s",
+        HexFormat.of().formatHex(connection.srkName()), description.algorithms());
+  }
+
+  @Override
+  public BackendDescription describe() { return description; }
+
+  /** The connection this backend uses (for tests and for sharing with the sealed root source). */
+  public TpmConnection connection() { return connection; }
+
+  /** Closes the TPM connection until the next call (lets tpm2-tools use swtpm meanwhile). */
+  public void releaseConnection() { connection.releaseConnection(); }
+
+  // --- capabilities ---------------------------------------------------------------------
+
+  private static BackendDescription probe(TpmSession s) {
+    Set<Integer> algs = new java.util.HashSet<>();
+    GetCapabilityResponse r = s.run("GetCapability", () -> s.tpm().GetCapability(TPM_CAP.ALGS, 0, 128));
+    if (r.capabilityData instanceof TPML_ALG_PROPERTY list) {
+      for (TPMS_ALG_PROPERTY p : list.algProperties) algs.add(p.alg.toInt());
+    }
+    Set<Integer> curves = new java.util.HashSet<>();
+    GetCapabilityResponse c = s.run("GetCapability", () -> s.tpm().GetCapability(TPM_CAP.ECC_CURVES, 0, 64));
+    if (c.capabilityData instanceof TPML_ECC_CURVE list) {
+      for (TPM_ECC_CURVE curve : list.eccCurves) curves.add(curve.toInt());
+    }
+    EnumSet<KeyAlgorithm> supported = EnumSet.noneOf(KeyAlgorithm.class);
+    for (KeyAlgorithm alg : KeyAlgorithm.values()) {
+      if (!algsPresent(alg, algs, curves)) continue;
+      TPMT_PUBLIC t = Templates.key(alg);
+      try {
+        s.run("TestParms", () -> s.tpm().TestParms(t.parameters));
+        supported.add(alg);
+      } catch (TpmRcException e) {
+        LOG.infof("TPM lacks %s: %s", alg, e.getMessage());
+      }
+    }
+    return new BackendDescription(ID, ProtectionLevel.TPM,
+        EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT, Capability.ASYMMETRIC_DECRYPT,
+            Capability.MAC, Capability.RANDOM, Capability.CERTIFY),
+        supported);
+  }
+
+  private static boolean algsPresent(KeyAlgorithm alg, Set<Integer> algs, Set<Integer> curves) {
+    int sha256 = TPM_ALG_ID.SHA256.toInt();
+    if (!algs.contains(sha256)) return false;
+    return switch (alg) {
+      case EC_SIGN_P256_SHA256 -> algs.contains(TPM_ALG_ID.ECC.toInt()) && algs.contains(TPM_ALG_ID.ECDSA.toInt())
+          && curves.contains(TPM_ECC_CURVE.NIST_P256.toInt());
+      case EC_SIGN_P384_SHA384 -> algs.contains(TPM_ALG_ID.ECC.toInt()) && algs.contains(TPM_ALG_ID.ECDSA.toInt())
+          && algs.contains(TPM_ALG_ID.SHA384.toInt()) && curves.contains(TPM_ECC_CURVE.NIST_P384.toInt());
+      case RSA_SIGN_PKCS1_2048_SHA256, RSA_SIGN_PKCS1_3072_SHA256 ->
+          algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.RSASSA.toInt());
+      case RSA_SIGN_PSS_2048_SHA256, RSA_SIGN_PSS_3072_SHA256 ->
+          algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.RSAPSS.toInt());
+      case RSA_DECRYPT_OAEP_2048_SHA256, RSA_DECRYPT_OAEP_3072_SHA256 ->
+          algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.OAEP.toInt());
+      case HMAC_SHA256, AES_256_GCM -> algs.contains(TPM_ALG_ID.KEYEDHASH.toInt())
+          && algs.contains(TPM_ALG_ID.HMAC.toInt());
+    };
+  }
+
+  // --- generate -------------------------------------------------------------------------
+
+  @Override
+  public GeneratedKey generate(KeySpec spec) {
+    ensureOpen();
+    if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
+    KeyAlgorithm alg = spec.algorithm();
+    if (!description.supports(alg)) {
+      throw new BackendException(Kind.UNSUPPORTED, "this TPM does not support " + alg);
+    }
+    byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
+    RANDOM.get().nextBytes(objectId);
+    byte[] auth = authValue(objectId);
+    TPMT_PUBLIC template = Templates.key(alg);
+    TpmBlob blob = connection.execute(s -> {
+      CreateResponse r = s.run("Create", () -> s.tpm().Create(s.srk(),
+          new TPMS_SENSITIVE_CREATE(auth, new byte[0]), template, new byte[0], new TPMS_PCR_SELECTION[0]));
+      byte[] tpmt = r.outPublic.toBytes();
+      return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt),
+          r.outPrivate.toBytes());
+    });
+    byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, blob.publicArea()) : null;
+    return new GeneratedKey(new KeyHandle(blob.encode()), spki);
+  }
+
+  // --- use ------------------------------------------------------------------------------
+
+  /** A blob parsed and checked against the template of its algorithm. */
+  private record Key(KeyHandle handle, TpmBlob blob, KeyAlgorithm alg, TPMT_PUBLIC pub) {}
+
+  private Key parse(KeyHandle handle) {
+    ensureOpen();
+    if (handle == null) throw new BackendException(Kind.INVALID_INPUT, "key handle is required");
+    TpmBlob blob = TpmBlob.decode(handle.blob(), TpmBlob.BACKEND_TPM);
+    KeyAlgorithm alg = blob.algorithm();
+    TPMT_PUBLIC pub = blob.publicArea();
+    if (!Templates.matches(alg, pub)) {
+      throw new BackendException(Kind.KEY_INVALID,
+          "key blob's TPM public area does not match the " + alg + " template (corrupt or tampered blob)");
+    }
+    return new Key(handle, blob, alg, pub);
+  }
+
+  private Key parse(KeyHandle handle, KeyAlgorithm.Kind kind, String operation) {
+    Key k = parse(handle);
+    if (k.alg().kind() != kind) {
+      throw new BackendException(Kind.INVALID_INPUT,
+          "a " + k.alg() + " key cannot " + operation + " (key purpose " + k.alg().kind() + ")");
+    }
+    return k;
+  }
+
+  /** Checks the blob's SRK name against this TPM's, then returns the loaded object. */
+  private TPM_HANDLE load(TpmSession s, Key k) {
+    byte[] srkName = s.srkName();
+    if (!Arrays.equals(srkName, k.blob().srkName())) {
+      throw new BackendException(Kind.KEY_INVALID,
+          "key blob was created under another TPM or owner seed (SRK name "
+              + HexFormat.of().formatHex(k.blob().srkName()) + ", this TPM's SRK is "
+              + HexFormat.of().formatHex(srkName) + "); it cannot be used here");
+    }
+    return s.load(k.handle(), k.blob().tpmtPublic(), k.blob().tpm2bPrivate(), authValue(k.blob().objectId()));
+  }
+
+  @Override
+  public byte[] publicKey(KeyHandle handle) {
+    Key k = parse(handle);
+    if (!k.alg().isAsymmetric()) {
+      throw new BackendException(Kind.INVALID_INPUT, "a " + k.alg() + " key has no public key");
+    }
+    checkSrk(k);
+    return TpmPublicKeys.spki(k.alg(), k.pub());
+  }
+
+  /** The key's TPMT_PUBLIC (what its TPM name is computed over), for attestation verification. */
+  public byte[] tpmPublic(KeyHandle handle) {
+    Key k = parse(handle);
+    checkSrk(k);
+    return k.blob().tpmtPublic();
+  }
+
+  private void checkSrk(Key k) {
+    byte[] srkName = connection.srkName();
+    if (!Arrays.equals(srkName, k.blob().srkName())) {
+      throw new BackendException(Kind.KEY_INVALID,
+          "key blob was created under another TPM or owner seed (SRK name mismatch); it cannot be used here");
+    }
+  }
+
+  @Override
+  public byte[] sign(KeyHandle handle, byte[] digest) {
+    Key k = parse(handle, KeyAlgorithm.Kind.SIGN, "sign");
+    RsaPadding.checkDigest(k.alg(), digest);
+    TPMU_SIGNATURE sig = connection.execute(s -> {
+      TPM_HANDLE h = load(s, k);
+      return s.run("Sign", () -> s.tpm().Sign(h, digest, new TPMS_NULL_SIG_SCHEME(), nullTicket()));
+    });
+    if (sig instanceof TPMS_SIGNATURE_ECC ecc) {
+      return TpmPublicKeys.derEcdsa(ecc.signatureR, ecc.signatureS);
+    }
+    if (sig instanceof TPMS_SIGNATURE_RSA rsa) {
+      byte[] out = rsa.sig;
+      int n = k.alg().keyBits() / 8;
+      if (out.length < n) { // keep the signature modulus-sized
+        byte[] padded = new byte[n];
+        System.arraycopy(out, 0, padded, n - out.length, out.length);
+        out = padded;
+      }
+      return out;
+    }
+    throw new BackendException(Kind.INTERNAL, "TPM returned an unexpected signature type");
+  }
+
+  /** TPMT_TK_HASHCHECK {TPM_ST_HASHCHECK, TPM_RH_NULL, empty}: allowed because the key is unrestricted. */
+  private static TPMT_TK_HASHCHECK nullTicket() { return TPMT_TK_HASHCHECK.nullTicket(); }
+
+  @Override
+  public byte[] mac(KeyHandle handle, byte[] data) {
+    Key k = parse(handle, KeyAlgorithm.Kind.MAC, "compute a MAC");
+    if (data == null) throw new BackendException(Kind.INVALID_INPUT, "data is required");
+    return hmac(k, data);
+  }
+
+  private byte[] hmac(Key k, byte[] data) {
+    return connection.execute(s -> {
+      TPM_HANDLE h = load(s, k);
+      if (data.length <= HMAC_CHUNK) {
+        return s.run("HMAC", () -> s.tpm().HMAC(h, data, TPM_ALG_ID.SHA256));
+      }
+      s.ensureFreeSlots(1); // a sequence object takes a slot too; h stays (most recently used)
+      TPM_HANDLE seq = s.run("HMAC_Start", () -> s.tpm().HMAC_Start(h, new byte[0], TPM_ALG_ID.SHA256));
+      seq.AuthValue = new byte[0];
+      int off = 0;
+      while (data.length - off > HMAC_CHUNK) {
+        byte[] chunk = Arrays.copyOfRange(data, off, off + HMAC_CHUNK);
+        s.run("SequenceUpdate", () -> s.tpm().SequenceUpdate(seq, chunk));
+        off += HMAC_CHUNK;
+      }
+      byte[] last = Arrays.copyOfRange(data, off, data.length);
+      SequenceCompleteResponse r = s.run("SequenceComplete",
+          () -> s.tpm().SequenceComplete(seq, last, TPM_HANDLE.from(TPM_RH.NULL)));
+      return r.result;
+    });
+  }
+
+  @Override
+  public byte[] encrypt(KeyHandle handle, byte[] plaintext, byte[] aad) {
+    Key k = parse(handle, KeyAlgorithm.Kind.SYMMETRIC_AEAD, "encrypt");
+    if (plaintext == null) throw new BackendException(Kind.INVALID_INPUT, "plaintext is required");
+    byte[] salt = new byte[AEAD_SALT];
+    byte[] nonce = new byte[AEAD_NONCE];
+    SecureRandom r = RANDOM.get();
+    r.nextBytes(salt);
+    r.nextBytes(nonce);
+    byte[] dek = hmac(k, concat(AEAD_LABEL, salt));
+    byte[] out = new byte[AEAD_SALT + AEAD_NONCE + plaintext.length + AEAD_TAG];
+    System.arraycopy(salt, 0, out, 0, AEAD_SALT);
+    System.arraycopy(nonce, 0, out, AEAD_SALT, AEAD_NONCE);
+    try {
+      Cipher c = Cipher.getInstance("AES/GCM/NoPadding");
+      c.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(dek, "AES"), new GCMParameterSpec(AEAD_TAG * 8, nonce));
+      if (aad != null && aad.length > 0) c.updateAAD(aad);
+      c.doFinal(plaintext, 0, plaintext.length, out, AEAD_SALT + AEAD_NONCE);
+      return out;
+    } catch (GeneralSecurityException e) {
+      throw new BackendException(Kind.INTERNAL, "encryption failed to run", e);
+    } finally {
+      Arrays.fill(dek, (byte) 0);
+    }
+  }
+
+  @Override
+  public byte[] decrypt(KeyHandle handle, byte[] payload, byte[] aad) {
+    Key k = parse(handle, KeyAlgorithm.Kind.SYMMETRIC_AEAD, "decrypt");
+    if (payload == null || payload.length < AEAD_SALT + AEAD_NONCE + AEAD_TAG) {
+      throw new BackendException(Kind.INVALID_INPUT, "decryption failed",
+          new IllegalArgumentException("payload shorter than salt, nonce and tag"));
+    }
+    byte[] dek = hmac(k, concat(AEAD_LABEL, Arrays.copyOf(payload, AEAD_SALT)));
+    try {
+      Cipher c = Cipher.getInstance("AES/GCM/NoPadding");
+      c.init(Cipher.DECRYPT_MODE, new SecretKeySpec(dek, "AES"),
+          new GCMParameterSpec(AEAD_TAG * 8, payload, AEAD_SALT, AEAD_NONCE));
+      if (aad != null && aad.length > 0) c.updateAAD(aad);
+      return c.doFinal(payload, AEAD_SALT + AEAD_NONCE, payload.length - AEAD_SALT - AEAD_NONCE);
+    } catch (AEADBadTagException e) {
+      throw new BackendException(Kind.INVALID_INPUT, "decryption failed", e);
+    } catch (GeneralSecurityException e) {
+      throw new BackendException(Kind.INVALID_INPUT, "decryption failed", e);
+    } finally {
+      Arrays.fill(dek, (byte) 0);
+    }
+  }
+
+  /**
+   * RSA-OAEP (SHA-256, MGF1-SHA256) in the TPM with an empty label. (The TPM
+   * treats a non-empty label as a NUL-terminated string and appends the NUL
+   * itself when the caller's label lacks it; an empty label stays empty, as in JCA.)
+   */
+  @Override
+  public byte[] asymmetricDecrypt(KeyHandle handle, byte[] ciphertext) {
+    Key k = parse(handle, KeyAlgorithm.Kind.ASYMMETRIC_DECRYPT, "decrypt");
+    if (ciphertext == null || ciphertext.length == 0) {
+      throw new BackendException(Kind.INVALID_INPUT, "decryption failed",
+          new IllegalArgumentException("empty ciphertext"));
+    }
+    if (ciphertext.length != k.alg().keyBits() / 8) {
+      throw new BackendException(Kind.INVALID_INPUT, "decryption failed",
+          new IllegalArgumentException("ciphertext is not modulus-sized"));
+    }
+    return connection.execute(s -> {
+      TPM_HANDLE h = load(s, k);
+      return s.run("RSA_Decrypt", () -> s.tpm().RSA_Decrypt(h, ciphertext, new TPMS_NULL_ASYM_SCHEME(),
+          new byte[0]));
+    });
+  }
+
+  /** Random bytes from TPM2_GetRandom (which returns at most a digest's worth per call). */
+  @Override
+  public byte[] randomBytes(int length) {
+    ensureOpen();
+    if (length <= 0) throw new BackendException(Kind.INVALID_INPUT, "length must be > 0, was " + length);
+    return connection.execute(s -> random(s, length));
+  }
+
+  static byte[] random(TpmSession s, int length) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(length);
+    while (out.size() < length) {
+      int want = Math.min(32, length - out.size());
+      byte[] got = s.run("GetRandom", () -> s.tpm().GetRandom(want));
+      if (got == null || got.length == 0) throw new TpmRcException("GetRandom(empty)", ResponseCodes.FAILURE);
+      out.write(got, 0, Math.min(got.length, want));
+    }
+    return out.toByteArray();
+  }
+
+  // --- certify --------------------------------------------------------------------------
+
+  @Override
+  public KeyAttestation certify(KeyHandle handle, byte[] qualifyingData) {
+    Key k = parse(handle);
+    byte[] q = qualifyingData == null ? new byte[0] : qualifyingData.clone();
+    if (q.length > MAX_QUALIFYING_DATA) {
+      throw new BackendException(Kind.INVALID_INPUT, "qualifying data must be at most 64 bytes");
+    }
+    return connection.execute(s -> {
+      TPM_HANDLE h = load(s, k);
+      s.flushAllCachedExcept(k.handle()); // SRK + key + AK: the three slots of swtpm
+      var ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
+      try {
+        ak.handle.AuthValue = new byte[0];
+        s.run("Certify", () -> s.tpm().Certify(h, ak.handle, q, new TPMS_NULL_SIG_SCHEME()));
+        byte[] response = s.lastResponse();
+        byte[] akTpmt = ak.outPublic.toBytes();
+        byte[][] parsed = parseCertifyResponse(response);
+        byte[] ekCert = readEkCertificate(s);
+        return new KeyAttestation(parsed[0], TpmPublicKeys.derEcdsa(parsed[1], parsed[2]),
+            TpmPublicKeys.spki(KeyAlgorithm.EC_SIGN_P256_SHA256, ak.outPublic), akTpmt, Templates.name(akTpmt),
+            ekCert, Templates.name(k.blob().tpmtPublic()));
+      } finally {
+        s.flush(ak.handle);
+      }
+    });
+  }
+
+  /** attest, r, s from a TPM2_Certify response: header | paramSize | TPM2B_ATTEST | TPMT_SIGNATURE(ECDSA). */
+  private static byte[][] parseCertifyResponse(byte[] response) {
+    ByteBuffer b = ByteBuffer.wrap(response);
+    b.position(10 + 4);
+    byte[] attest = new byte[b.getShort() & 0xffff];
+    b.get(attest);
+    int sigAlg = b.getShort() & 0xffff;
+    if (sigAlg != TPM_ALG_ID.ECDSA.toInt()) {
+      throw new BackendException(Kind.INTERNAL, "AK signed with algorithm 0x" + Integer.toHexString(sigAlg));
+    }
+    b.getShort(); // hash
+    byte[] r = new byte[b.getShort() & 0xffff];
+    b.get(r);
+    byte[] sv = new byte[b.getShort() & 0xffff];
+    b.get(sv);
+    return new byte[][] {attest, r, sv};
+  }
+
+  private static byte[] readEkCertificate(TpmSession s) {
+    for (int index : new int[] {EK_CERT_ECC_NV, EK_CERT_RSA_NV}) {
+      TPM_HANDLE nv = new TPM_HANDLE(index);
+      NV_ReadPublicResponse p;
+      try {
+        p = s.run("NV_ReadPublic", () -> s.tpm().NV_ReadPublic(nv));
+      } catch (TpmRcException e) {
+        continue; // not defined
+      }
+      int size = p.nvPublic.dataSize;
+      ByteArrayOutputStream out = new ByteArrayOutputStream(size);
+      nv.AuthValue = new byte[0];
+      nv.Name = p.nvName;
+      try {
+        for (int off = 0; off < size; off += NV_CHUNK) {
+          int n = Math.min(NV_CHUNK, size - off);
+          int o = off;
+          byte[] chunk = s.run("NV_Read", () -> s.tpm().NV_Read(nv, nv, n, o));
+          out.writeBytes(chunk);
+        }
+      } catch (TpmRcException e) {
+        LOG.debugf("EK certificate at 0x%08x not readable: %s", index, e.getMessage());
+        continue;
+      }
+      return out.toByteArray();
+    }
+    return null;
+  }
+
+  // --- destroy, close -------------------------------------------------------------------
+
+  /** Flushes the key's object if it is loaded. The blob stays usable: the material is gone with the blob. */
+  @Override
+  public void destroy(KeyHandle handle) {
+    if (handle == null || closed) return;
+    connection.execute(s -> {
+      s.evict(handle);
+      return null;
+    });
+  }
+
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    if (ownsConnection) connection.close();
+  }
+
+  private void ensureOpen() {
+    if (closed || connection.isClosed()) throw new BackendException(Kind.UNAVAILABLE, "TPM backend is closed");
+  }
+
+  // --- helpers --------------------------------------------------------------------------
+
+  private byte[] authValue(byte[] objectId) {
+    try {
+      Mac m = Mac.getInstance("HmacSHA256");
+      m.init(authKey);
+      m.update(AUTH_LABEL);
+      return m.doFinal(objectId);
+    } catch (GeneralSecurityException e) {
+      throw new BackendException(Kind.INTERNAL, "HMAC-SHA256 unavailable", e);
+    }
+  }
+
+  private static byte[] sized(byte[] b) {
+    byte[] out = new byte[2 + b.length];
+    out[0] = (byte) (b.length >>> 8);
+    out[1] = (byte) b.length;
+    System.arraycopy(b, 0, out, 2, b.length);
+    return out;
+  }
+
+  private static byte[] concat(byte[] a, byte[] b) {
+    byte[] out = Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+}

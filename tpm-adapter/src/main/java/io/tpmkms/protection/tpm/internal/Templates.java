@@ -1,0 +1,153 @@
+package io.tpmkms.protection.tpm.internal;
+
+import io.tpmkms.protection.KeyAlgorithm;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import tss.tpm.TPMA_OBJECT;
+import tss.tpm.TPMS_ECC_PARMS;
+import tss.tpm.TPMS_ECC_POINT;
+import tss.tpm.TPMS_ENC_SCHEME_OAEP;
+import tss.tpm.TPMS_KEYEDHASH_PARMS;
+import tss.tpm.TPMS_NULL_ASYM_SCHEME;
+import tss.tpm.TPMS_NULL_KDF_SCHEME;
+import tss.tpm.TPMS_NULL_SCHEME_KEYEDHASH;
+import tss.tpm.TPMS_RSA_PARMS;
+import tss.tpm.TPMS_SCHEME_HMAC;
+import tss.tpm.TPMS_SIG_SCHEME_ECDSA;
+import tss.tpm.TPMS_SIG_SCHEME_RSAPSS;
+import tss.tpm.TPMS_SIG_SCHEME_RSASSA;
+import tss.tpm.TPM2B_DIGEST_KEYEDHASH;
+import tss.tpm.TPM2B_PUBLIC_KEY_RSA;
+import tss.tpm.TPMT_PUBLIC;
+import tss.tpm.TPMT_SYM_DEF_OBJECT;
+import tss.tpm.TPM_ALG_ID;
+import tss.tpm.TPM_ECC_CURVE;
+
+/**
+ * The fixed public templates (docs/tpm-adapter.md §4 lists them). Changing one
+ * changes the objects' names: the SRK and AK templates are part of the SRK's
+ * and AK's identity, key templates are checked against every loaded blob.
+ */
+public final class Templates {
+  private Templates() {}
+
+  /** TPM_ALG_SHA256, the name algorithm of every object we create. */
+  public static final int NAME_ALG_SHA256 = 0x000B;
+
+  /** Marker in the authPolicy of AEAD keys (ADR 0009): binds the purpose into the object's name. */
+  public static final byte[] AEAD_POLICY_MARKER = sha256("tpmkms/tpm/aead-key/v1");
+
+  public static final int FIXED_TPM = 0x2;
+  public static final int FIXED_PARENT = 0x10;
+  public static final int SENSITIVE_DATA_ORIGIN = 0x20;
+  public static final int USER_WITH_AUTH = 0x40;
+  public static final int NO_DA = 0x400;
+  public static final int RESTRICTED = 0x10000;
+  public static final int DECRYPT = 0x20000;
+  public static final int SIGN = 0x40000;
+
+  private static final int KEY_BASE = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | NO_DA;
+
+  /**
+   * The storage root key: ECC P-256, restricted decrypt, AES-128-CFB, the
+   * template {@code tpm2_createprimary -C o -G ecc256:null:aes128cfb} uses.
+   */
+  public static TPMT_PUBLIC srk() {
+    return new TPMT_PUBLIC(TPM_ALG_ID.SHA256,
+        TPMA_OBJECT.fromInt(KEY_BASE | RESTRICTED | DECRYPT), new byte[0],
+        new TPMS_ECC_PARMS(new TPMT_SYM_DEF_OBJECT(TPM_ALG_ID.AES, 128, TPM_ALG_ID.CFB),
+            new TPMS_NULL_ASYM_SCHEME(), TPM_ECC_CURVE.NIST_P256, new TPMS_NULL_KDF_SCHEME()),
+        new TPMS_ECC_POINT(new byte[0], new byte[0]));
+  }
+
+  /** The attestation key: a restricted ECDSA P-256/SHA-256 signing primary in the endorsement hierarchy. */
+  public static TPMT_PUBLIC ak() {
+    return new TPMT_PUBLIC(TPM_ALG_ID.SHA256,
+        TPMA_OBJECT.fromInt(KEY_BASE | RESTRICTED | SIGN), new byte[0],
+        new TPMS_ECC_PARMS(TPMT_SYM_DEF_OBJECT.nullObject(), new TPMS_SIG_SCHEME_ECDSA(TPM_ALG_ID.SHA256),
+            TPM_ECC_CURVE.NIST_P256, new TPMS_NULL_KDF_SCHEME()),
+        new TPMS_ECC_POINT(new byte[0], new byte[0]));
+  }
+
+  /** A sealed data object: keyedHash without sign/decrypt; the data comes from outside. */
+  public static TPMT_PUBLIC sealedData() {
+    return new TPMT_PUBLIC(TPM_ALG_ID.SHA256,
+        TPMA_OBJECT.fromInt(FIXED_TPM | FIXED_PARENT | USER_WITH_AUTH | NO_DA), new byte[0],
+        new TPMS_KEYEDHASH_PARMS(new TPMS_NULL_SCHEME_KEYEDHASH()),
+        new TPM2B_DIGEST_KEYEDHASH(new byte[0]));
+  }
+
+  /** The object attributes a key of the algorithm gets. */
+  public static int attributes(KeyAlgorithm alg) {
+    return switch (alg.kind()) {
+      case SIGN, MAC, SYMMETRIC_AEAD -> KEY_BASE | SIGN;
+      case ASYMMETRIC_DECRYPT -> KEY_BASE | DECRYPT;
+    };
+  }
+
+  /** The template a key version of the algorithm is created from (and its blob is checked against). */
+  public static TPMT_PUBLIC key(KeyAlgorithm alg) {
+    TPMA_OBJECT attrs = TPMA_OBJECT.fromInt(attributes(alg));
+    return switch (alg) {
+      case EC_SIGN_P256_SHA256, EC_SIGN_P384_SHA384 -> {
+        boolean p384 = alg == KeyAlgorithm.EC_SIGN_P384_SHA384;
+        yield new TPMT_PUBLIC(TPM_ALG_ID.SHA256, attrs, new byte[0],
+            new TPMS_ECC_PARMS(TPMT_SYM_DEF_OBJECT.nullObject(),
+                new TPMS_SIG_SCHEME_ECDSA(p384 ? TPM_ALG_ID.SHA384 : TPM_ALG_ID.SHA256),
+                p384 ? TPM_ECC_CURVE.NIST_P384 : TPM_ECC_CURVE.NIST_P256, new TPMS_NULL_KDF_SCHEME()),
+            new TPMS_ECC_POINT(new byte[0], new byte[0]));
+      }
+      case RSA_SIGN_PKCS1_2048_SHA256, RSA_SIGN_PKCS1_3072_SHA256 -> rsa(alg, attrs,
+          new TPMS_SIG_SCHEME_RSASSA(TPM_ALG_ID.SHA256));
+      case RSA_SIGN_PSS_2048_SHA256, RSA_SIGN_PSS_3072_SHA256 -> rsa(alg, attrs,
+          new TPMS_SIG_SCHEME_RSAPSS(TPM_ALG_ID.SHA256));
+      case RSA_DECRYPT_OAEP_2048_SHA256, RSA_DECRYPT_OAEP_3072_SHA256 -> rsa(alg, attrs,
+          new TPMS_ENC_SCHEME_OAEP(TPM_ALG_ID.SHA256));
+      case HMAC_SHA256 -> new TPMT_PUBLIC(TPM_ALG_ID.SHA256, attrs, new byte[0],
+          new TPMS_KEYEDHASH_PARMS(new TPMS_SCHEME_HMAC(TPM_ALG_ID.SHA256)), new TPM2B_DIGEST_KEYEDHASH(new byte[0]));
+      case AES_256_GCM -> new TPMT_PUBLIC(TPM_ALG_ID.SHA256, attrs, AEAD_POLICY_MARKER.clone(),
+          new TPMS_KEYEDHASH_PARMS(new TPMS_SCHEME_HMAC(TPM_ALG_ID.SHA256)), new TPM2B_DIGEST_KEYEDHASH(new byte[0]));
+    };
+  }
+
+  private static TPMT_PUBLIC rsa(KeyAlgorithm alg, TPMA_OBJECT attrs, tss.tpm.TPMU_ASYM_SCHEME scheme) {
+    return new TPMT_PUBLIC(TPM_ALG_ID.SHA256, attrs, new byte[0],
+        new TPMS_RSA_PARMS(TPMT_SYM_DEF_OBJECT.nullObject(), scheme, alg.keyBits(), 0),
+        new TPM2B_PUBLIC_KEY_RSA(new byte[0]));
+  }
+
+  /** The TPM name of a public area: nameAlg (uint16) || SHA-256(TPMT_PUBLIC). */
+  public static byte[] name(byte[] tpmtPublic) {
+    byte[] h = sha256(tpmtPublic);
+    byte[] name = new byte[2 + h.length];
+    name[0] = (byte) (NAME_ALG_SHA256 >>> 8);
+    name[1] = (byte) NAME_ALG_SHA256;
+    System.arraycopy(h, 0, name, 2, h.length);
+    return name;
+  }
+
+  /**
+   * Whether a public area (as loaded from a blob) is what the template of the
+   * algorithm makes: same type, name algorithm, attributes, policy and parameters.
+   */
+  public static boolean matches(KeyAlgorithm alg, TPMT_PUBLIC pub) {
+    TPMT_PUBLIC t = key(alg);
+    return pub.type() == t.type() && pub.nameAlg == t.nameAlg
+        && pub.objectAttributes.toInt() == t.objectAttributes.toInt()
+        && MessageDigest.isEqual(nz(pub.authPolicy), nz(t.authPolicy))
+        && MessageDigest.isEqual(((tss.TpmStructure) pub.parameters).toBytes(), ((tss.TpmStructure) t.parameters).toBytes());
+  }
+
+  private static byte[] nz(byte[] b) { return b == null ? new byte[0] : b; }
+
+  static byte[] sha256(String s) { return sha256(s.getBytes(StandardCharsets.US_ASCII)); }
+
+  static byte[] sha256(byte[] b) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(b);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

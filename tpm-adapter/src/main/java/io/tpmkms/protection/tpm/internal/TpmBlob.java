@@ -1,0 +1,119 @@
+package io.tpmkms.protection.tpm.internal;
+
+import io.tpmkms.protection.BackendException;
+import io.tpmkms.protection.BackendException.Kind;
+import io.tpmkms.protection.KeyAlgorithm;
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import tss.tpm.TPMT_PUBLIC;
+
+/**
+ * Blob format v1 of the TPM backend (ADR 0008; docs/tpm-adapter.md gives it byte by byte):
+ *
+ * <pre>
+ * offset size
+ *      0    4  magic "TKMS"
+ *      4    1  format version 0x01
+ *      5    1  backend 0x02 (tpm)
+ *      6    2  algorithm code, uint16 BE
+ *      8    2  SRK name length n, uint16 BE (34 for a SHA-256 name)
+ *     10    n  SRK name (nameAlg || SHA-256(TPMT_PUBLIC of the SRK))
+ *   10+n   16  object id (random; input of the object's auth value)
+ *   26+n    …  TPM2B_PUBLIC  (uint16 BE size + TPMT_PUBLIC), exactly as tpm2_load -u takes it
+ *      …    …  TPM2B_PRIVATE (uint16 BE size + private), exactly as tpm2_load -r takes it
+ * </pre>
+ *
+ * No trailing bytes. Sealed-root files use the same layout with backend 0x03 and
+ * algorithm code 0. Stateless.
+ */
+public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId,
+    byte[] tpm2bPublic, byte[] tpm2bPrivate) {
+
+  public static final byte[] MAGIC = "TKMS".getBytes(StandardCharsets.US_ASCII);
+  public static final int FORMAT_V1 = 0x01;
+  public static final int BACKEND_TPM = 0x02;
+  public static final int BACKEND_TPM_SEALED_ROOT = 0x03;
+  public static final int OBJECT_ID_LENGTH = 16;
+
+  public byte[] encode() {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(64 + tpm2bPublic.length + tpm2bPrivate.length);
+    out.writeBytes(MAGIC);
+    out.write(FORMAT_V1);
+    out.write(backend);
+    out.write(algorithmCode >>> 8);
+    out.write(algorithmCode);
+    out.write(srkName.length >>> 8);
+    out.write(srkName.length);
+    out.writeBytes(srkName);
+    out.writeBytes(objectId);
+    out.writeBytes(tpm2bPublic);
+    out.writeBytes(tpm2bPrivate);
+    return out.toByteArray();
+  }
+
+  /** TPMT_PUBLIC: the TPM2B_PUBLIC without its size. */
+  public byte[] tpmtPublic() { return Arrays.copyOfRange(tpm2bPublic, 2, tpm2bPublic.length); }
+
+  public TPMT_PUBLIC publicArea() {
+    try {
+      return TPMT_PUBLIC.fromBytes(tpmtPublic());
+    } catch (RuntimeException e) {
+      throw new BackendException(Kind.KEY_INVALID, "key blob holds a malformed TPM public area", e);
+    }
+  }
+
+  public KeyAlgorithm algorithm() { return KeyAlgorithm.fromCode(algorithmCode); }
+
+  /**
+   * Parses a blob of the given backend id.
+   *
+   * @throws BackendException KEY_INVALID for anything malformed, naming what is wrong
+   */
+  public static TpmBlob decode(byte[] blob, int expectedBackend) {
+    if (blob == null || blob.length < 6 || !MessageDigest.isEqual(Arrays.copyOf(blob, 4), MAGIC)) {
+      throw invalid("bad magic: not a tpmkms key blob");
+    }
+    int version = blob[4] & 0xff;
+    if (version != FORMAT_V1) throw invalid("unknown key blob format version " + version);
+    int backend = blob[5] & 0xff;
+    if (backend != expectedBackend) {
+      throw invalid("not a TPM " + (expectedBackend == BACKEND_TPM ? "key" : "sealed-root")
+          + " blob (backend id " + backend + ")");
+    }
+    try {
+      ByteBuffer b = ByteBuffer.wrap(blob, 6, blob.length - 6);
+      int alg = b.getShort() & 0xffff;
+      byte[] srkName = take(b, b.getShort() & 0xffff);
+      if (srkName.length < 2) throw invalid("key blob has an empty SRK name");
+      byte[] objectId = take(b, OBJECT_ID_LENGTH);
+      byte[] pub = sized(b);
+      byte[] priv = sized(b);
+      if (b.hasRemaining()) throw invalid("key blob has " + b.remaining() + " trailing bytes");
+      if (pub.length < 2 + 10 || priv.length < 2 + 16) throw invalid("key blob has an empty TPM part");
+      return new TpmBlob(backend, alg, srkName, objectId, pub, priv);
+    } catch (java.nio.BufferUnderflowException e) {
+      throw new BackendException(Kind.KEY_INVALID, "key blob truncated (" + blob.length + " bytes)", e);
+    }
+  }
+
+  private static byte[] take(ByteBuffer b, int n) {
+    byte[] out = new byte[n];
+    b.get(out);
+    return out;
+  }
+
+  /** A TPM2B: its uint16 size and the bytes, returned whole (size included). */
+  private static byte[] sized(ByteBuffer b) {
+    int start = b.position();
+    int n = b.getShort() & 0xffff;
+    b.position(start);
+    return take(b, 2 + n);
+  }
+
+  private static BackendException invalid(String message) {
+    return new BackendException(Kind.KEY_INVALID, message);
+  }
+}

@@ -1,0 +1,111 @@
+package io.tpmkms.protection.tpm;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * A swtpm (TPM 2.0 emulator) on a UNIX socket in a temp dir, for one test class.
+ * Installs swtpm/tpm2-tools with apt-get when missing and running as root;
+ * otherwise fails with a clear message.
+ */
+final class Swtpm implements AutoCloseable {
+  final Path dir;
+  final Path stateDir;
+  private Process daemonStarter;
+
+  private Swtpm(Path dir) throws IOException {
+    this.dir = dir;
+    this.stateDir = dir.resolve("state");
+    Files.createDirectories(stateDir);
+  }
+
+  static Swtpm start() throws Exception {
+    ensureInstalled();
+    Swtpm s = new Swtpm(Files.createTempDirectory("tpmkms-swtpm-"));
+    s.startProcess();
+    return s;
+  }
+
+  Path socket() { return dir.resolve("tpm.sock"); }
+
+  String tcti() { return "swtpm:path=" + socket(); }
+
+  TpmConfig config() { return TpmConfig.unixSocket(socket().toString()); }
+
+  void startProcess() throws Exception {
+    Files.deleteIfExists(socket());
+    Files.deleteIfExists(dir.resolve("tpm.sock.ctrl"));
+    run(List.of("swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + stateDir,
+        "--server", "type=unixio,path=" + socket(), "--ctrl", "type=unixio,path=" + dir.resolve("tpm.sock.ctrl"),
+        "--flags", "not-need-init,startup-clear", "--pid", "file=" + dir.resolve("pid"), "--daemon"), 10);
+    for (int i = 0; i < 200 && !Files.exists(socket()); i++) Thread.sleep(10);
+  }
+
+  long pid() throws IOException {
+    return Long.parseLong(Files.readString(dir.resolve("pid")).trim());
+  }
+
+  /** kill -9: no shutdown, the state dir stays as it was. */
+  void kill() throws Exception {
+    long pid = pid();
+    ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+    for (int i = 0; i < 200 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false); i++) Thread.sleep(10);
+  }
+
+  void restart() throws Exception {
+    kill();
+    startProcess();
+  }
+
+  /** Runs a command, returns stdout; fails on a non-zero exit. */
+  static String run(List<String> cmd, int timeoutSeconds) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    Process p = pb.start();
+    byte[] out = p.getInputStream().readAllBytes();
+    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("timed out: " + cmd);
+    }
+    String s = new String(out, StandardCharsets.UTF_8);
+    if (p.exitValue() != 0) throw new IllegalStateException("exit " + p.exitValue() + ": " + cmd + "\n" + s);
+    return s;
+  }
+
+  private static boolean onPath(String exe) {
+    for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
+      if (Files.isExecutable(Path.of(d, exe))) return true;
+    }
+    return false;
+  }
+
+  static synchronized void ensureInstalled() throws Exception {
+    if (onPath("swtpm") && onPath("tpm2_createprimary")) return;
+    boolean root = "root".equals(System.getProperty("user.name"));
+    if (!root) {
+      throw new IllegalStateException("swtpm and tpm2-tools are required for the TPM tests: "
+          + "apt-get install -y swtpm swtpm-tools tpm2-tools (as root)");
+    }
+    run(List.of("apt-get", "install", "-y", "swtpm", "swtpm-tools", "tpm2-tools"), 600);
+  }
+
+  @Override
+  public void close() throws Exception {
+    try {
+      kill();
+    } catch (IOException ignored) {
+      // never started
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    }
+  }
+
+  static List<String> args(String... a) { return new ArrayList<>(List.of(a)); }
+}
