@@ -3,12 +3,10 @@ package io.tpmkms.key.api;
 import com.google.protobuf.ByteString;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
-import io.smallrye.common.annotation.Blocking;
 import io.tpmkms.key.crypto.CryptoService;
 import io.tpmkms.key.crypto.CryptoService.Result;
 import io.tpmkms.key.crypto.CryptoService.Verdict;
 import io.tpmkms.key.crypto.KeyCache.CachedVersion;
-import io.tpmkms.key.error.GrpcErrors;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
 import io.tpmkms.key.lifecycle.KeyEntity;
@@ -26,12 +24,12 @@ import java.util.function.Supplier;
 
 /**
  * The gRPC adapter of tpmkms.key.v1.KeyService: turns messages into domain
- * calls and back. Every method goes through {@link #unary}, so every failure
+ * calls and back. Every method goes through {@link Dispatch}, so every failure
  * becomes a status with an ErrorInfo via {@link GrpcErrors} and none leaks as
- * UNKNOWN. Runs on worker threads (the calls touch the database and backends).
+ * UNKNOWN. Lifecycle calls run on the worker pool; cryptographic calls on
+ * cached in-process keys run on the event loop ({@link Dispatch}).
  */
 @GrpcService
-@Blocking
 public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 1000;
@@ -48,7 +46,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void createKey(CreateKeyRequest r, StreamObserver<CreateKeyResponse> out) {
-    unary(out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
+    Dispatch.worker(out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
         r.getNamespace(), r.getName(), ProtoMapper.purpose(r.getPurpose()), ProtoMapper.algorithm(r.getAlgorithm()),
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
@@ -58,12 +56,12 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getKey(GetKeyRequest r, StreamObserver<GetKeyResponse> out) {
-    unary(out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
+    Dispatch.worker(out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
   }
 
   @Override
   public void listKeys(ListKeysRequest r, StreamObserver<ListKeysResponse> out) {
-    unary(out, () -> {
+    Dispatch.worker(out, () -> {
       int size = pageSize(r.getPageSize());
       String[] after = r.getPageToken().isEmpty() ? new String[] {"", ""} : decodeToken(r.getPageToken()).split("\0", 2);
       if (after.length != 2) throw badToken();
@@ -81,7 +79,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void updateKey(UpdateKeyRequest r, StreamObserver<UpdateKeyResponse> out) {
-    unary(out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
+    Dispatch.worker(out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
         r.getKey(), new LinkedHashSet<>(r.getUpdateMaskList()), r.getLabelsMap(),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
@@ -90,7 +88,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void rotateKey(RotateKeyRequest r, StreamObserver<RotateKeyResponse> out) {
-    unary(out, () -> {
+    Dispatch.worker(out, () -> {
       KeyView v = lifecycle.rotateKey(r.getKey());
       return RotateKeyResponse.newBuilder()
           .setKey(ProtoMapper.key(v))
@@ -101,7 +99,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void listKeyVersions(ListKeyVersionsRequest r, StreamObserver<ListKeyVersionsResponse> out) {
-    unary(out, () -> {
+    Dispatch.worker(out, () -> {
       int size = pageSize(r.getPageSize());
       int after = 0;
       if (!r.getPageToken().isEmpty()) {
@@ -122,32 +120,32 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getKeyVersion(GetKeyVersionRequest r, StreamObserver<GetKeyVersionResponse> out) {
-    unary(out, () -> GetKeyVersionResponse.newBuilder()
+    Dispatch.worker(out, () -> GetKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.getVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void setPrimaryVersion(SetPrimaryVersionRequest r, StreamObserver<SetPrimaryVersionResponse> out) {
-    unary(out, () -> SetPrimaryVersionResponse.newBuilder()
+    Dispatch.worker(out, () -> SetPrimaryVersionResponse.newBuilder()
         .setKey(ProtoMapper.key(lifecycle.setPrimaryVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void disableKeyVersion(DisableKeyVersionRequest r, StreamObserver<DisableKeyVersionResponse> out) {
-    unary(out, () -> DisableKeyVersionResponse.newBuilder()
+    Dispatch.worker(out, () -> DisableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.disableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void enableKeyVersion(EnableKeyVersionRequest r, StreamObserver<EnableKeyVersionResponse> out) {
-    unary(out, () -> EnableKeyVersionResponse.newBuilder()
+    Dispatch.worker(out, () -> EnableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.enableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest r,
       StreamObserver<ScheduleKeyVersionDestructionResponse> out) {
-    unary(out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
+    Dispatch.worker(out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.scheduleDestruction(r.getKey(), r.getVersion(),
             r.hasDelay() ? ProtoMapper.duration(r.getDelay()) : null)))
         .build());
@@ -155,13 +153,13 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void restoreKeyVersion(RestoreKeyVersionRequest r, StreamObserver<RestoreKeyVersionResponse> out) {
-    unary(out, () -> RestoreKeyVersionResponse.newBuilder()
+    Dispatch.worker(out, () -> RestoreKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.restoreVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void revokeKeyVersion(RevokeKeyVersionRequest r, StreamObserver<RevokeKeyVersionResponse> out) {
-    unary(out, () -> {
+    Dispatch.worker(out, () -> {
       KeyView key = lifecycle.revokeVersion(r.getKey(), r.getVersion());
       return RevokeKeyVersionResponse.newBuilder()
           .setKey(ProtoMapper.key(key))
@@ -174,7 +172,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void encrypt(EncryptRequest r, StreamObserver<EncryptResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
@@ -183,7 +181,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void decrypt(DecryptRequest r, StreamObserver<DecryptResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
@@ -192,7 +190,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void generateDataKey(GenerateDataKeyRequest r, StreamObserver<GenerateDataKeyResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result[] res = crypto.generateDataKey(r.getKey(), r.getLengthBytes(),
           r.getAdditionalAuthenticatedData().toByteArray());
       GenerateDataKeyResponse.Builder b = GenerateDataKeyResponse.newBuilder()
@@ -204,7 +202,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void sign(SignRequest r, StreamObserver<SignResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()));
       return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
@@ -213,7 +211,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void verify(VerifyRequest r, StreamObserver<VerifyResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Verdict v = crypto.verify(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()), r.getSignature().toByteArray());
       return VerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
@@ -222,7 +220,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void asymmetricDecrypt(AsymmetricDecryptRequest r, StreamObserver<AsymmetricDecryptResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result res = crypto.asymmetricDecrypt(r.getKey(), r.getVersion(), r.getCiphertext().toByteArray());
       return AsymmetricDecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
     });
@@ -230,7 +228,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getPublicKey(GetPublicKeyRequest r, StreamObserver<GetPublicKeyResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       CachedVersion v = crypto.publicKey(r.getKey(), r.getVersion());
       return GetPublicKeyResponse.newBuilder()
           .setPem(ProtoMapper.pem(v.publicKey()))
@@ -242,7 +240,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
       return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
     });
@@ -250,7 +248,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> out) {
-    unary(out, () -> {
+    crypto(r.getKey(), out, () -> {
       Verdict v = crypto.macVerify(r.getKey(), r.getVersion(), r.getData().toByteArray(), r.getMac().toByteArray());
       return MacVerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
     });
@@ -258,7 +256,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> out) {
-    unary(out, () -> GenerateRandomResponse.newBuilder()
+    Dispatch.worker(out, () -> GenerateRandomResponse.newBuilder()
         .setData(ByteString.copyFrom(crypto.generateRandom(r.getLengthBytes(),
             ProtoMapper.level(r.getProtectionLevel()))))
         .build());
@@ -266,17 +264,13 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   // ---- plumbing ---------------------------------------------------------------------------------
 
-  /** Runs one unary call: the response, or exactly one mapped error. */
-  static <T> void unary(StreamObserver<T> out, Supplier<T> call) {
-    T response;
-    try {
-      response = call.get();
-    } catch (Throwable t) {
-      out.onError(GrpcErrors.toStatus(t));
-      return;
+  /** A cryptographic call: inline when its key is hot and in-process, else on a worker. */
+  private <T> void crypto(String key, StreamObserver<T> out, Supplier<T> call) {
+    if (crypto.servesInline(key)) {
+      Dispatch.inline(out, call);
+    } else {
+      Dispatch.worker(out, call);
     }
-    out.onNext(response);
-    out.onCompleted();
   }
 
   private KeyVersion versionMessage(String key, KeyVersionEntity v) {

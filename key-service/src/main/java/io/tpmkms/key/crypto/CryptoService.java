@@ -49,6 +49,19 @@ public class CryptoService {
   /** Result of a verification; invalid is an answer, not an error. */
   public record Verdict(boolean valid, int version) {}
 
+  /**
+   * Whether a call on this key can run on the event loop: its cached view is
+   * fresh and its material is in-process (SOFTWARE), so nothing would block.
+   */
+  public boolean servesInline(String key) {
+    try {
+      CachedKey k = cache.peek(KeyNames.parse(key));
+      return k != null && k.primary() != null && k.primary().level() == ProtectionLevel.SOFTWARE;
+    } catch (RuntimeException e) {
+      return false; // let the worker path report it
+    }
+  }
+
   public Result encrypt(String key, byte[] plaintext, byte[] aad) {
     limit(plaintext, MAX_PLAINTEXT, Reasons.PLAINTEXT_TOO_LARGE, "plaintext");
     limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");

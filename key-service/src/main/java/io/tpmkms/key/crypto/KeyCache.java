@@ -12,6 +12,7 @@ import io.tpmkms.key.lifecycle.KeyVersionState;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
 import io.tpmkms.protection.ProtectionLevel;
+import io.vertx.core.Context;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.persistence.EntityManager;
@@ -53,13 +54,23 @@ public class KeyCache {
 
   /** The key, from the cache if fresh. @throws KmsException NOT_FOUND */
   public CachedKey get(KeyName kn) {
-    CachedKey k = entries.get(kn.full());
-    if (k != null && System.nanoTime() - k.loadedAtNanos() < ttlNanos) return k;
-    return reload(kn);
+    CachedKey k = peek(kn);
+    return k != null ? k : reload(kn);
   }
 
-  /** Reads the key from the database, replacing any cached entry. */
+  /** The key if cached and fresh, else null; never blocks. */
+  public CachedKey peek(KeyName kn) {
+    CachedKey k = entries.get(kn.full());
+    return k != null && System.nanoTime() - k.loadedAtNanos() < ttlNanos ? k : null;
+  }
+
+  /**
+   * Reads the key from the database, replacing any cached entry.
+   *
+   * @throws MustBlock on an event-loop thread, where the database must not be read
+   */
   public CachedKey reload(KeyName kn) {
+    if (Context.isOnEventLoopThread()) throw new MustBlock();
     CachedKey loaded = QuarkusTransaction.requiringNew().call(() -> load(kn));
     if (entries.size() >= MAX_ENTRIES) entries.clear();
     entries.put(kn.full(), loaded);

@@ -1,0 +1,11 @@
+package io.tpmkms.key.crypto;
+
+/**
+ * Thrown on an event-loop thread by code that would have to block (read the
+ * database); the dispatcher re-runs the call on a worker. Carries no stack.
+ */
+public final class MustBlock extends RuntimeException {
+  public MustBlock() {
+    super("must run on a worker thread", null, false, false);
+  }
+}
