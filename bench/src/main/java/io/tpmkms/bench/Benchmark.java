@@ -153,6 +153,7 @@ public final class Benchmark {
      */
     static Report run(Options options, java.io.PrintStream progress) throws Exception {
         MachineInfo machine = MachineInfo.current();
+        String loadAtStart = MachineInfo.loadAverage();
         LoadRunner runner = new LoadRunner(options.warmup(), options.window());
         List<Measurement> results = new ArrayList<>();
         progress.println("tpmkms-bench: starting " + options.serviceJar());
@@ -170,7 +171,7 @@ public final class Benchmark {
                 }
             }
         }
-        return report(options, machine, results, progress);
+        return report(options, machine, results, loadAtStart, progress);
     }
 
     private static void measure(Options options, GrpcWorkloads grpc, LoadRunner runner, List<Measurement> results,
@@ -212,10 +213,10 @@ public final class Benchmark {
         }
     }
 
-    private static Report report(Options options, MachineInfo machine, List<Measurement> results,
+    private static Report report(Options options, MachineInfo machine, List<Measurement> results, String loadAtStart,
                                  java.io.PrintStream progress) throws java.io.IOException {
         Report report = new Report(machine, options.warmup(), options.window(), options.channels(),
-                options.threads(), List.copyOf(results));
+                options.threads(), List.copyOf(results), loadAtStart, MachineInfo.loadAverage());
         progress.println();
         progress.print(report.table());
         progress.println();

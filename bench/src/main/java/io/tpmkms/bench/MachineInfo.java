@@ -23,6 +23,15 @@ record MachineInfo(int cpus, String cpuModel, String memory, String jdk, String 
                 Instant.now().truncatedTo(ChronoUnit.SECONDS));
     }
 
+    /** The 1-minute load average from {@code /proc/loadavg}, or "?" where there is none. */
+    static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+")[0];
+        } catch (IOException | RuntimeException e) {
+            return "?";
+        }
+    }
+
     String describe() {
         return cpus + " CPUs (" + cpuModel + "), " + memory + " RAM, " + jdk + ", " + os;
     }

@@ -12,7 +12,7 @@ import java.util.OptionalDouble;
  * {@value #TARGET_RATIO}) and the markdown section of {@code docs/benchmarks.md}.
  */
 record Report(MachineInfo machine, Duration warmup, Duration window, int channels, List<Integer> threads,
-              List<Measurement> measurements) {
+              List<Measurement> measurements, String loadAtStart, String loadAtEnd) {
 
     static final double TARGET_RATIO = 0.5;
     static final String SECTION = "key-service";
@@ -93,7 +93,8 @@ record Report(MachineInfo machine, Duration warmup, Duration window, int channel
     String section() {
         return "## Key service over gRPC (software backend)\n\n"
                 + "Run " + machine.date() + " on " + machine.describe() + ". "
-                + "The benchmark client and the key service (with its embedded PostgreSQL) share this machine.\n\n"
+                + "The benchmark client and the key service (with its embedded PostgreSQL) share this machine; "
+                + "1-minute load average " + loadAtStart + " at the start, " + loadAtEnd + " at the end.\n\n"
                 + String.format(Locale.ROOT,
                 "Each row: %s warm-up, then %s measured; closed loop, each client thread calls back to back; "
                         + "blocking stubs over min(clients, %d) channels.%n%n",

@@ -33,7 +33,9 @@ final class ReportDocument {
             service and its PostgreSQL, and rewrites its section below. About 3½ minutes with the defaults.
 
             Options: `--service-jar PATH`, `--warmup 3s`, `--measure 8s`, `--threads 1,8,32`, `--channels 4`,
-            `--report docs/benchmarks.md`, `--no-report`. The run fails (exit 1, section not written) if any
+            `--report docs/benchmarks.md`, `--no-report`, `--workloads grpc-empty,grpc-random,grpc-encrypt,…`
+(`grpc-random`, GenerateRandom of one byte, is an optional diagnostic: the cheapest KeyService call; a
+run with a custom set prints its table but does not write the report). The run fails (exit 1, section not written) if any
             operation failed or a sampled output did not decrypt / verify.
 
             ## What is measured
