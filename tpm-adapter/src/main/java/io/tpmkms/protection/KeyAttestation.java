@@ -19,9 +19,12 @@ package io.tpmkms.protection;
  * @param akName the AK's TPM name
  * @param ekCertificateDer the TPM's EK certificate (DER) if the TPM has one in NV, else null
  * @param certifiedName the certified key object's TPM name
+ * @param certifiedTpmPublic the certified key's TPMT_PUBLIC: its hash is the certified name, its
+ *     attributes say how the key was made, and it holds the public key (check it against the key's
+ *     published public key)
  */
 public record KeyAttestation(byte[] attest, byte[] signature, byte[] akPublicDer, byte[] akTpmPublic,
-    byte[] akName, byte[] ekCertificateDer, byte[] certifiedName) {
+    byte[] akName, byte[] ekCertificateDer, byte[] certifiedName, byte[] certifiedTpmPublic) {
   public KeyAttestation {
     attest = attest.clone();
     signature = signature.clone();
@@ -30,6 +33,7 @@ public record KeyAttestation(byte[] attest, byte[] signature, byte[] akPublicDer
     akName = akName.clone();
     ekCertificateDer = ekCertificateDer == null ? null : ekCertificateDer.clone();
     certifiedName = certifiedName.clone();
+    certifiedTpmPublic = certifiedTpmPublic.clone();
   }
 
   @Override public byte[] attest() { return attest.clone(); }
@@ -39,6 +43,7 @@ public record KeyAttestation(byte[] attest, byte[] signature, byte[] akPublicDer
   @Override public byte[] akName() { return akName.clone(); }
   @Override public byte[] ekCertificateDer() { return ekCertificateDer == null ? null : ekCertificateDer.clone(); }
   @Override public byte[] certifiedName() { return certifiedName.clone(); }
+  @Override public byte[] certifiedTpmPublic() { return certifiedTpmPublic.clone(); }
 
   @Override public boolean equals(Object o) {
     return o instanceof KeyAttestation a && java.util.Arrays.equals(attest, a.attest)

@@ -1,12 +1,14 @@
 package io.tpmkms.protection.tpm;
 
 import io.tpmkms.protection.KeyAttestation;
+import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.tpm.internal.Templates;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.MessageDigest;
+import tss.tpm.TPMT_PUBLIC;
 import java.security.PublicKey;
 import java.security.Signature;
 import java.security.SignatureException;
@@ -37,6 +39,38 @@ public final class KeyAttestationVerifier {
   public static final class VerificationException extends Exception {
     public VerificationException(String message) { super(message); }
     public VerificationException(String message, Throwable cause) { super(message, cause); }
+  }
+
+  /**
+   * Verifies the statement about the public area it carries, and that this
+   * public area holds the expected public key.
+   *
+   * @param expectedSpki the key's published public key (DER SubjectPublicKeyInfo, from GetPublicKey), or
+   *     null for symmetric and MAC keys, which have none
+   * @throws VerificationException if any check fails
+   */
+  public static void verifyStatement(KeyAttestation att, byte[] qualifyingData, byte[] expectedSpki)
+      throws VerificationException {
+    verify(att, att.certifiedTpmPublic(), qualifyingData);
+    if (expectedSpki != null) {
+      byte[] spki;
+      try {
+        spki = spkiOf(att.certifiedTpmPublic());
+      } catch (RuntimeException e) {
+        throw new VerificationException("the certified public area holds no public key", e);
+      }
+      if (!MessageDigest.isEqual(spki, expectedSpki)) {
+        throw new VerificationException("the certified key is not the key whose public key was given");
+      }
+    }
+  }
+
+  /** DER SubjectPublicKeyInfo of an ECC or RSA TPMT_PUBLIC. */
+  public static byte[] spkiOf(byte[] tpmPublic) {
+    TPMT_PUBLIC pub = TPMT_PUBLIC.fromBytes(tpmPublic);
+    KeyAlgorithm alg = pub.parameters instanceof tss.tpm.TPMS_ECC_PARMS
+        ? KeyAlgorithm.EC_SIGN_P256_SHA256 : KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256;
+    return io.tpmkms.protection.tpm.internal.TpmPublicKeys.spki(alg, pub);
   }
 
   /**

@@ -469,7 +469,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         byte[] ekCert = readEkCertificate(s);
         return new KeyAttestation(parsed[0], TpmPublicKeys.derEcdsa(parsed[1], parsed[2]),
             TpmPublicKeys.spki(KeyAlgorithm.EC_SIGN_P256_SHA256, ak.outPublic), akTpmt, Templates.name(akTpmt),
-            ekCert, Templates.name(k.blob().tpmtPublic()));
+            ekCert, Templates.name(k.blob().tpmtPublic()), k.blob().tpmtPublic());
       } finally {
         s.flush(ak.handle);
       }

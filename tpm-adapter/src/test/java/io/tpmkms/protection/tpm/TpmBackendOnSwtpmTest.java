@@ -281,7 +281,7 @@ class TpmBackendOnSwtpmTest {
     byte[] attest = att.attest();
     attest[attest.length - 40] ^= 1;
     KeyAttestation tampered = new KeyAttestation(attest, att.signature(), att.akPublicDer(), att.akTpmPublic(),
-        att.akName(), att.ekCertificateDer(), att.certifiedName());
+        att.akName(), att.ekCertificateDer(), att.certifiedName(), att.certifiedTpmPublic());
     assertThrows(KeyAttestationVerifier.VerificationException.class,
         () -> KeyAttestationVerifier.verify(tampered, pub, nonce));
     assertThrows(KeyAttestationVerifier.VerificationException.class,
@@ -292,6 +292,12 @@ class TpmBackendOnSwtpmTest {
     KeyAttestation again = backend.certify(other.handle(), nonce);
     assertArrayEquals(att.akName(), again.akName());
     KeyAttestationVerifier.verify(again, backend.tpmPublic(other.handle()), nonce);
+
+    // the statement carries the certified public area; it must hold the key's published public key
+    assertArrayEquals(pub, att.certifiedTpmPublic());
+    KeyAttestationVerifier.verifyStatement(att, nonce, k.publicKeyDer());
+    assertThrows(KeyAttestationVerifier.VerificationException.class,
+        () -> KeyAttestationVerifier.verifyStatement(att, nonce, other.publicKeyDer()));
   }
 
   @Test
