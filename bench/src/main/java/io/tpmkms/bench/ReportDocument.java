@@ -41,7 +41,7 @@ run with a custom set prints its table but does not write the report). The run f
             ## What is measured
 
             - **gRPC empty call**: `grpc.health.v1.Health/Check` on the same server — the floor of a gRPC
-              round trip (it runs on the event loop; the key service's methods run on worker threads).
+              round trip with no service code behind it.
             - **gRPC Encrypt**: 1 KiB random plaintext, 16-byte AAD, key `bench/aes`.
             - **gRPC Sign**: ECDSA P-256 over 1 KiB of data (hashed by the service), key `bench/ec`.
             - **In-process**: the same AES-256-GCM (fresh 12-byte nonce per operation) and SHA256withECDSA with
