@@ -3,7 +3,9 @@ package io.tpmkms.key;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.protection.tpm.TpmConfig;
 import java.time.Duration;
+import java.util.Optional;
 
 /** The key service's own settings ({@code tpmkms.*}); see docs/operations.md. */
 @ConfigMapping(prefix = "tpmkms")
@@ -20,10 +22,31 @@ public interface KmsConfig {
   Cache cache();
 
   interface Backend {
-    /** Protection level of keys created without one. */
-    ProtectionLevel defaultProtectionLevel();
+    /** Protection level of keys created without one; unset: TPM when a TPM is configured, else SOFTWARE. */
+    Optional<ProtectionLevel> defaultProtectionLevel();
 
     Software software();
+
+    /** The TPM; absent: no TPM protection level (and the software root seed is a plain file). */
+    Optional<Tpm> tpm();
+
+    interface Tpm {
+      /** unix (swtpm's socket), tcp (swtpm's data port) or device (/dev/tpmrm0). */
+      TpmConfig.Transport transport();
+      /** Socket or device path (unix, device). */
+      Optional<String> path();
+      /** Host and port (tcp). */
+      Optional<String> host();
+      Optional<Integer> port();
+      /** Deadline of one TPM command; unset: 60 s. (No defaults in this group: a default would make it present.) */
+      Optional<Duration> commandTimeout();
+      /** Transient slots the key cache may use besides the SRK; unset: 2 (swtpm). */
+      Optional<Integer> maxLoadedObjects();
+      /** A persistent SRK handle such as 0x81000001 (real hardware); unset: re-derive the SRK. */
+      Optional<String> persistentSrkHandle();
+      /** Where the TPM-sealed software root seed is kept; unset: {@code <data-dir>/software-root.sealed}. */
+      Optional<String> sealedSeedFile();
+    }
 
     interface Software {
       /** The software root seed; created (0600) on first start. */

@@ -1,5 +1,6 @@
 package io.tpmkms.key.backend;
 
+import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.key.KmsConfig;
 import io.tpmkms.key.error.ErrorCode;
@@ -10,8 +11,12 @@ import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.ProtectionLevel;
 import io.tpmkms.protection.software.FileRootKeySource;
+import io.tpmkms.protection.software.RootKeySource;
 import io.tpmkms.protection.software.SoftwareKeyProtectionBackend;
-import io.agroal.api.AgroalDataSource;
+import io.tpmkms.protection.tpm.TpmConfig;
+import io.tpmkms.protection.tpm.TpmConnection;
+import io.tpmkms.protection.tpm.TpmKeyProtectionBackend;
+import io.tpmkms.protection.tpm.TpmSealedRootKeySource;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Files;
@@ -27,7 +32,12 @@ import org.jboss.logging.Logger;
 /**
  * The configured key-protection backends, one per protection level, chosen by
  * configuration ({@code tpmkms.backend.*}). The software backend is always
- * present; the TPM backend joins when a TPM is configured.
+ * present. With a TPM configured ({@code tpmkms.backend.tpm.transport}) the
+ * TPM backend joins, the software root seed is sealed by the TPM instead of
+ * lying in a plain file, and TPM becomes the default protection level.
+ *
+ * <p>Both backends share one {@link TpmConnection}: a TPM serves one command
+ * at a time (swtpm even one connection), so all TPM access is one queue.
  */
 @Startup
 @ApplicationScoped
@@ -36,18 +46,42 @@ public class BackendRegistry {
 
   private final Map<ProtectionLevel, KeyProtectionBackend> backends = new EnumMap<>(ProtectionLevel.class);
   private final ProtectionLevel defaultLevel;
+  private TpmConnection tpm;
 
   public BackendRegistry(KmsConfig config, AgroalDataSource db) {
-    Path seed = Path.of(config.backend().software().seedFile());
-    if (!Files.exists(seed)) {
-      refuseNewSeedOverExistingKeys(seed, db);
+    Path plainSeed = Path.of(config.backend().software().seedFile());
+    var tpmConfig = config.backend().tpm();
+    RootKeySource root;
+    if (tpmConfig.isPresent()) {
+      tpm = TpmConnection.open(toTpmConfig(tpmConfig.get()));
+      Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
+      if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
+        refuseNewSeedOverExistingKeys(sealed, db);
+      }
+      byte[] seed = new TpmSealedRootKeySource(tpm, sealed, plainSeed).rootSeed();
+      root = () -> seed.clone();
+      backends.put(ProtectionLevel.TPM, new TpmKeyProtectionBackend(tpm, seed));
+    } else {
+      if (!Files.exists(plainSeed)) {
+        refuseNewSeedOverExistingKeys(plainSeed, db);
+      }
+      root = new FileRootKeySource(plainSeed);
     }
-    backends.put(ProtectionLevel.SOFTWARE, new SoftwareKeyProtectionBackend(new FileRootKeySource(seed)));
-    this.defaultLevel = config.backend().defaultProtectionLevel();
+    backends.put(ProtectionLevel.SOFTWARE, new SoftwareKeyProtectionBackend(root));
+    this.defaultLevel = config.backend().defaultProtectionLevel()
+        .orElse(tpm != null ? ProtectionLevel.TPM : ProtectionLevel.SOFTWARE);
     if (!backends.containsKey(defaultLevel)) {
-      throw new IllegalStateException("default protection level " + defaultLevel + " has no configured backend");
+      throw new IllegalStateException("default protection level " + defaultLevel + " has no configured backend"
+          + " (set tpmkms.backend.tpm.transport to use a TPM)");
     }
     LOG.infof("key protection backends: %s (default %s)", backends.keySet(), defaultLevel);
+  }
+
+  private static TpmConfig toTpmConfig(KmsConfig.Backend.Tpm t) {
+    return new TpmConfig(t.transport(), t.path().orElse(null), t.host().orElse(null), t.port().orElse(0),
+        t.commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
+        t.maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
+        t.persistentSrkHandle().map(Integer::decode).orElse(null));
   }
 
   /** The level to use when a request names none. */
@@ -70,15 +104,15 @@ public class BackendRegistry {
     KeyProtectionBackend b = forLevel(level);
     if (!b.describe().supports(algorithm) || !b.describe().supports(capability)) {
       throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
-          "protection level " + level + " does not support " + algorithm);
+          "protection level " + level + " does not support " + capability + " with " + algorithm);
     }
     return b;
   }
 
   /**
-   * A missing seed file is created on first start. If the catalogue already
-   * holds SOFTWARE key material, the seed was lost or misconfigured: a new one
-   * would make every such key unusable, so refuse to start instead.
+   * A missing seed is created on first start. If the catalogue already holds
+   * SOFTWARE key material, the seed was lost or misconfigured: a new one would
+   * make every such key unusable, so refuse to start instead.
    */
   private static void refuseNewSeedOverExistingKeys(Path seed, AgroalDataSource db) {
     long wrapped;
@@ -94,12 +128,13 @@ public class BackendRegistry {
     if (wrapped > 0) {
       throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
           + wrapped + " SOFTWARE key versions wrapped under a seed; restore the seed file from backup"
-          + " (or point tpmkms.backend.software.seed-file at it) instead of starting with a new one");
+          + " (or point the configuration at it) instead of starting with a new one");
     }
   }
 
   @PreDestroy
   void close() {
     backends.values().forEach(KeyProtectionBackend::close);
+    if (tpm != null) tpm.close();
   }
 }

@@ -11,6 +11,7 @@ import io.tpmkms.key.lifecycle.KeyPurpose;
 import io.tpmkms.key.lifecycle.KeyUse;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.KeyAttestation;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.ProtectionLevel;
@@ -34,6 +35,7 @@ public class CryptoService {
   public static final int MAX_DATA = 64 * 1024;
   public static final int MAX_CIPHERTEXT = 2 * MAX_PLAINTEXT;
   public static final int MAX_RANDOM = 1024;
+  public static final int MAX_NONCE = 32;
 
   private final KeyCache cache;
   private final BackendRegistry backends;
@@ -45,6 +47,9 @@ public class CryptoService {
 
   /** A result and the version that produced it. */
   public record Result(byte[] bytes, int version) {}
+
+  /** A TPM statement about a key version. */
+  public record Attestation(KeyAttestation statement, int version) {}
 
   /** Result of a verification; invalid is an answer, not an error. */
   public record Verdict(boolean valid, int version) {}
@@ -168,6 +173,30 @@ public class CryptoService {
     CachedVersion v = usable(k, version, KeyUse.MAC_VERIFY);
     byte[] expected = backend(v, Capability.MAC).mac(v.handle(), data);
     return new Verdict(MessageDigest.isEqual(expected, mac), v.number());
+  }
+
+  /**
+   * A fresh TPM2_Certify statement about a version (0: the primary) with the
+   * caller's nonce. Versions whose material exists can be attested, whatever
+   * their state, except DESTROYED and PENDING_IMPORT.
+   */
+  public Attestation attest(String key, int version, byte[] nonce) {
+    if (nonce != null && nonce.length > MAX_NONCE) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "nonce must be at most " + MAX_NONCE + " bytes");
+    }
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = cache.get(kn);
+    CachedVersion v = k.versions().get(version == 0 ? k.primaryVersion() : version);
+    if (v == null) v = usable(k, version, KeyUse.PUBLIC_KEY); // reloads once, then NOT_FOUND
+    if (v.handle() == null) {
+      KeyUse.PUBLIC_KEY.check(kn.full(), v.number(), v.state()); // DESTROYED / PENDING_IMPORT
+    }
+    KeyProtectionBackend b = backends.forLevel(v.level());
+    if (!b.describe().supports(Capability.CERTIFY)) {
+      throw new KmsException(io.tpmkms.key.error.ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+          "keys with protection level " + v.level() + " cannot be attested; only TPM keys can");
+    }
+    return new Attestation(b.certify(v.handle(), nonce == null ? new byte[0] : nonce), v.number());
   }
 
   public byte[] generateRandom(int length, ProtectionLevel level) {

@@ -11,13 +11,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * A swtpm (TPM 2.0 emulator) on a UNIX socket in a temp dir, for one test class.
- * Installs swtpm/tpm2-tools with apt-get when missing and running as root;
- * otherwise fails with a clear message.
+ * A swtpm (the TPM 2.0 emulator) on a UNIX socket, for tests, benchmarks and
+ * local runs — never a production TPM: its secrets are files in its state
+ * directory. Installs swtpm/tpm2-tools with apt-get when missing and running
+ * as root; otherwise fails with a clear message.
  */
-final class Swtpm implements AutoCloseable {
-  final Path dir;
-  final Path stateDir;
+public final class Swtpm implements AutoCloseable {
+  public final Path dir;
+  public final Path stateDir;
   private Process daemonStarter;
 
   private Swtpm(Path dir) throws IOException {
@@ -26,7 +27,7 @@ final class Swtpm implements AutoCloseable {
     Files.createDirectories(stateDir);
   }
 
-  static Swtpm start() throws Exception {
+  public static Swtpm start() throws Exception {
     ensureInstalled();
     Swtpm s = new Swtpm(Files.createTempDirectory("tpmkms-swtpm-"));
     s.startProcess();
@@ -37,7 +38,7 @@ final class Swtpm implements AutoCloseable {
    * A swtpm whose state was made by swtpm_setup with an RSA-2048 EK and an EK
    * certificate from swtpm_localca (offline, about 4 s).
    */
-  static Swtpm startWithEkCertificate() throws Exception {
+  public static Swtpm startWithEkCertificate() throws Exception {
     ensureInstalled();
     Swtpm s = new Swtpm(Files.createTempDirectory("tpmkms-swtpm-ek-"));
     Path ca = Files.createDirectories(s.dir.resolve("ca"));
@@ -55,13 +56,13 @@ final class Swtpm implements AutoCloseable {
     return s;
   }
 
-  Path socket() { return dir.resolve("tpm.sock"); }
+  public Path socket() { return dir.resolve("tpm.sock"); }
 
-  String tcti() { return "swtpm:path=" + socket(); }
+  public String tcti() { return "swtpm:path=" + socket(); }
 
-  TpmConfig config() { return TpmConfig.unixSocket(socket().toString()); }
+  public TpmConfig config() { return TpmConfig.unixSocket(socket().toString()); }
 
-  void startProcess() throws Exception {
+  public void startProcess() throws Exception {
     Files.deleteIfExists(socket());
     Files.deleteIfExists(dir.resolve("tpm.sock.ctrl"));
     run(List.of("swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + stateDir,
@@ -70,24 +71,24 @@ final class Swtpm implements AutoCloseable {
     for (int i = 0; i < 200 && !Files.exists(socket()); i++) Thread.sleep(10);
   }
 
-  long pid() throws IOException {
+  public long pid() throws IOException {
     return Long.parseLong(Files.readString(dir.resolve("pid")).trim());
   }
 
   /** kill -9: no shutdown, the state dir stays as it was. */
-  void kill() throws Exception {
+  public void kill() throws Exception {
     long pid = pid();
     ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
     for (int i = 0; i < 200 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false); i++) Thread.sleep(10);
   }
 
-  void restart() throws Exception {
+  public void restart() throws Exception {
     kill();
     startProcess();
   }
 
   /** Runs a command, returns stdout; fails on a non-zero exit. */
-  static String run(List<String> cmd, int timeoutSeconds) throws Exception {
+  public static String run(List<String> cmd, int timeoutSeconds) throws Exception {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     Process p = pb.start();
     byte[] out = p.getInputStream().readAllBytes();
@@ -107,14 +108,15 @@ final class Swtpm implements AutoCloseable {
     return false;
   }
 
-  static synchronized void ensureInstalled() throws Exception {
+  public static synchronized void ensureInstalled() throws Exception {
     if (onPath("swtpm") && onPath("tpm2_createprimary")) return;
     boolean root = "root".equals(System.getProperty("user.name"));
     if (!root) {
       throw new IllegalStateException("swtpm and tpm2-tools are required for the TPM tests: "
           + "apt-get install -y swtpm swtpm-tools tpm2-tools (as root)");
     }
-    run(List.of("apt-get", "install", "-y", "swtpm", "swtpm-tools", "tpm2-tools"), 600);
+    run(List.of("apt-get", "update", "-qq"), 600);
+    run(List.of("apt-get", "install", "-y", "-qq", "swtpm", "swtpm-tools", "tpm2-tools"), 600);
   }
 
   @Override
@@ -129,5 +131,5 @@ final class Swtpm implements AutoCloseable {
     }
   }
 
-  static List<String> args(String... a) { return new ArrayList<>(List.of(a)); }
+  public static List<String> args(String... a) { return new ArrayList<>(List.of(a)); }
 }
