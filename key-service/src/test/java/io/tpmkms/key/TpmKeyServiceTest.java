@@ -213,6 +213,52 @@ class TpmKeyServiceTest {
         .setSignature(sig).build()).getValid(), "the old key works after the TPM came back");
   }
 
+  @Test
+  @Order(6)
+  void anotherTpm_keysFailClearly_andNothingIsDeleted() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    ByteString d = ByteString.copyFromUtf8("owner seed");
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build());
+
+    var swtpm = SwtpmResource.current();
+    Path state = swtpm.stateDir;
+    Path saved = state.resolveSibling("state.saved");
+    swtpm.kill();
+    Files.move(state, saved);
+    Files.createDirectories(state);
+    swtpm.startProcess(); // a TPM with a fresh owner seed on the same socket
+    try {
+      var info = assertStatus(Status.Code.FAILED_PRECONDITION, "KEY_MATERIAL_UNUSABLE",
+          () -> awaitAnswer(() -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build())));
+      assertEquals(null, info.getMetadataMap().get("correlation_id"));
+      assertEquals(1, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(key).build())
+          .getVersionsCount(), "nothing was deleted");
+    } finally {
+      swtpm.kill();
+      try (var files = Files.walk(state)) {
+        for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+      }
+      Files.move(saved, state);
+      swtpm.startProcess();
+    }
+    ByteString sig = awaitAnswer(() -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()))
+        .getSignature();
+    assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
+        .setSignature(sig).build()).getValid(), "back on the right TPM, the key works again");
+  }
+
+  /** Retries while the service reports the TPM as reconnecting (UNAVAILABLE). */
+  private static <T> T awaitAnswer(java.util.function.Supplier<T> call) throws InterruptedException {
+    for (int i = 0; ; i++) {
+      try {
+        return call.get();
+      } catch (StatusRuntimeException e) {
+        if (e.getStatus().getCode() != Status.Code.UNAVAILABLE || i > 50) throw e;
+        Thread.sleep(100);
+      }
+    }
+  }
+
   private static Signature jdkVerifier(Algorithm alg) throws Exception {
     return switch (alg) {
       case EC_SIGN_P256_SHA256 -> Signature.getInstance("SHA256withECDSA");

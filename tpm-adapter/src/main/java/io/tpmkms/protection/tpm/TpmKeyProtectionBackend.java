@@ -267,6 +267,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   private TPM_HANDLE load(TpmSession s, Key k) {
     byte[] srkName = s.srkName();
     if (!Arrays.equals(srkName, k.blob().srkName())) {
+      srkName = s.confirmSrkName(); // the cached name may predate a TPM restart or swap
+    }
+    if (!Arrays.equals(srkName, k.blob().srkName())) {
       throw new BackendException(Kind.KEY_INVALID,
           "key blob was created under another TPM or owner seed (SRK name "
               + HexFormat.of().formatHex(k.blob().srkName()) + ", this TPM's SRK is "

@@ -102,6 +102,18 @@ public final class TpmSession {
 
   public byte[] srkName() { return srkName.clone(); }
 
+  /**
+   * The SRK's name as the TPM reports it now (TPM2_ReadPublic), refreshing the
+   * cached one: a dead connection surfaces here as an I/O error (and the
+   * caller's operation is retried after a reconnect) instead of a stale name
+   * making a good blob look foreign.
+   */
+  public byte[] confirmSrkName() {
+    ReadPublicResponse rp = run("ReadPublic", () -> tpm.ReadPublic(srk));
+    srkName = Templates.name(rp.outPublic.toBytes());
+    return srkName.clone();
+  }
+
   public TPM_HANDLE srk() { return srk; }
 
   /** The TSS.Java command object; use only through {@link #run}. */
