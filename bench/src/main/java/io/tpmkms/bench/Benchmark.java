@@ -13,6 +13,8 @@ import java.util.Locale;
  *
  * <p>Exit status: 0 when every operation succeeded, 1 when any failed (the section is then not
  * written), 2 on a usage error. The service and its PostgreSQL are stopped in every case.
+ *
+ * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}).
  */
 public final class Benchmark {
 
@@ -121,6 +123,10 @@ public final class Benchmark {
     }
 
     public static void main(String[] args) {
+        if (java.util.Arrays.asList(args).contains("--tpm")) {
+            System.exit(TpmBenchmark.main(args));
+            return;
+        }
         Options options;
         try {
             options = Options.parse(args);
@@ -129,6 +135,7 @@ public final class Benchmark {
             System.err.println("usage: java -jar tpmkms-bench.jar [--service-jar PATH] [--warmup 3s] [--measure 8s]"
                     + " [--threads 1,8,32] [--channels 4] [--workloads " + String.join(",", Options.ALL_WORKLOADS) + "]"
                     + " [--report docs/benchmarks.md | --no-report]");
+            System.err.println("   or: " + TpmBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

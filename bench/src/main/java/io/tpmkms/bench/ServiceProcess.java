@@ -64,6 +64,15 @@ final class ServiceProcess implements AutoCloseable {
      *                               the message ends with the tail of its log
      */
     static ServiceProcess start(Path jar, Duration timeout) throws IOException, InterruptedException {
+        return start(jar, timeout, Map.of());
+    }
+
+    /**
+     * As {@link #start(Path, Duration)}, with extra environment variables for the service (e.g. the
+     * {@code TPMKMS_BACKEND_TPM_*} settings that put it on a swtpm).
+     */
+    static ServiceProcess start(Path jar, Duration timeout, Map<String, String> extraEnv)
+            throws IOException, InterruptedException {
         if (!Files.isRegularFile(jar)) {
             throw new IOException("key service jar not found: " + jar.toAbsolutePath()
                     + " (build it: ./mvnw -B -q -pl key-service -am package -DskipTests)");
@@ -85,6 +94,7 @@ final class ServiceProcess implements AutoCloseable {
         pb.environment().put("TPMKMS_HTTP_PORT", Integer.toString(httpPort));
         // An inherited database URL would skip the embedded database and point at someone else's.
         pb.environment().remove("QUARKUS_DATASOURCE_JDBC_URL");
+        pb.environment().putAll(extraEnv);
         ServiceProcess service = new ServiceProcess(work, data, log, grpcPort, pb.start());
         try {
             service.awaitServing(timeout);
