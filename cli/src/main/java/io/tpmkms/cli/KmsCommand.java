@@ -19,6 +19,13 @@ public abstract class KmsCommand implements Callable<Integer> {
     @Override
     public final Integer call() throws Exception {
         TpmkmsCommand root = (TpmkmsCommand) spec.root().userObject();
+        if (offline()) {
+            try {
+                return run(new Session(null, root.console(), root.json()));
+            } finally {
+                root.console().flush();
+            }
+        }
         try (KmsConnection connection = root.connect()) {
             return run(new Session(connection, root.console(), root.json()));
         } finally {
@@ -27,6 +34,14 @@ public abstract class KmsCommand implements Callable<Integer> {
     }
 
     protected abstract int run(Session session) throws Exception;
+
+    /**
+     * True when this run needs no key service (decided from the parsed options): no connection is
+     * opened and {@link Session#keys()} fails.
+     */
+    protected boolean offline() {
+        return false;
+    }
 
     /** A usage error found after parsing (conflicting options and the like): exit 2. */
     protected ParameterException usage(String message) {

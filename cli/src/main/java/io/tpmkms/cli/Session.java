@@ -35,6 +35,9 @@ public final class Session {
     }
 
     public KeyServiceGrpc.KeyServiceBlockingStub keys() {
+        if (connection == null) {
+            throw new IllegalStateException("this command runs offline: it has no connection to the key service");
+        }
         return connection.keys();
     }
 
@@ -52,6 +55,11 @@ public final class Session {
 
     public void printJson(MessageOrBuilder message) throws InvalidProtocolBufferException {
         console.out().println(JSON.print(message));
+    }
+
+    /** The message in the protobuf JSON mapping, as {@link #printJson} prints it. */
+    public static String json(MessageOrBuilder message) throws InvalidProtocolBufferException {
+        return JSON.print(message);
     }
 
     public static boolean isStdio(String name) {

@@ -1,5 +1,6 @@
 package io.tpmkms.cli;
 
+import io.tpmkms.cli.attestation.AttestationCommand;
 import io.tpmkms.cli.connection.KmsConnection;
 import io.tpmkms.cli.crypto.AsymmetricDecryptCommand;
 import io.tpmkms.cli.crypto.DataKeyCommand;
@@ -50,6 +51,7 @@ import picocli.CommandLine.Spec;
                 MacCommand.class,
                 MacVerifyCommand.class,
                 RandomCommand.class,
+                AttestationCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class TpmkmsCommand implements Callable<Integer> {

@@ -321,4 +321,19 @@ class CryptoCommandTest extends CliHarness {
         assertEquals(ExitCodes.USAGE, r.exitCode(), r::toString);
         assertTrue(service.requests().isEmpty());
     }
+
+    @Test
+    void help_worksOnCommandsWithTheirOwnVersionOption() {
+        for (String command : new String[] {"sign", "verify", "asymmetric-decrypt", "mac-verify", "public-key"}) {
+            Result r = run(command, "--help");
+            assertEquals(0, r.exitCode(), r::toString);
+            assertTrue(r.stdout().contains("Usage: tpmkms " + command), r::toString);
+        }
+        for (String sub : new String[] {"get", "verify"}) {
+            Result r = run("attestation", sub, "--help");
+            assertEquals(0, r.exitCode(), r::toString);
+            assertTrue(r.stdout().contains("Usage: tpmkms attestation " + sub), r::toString);
+        }
+        assertTrue(service.requests().isEmpty());
+    }
 }

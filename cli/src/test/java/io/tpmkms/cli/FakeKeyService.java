@@ -121,5 +121,6 @@ final class FakeKeyService extends KeyServiceGrpc.KeyServiceImplBase {
     @Override public void getPublicKey(GetPublicKeyRequest r, StreamObserver<GetPublicKeyResponse> o) { answer(r, o, GetPublicKeyResponse.getDefaultInstance()); }
     @Override public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> o) { answer(r, o, MacSignResponse.getDefaultInstance()); }
     @Override public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> o) { answer(r, o, MacVerifyResponse.getDefaultInstance()); }
+    @Override public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> o) { answer(r, o, GetKeyAttestationResponse.getDefaultInstance()); }
     @Override public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> o) { answer(r, o, GenerateRandomResponse.getDefaultInstance()); }
 }

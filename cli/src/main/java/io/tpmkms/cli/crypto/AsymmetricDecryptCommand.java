@@ -14,6 +14,10 @@ import picocli.CommandLine.Parameters;
 @Command(name = "asymmetric-decrypt", description = {
         "Decrypt an RSA-OAEP (SHA-256, empty label) ciphertext made with the key's public key."})
 public final class AsymmetricDecryptCommand extends KmsCommand {
+    // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
     @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of an asymmetric-decrypt key.")
     String key;
 

@@ -15,6 +15,10 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "mac-verify", description = "Verify a MAC. Exit 0 if it is valid; exit 1 and 'MAC INVALID' on stderr if not.")
 public final class MacVerifyCommand extends KmsCommand {
+    // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
     @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of a mac key.")
     String key;
 

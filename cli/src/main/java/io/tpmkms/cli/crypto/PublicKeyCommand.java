@@ -13,6 +13,10 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "public-key", description = "Print a version's public key (SubjectPublicKeyInfo, PEM), e.g. for openssl.")
 public final class PublicKeyCommand extends KmsCommand {
+    // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
     @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of a sign or asymmetric-decrypt key.")
     String key;
 

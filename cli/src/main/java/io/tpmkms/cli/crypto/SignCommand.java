@@ -15,6 +15,10 @@ import picocli.CommandLine.Parameters;
         "Sign data (hashed by the service) or a precomputed digest (--digest).",
         "ECDSA signatures are DER; RSA signatures are the raw modulus-size value (as openssl writes them)."})
 public final class SignCommand extends KmsCommand {
+    // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
     @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of a sign key.")
     String key;
 

@@ -16,6 +16,10 @@ import picocli.CommandLine.Parameters;
 @Command(name = "verify", description = {
         "Verify a signature with the service. Exit 0 if it is valid; exit 1 and 'signature INVALID' on stderr if not."})
 public final class VerifyCommand extends KmsCommand {
+    // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
+
     @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of a sign key.")
     String key;
 

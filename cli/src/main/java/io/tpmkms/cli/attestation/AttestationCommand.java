@@ -1,0 +1,309 @@
+package io.tpmkms.cli.attestation;
+
+import com.google.protobuf.ByteString;
+import io.tpmkms.cli.ExitCodes;
+import io.tpmkms.cli.KmsCommand;
+import io.tpmkms.cli.Session;
+import io.tpmkms.cli.attestation.AttestationVerification.Check;
+import io.tpmkms.proto.key.v1.GetKeyAttestationRequest;
+import io.tpmkms.proto.key.v1.GetKeyAttestationResponse;
+import io.tpmkms.proto.key.v1.GetKeyRequest;
+import io.tpmkms.proto.key.v1.GetPublicKeyRequest;
+import io.tpmkms.proto.key.v1.KeyPurpose;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code tpmkms attestation ...}: TPM key attestations (TPM2_Certify statements), fetched and verified. */
+@Command(name = "attestation", description = "Fetch a TPM key's attestation and verify it offline.",
+        subcommands = {AttestationCommand.Get.class, AttestationCommand.Verify.class})
+public final class AttestationCommand implements Callable<Integer> {
+
+    /** The service takes at most this many nonce bytes (TPM2_Certify qualifyingData). */
+    static final int MAX_NONCE = 32;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return ExitCodes.USAGE;
+    }
+
+    static byte[] randomNonce() {
+        byte[] n = new byte[MAX_NONCE];
+        new SecureRandom().nextBytes(n);
+        return n;
+    }
+
+    static byte[] parseNonce(String hex, CommandSpec spec) {
+        String h = hex.strip();
+        if (h.startsWith("0x") || h.startsWith("0X")) {
+            h = h.substring(2);
+        }
+        byte[] nonce;
+        try {
+            nonce = HexFormat.of().parseHex(h);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--nonce must be hex (an even number of 0-9a-f): " + hex);
+        }
+        if (nonce.length > MAX_NONCE) {
+            throw new ParameterException(spec.commandLine(), "--nonce is " + nonce.length + " bytes; at most " + MAX_NONCE);
+        }
+        return nonce;
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    @Command(name = "get", description = {
+            "Get a fresh TPM attestation of a key version (GetKeyAttestation) and write it as JSON.",
+            "Only TPM keys can be attested. With --random-nonce, the nonce is printed as 'nonce: HEX' "
+                    + "(on stdout with --out FILE, on stderr when the JSON goes to stdout)."})
+    public static final class Get extends KmsCommand {
+        // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+        boolean help;
+
+        @Parameters(paramLabel = "KEY", description = "NAMESPACE/NAME of a TPM key.")
+        String key;
+
+        @Option(names = "--version", paramLabel = "N", description = "Version. Default: the primary.")
+        int version;
+
+        @ArgGroup(exclusive = true)
+        NonceChoice nonce;
+
+        static final class NonceChoice {
+            @Option(names = "--nonce", paramLabel = "HEX",
+                    description = "Your challenge, at most 32 bytes in hex; the TPM signs it into the statement.")
+            String hex;
+
+            @Option(names = "--random-nonce", description = "Make a random 32-byte nonce here and print it.")
+            boolean random;
+        }
+
+        @Option(names = "--out", paramLabel = "FILE", defaultValue = "-",
+                description = "Where to write the JSON; - for stdout (default).")
+        String out;
+
+        @Override
+        protected int run(Session s) throws Exception {
+            byte[] n = nonce == null ? new byte[0]
+                    : nonce.random ? randomNonce() : parseNonce(nonce.hex, spec);
+            GetKeyAttestationResponse response = s.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder()
+                    .setKey(key).setVersion(version).setNonce(ByteString.copyFrom(n)).build());
+            s.write(out, AttestationFile.write(response).getBytes(StandardCharsets.UTF_8));
+            if (nonce != null && nonce.random) {
+                (Session.isStdio(out) ? s.err() : s.out()).println("nonce: " + HexFormat.of().formatHex(n));
+            }
+            if (!Session.isStdio(out) && !s.json()) {
+                s.out().println("attestation of " + key + " version " + Integer.toUnsignedString(response.getVersion())
+                        + " written to " + out);
+            }
+            return ExitCodes.OK;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    @Command(name = "verify", description = {
+            "Verify a key attestation: offline from a file (--in), or fetch it for KEY and verify it.",
+            "Checks the attestation key's signature, the nonce, that the certified name is the hash of the "
+                    + "key's public area, and that its attributes say fixedTPM fixedParent sensitiveDataOrigin "
+                    + "(the key was made in the TPM and cannot leave it); optionally the public key and the EK "
+                    + "certificate's issuer. Exit 0 when every check passes, 1 otherwise (the failed check on stderr).",
+            "Not checked: that the attestation key belongs to the TPM of the EK certificate (credential activation)."})
+    public static final class Verify extends KmsCommand {
+        // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+        boolean help;
+
+        @Parameters(paramLabel = "KEY", arity = "0..1",
+                description = "Fetch the attestation of this key (online). Without it, --in is required.")
+        String key;
+
+        @Option(names = "--in", paramLabel = "FILE",
+                description = "Attestation JSON as 'attestation get' wrote it (offline: no key service); - for stdin.")
+        String in;
+
+        @Option(names = "--nonce", paramLabel = "HEX",
+                description = "The nonce the attestation was requested with. Required with --in; with KEY, "
+                        + "default a fresh random one.")
+        String nonceHex;
+
+        @Option(names = "--version", paramLabel = "N", description = "With KEY: the version. Default: the primary.")
+        int version;
+
+        @Option(names = "--public-key", paramLabel = "PEMFILE",
+                description = "Also check that the certified key is this public key (PEM or DER SubjectPublicKeyInfo). "
+                        + "With KEY, an asymmetric key's public key is fetched with GetPublicKey when this is not given.")
+        Path publicKey;
+
+        @Option(names = "--ek-ca", paramLabel = "PEMFILE",
+                description = "Also check that the EK certificate was issued by one of the CA certificates in this file.")
+        Path ekCa;
+
+        @Override
+        protected boolean offline() {
+            return key == null;
+        }
+
+        @Override
+        protected int run(Session s) throws Exception {
+            if ((key == null) == (in == null)) {
+                throw usage(key == null ? "give KEY (fetch and verify) or --in FILE (verify a saved attestation)"
+                        : "KEY and --in cannot be combined");
+            }
+            if (in != null && nonceHex == null) {
+                throw usage("--nonce is required with --in: the nonce the attestation was requested with");
+            }
+            byte[] expectedSpki = publicKey == null ? null : readPublicKey(publicKey);
+            List<X509Certificate> cas = ekCa == null ? null : readCertificates(ekCa);
+
+            byte[] nonce;
+            GetKeyAttestationResponse response;
+            if (key == null) {
+                nonce = parseNonce(nonceHex, spec);
+                try {
+                    response = AttestationFile.read(s.read(in));
+                } catch (IllegalArgumentException e) {
+                    throw usage(in + ": " + e.getMessage());
+                }
+            } else {
+                nonce = nonceHex == null ? randomNonce() : parseNonce(nonceHex, spec);
+                response = s.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder()
+                        .setKey(key).setVersion(version).setNonce(ByteString.copyFrom(nonce)).build());
+                if (expectedSpki == null && isAsymmetric(s)) {
+                    String pem = s.keys().getPublicKey(GetPublicKeyRequest.newBuilder()
+                            .setKey(key).setVersion(response.getVersion()).build()).getPem();
+                    expectedSpki = AttestationFile.pemToDer(pem);
+                }
+            }
+
+            io.tpmkms.protection.KeyAttestation statement = AttestationFile.toStatement(response.getAttestation());
+            AttestationVerification v = AttestationVerification.run(statement, nonce, expectedSpki, cas);
+            if (s.json()) {
+                s.out().println(json(v, statement, response.getVersion()));
+            } else {
+                print(s, v, statement, response.getVersion());
+            }
+            for (Check failed : v.failures()) {
+                s.err().println("attestation verification FAILED: " + failed.name() + ": " + failed.detail());
+            }
+            return v.passed() ? ExitCodes.OK : ExitCodes.FAILED;
+        }
+
+        private boolean isAsymmetric(Session s) {
+            KeyPurpose p = s.keys().getKey(GetKeyRequest.newBuilder().setKey(key).build()).getKey().getPurpose();
+            return p == KeyPurpose.ASYMMETRIC_SIGN || p == KeyPurpose.ASYMMETRIC_DECRYPT;
+        }
+
+        private byte[] readPublicKey(Path file) throws IOException {
+            try {
+                return AttestationFile.publicKeyDer(Files.readAllBytes(file));
+            } catch (IllegalArgumentException e) {
+                throw usage("--public-key " + file + ": " + e.getMessage());
+            }
+        }
+
+        private List<X509Certificate> readCertificates(Path file) throws IOException {
+            try {
+                List<X509Certificate> out = new ArrayList<>();
+                for (var c : CertificateFactory.getInstance("X.509")
+                        .generateCertificates(new ByteArrayInputStream(Files.readAllBytes(file)))) {
+                    out.add((X509Certificate) c);
+                }
+                if (out.isEmpty()) {
+                    throw usage("--ek-ca " + file + ": no certificate in it");
+                }
+                return out;
+            } catch (CertificateException e) {
+                throw usage("--ek-ca " + file + ": not X.509 certificates (PEM or DER): " + e.getMessage());
+            }
+        }
+
+        private void print(Session s, AttestationVerification v, io.tpmkms.protection.KeyAttestation att, int version) {
+            for (Check c : v.checks) {
+                s.out().println(c.line());
+            }
+            if (v.passed()) {
+                String what = key == null ? "the key" : key + " version " + Integer.toUnsignedString(version);
+                s.out().println("verified: " + what + " (TPM name " + AttestationVerification.hex(att.certifiedName())
+                        + ") was generated in a TPM and cannot leave it");
+                s.out().println("attestation key name: " + AttestationVerification.hex(att.akName()));
+            }
+            if (v.ekSubject != null) {
+                s.out().println("EK certificate: subject '" + v.ekSubject + "', issuer '" + v.ekIssuer + "'");
+            }
+            s.out().println("note: " + AttestationVerification.TRUST_NOTE);
+        }
+
+        private String json(AttestationVerification v, io.tpmkms.protection.KeyAttestation att, int version) {
+            StringBuilder b = new StringBuilder("{\n");
+            b.append("  \"verified\": ").append(v.passed()).append(",\n");
+            if (key != null) {
+                b.append("  \"key\": ").append(quote(key)).append(",\n");
+                b.append("  \"version\": ").append(Integer.toUnsignedString(version)).append(",\n");
+            }
+            b.append("  \"checks\": [");
+            for (int i = 0; i < v.checks.size(); i++) {
+                Check c = v.checks.get(i);
+                b.append(i == 0 ? "\n" : ",\n").append("    {\"check\": ").append(quote(c.name()))
+                        .append(", \"result\": ").append(quote(c.outcome().name().toLowerCase(java.util.Locale.ROOT)));
+                if (c.detail() != null) {
+                    b.append(", \"detail\": ").append(quote(c.detail()));
+                }
+                b.append('}');
+            }
+            b.append("\n  ],\n");
+            b.append("  \"certifiedName\": ").append(quote(AttestationVerification.hex(att.certifiedName()))).append(",\n");
+            b.append("  \"attestationKeyName\": ").append(quote(AttestationVerification.hex(att.akName()))).append(",\n");
+            if (v.ekSubject != null) {
+                b.append("  \"ekCertificate\": {\"subject\": ").append(quote(v.ekSubject))
+                        .append(", \"issuer\": ").append(quote(v.ekIssuer)).append("},\n");
+            }
+            b.append("  \"akBoundToEk\": false,\n");
+            b.append("  \"note\": ").append(quote(AttestationVerification.TRUST_NOTE)).append("\n}");
+            return b.toString();
+        }
+    }
+
+    static String quote(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                case '\r' -> b.append("\\r");
+                case '\t' -> b.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+}
