@@ -54,6 +54,8 @@ class TpmKeyServiceTest {
   private static final AtomicInteger SEQ = new AtomicInteger();
 
   @ConfigProperty(name = "tpmkms.data-dir") String dataDir;
+  @jakarta.inject.Inject io.agroal.api.AgroalDataSource db;
+  @jakarta.inject.Inject io.tpmkms.key.backend.BackendRegistry registry;
 
   GrpcClient client;
 
@@ -150,9 +152,15 @@ class TpmKeyServiceTest {
 
   @Test
   @Order(3)
-  void softwareRootSeed_isSealedByTheTpm_notAPlainFile() {
-    assertTrue(Files.exists(Path.of(dataDir, "software-root.sealed")));
-    assertFalse(Files.exists(Path.of(dataDir, "software-root.key")), "no plain seed file with a TPM");
+  void softwareRootSeed_plainSeedIsMigratedAndSealedByTheTpm() throws Exception {
+    Path sealed = Path.of(dataDir, "software-root.sealed");
+    assertTrue(Files.exists(sealed));
+    byte[] sealedBytes = Files.readAllBytes(sealed);
+    byte[] seed = SwtpmResource.seed();
+    for (int i = 0; i + seed.length <= sealedBytes.length; i++) {
+      assertFalse(java.util.Arrays.equals(seed, 0, seed.length, sealedBytes, i, i + seed.length),
+          "the sealed file does not hold the seed in the clear");
+    }
     // and software keys work under the sealed root
     String soft = "tpm/sw" + SEQ.incrementAndGet();
     client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(soft.substring(4))
@@ -245,6 +253,71 @@ class TpmKeyServiceTest {
         .getSignature();
     assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
         .setSignature(sig).build()).getValid(), "back on the right TPM, the key works again");
+  }
+
+  @Test
+  @Order(7)
+  void keyCreatedThroughTheService_loadsAndSignsWithTpm2Tools_opensslVerifies() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    String pem = client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(key).build()).getPem();
+    byte[] blob;
+    try (var c = db.getConnection(); var ps = c.prepareStatement("SELECT v.key_blob FROM kms_key_version v"
+        + " JOIN kms_key k ON k.id = v.key_id WHERE k.namespace = 'tpm' AND k.name = ? AND v.number = 1")) {
+      ps.setString(1, key.substring(4));
+      var rs = ps.executeQuery();
+      assertTrue(rs.next());
+      blob = rs.getBytes(1);
+    }
+    // blob format v1 (docs/tpm-adapter.md): ... | u16 n | SRK name | objectId(16) | TPM2B_PUBLIC | TPM2B_PRIVATE
+    var b = java.nio.ByteBuffer.wrap(blob);
+    int n = b.getShort(8) & 0xffff;
+    byte[] objectId = java.util.Arrays.copyOfRange(blob, 10 + n, 26 + n);
+    int pubStart = 26 + n;
+    int p = b.getShort(pubStart) & 0xffff;
+    int privStart = pubStart + 2 + p;
+    int q = b.getShort(privStart) & 0xffff;
+    Path d = Files.createTempDirectory("tpm2tools-");
+    Files.write(d.resolve("key.pub"), java.util.Arrays.copyOfRange(blob, pubStart, pubStart + 2 + p));
+    Files.write(d.resolve("key.priv"), java.util.Arrays.copyOfRange(blob, privStart, privStart + 2 + q));
+    Files.writeString(d.resolve("pub.pem"), pem);
+    Files.writeString(d.resolve("data.txt"), "signed by tpm2-tools with a tpmkms key");
+    // auth value = HMAC-SHA256(root seed, "tpmkms/tpm/auth/v1" || objectId)
+    javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+    mac.init(new javax.crypto.spec.SecretKeySpec(SwtpmResource.seed(), "HmacSHA256"));
+    mac.update("tpmkms/tpm/auth/v1".getBytes(StandardCharsets.US_ASCII));
+    String auth = java.util.HexFormat.of().formatHex(mac.doFinal(objectId));
+
+    // swtpm serves one connection: the service lets go of it while the tools run
+    ((io.tpmkms.protection.tpm.TpmKeyProtectionBackend) registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM))
+        .releaseConnection();
+    String t = SwtpmResource.current().tcti();
+    run("tpm2_createprimary", "-T", t, "-C", "o", "-G", "ecc256:null:aes128cfb",
+        "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
+        "-c", d.resolve("srk.ctx").toString());
+    // without a resource manager the tools leave their objects loaded: free the slots (swtpm has 3)
+    run("tpm2_flushcontext", "-T", t, "-t");
+    run("tpm2_load", "-T", t, "-C", d.resolve("srk.ctx").toString(), "-u", d.resolve("key.pub").toString(),
+        "-r", d.resolve("key.priv").toString(), "-c", d.resolve("key.ctx").toString());
+    run("tpm2_flushcontext", "-T", t, "-t");
+    run("tpm2_sign", "-T", t, "-c", d.resolve("key.ctx").toString(), "-p", "hex:" + auth, "-g", "sha256",
+        "-f", "plain", "-o", d.resolve("sig.der").toString(), d.resolve("data.txt").toString());
+    run("tpm2_flushcontext", "-T", t, "-t");
+    String out = run("openssl", "dgst", "-sha256", "-verify", d.resolve("pub.pem").toString(),
+        "-signature", d.resolve("sig.der").toString(), d.resolve("data.txt").toString());
+    assertTrue(out.contains("Verified OK"), out);
+    // the service takes the TPM back by itself, and verifies the tools' signature too
+    assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1)
+        .setData(ByteString.copyFrom(Files.readAllBytes(d.resolve("data.txt"))))
+        .setSignature(ByteString.copyFrom(Files.readAllBytes(d.resolve("sig.der")))).build()).getValid());
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(ByteString.copyFromUtf8("again")).build());
+  }
+
+  private static String run(String... cmd) throws Exception {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", cmd));
+    assertEquals(0, p.exitValue(), String.join(" ", cmd) + "\n" + out);
+    return out;
   }
 
   /** Retries while the service reports the TPM as reconnecting (UNAVAILABLE). */
