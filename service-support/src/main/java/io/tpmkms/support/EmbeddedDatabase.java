@@ -1,4 +1,4 @@
-package io.tpmkms.key.internal;
+package io.tpmkms.support;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
