@@ -18,10 +18,22 @@ public final class EmbeddedDatabase {
 
   private EmbeddedDatabase() {}
 
+  /** The key service's database: {@code $TPMKMS_DATA_DIR/pg}. */
   public static void startIfNoDatabaseConfigured() {
+    startIfNoDatabaseConfigured("pg");
+  }
+
+  /**
+   * A service's own database in {@code $TPMKMS_DATA_DIR/<subDirectory>} (each
+   * service owns its schema: key-service {@code pg}, audit-service {@code audit-pg}).
+   */
+  public static void startIfNoDatabaseConfigured(String subDirectory) {
+    if (subDirectory == null || subDirectory.isBlank() || subDirectory.contains("/") || subDirectory.contains("..")) {
+      throw new IllegalArgumentException("sub-directory must be a plain name: " + subDirectory);
+    }
     if (configured("quarkus.datasource.jdbc.url", "QUARKUS_DATASOURCE_JDBC_URL")) return;
     Path dataDir = Path.of(setting("tpmkms.data-dir", "TPMKMS_DATA_DIR", ".tpmkms")).toAbsolutePath();
-    Path pgDir = dataDir.resolve("pg");
+    Path pgDir = dataDir.resolve(subDirectory);
     try {
       Files.createDirectories(dataDir);
       Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
