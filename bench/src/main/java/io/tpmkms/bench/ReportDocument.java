@@ -38,6 +38,10 @@ final class ReportDocument {
 run with a custom set prints its table but does not write the report). The run fails (exit 1, section not written) if any
             operation failed or a sampled output did not decrypt / verify.
 
+            **TPM suite** (section `tpm`): `java -jar bench/target/tpmkms-bench.jar --tpm` starts a fresh
+            swtpm, measures a `tpm2_sign` loop, the raw TPM backend in-process, then the key service on that
+            swtpm over gRPC (Sign ECDSA P-256 / RSA-2048, Encrypt 1 KiB on TPM keys). Needs swtpm and tpm2-tools.
+
             ## What is measured
 
             - **gRPC empty call**: `grpc.health.v1.Health/Check` on the same server — the floor of a gRPC
