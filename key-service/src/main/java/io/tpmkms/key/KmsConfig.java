@@ -21,6 +21,13 @@ public interface KmsConfig {
 
   Cache cache();
 
+  Audit audit();
+
+  interface Audit {
+    /** host:port of the audit service; unset: events stay in the outbox table. */
+    Optional<String> forwardTo();
+  }
+
   interface Backend {
     /** Protection level of keys created without one; unset: TPM when a TPM is configured, else SOFTWARE. */
     Optional<ProtectionLevel> defaultProtectionLevel();

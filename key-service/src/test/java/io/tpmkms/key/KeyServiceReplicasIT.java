@@ -106,9 +106,9 @@ class KeyServiceReplicasIT {
     replicas.forEach(Process::destroy);
     for (Process p : replicas) assertTrue(p.waitFor(30, TimeUnit.SECONDS));
 
-    // Exactly once: the j-th scheduled rotation (version 2 + j) happened inside the j-th period
-    // window [first + (j-1)P, first + jP). A second rotation for the same due time would land in
-    // the same window as the first, and the schedule would have moved twice.
+    // Exactly once: the j-th scheduled rotation (version 2 + j) cannot have happened before its due
+    // time first + (j-1)P (it may be late on a loaded machine). A second rotation for the same due
+    // time would come right after the first, before the next due time, and fail this.
     int rotationsSeen = 0;
     try (var c = pg.getPostgresDatabase().getConnection(); var st = c.createStatement()) {
       for (int i = 0; i < KEYS; i++) {
@@ -134,8 +134,8 @@ class KeyServiceReplicasIT {
           int j = times.getInt(1) - 2;
           double created = times.getDouble(2);
           double windowStart = first.getEpochSecond() + PERIOD_SECONDS * (j - 1);
-          assertTrue(created >= windowStart && created < windowStart + PERIOD_SECONDS,
-              "key k" + i + " rotation " + j + " at " + created + " is outside its window from " + windowStart);
+          assertTrue(created >= windowStart,
+              "key k" + i + " rotation " + j + " at " + created + " came before its due time " + windowStart);
         }
         rotationsSeen += scheduledRotations;
       }

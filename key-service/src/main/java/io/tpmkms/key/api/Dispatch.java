@@ -1,69 +1,154 @@
 package io.tpmkms.key.api;
 
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import com.google.rpc.ErrorInfo;
+import io.grpc.Context;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
+import io.tpmkms.key.audit.AuditLog;
+import io.tpmkms.key.audit.CallInfo;
 import io.tpmkms.key.crypto.MustBlock;
 import io.tpmkms.key.error.ErrorCode;
 import io.tpmkms.key.error.GrpcErrors;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
+import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Supplier;
 
 /**
- * Where an RPC runs. gRPC delivers calls on the event loop; work that may
- * block (the database, a TPM) moves to the worker pool in exactly one hop,
- * and the answer is sent from there. Hot cryptographic calls on a cached,
- * in-process key run right on the event loop: no hop at all. If such a call
- * finds mid-way that it must block after all ({@link MustBlock}), it is
- * re-run on the worker pool; calls that have reached a backend never throw it.
+ * Where an RPC runs, and the one place where it ends. gRPC delivers calls on
+ * the event loop; work that may block (the database, a TPM) moves to the
+ * worker pool in exactly one hop (ADR 0010). Hot cryptographic calls on a
+ * cached, in-process key run right on the event loop; if such a call finds
+ * mid-way that it must block ({@link MustBlock}, thrown before any effect), it
+ * is re-run on a worker.
  *
- * <p>Every outcome goes through {@link GrpcErrors}: exactly one response or one
- * mapped error per call, never UNKNOWN.
+ * <p>Every call ends here: its audit event is made durable first — unless a
+ * state change already wrote it in its own transaction — and only then is the
+ * response or the mapped error sent. If the event cannot be made durable the
+ * caller gets UNAVAILABLE (AUDIT_UNAVAILABLE) instead (fail closed). Exactly
+ * one response or one mapped status per call, never UNKNOWN.
  */
-final class Dispatch {
-  private Dispatch() {}
-
+@ApplicationScoped
+public class Dispatch {
   private static final Executor WORKERS = Infrastructure.getDefaultWorkerPool();
 
+  private final AuditLog audit;
+
+  public Dispatch(AuditLog audit) {
+    this.audit = audit;
+  }
+
   /** Runs the call here (the event loop), falling back to a worker if it must block. */
-  static <T> void inline(StreamObserver<T> out, Supplier<T> call) {
+  public <T extends Message> void inline(Message request, StreamObserver<T> out, Supplier<T> call) {
+    CallInfo info = begin(request);
     T response;
     try {
       response = call.get();
     } catch (MustBlock e) {
-      worker(out, call);
+      worker(request, out, call);
       return;
     } catch (Throwable t) {
-      out.onError(GrpcErrors.toStatus(t));
+      finish(info, request, out, null, t);
       return;
     }
-    out.onNext(response);
-    out.onCompleted();
+    finish(info, request, out, response, null);
   }
 
-  /** Runs the call on the worker pool. */
-  static <T> void worker(StreamObserver<T> out, Supplier<T> call) {
+  /** Runs the call on the worker pool, carrying the gRPC context along. */
+  public <T extends Message> void worker(Message request, StreamObserver<T> out, Supplier<T> call) {
+    CallInfo info = begin(request);
     try {
-      WORKERS.execute(() -> complete(out, call));
+      WORKERS.execute(Context.current().wrap(() -> {
+        T response;
+        try {
+          response = call.get();
+        } catch (Throwable t) {
+          finish(info, request, out, null, t);
+          return;
+        }
+        finish(info, request, out, response, null);
+      }));
     } catch (RejectedExecutionException e) {
-      out.onError(GrpcErrors.toStatus(new KmsException(ErrorCode.UNAVAILABLE, Reasons.INTERNAL,
-          "the server is overloaded; retry", Map.of(), e)));
+      finish(info, request, out, null, new KmsException(ErrorCode.UNAVAILABLE, Reasons.INTERNAL,
+          "the server is overloaded; retry", Map.of(), e));
     }
   }
 
-  /** Runs the call on this thread: the response, or exactly one mapped error. */
-  static <T> void complete(StreamObserver<T> out, Supplier<T> call) {
-    T response;
-    try {
-      response = call.get();
-    } catch (Throwable t) {
-      out.onError(GrpcErrors.toStatus(t));
+  private static CallInfo begin(Message request) {
+    CallInfo info = CallInfo.current();
+    if (info != null) info.request(request);
+    return info;
+  }
+
+  private <T extends Message> void finish(CallInfo info, Message request, StreamObserver<T> out, T response,
+      Throwable error) {
+    StatusRuntimeException status = error == null ? null : GrpcErrors.toStatus(error);
+    if (info == null || info.recorded()) {
+      send(out, response, status);
       return;
     }
-    out.onNext(response);
-    out.onCompleted();
+    String outcome = status == null ? "OK" : status.getStatus().getCode().name();
+    audit.record(info, info.key(), versionOf(response, request), outcome, reasonOf(status))
+        .whenComplete((ok, auditFailure) -> {
+          if (auditFailure != null) {
+            send(out, null, GrpcErrors.toStatus(auditFailure));
+          } else {
+            send(out, response, status);
+          }
+        });
+  }
+
+  private static <T> void send(StreamObserver<T> out, T response, StatusRuntimeException status) {
+    if (status != null) {
+      out.onError(status);
+    } else {
+      out.onNext(response);
+      out.onCompleted();
+    }
+  }
+
+  private static String reasonOf(StatusRuntimeException status) {
+    if (status == null) return "";
+    com.google.rpc.Status st = StatusProto.fromThrowable(status);
+    if (st == null) return "";
+    for (var any : st.getDetailsList()) {
+      if (any.is(ErrorInfo.class)) {
+        try {
+          return any.unpack(ErrorInfo.class).getReason();
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+          return "";
+        }
+      }
+    }
+    return "";
+  }
+
+  /** The key version the call used: the response's, else the one the request named. */
+  static int versionOf(Message response, Message request) {
+    if (response != null) {
+      FieldDescriptor v = response.getDescriptorForType().findFieldByName("version");
+      if (v != null && v.getType() == FieldDescriptor.Type.UINT32) return (Integer) response.getField(v);
+      if (v != null && v.getType() == FieldDescriptor.Type.MESSAGE) {
+        Message m = (Message) response.getField(v);
+        FieldDescriptor n = m.getDescriptorForType().findFieldByName("version");
+        if (n != null && n.getType() == FieldDescriptor.Type.UINT32) return (Integer) m.getField(n);
+      }
+      FieldDescriptor k = response.getDescriptorForType().findFieldByName("key");
+      if (k != null && k.getType() == FieldDescriptor.Type.MESSAGE) {
+        Message m = (Message) response.getField(k);
+        FieldDescriptor p = m.getDescriptorForType().findFieldByName("primary_version");
+        if (p != null) return (Integer) m.getField(p);
+      }
+    }
+    FieldDescriptor rv = request.getDescriptorForType().findFieldByName("version");
+    if (rv != null && rv.getType() == FieldDescriptor.Type.UINT32) return (Integer) request.getField(rv);
+    return 0;
   }
 }

@@ -36,17 +36,19 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   private final KeyLifecycleService lifecycle;
   private final CryptoService crypto;
+  private final Dispatch dispatch;
 
-  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto) {
+  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Dispatch dispatch) {
     this.lifecycle = lifecycle;
     this.crypto = crypto;
+    this.dispatch = dispatch;
   }
 
   // ---- lifecycle --------------------------------------------------------------------------------
 
   @Override
   public void createKey(CreateKeyRequest r, StreamObserver<CreateKeyResponse> out) {
-    Dispatch.worker(out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
+    dispatch.worker(r, out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
         r.getNamespace(), r.getName(), ProtoMapper.purpose(r.getPurpose()), ProtoMapper.algorithm(r.getAlgorithm()),
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
@@ -56,12 +58,12 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getKey(GetKeyRequest r, StreamObserver<GetKeyResponse> out) {
-    Dispatch.worker(out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
+    dispatch.worker(r, out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
   }
 
   @Override
   public void listKeys(ListKeysRequest r, StreamObserver<ListKeysResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       int size = pageSize(r.getPageSize());
       String[] after = r.getPageToken().isEmpty() ? new String[] {"", ""} : decodeToken(r.getPageToken()).split("\0", 2);
       if (after.length != 2) throw badToken();
@@ -79,7 +81,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void updateKey(UpdateKeyRequest r, StreamObserver<UpdateKeyResponse> out) {
-    Dispatch.worker(out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
+    dispatch.worker(r, out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
         r.getKey(), new LinkedHashSet<>(r.getUpdateMaskList()), r.getLabelsMap(),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
@@ -88,7 +90,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void rotateKey(RotateKeyRequest r, StreamObserver<RotateKeyResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       KeyView v = lifecycle.rotateKey(r.getKey());
       return RotateKeyResponse.newBuilder()
           .setKey(ProtoMapper.key(v))
@@ -99,7 +101,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void listKeyVersions(ListKeyVersionsRequest r, StreamObserver<ListKeyVersionsResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       int size = pageSize(r.getPageSize());
       int after = 0;
       if (!r.getPageToken().isEmpty()) {
@@ -120,32 +122,32 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getKeyVersion(GetKeyVersionRequest r, StreamObserver<GetKeyVersionResponse> out) {
-    Dispatch.worker(out, () -> GetKeyVersionResponse.newBuilder()
+    dispatch.worker(r, out, () -> GetKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.getVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void setPrimaryVersion(SetPrimaryVersionRequest r, StreamObserver<SetPrimaryVersionResponse> out) {
-    Dispatch.worker(out, () -> SetPrimaryVersionResponse.newBuilder()
+    dispatch.worker(r, out, () -> SetPrimaryVersionResponse.newBuilder()
         .setKey(ProtoMapper.key(lifecycle.setPrimaryVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void disableKeyVersion(DisableKeyVersionRequest r, StreamObserver<DisableKeyVersionResponse> out) {
-    Dispatch.worker(out, () -> DisableKeyVersionResponse.newBuilder()
+    dispatch.worker(r, out, () -> DisableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.disableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void enableKeyVersion(EnableKeyVersionRequest r, StreamObserver<EnableKeyVersionResponse> out) {
-    Dispatch.worker(out, () -> EnableKeyVersionResponse.newBuilder()
+    dispatch.worker(r, out, () -> EnableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.enableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest r,
       StreamObserver<ScheduleKeyVersionDestructionResponse> out) {
-    Dispatch.worker(out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
+    dispatch.worker(r, out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.scheduleDestruction(r.getKey(), r.getVersion(),
             r.hasDelay() ? ProtoMapper.duration(r.getDelay()) : null)))
         .build());
@@ -153,13 +155,13 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void restoreKeyVersion(RestoreKeyVersionRequest r, StreamObserver<RestoreKeyVersionResponse> out) {
-    Dispatch.worker(out, () -> RestoreKeyVersionResponse.newBuilder()
+    dispatch.worker(r, out, () -> RestoreKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.restoreVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void revokeKeyVersion(RevokeKeyVersionRequest r, StreamObserver<RevokeKeyVersionResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       KeyView key = lifecycle.revokeVersion(r.getKey(), r.getVersion());
       return RevokeKeyVersionResponse.newBuilder()
           .setKey(ProtoMapper.key(key))
@@ -172,7 +174,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void encrypt(EncryptRequest r, StreamObserver<EncryptResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
@@ -181,7 +183,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void decrypt(DecryptRequest r, StreamObserver<DecryptResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
@@ -190,7 +192,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void generateDataKey(GenerateDataKeyRequest r, StreamObserver<GenerateDataKeyResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       Result[] res = crypto.generateDataKey(r.getKey(), r.getLengthBytes(),
           r.getAdditionalAuthenticatedData().toByteArray());
       GenerateDataKeyResponse.Builder b = GenerateDataKeyResponse.newBuilder()
@@ -202,7 +204,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void sign(SignRequest r, StreamObserver<SignResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()));
       return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
@@ -211,7 +213,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void verify(VerifyRequest r, StreamObserver<VerifyResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       Verdict v = crypto.verify(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()), r.getSignature().toByteArray());
       return VerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
@@ -220,7 +222,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void asymmetricDecrypt(AsymmetricDecryptRequest r, StreamObserver<AsymmetricDecryptResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       Result res = crypto.asymmetricDecrypt(r.getKey(), r.getVersion(), r.getCiphertext().toByteArray());
       return AsymmetricDecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
     });
@@ -228,7 +230,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getPublicKey(GetPublicKeyRequest r, StreamObserver<GetPublicKeyResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       CachedVersion v = crypto.publicKey(r.getKey(), r.getVersion());
       return GetPublicKeyResponse.newBuilder()
           .setPem(ProtoMapper.pem(v.publicKey()))
@@ -240,7 +242,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
       return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
     });
@@ -248,7 +250,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> out) {
-    crypto(r.getKey(), out, () -> {
+    crypto(r, out, () -> {
       Verdict v = crypto.macVerify(r.getKey(), r.getVersion(), r.getData().toByteArray(), r.getMac().toByteArray());
       return MacVerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
     });
@@ -256,7 +258,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> out) {
-    Dispatch.worker(out, () -> GenerateRandomResponse.newBuilder()
+    dispatch.worker(r, out, () -> GenerateRandomResponse.newBuilder()
         .setData(ByteString.copyFrom(crypto.generateRandom(r.getLengthBytes(),
             ProtoMapper.level(r.getProtectionLevel()))))
         .build());
@@ -264,7 +266,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> out) {
-    Dispatch.worker(out, () -> {
+    dispatch.worker(r, out, () -> {
       CryptoService.Attestation result = crypto.attest(r.getKey(), r.getVersion(), r.getNonce().toByteArray());
       io.tpmkms.protection.KeyAttestation a = result.statement();
       KeyAttestation.Builder b = KeyAttestation.newBuilder()
@@ -288,11 +290,13 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
    * verification work (~0.5-1 ms of CPU) always goes to the worker pool, so it
    * uses every core and never holds up the event loop that carries other calls.
    */
-  private <T> void crypto(String key, StreamObserver<T> out, Supplier<T> call) {
+  private <T extends com.google.protobuf.Message> void crypto(com.google.protobuf.Message r, StreamObserver<T> out,
+      Supplier<T> call) {
+    String key = (String) r.getField(r.getDescriptorForType().findFieldByName("key"));
     if (crypto.servesInline(key)) {
-      Dispatch.inline(out, call);
+      dispatch.inline(r, out, call);
     } else {
-      Dispatch.worker(out, call);
+      dispatch.worker(r, out, call);
     }
   }
 

@@ -81,7 +81,7 @@ public class BackendRegistry {
     return new TpmConfig(t.transport(), t.path().orElse(null), t.host().orElse(null), t.port().orElse(0),
         t.commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
         t.maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
-        t.persistentSrkHandle().map(Integer::decode).orElse(null));
+        t.persistentSrkHandle().map(h -> (int) Long.decode(h).longValue()).orElse(null));
   }
 
   /** The level to use when a request names none. */
@@ -117,8 +117,8 @@ public class BackendRegistry {
   private static void refuseNewSeedOverExistingKeys(Path seed, AgroalDataSource db) {
     long wrapped;
     try (Connection c = db.getConnection();
-        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version"
-            + " WHERE protection_level = 'SOFTWARE' AND key_blob IS NOT NULL");
+        // SOFTWARE blobs are wrapped under the seed, TPM objects' auth values derive from it: any live blob counts
+        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version WHERE key_blob IS NOT NULL");
         ResultSet rs = ps.executeQuery()) {
       rs.next();
       wrapped = rs.getLong(1);
@@ -127,7 +127,7 @@ public class BackendRegistry {
     }
     if (wrapped > 0) {
       throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
-          + wrapped + " SOFTWARE key versions wrapped under a seed; restore the seed file from backup"
+          + wrapped + " key versions that depend on it; restore the seed file from backup"
           + " (or point the configuration at it) instead of starting with a new one");
     }
   }

@@ -54,6 +54,8 @@ public final class Reasons {
   // UNAVAILABLE / RESOURCE_EXHAUSTED / INTERNAL
   public static final String BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE";
   public static final String DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE";
+  /** The operation's audit event could not be made durable, so the operation was refused (fail closed). */
+  public static final String AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE";
   public static final String BACKEND_RESOURCE_EXHAUSTED = "BACKEND_RESOURCE_EXHAUSTED";
   public static final String INTERNAL = "INTERNAL";
 }

@@ -2,6 +2,8 @@ package io.tpmkms.key.lifecycle;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.audit.AuditLog;
+import io.tpmkms.key.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
 import io.tpmkms.key.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
@@ -52,12 +54,15 @@ public class KeyLifecycleService {
   private final BackendRegistry backends;
   private final KmsConfig config;
   private final Event<KeyChanged> changed;
+  private final AuditLog audit;
 
-  public KeyLifecycleService(EntityManager em, BackendRegistry backends, KmsConfig config, Event<KeyChanged> changed) {
+  public KeyLifecycleService(EntityManager em, BackendRegistry backends, KmsConfig config, Event<KeyChanged> changed,
+      AuditLog audit) {
     this.em = em;
     this.backends = backends;
     this.config = config;
     this.changed = changed;
+    this.audit = audit;
   }
 
   /** Fired after a key's committed state changed. */
@@ -102,7 +107,7 @@ public class KeyLifecycleService {
     }
 
     GeneratedKey material = backend.generate(new KeySpec(algorithm));
-    KeyView view = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+    KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       Instant now = now();
       KeyEntity k = new KeyEntity();
       k.namespace = kn.namespace();
@@ -134,7 +139,7 @@ public class KeyLifecycleService {
     KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
-    KeyView view = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+    KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       KeyEntity k = lockKey(kn);
       KeyVersionEntity v = addPrimaryVersion(k, backend, material);
       return new KeyView(k, v);
@@ -157,7 +162,7 @@ public class KeyLifecycleService {
     KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
-    Integer rotated = persistOrDestroy(backend, material.handle(), () -> inNewTransaction(() -> {
+    Integer rotated = persistOrDestroy(backend, material.handle(), () -> mutation(CallInfo.system("scheduler/RotateKey"), kn.full(), v -> v == null ? 0 : v, () -> {
       Instant now = now();
       List<?> locked = em.createNativeQuery(
               "SELECT id FROM kms_key WHERE id = ?1 AND next_rotation_time <= ?2 FOR UPDATE SKIP LOCKED")
@@ -275,7 +280,7 @@ public class KeyLifecycleService {
     }
     if (cmd.mask().contains("labels")) KeyNames.checkLabels(cmd.labels());
     if (cmd.mask().contains("rotation_period")) checkRotationPeriod(cmd.rotationPeriod());
-    KeyView view = inNewTransaction(() -> {
+    KeyView view = mutation(kn.full(), v -> v.key().primaryVersion, () -> {
       KeyEntity k = lockKey(kn);
       long etag = k.rowVersion + 1;
       if (cmd.etag() != 0 && cmd.etag() != etag) {
@@ -315,7 +320,7 @@ public class KeyLifecycleService {
   public KeyView setPrimaryVersion(String key, int number) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
-    KeyView view = inNewTransaction(() -> {
+    KeyView view = mutation(kn.full(), v -> number, () -> {
       KeyEntity k = lockKey(kn);
       KeyVersionEntity v = version(k, number);
       KeyUse.ENCRYPT.check(kn.full(), number, v.state);
@@ -368,7 +373,7 @@ public class KeyLifecycleService {
             .generate(new KeySpec(snapshot.algorithm))
         : null;
     boolean[] used = {false};
-    Supplier<KeyView> work = () -> inNewTransaction(() -> {
+    Supplier<KeyView> work = () -> mutation(kn.full(), v -> number, () -> {
       KeyEntity k = lockKey(kn);
       KeyVersionEntity v = version(k, number);
       KeyVersionState next = Transition.REVOKE.apply(v.state, false, v.compromiseTime != null);
@@ -398,7 +403,7 @@ public class KeyLifecycleService {
   private KeyVersionEntity transition(String key, int number, Transition t, Duration delay) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
-    KeyVersionEntity result = inNewTransaction(() -> {
+    KeyVersionEntity result = mutation(kn.full(), v -> number, () -> {
       KeyEntity k = lockKey(kn);
       KeyVersionEntity v = version(k, number);
       KeyVersionState next = t.apply(v.state, k.primaryVersion == number, v.compromiseTime != null);
@@ -444,6 +449,7 @@ public class KeyLifecycleService {
         v.destroyEventTime = now();
         k.updateTime = v.destroyEventTime;
         out.add(new Object[] {k.fullName(), v.number, v.protectionLevel, handle});
+        audit.recordInTransaction(em, CallInfo.system("scheduler/DestroyKeyVersion"), k.fullName(), v.number);
       }
       return out;
     });
@@ -558,6 +564,26 @@ public class KeyLifecycleService {
   private static KmsException alreadyExists(KeyName kn) {
     return new KmsException(ErrorCode.ALREADY_EXISTS, Reasons.KEY_ALREADY_EXISTS,
         "key \"" + kn + "\" already exists", Map.of("key", kn.full()), null);
+  }
+
+  /**
+   * Runs a state change in its own transaction and writes its audit event in
+   * that same transaction: the change and its record commit together or not
+   * at all. A null result means nothing changed and writes no event.
+   */
+  private <T> T mutation(String key, java.util.function.ToIntFunction<T> version, Supplier<T> work) {
+    CallInfo call = CallInfo.current();
+    return mutation(call != null ? call : CallInfo.system("internal"), key, version, work);
+  }
+
+  private <T> T mutation(CallInfo call, String key, java.util.function.ToIntFunction<T> version, Supplier<T> work) {
+    T result = inNewTransaction(() -> {
+      T r = work.get();
+      if (r != null) audit.recordInTransaction(em, call, key, version.applyAsInt(r));
+      return r;
+    });
+    if (result != null) audit.committed(call);
+    return result;
   }
 
   private static <T> T inNewTransaction(Supplier<T> work) {

@@ -1,0 +1,161 @@
+package io.tpmkms.key.audit;
+
+import com.google.protobuf.Timestamp;
+import io.agroal.api.AgroalDataSource;
+import io.quarkus.runtime.ShutdownEvent;
+import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.proto.audit.v1.AuditEvent;
+import io.tpmkms.proto.audit.v1.Decision;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.persistence.EntityManager;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+
+/**
+ * Writes one audit event per operation into the transactional outbox
+ * ({@code audit_outbox}), from where {@link AuditForwarder} ships it to the
+ * audit service.
+ *
+ * <ul>
+ *   <li>A state change writes its event in the same transaction
+ *       ({@link #recordInTransaction}): both commit or neither.
+ *   <li>Every other call (reads, cryptographic use, failures) writes its event
+ *       through a single writer thread that batches concurrent events into one
+ *       transaction (group commit); the call answers only after that commit.
+ *       If the event cannot be made durable the call fails with UNAVAILABLE
+ *       (fail closed) — a state change never happened without its event.
+ * </ul>
+ *
+ * <p>Events never contain plaintexts, key material or tokens (see {@link CallInfo#request}).
+ */
+@ApplicationScoped
+public class AuditLog {
+  private static final Logger LOG = Logger.getLogger(AuditLog.class);
+  private static final int MAX_BATCH = 1000;
+  private static final String INSERT = "INSERT INTO audit_outbox (event_id, payload) VALUES (?, ?)";
+
+  private record Pending(String eventId, byte[] payload, CompletableFuture<Void> done) {}
+
+  private final AgroalDataSource db;
+  private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(100_000);
+  private final Thread writer;
+  private volatile boolean running = true;
+
+  public AuditLog(AgroalDataSource db) {
+    this.db = db;
+    this.writer = new Thread(this::writeLoop, "audit-outbox-writer");
+    writer.setDaemon(true);
+    writer.start();
+  }
+
+  /** The event of a state change, in the caller's transaction. */
+  public void recordInTransaction(EntityManager em, CallInfo call, String key, int version) {
+    AuditEvent e = event(call, key, version, "OK", "");
+    em.createNativeQuery(INSERT)
+        .setParameter(1, UUID.fromString(e.getEventId()))
+        .setParameter(2, e.toByteArray())
+        .executeUpdate();
+  }
+
+  /** Marks the call's event as written (after the transaction that wrote it committed). */
+  public void committed(CallInfo call) {
+    call.markRecorded();
+  }
+
+  /**
+   * The event of a call that changed no state (or failed), made durable by
+   * group commit. Completes when committed; fails with UNAVAILABLE if it
+   * could not be.
+   */
+  public CompletableFuture<Void> record(CallInfo call, String key, int version, String outcome, String reason) {
+    AuditEvent e = event(call, key, version, outcome, reason);
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    if (!running || !queue.offer(new Pending(e.getEventId(), e.toByteArray(), done))) {
+      done.completeExceptionally(unavailable(null));
+    }
+    return done;
+  }
+
+  private AuditEvent event(CallInfo call, String key, int version, String outcome, String reason) {
+    Instant now = Instant.now();
+    return AuditEvent.newBuilder()
+        .setEventId(call.eventId)
+        .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
+        .setService("key-service")
+        .setPrincipal(call.principal)
+        .setClient(call.client)
+        .setOperation(call.operation)
+        .setKey(key == null ? "" : key)
+        .setKeyVersion(Math.max(0, version))
+        .setDecision(Decision.NOT_EVALUATED)
+        .setOutcome(outcome)
+        .setOutcomeReason(reason == null ? "" : reason)
+        .setRequestId(call.requestId)
+        .setRequestDigest(com.google.protobuf.ByteString.copyFrom(call.requestDigest()))
+        .build();
+  }
+
+  private void writeLoop() {
+    List<Pending> batch = new ArrayList<>(MAX_BATCH);
+    while (running || !queue.isEmpty()) {
+      try {
+        Pending first = queue.poll(200, TimeUnit.MILLISECONDS);
+        if (first == null) continue;
+        batch.add(first);
+        queue.drainTo(batch, MAX_BATCH - 1);
+        write(batch);
+        batch.forEach(p -> p.done().complete(null));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      } catch (Exception e) {
+        LOG.errorf(e, "cannot write %d audit events to the outbox; their calls fail", batch.size());
+        KmsException failure = unavailable(e);
+        batch.forEach(p -> p.done().completeExceptionally(failure));
+      } finally {
+        batch.clear();
+      }
+    }
+  }
+
+  private void write(List<Pending> batch) throws Exception {
+    try (Connection c = db.getConnection()) {
+      c.setAutoCommit(false);
+      try (PreparedStatement ps = c.prepareStatement(INSERT)) {
+        for (Pending p : batch) {
+          ps.setObject(1, UUID.fromString(p.eventId()));
+          ps.setBytes(2, p.payload());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+        c.commit();
+      } catch (Exception e) {
+        c.rollback();
+        throw e;
+      }
+    }
+  }
+
+  private static KmsException unavailable(Throwable cause) {
+    return new KmsException(ErrorCode.UNAVAILABLE, Reasons.AUDIT_UNAVAILABLE,
+        "the operation could not be recorded in the audit trail, so it was refused; retry later", Map.of(), cause);
+  }
+
+  void stop(@Observes ShutdownEvent e) throws InterruptedException {
+    running = false;
+    writer.join(5_000);
+  }
+}

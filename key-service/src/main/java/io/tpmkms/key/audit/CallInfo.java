@@ -1,0 +1,88 @@
+package io.tpmkms.key.audit;
+
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import io.grpc.Context;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * What the audit trail needs to know about the call being served: set by
+ * {@link CallInfoInterceptor} in the gRPC {@link Context} and carried along
+ * when the call moves to a worker. Mutable only in {@link #recorded}, which
+ * says the call's event was already written in the same transaction as its
+ * state change.
+ */
+public final class CallInfo {
+  static final Context.Key<CallInfo> KEY = Context.key("tpmkms-call-info");
+
+  /** Request fields never hashed into the digest as they are: they may be secret or guessable. */
+  private static final Set<String> SECRET_FIELDS = Set.of("plaintext", "data", "digest");
+
+  public final String eventId = UUID.randomUUID().toString();
+  public final String operation;
+  public final String client;
+  public final String requestId;
+  public final String principal;
+  private volatile String key = "";
+  private volatile byte[] requestDigest = new byte[0];
+  private volatile boolean recorded;
+
+  CallInfo(String operation, String client, String requestId, String principal) {
+    this.operation = operation;
+    this.client = client;
+    this.requestId = requestId;
+    this.principal = principal;
+  }
+
+  /** The call being served on this thread, or null outside a gRPC call (the scheduler). */
+  public static CallInfo current() {
+    return KEY.get();
+  }
+
+  /** An internal action (scheduled rotation, scheduled destruction). */
+  public static CallInfo system(String operation) {
+    return new CallInfo(operation, "tpmkms", UUID.randomUUID().toString(), "system");
+  }
+
+  /**
+   * Takes the key name and a digest of the request: SHA-256 of its
+   * deterministic serialization with {@code plaintext}, {@code data} and
+   * {@code digest} cleared (docs/audit.md).
+   */
+  public void request(Message request) {
+    Message.Builder b = request.toBuilder();
+    for (FieldDescriptor f : request.getDescriptorForType().getFields()) {
+      if (SECRET_FIELDS.contains(f.getName())) b.clearField(f);
+    }
+    Message cleared = b.build();
+    try {
+      var out = new java.io.ByteArrayOutputStream();
+      var cos = com.google.protobuf.CodedOutputStream.newInstance(out);
+      cos.useDeterministicSerialization();
+      cleared.writeTo(cos);
+      cos.flush();
+      requestDigest = MessageDigest.getInstance("SHA-256").digest(out.toByteArray());
+    } catch (java.io.IOException | NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    FieldDescriptor keyField = request.getDescriptorForType().findFieldByName("key");
+    FieldDescriptor ns = request.getDescriptorForType().findFieldByName("namespace");
+    FieldDescriptor name = request.getDescriptorForType().findFieldByName("name");
+    if (keyField != null && keyField.getType() == FieldDescriptor.Type.STRING) {
+      key = (String) request.getField(keyField);
+    } else if (ns != null && name != null) {
+      key = request.getField(ns) + "/" + request.getField(name);
+    }
+  }
+
+  public String key() { return key; }
+
+  public byte[] requestDigest() { return requestDigest.clone(); }
+
+  public boolean recorded() { return recorded; }
+
+  void markRecorded() { recorded = true; }
+}
