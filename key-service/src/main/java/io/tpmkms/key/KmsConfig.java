@@ -24,6 +24,13 @@ public interface KmsConfig {
   Audit audit();
 
   interface Audit {
+    /**
+     * Whether every operation writes an audit event (default true). Off only
+     * for measuring what auditing costs: without it nothing is recorded.
+     */
+    @WithDefault("true")
+    boolean enabled();
+
     /** host:port of the audit service; unset: events stay in the outbox table. */
     Optional<String> forwardTo();
   }
