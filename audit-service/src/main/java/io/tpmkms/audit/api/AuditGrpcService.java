@@ -1,0 +1,207 @@
+package io.tpmkms.audit.api;
+
+import com.google.protobuf.ByteString;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.tpmkms.audit.chain.AuditWriter;
+import io.tpmkms.audit.chain.Event;
+import io.tpmkms.audit.chain.StoredRecord;
+import io.tpmkms.audit.checkpoint.Checkpoint;
+import io.tpmkms.audit.checkpoint.CheckpointStore;
+import io.tpmkms.audit.error.AuditException;
+import io.tpmkms.audit.error.ErrorCode;
+import io.tpmkms.audit.error.GrpcErrors;
+import io.tpmkms.audit.error.Reasons;
+import io.tpmkms.audit.query.JsonLines;
+import io.tpmkms.audit.query.RecordQueries;
+import io.tpmkms.audit.verify.ChainVerifier;
+import io.tpmkms.proto.audit.v1.*;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The gRPC adapter of tpmkms.audit.v1.AuditService: messages to domain calls
+ * and back. AppendEvents is validated on the event loop and answered by the
+ * single writer after COMMIT; every other call runs on the worker pool
+ * ({@link Dispatch}). Every failure becomes a status with an ErrorInfo via
+ * {@link GrpcErrors}; none leaks as UNKNOWN.
+ */
+@GrpcService
+public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
+  static final int DEFAULT_PAGE = 100;
+  static final int MAX_PAGE = 1000;
+  /** Export chunks hold whole lines, about this many bytes (one longer line makes a chunk of its own). */
+  static final int CHUNK_BYTES = 64 * 1024;
+
+  private final AuditWriter writer;
+  private final RecordQueries queries;
+  private final CheckpointStore checkpoints;
+  private final ChainVerifier verifier;
+
+  public AuditGrpcService(AuditWriter writer, RecordQueries queries, CheckpointStore checkpoints,
+      ChainVerifier verifier) {
+    this.writer = writer;
+    this.queries = queries;
+    this.checkpoints = checkpoints;
+    this.verifier = verifier;
+  }
+
+  @Override
+  public void appendEvents(AppendEventsRequest r, StreamObserver<AppendEventsResponse> out) {
+    List<Event> events;
+    try {
+      events = EventValidation.events(r.getEventsList(), Instant.now());
+    } catch (Throwable t) {
+      out.onError(GrpcErrors.toStatus(t));
+      return;
+    }
+    writer.append(events).whenComplete((sequences, failure) -> {
+      if (failure != null) {
+        out.onError(GrpcErrors.toStatus(failure));
+        return;
+      }
+      AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
+      for (long s : sequences) b.addSequences(s);
+      out.onNext(b.build());
+      out.onCompleted();
+    });
+  }
+
+  @Override
+  public void queryRecords(QueryRecordsRequest r, StreamObserver<QueryRecordsResponse> out) {
+    Dispatch.worker(out, () -> {
+      int size = pageSize(r.getPageSize());
+      long after = decodeToken(r.getPageToken(), "r");
+      Long startSeconds = null;
+      Long endSeconds = null;
+      if (r.hasStartTime()) startSeconds = r.getStartTime().getSeconds();
+      if (r.hasEndTime()) endSeconds = r.getEndTime().getSeconds();
+      RecordQueries.Filter f = new RecordQueries.Filter(startSeconds, r.getStartTime().getNanos(), endSeconds,
+          r.getEndTime().getNanos(), r.getPrincipal(), r.getKey(), r.getOperation(), r.getOutcome());
+      List<StoredRecord> page = queries.page(f, after, size + 1);
+      QueryRecordsResponse.Builder b = QueryRecordsResponse.newBuilder();
+      page.stream().limit(size).forEach(x -> b.addRecords(ProtoMapper.record(x)));
+      if (page.size() > size) b.setNextPageToken(encodeToken("r", page.get(size - 1).sequence()));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void verifyChain(VerifyChainRequest r, StreamObserver<VerifyChainResponse> out) {
+    Dispatch.worker(out, () -> {
+      if (r.getToSequence() != 0 && r.getFromSequence() > r.getToSequence()) {
+        throw AuditException.invalid(Reasons.INVALID_RANGE, "from_sequence is after to_sequence");
+      }
+      ChainVerifier.Result v = verifier.verify(r.getFromSequence(), r.getToSequence());
+      return VerifyChainResponse.newBuilder()
+          .setValid(v.valid())
+          .setRecordsChecked(v.recordsChecked())
+          .setCheckpointsChecked(v.checkpointsChecked())
+          .setFirstBrokenSequence(v.firstBroken())
+          .setProblem(v.problem())
+          .setHeadSequence(v.headSequence())
+          .setHeadHash(ByteString.copyFrom(v.headHash()))
+          .build();
+    });
+  }
+
+  @Override
+  public void listCheckpoints(ListCheckpointsRequest r, StreamObserver<ListCheckpointsResponse> out) {
+    Dispatch.worker(out, () -> {
+      int size = pageSize(r.getPageSize());
+      long after = decodeToken(r.getPageToken(), "c");
+      List<Checkpoint> page = checkpoints.page(after, size + 1);
+      ListCheckpointsResponse.Builder b = ListCheckpointsResponse.newBuilder();
+      page.stream().limit(size).forEach(c -> b.addCheckpoints(ProtoMapper.checkpoint(c)));
+      if (page.size() > size) b.setNextPageToken(encodeToken("c", page.get(size - 1).sequence()));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void getCheckpoint(GetCheckpointRequest r, StreamObserver<GetCheckpointResponse> out) {
+    Dispatch.worker(out, () -> {
+      var cp = r.getSequence() == 0 ? checkpoints.latest() : checkpoints.get(r.getSequence());
+      Checkpoint c = cp.orElseThrow(() -> new AuditException(ErrorCode.NOT_FOUND, Reasons.CHECKPOINT_NOT_FOUND,
+          r.getSequence() == 0 ? "no checkpoint yet" : "no checkpoint at sequence " + r.getSequence(),
+          Map.of("sequence", Long.toString(r.getSequence())), null));
+      return GetCheckpointResponse.newBuilder().setCheckpoint(ProtoMapper.checkpoint(c)).build();
+    });
+  }
+
+  @Override
+  public void exportRecords(ExportRecordsRequest r, StreamObserver<ExportRecordsChunk> out) {
+    ServerCallStreamObserver<ExportRecordsChunk> call = (ServerCallStreamObserver<ExportRecordsChunk>) out;
+    ReentrantLock lock = new ReentrantLock();
+    Condition ready = lock.newCondition();
+    Runnable signal = () -> {
+      lock.lock();
+      try {
+        ready.signalAll();
+      } finally {
+        lock.unlock();
+      }
+    };
+    call.setOnReadyHandler(signal);
+    call.setOnCancelHandler(signal);
+    Dispatch.workerStream(out, () -> {
+      if (r.getToSequence() != 0 && r.getFromSequence() > r.getToSequence()) {
+        throw AuditException.invalid(Reasons.INVALID_RANGE, "from_sequence is after to_sequence");
+      }
+      long to = r.getToSequence() == 0 ? Long.MAX_VALUE : r.getToSequence();
+      StringBuilder chunk = new StringBuilder(CHUNK_BYTES + 4096);
+      queries.scan(Math.max(1, r.getFromSequence()), to, rec -> {
+        JsonLines.append(chunk, rec);
+        if (chunk.length() >= CHUNK_BYTES) return send(call, chunk, lock, ready);
+        return true;
+      });
+      if (chunk.length() > 0 && !call.isCancelled()) send(call, chunk, lock, ready);
+    });
+  }
+
+  /** Sends the chunk once the client can take it (flow control); false if the call was cancelled. */
+  private static boolean send(ServerCallStreamObserver<ExportRecordsChunk> call, StringBuilder chunk,
+      ReentrantLock lock, Condition ready) throws InterruptedException {
+    lock.lock();
+    try {
+      while (!call.isReady() && !call.isCancelled()) ready.await(100, TimeUnit.MILLISECONDS);
+    } finally {
+      lock.unlock();
+    }
+    if (call.isCancelled()) return false;
+    call.onNext(ExportRecordsChunk.newBuilder()
+        .setJsonl(ByteString.copyFrom(chunk.toString(), StandardCharsets.UTF_8)).build());
+    chunk.setLength(0);
+    return true;
+  }
+
+  private static int pageSize(int requested) {
+    if (requested < 0) throw AuditException.invalid(Reasons.INVALID_PAGE_SIZE, "page_size must not be negative");
+    return requested == 0 ? DEFAULT_PAGE : Math.min(requested, MAX_PAGE);
+  }
+
+  private static String encodeToken(String kind, long sequence) {
+    return Base64.getUrlEncoder().withoutPadding()
+        .encodeToString((kind + ":" + sequence).getBytes(StandardCharsets.US_ASCII));
+  }
+
+  private static long decodeToken(String token, String kind) {
+    if (token.isEmpty()) return 0;
+    try {
+      String s = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.US_ASCII);
+      if (!s.startsWith(kind + ":")) throw new IllegalArgumentException();
+      long v = Long.parseLong(s.substring(kind.length() + 1));
+      if (v < 0) throw new IllegalArgumentException();
+      return v;
+    } catch (IllegalArgumentException e) {
+      throw AuditException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token is not one this service issued");
+    }
+  }
+}

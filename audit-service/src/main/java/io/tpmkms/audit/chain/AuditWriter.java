@@ -1,0 +1,283 @@
+package io.tpmkms.audit.chain;
+
+import io.agroal.api.AgroalDataSource;
+import io.quarkus.runtime.Startup;
+import io.tpmkms.audit.AuditConfig;
+import io.tpmkms.audit.error.AuditException;
+import io.tpmkms.audit.error.ErrorCode;
+import io.tpmkms.audit.error.GrpcErrors;
+import io.tpmkms.audit.error.Reasons;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.security.MessageDigest;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jboss.logging.Logger;
+
+/**
+ * The single writer of the chain. Append requests queue here; one thread takes
+ * as many as fit in one batch ({@code tpmkms.audit.writer.max-batch-events}),
+ * and appends them all in ONE transaction (group commit), then completes every
+ * request — only after COMMIT returned, so an acknowledged event is durable.
+ *
+ * <p>Per batch, in one transaction: take the writer lock (a transaction-level
+ * PostgreSQL advisory lock, so even two service processes on one database
+ * append one after the other), read the head (sequence, hash) from the
+ * database, look the batch's event ids up (idempotency: an id already stored
+ * answers with its stored sequence and is not added again; a repeated id
+ * within the batch gets the sequence of its first occurrence), assign
+ * consecutive sequences to the new events, chain them
+ * ({@link Canonical#recordHash}), insert them in one batched statement, commit.
+ *
+ * <p>Failure: the transaction rolls back, nothing of the batch is stored, and
+ * every request of the batch fails (UNAVAILABLE when the database is down);
+ * callers retry with the same event ids. A failed COMMIT whose outcome is
+ * unknown is safe for the same reason: a retry finds the ids that did commit.
+ *
+ * <p>Threading: {@link #append} is safe from any thread and never blocks; the
+ * futures complete on the writer thread.
+ */
+@Startup
+@ApplicationScoped
+public class AuditWriter {
+  private static final Logger LOG = Logger.getLogger(AuditWriter.class);
+  /** pg_advisory_xact_lock key of the writer: "tpmkms" "au". */
+  public static final long WRITER_LOCK = 0x74706d6b6d730001L;
+
+  static final String COLUMNS = "sequence, event_id, event_seconds, event_nanos, service, principal, client,"
+      + " operation, key_name, key_version, decision, decision_reason, outcome, outcome_reason, request_id,"
+      + " request_digest, append_time, previous_hash, hash";
+  private static final String INSERT = "INSERT INTO audit_record (" + COLUMNS + ")"
+      + " VALUES (?, ?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+  /** One AppendEvents call waiting for the writer. */
+  private record Append(List<Event> events, CompletableFuture<long[]> result) {}
+
+  private final AgroalDataSource db;
+  private final int maxBatch;
+  private final int capacity;
+  private final LinkedBlockingQueue<Append> queue = new LinkedBlockingQueue<>();
+  private final AtomicInteger queuedEvents = new AtomicInteger();
+  private final Thread thread;
+  private volatile boolean running = true;
+  private volatile long committedSequence;
+
+  public AuditWriter(AgroalDataSource db, AuditConfig config) {
+    this.db = db;
+    this.maxBatch = config.audit().writer().maxBatchEvents();
+    this.capacity = config.audit().writer().queueCapacityEvents();
+    try {
+      this.committedSequence = readHead().sequence();
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot read the audit chain head", e);
+    }
+    this.thread = new Thread(this::run, "audit-writer");
+    thread.setDaemon(true);
+    thread.start();
+    LOG.infof("audit writer ready, chain head at sequence %d", committedSequence);
+  }
+
+  /**
+   * Queues events for appending; the future completes with one sequence per
+   * event, in order, once they are committed — or fails with an
+   * {@link AuditException}.
+   */
+  public CompletableFuture<long[]> append(List<Event> events) {
+    CompletableFuture<long[]> f = new CompletableFuture<>();
+    if (events.isEmpty()) {
+      f.complete(new long[0]);
+      return f;
+    }
+    if (!running) {
+      f.completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+          "the audit service is shutting down; retry"));
+      return f;
+    }
+    if (queuedEvents.addAndGet(events.size()) > capacity) {
+      queuedEvents.addAndGet(-events.size());
+      f.completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+          "the audit writer is overloaded; retry"));
+      return f;
+    }
+    queue.add(new Append(events, f));
+    return f;
+  }
+
+  /** The last sequence this process committed (or found at start). */
+  public long committedSequence() { return committedSequence; }
+
+  private void run() {
+    List<Append> batch = new ArrayList<>();
+    Canonical.Encoder encoder = new Canonical.Encoder();
+    MessageDigest md = Canonical.sha256();
+    while (running) {
+      try {
+        Append first = queue.poll(200, TimeUnit.MILLISECONDS);
+        if (first == null) continue;
+        batch.add(first);
+        int n = first.events().size();
+        for (Append next; (next = queue.peek()) != null && n + next.events().size() <= maxBatch; ) {
+          batch.add(queue.poll());
+          n += next.events().size();
+        }
+        queuedEvents.addAndGet(-n);
+        write(batch, n, encoder, md);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      } catch (Throwable t) {
+        LOG.error("audit writer loop failed", t);
+        for (Append a : batch) a.result().completeExceptionally(t);
+      } finally {
+        batch.clear();
+      }
+    }
+    for (Append a; (a = queue.poll()) != null; ) {
+      a.result().completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+          "the audit service is shutting down; retry"));
+    }
+  }
+
+  private void write(List<Append> batch, int eventCount, Canonical.Encoder encoder, MessageDigest md) {
+    List<long[]> results = new ArrayList<>(batch.size());
+    long newHead;
+    try (Connection c = db.getConnection()) {
+      c.setAutoCommit(false);
+      try {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
+          ps.setLong(1, WRITER_LOCK);
+          ps.execute();
+        }
+        ChainHead head = readHead(c);
+        Map<String, Long> known = existing(c, batch, eventCount);
+        long seq = head.sequence();
+        byte[] prev = head.hash();
+        Timestamp appendTime = Timestamp.from(Instant.now().truncatedTo(ChronoUnit.MICROS));
+        int inserted = 0;
+        try (PreparedStatement ins = c.prepareStatement(INSERT)) {
+          for (Append a : batch) {
+            long[] seqs = new long[a.events().size()];
+            for (int i = 0; i < seqs.length; i++) {
+              Event e = a.events().get(i);
+              Long existing = known.get(e.eventId());
+              if (existing != null) {
+                seqs[i] = existing;
+                continue;
+              }
+              seq++;
+              byte[] hash = Canonical.recordHash(md, encoder, prev, seq, e);
+              bind(ins, seq, e, appendTime, prev, hash);
+              ins.addBatch();
+              inserted++;
+              known.put(e.eventId(), seq);
+              seqs[i] = seq;
+              prev = hash;
+            }
+            results.add(seqs);
+          }
+          if (inserted > 0) ins.executeBatch();
+        }
+        c.commit();
+        newHead = seq;
+      } catch (SQLException | RuntimeException e) {
+        try {
+          c.rollback();
+        } catch (SQLException ignored) {
+          // the connection is gone: the transaction is too
+        }
+        throw e;
+      }
+    } catch (SQLException | RuntimeException e) {
+      AuditException failure = e instanceof SQLException s && GrpcErrors.databaseDown(s)
+          ? AuditException.databaseUnavailable(e)
+          : GrpcErrors.classify(e);
+      if (failure.code() == ErrorCode.INTERNAL) LOG.error("append batch failed", e);
+      for (Append a : batch) a.result().completeExceptionally(failure);
+      return;
+    }
+    committedSequence = newHead;
+    for (int i = 0; i < batch.size(); i++) batch.get(i).result().complete(results.get(i));
+  }
+
+  private static void bind(PreparedStatement ins, long seq, Event e, Timestamp appendTime, byte[] prev, byte[] hash)
+      throws SQLException {
+    ins.setLong(1, seq);
+    ins.setString(2, e.eventId());
+    ins.setLong(3, e.seconds());
+    ins.setInt(4, e.nanos());
+    ins.setString(5, e.service());
+    ins.setString(6, e.principal());
+    ins.setString(7, e.client());
+    ins.setString(8, e.operation());
+    ins.setString(9, e.key());
+    ins.setLong(10, e.keyVersion());
+    ins.setInt(11, e.decision());
+    ins.setString(12, e.decisionReason());
+    ins.setString(13, e.outcome());
+    ins.setString(14, e.outcomeReason());
+    ins.setString(15, e.requestId());
+    ins.setBytes(16, e.requestDigest());
+    ins.setTimestamp(17, appendTime);
+    ins.setBytes(18, prev);
+    ins.setBytes(19, hash);
+  }
+
+  /** Stored sequences of the batch's event ids that are already in the chain. */
+  private static Map<String, Long> existing(Connection c, List<Append> batch, int eventCount) throws SQLException {
+    UUID[] ids = new UUID[eventCount];
+    int i = 0;
+    for (Append a : batch) {
+      for (Event e : a.events()) ids[i++] = UUID.fromString(e.eventId());
+    }
+    Map<String, Long> known = new HashMap<>(eventCount * 2);
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT event_id::text, sequence FROM audit_record WHERE event_id = ANY (?)")) {
+      Array array = c.createArrayOf("uuid", ids);
+      ps.setArray(1, array);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) known.put(rs.getString(1), rs.getLong(2));
+      }
+    }
+    return known;
+  }
+
+  /** The head as stored now. */
+  public ChainHead readHead() throws SQLException {
+    try (Connection c = db.getConnection()) {
+      return readHead(c);
+    }
+  }
+
+  static ChainHead readHead(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT sequence, hash FROM audit_record ORDER BY sequence DESC LIMIT 1");
+        ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? new ChainHead(rs.getLong(1), rs.getBytes(2)) : ChainHead.empty();
+    }
+  }
+
+  @PreDestroy
+  void stop() {
+    running = false; // the loop finishes the batch in hand, then fails what is still queued
+    try {
+      thread.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,47 @@
+package io.tpmkms.audit.error;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The audit service's one failure type: a code (which gRPC status), a stable
+ * reason (the {@code google.rpc.ErrorInfo.reason}), a message safe to show the
+ * caller, and metadata (which event, which field).
+ */
+public final class AuditException extends RuntimeException {
+  private final ErrorCode code;
+  private final String reason;
+  private final Map<String, String> metadata;
+
+  public AuditException(ErrorCode code, String reason, String message) {
+    this(code, reason, message, Map.of(), null);
+  }
+
+  public AuditException(ErrorCode code, String reason, String message, Map<String, String> metadata,
+      Throwable cause) {
+    super(message, cause);
+    this.code = code;
+    this.reason = reason;
+    this.metadata = Map.copyOf(metadata);
+  }
+
+  public ErrorCode code() { return code; }
+  public String reason() { return reason; }
+  public Map<String, String> metadata() { return metadata; }
+
+  /** A copy with one more metadata entry. */
+  public AuditException with(String key, String value) {
+    Map<String, String> m = new LinkedHashMap<>(metadata);
+    m.put(key, value);
+    return new AuditException(code, reason, getMessage(), m, getCause());
+  }
+
+  public static AuditException invalid(String reason, String message) {
+    return new AuditException(ErrorCode.INVALID_ARGUMENT, reason, message);
+  }
+
+  public static AuditException databaseUnavailable(Throwable cause) {
+    return new AuditException(ErrorCode.UNAVAILABLE, Reasons.DATABASE_UNAVAILABLE,
+        "the audit database is unavailable; retry later", Map.of(), cause);
+  }
+}

@@ -1,0 +1,92 @@
+package io.tpmkms.audit.error;
+
+import com.google.protobuf.Any;
+import com.google.rpc.ErrorInfo;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
+import io.tpmkms.protection.BackendException;
+import java.sql.SQLException;
+import java.sql.SQLTransientException;
+import java.util.Map;
+import java.util.UUID;
+import org.jboss.logging.Logger;
+
+/**
+ * The one place where failures become gRPC statuses. Every RPC's failure
+ * passes through {@link #toStatus(Throwable)}; nothing reaches a caller as
+ * UNKNOWN. Internal failures carry a correlation id, logged with the cause.
+ */
+public final class GrpcErrors {
+  private static final Logger LOG = Logger.getLogger(GrpcErrors.class);
+
+  private GrpcErrors() {}
+
+  public static StatusRuntimeException toStatus(Throwable t) {
+    AuditException e = classify(t);
+    if (e.code() == ErrorCode.INTERNAL) {
+      String id = UUID.randomUUID().toString();
+      LOG.errorf(t, "internal error, correlation id %s", id);
+      e = e.with("correlation_id", id);
+    } else if (e.code().userError()) {
+      LOG.debugf("%s (%s): %s", e.code(), e.reason(), e.getMessage());
+    } else {
+      LOG.warnf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
+          t.getCause() != null || !(t instanceof AuditException) ? " caused by " + rootMessage(t) : "");
+    }
+    ErrorInfo info = ErrorInfo.newBuilder()
+        .setReason(e.reason())
+        .setDomain(Reasons.DOMAIN)
+        .putAllMetadata(e.metadata())
+        .build();
+    com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
+        .setCode(e.code().status().value())
+        .setMessage(e.code() == ErrorCode.INTERNAL
+            ? "internal error (correlation id " + e.metadata().get("correlation_id") + ")"
+            : e.getMessage())
+        .addDetails(Any.pack(info))
+        .build();
+    return StatusProto.toStatusRuntimeException(status);
+  }
+
+  /** Any throwable as an AuditException: database outages, TPM outages, the rest INTERNAL. */
+  public static AuditException classify(Throwable t) {
+    if (t instanceof AuditException a) return a;
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof AuditException a) return a;
+      if (c instanceof BackendException b) {
+        if (b.kind() == BackendException.Kind.UNAVAILABLE || b.kind() == BackendException.Kind.RESOURCE_EXHAUSTED) {
+          return new AuditException(ErrorCode.UNAVAILABLE, Reasons.BACKEND_UNAVAILABLE,
+              "the audit service's TPM is unavailable; retry later", Map.of(), t);
+        }
+        break;
+      }
+      if (c instanceof SQLException s && databaseDown(s)) return AuditException.databaseUnavailable(t);
+    }
+    return new AuditException(ErrorCode.INTERNAL, Reasons.INTERNAL, "internal error", Map.of(), t);
+  }
+
+  /**
+   * Connection-class failures: SQLState class 08 (connection exception), 57P0x
+   * (server shutting down, cannot connect now), transient exceptions, and
+   * Agroal's acquisition timeout (no SQLState).
+   */
+  public static boolean databaseDown(SQLException s) {
+    for (SQLException e = s; e != null; e = e.getNextException()) {
+      String state = e.getSQLState();
+      if (e instanceof SQLTransientException) return true;
+      if (state != null && (state.startsWith("08") || state.startsWith("57P"))) return true;
+      String m = e.getMessage();
+      if (state == null && m != null && (m.contains("Acquisition timeout") || m.contains("acquisition timeout")
+          || m.contains("Connection refused") || m.contains("This connection has been closed"))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static String rootMessage(Throwable t) {
+    Throwable r = t;
+    while (r.getCause() != null) r = r.getCause();
+    return r.getClass().getSimpleName() + ": " + r.getMessage();
+  }
+}
