@@ -247,6 +247,9 @@ public class AuditWriter {
     Map<String, Long> known = new HashMap<>(eventCount * 2);
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT event_id::text, sequence FROM audit_record WHERE event_id = ANY (?)")) {
+      // never a server-side prepared statement: a generic plan made while the table was small
+      // (a sequential scan) would stay cached on the pooled connection as the table grows
+      ps.unwrap(org.postgresql.PGStatement.class).setPrepareThreshold(0);
       Array array = c.createArrayOf("uuid", ids);
       ps.setArray(1, array);
       try (ResultSet rs = ps.executeQuery()) {
