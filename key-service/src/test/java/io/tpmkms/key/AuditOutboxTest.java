@@ -98,6 +98,18 @@ class AuditOutboxTest {
         .getVersion().getVersion(), "and works again once the outbox is back");
   }
 
+  @Test
+  void hostileKeyName_isRecordedClipped_soTheAuditServiceAcceptsIt() throws Exception {
+    String hostile = "auditx/" + "\u0000bad\n".repeat(300);
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_KEY_NAME",
+        () -> client.keys().getKey(GetKeyRequest.newBuilder().setKey(hostile).build()));
+    List<AuditEvent> events = events("auditx/");
+    assertEquals(1, events.size());
+    String recorded = events.get(0).getKey();
+    assertEquals(256, recorded.length());
+    assertFalse(recorded.contains("\u0000") || recorded.contains("\n"), recorded);
+  }
+
   private List<AuditEvent> events(String keyPrefix) throws Exception {
     List<AuditEvent> out = new ArrayList<>();
     for (byte[] p : payloads(keyPrefix)) out.add(AuditEvent.parseFrom(p));

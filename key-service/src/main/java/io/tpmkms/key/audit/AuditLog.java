@@ -100,17 +100,34 @@ public class AuditLog {
         .setEventId(call.eventId)
         .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
         .setService("key-service")
-        .setPrincipal(call.principal)
-        .setClient(call.client)
-        .setOperation(call.operation)
-        .setKey(key == null ? "" : key)
+        .setPrincipal(clip(call.principal))
+        .setClient(clip(call.client))
+        .setOperation(clip(call.operation))
+        .setKey(clip(key))
         .setKeyVersion(Math.max(0, version))
         .setDecision(Decision.NOT_EVALUATED)
         .setOutcome(outcome)
-        .setOutcomeReason(reason == null ? "" : reason)
-        .setRequestId(call.requestId)
+        .setOutcomeReason(clip(reason))
+        .setRequestId(clip(call.requestId))
         .setRequestDigest(com.google.protobuf.ByteString.copyFrom(call.requestDigest()))
         .build();
+  }
+
+  /**
+   * What callers send (a key name that failed validation, a request id) goes
+   * into the trail as they sent it, but bounded: control characters become
+   * '?' and the text is cut at 256 characters, so no event can be refused by
+   * the audit service (which takes at most 1 KiB per field, no U+0000) and
+   * block the outbox behind it.
+   */
+  static String clip(String s) {
+    if (s == null) return "";
+    StringBuilder b = new StringBuilder(Math.min(s.length(), 256));
+    for (int i = 0; i < s.length() && b.length() < 256; i++) {
+      char c = s.charAt(i);
+      b.append(Character.isISOControl(c) || Character.isSurrogate(c) ? '?' : c);
+    }
+    return b.toString();
   }
 
   private void writeLoop() {
