@@ -6,6 +6,7 @@ import com.google.rpc.ErrorInfo;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
+import io.tpmkms.cli.connection.KmsConnection;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.AccessDeniedException;
@@ -45,7 +46,9 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
         PrintStream err = root.console().err();
         int code;
         if (ex instanceof StatusRuntimeException sre) {
-            code = reportStatus(sre, err);
+            KmsConnection.Service service = commandLine.getCommand() instanceof KmsCommand command
+                    ? command.service() : KmsConnection.Service.KEY;
+            code = reportStatus(sre, service, err);
         } else if (ex instanceof NoSuchFileException e) {
             err.println("error: no such file: " + e.getFile());
             code = ExitCodes.USAGE;
@@ -65,14 +68,15 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
         return code;
     }
 
-    private int reportStatus(StatusRuntimeException ex, PrintStream err) {
+    private int reportStatus(StatusRuntimeException ex, KmsConnection.Service service, PrintStream err) {
+        String address = root.address(service);
         Status status = ex.getStatus();
         Optional<ErrorInfo> info = errorInfo(ex);
         String what = switch (status.getCode()) {
             // With an ErrorInfo the service itself answered (e.g. its database is down): show its message.
             case UNAVAILABLE -> info.isPresent() ? describe(status)
-                    : "cannot reach the key service at " + root.address() + ": " + describe(status);
-            case DEADLINE_EXCEEDED -> "no answer from " + root.address() + " within " + root.timeout().toSeconds()
+                    : "cannot reach the " + service.description() + " at " + address + ": " + describe(status);
+            case DEADLINE_EXCEEDED -> "no answer from " + address + " within " + root.timeout().toSeconds()
                     + "s (--timeout)";
             default -> describe(status);
         };

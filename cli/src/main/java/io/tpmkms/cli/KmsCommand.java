@@ -7,7 +7,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * A subcommand that talks to the key service: it gets a {@link Session} with an open connection,
+ * A subcommand that talks to the key service (or, overriding {@link #service()}, to the audit
+ * service): it gets a {@link Session} with an open connection,
  * the console and the output mode, and returns an exit code. Exceptions go to the
  * {@link ErrorReporter}.
  */
@@ -26,7 +27,7 @@ public abstract class KmsCommand implements Callable<Integer> {
                 root.console().flush();
             }
         }
-        try (KmsConnection connection = root.connect()) {
+        try (KmsConnection connection = root.connect(service())) {
             return run(new Session(connection, root.console(), root.json()));
         } finally {
             root.console().flush();
@@ -34,6 +35,11 @@ public abstract class KmsCommand implements Callable<Integer> {
     }
 
     protected abstract int run(Session session) throws Exception;
+
+    /** The service this command talks to; errors name it and its address. */
+    protected KmsConnection.Service service() {
+        return KmsConnection.Service.KEY;
+    }
 
     /**
      * True when this run needs no key service (decided from the parsed options): no connection is

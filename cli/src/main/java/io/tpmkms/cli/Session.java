@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.util.JsonFormat;
 import io.tpmkms.cli.connection.KmsConnection;
+import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -41,6 +42,13 @@ public final class Session {
         return connection.keys();
     }
 
+    public AuditServiceGrpc.AuditServiceBlockingStub audit() {
+        if (connection == null) {
+            throw new IllegalStateException("this command runs offline: it has no connection to the audit service");
+        }
+        return connection.audit();
+    }
+
     public boolean json() {
         return json;
     }
@@ -51,6 +59,12 @@ public final class Session {
 
     public PrintStream err() {
         return console.err();
+    }
+
+    /** Stdout for raw bytes, after flushing what was printed to it as text. */
+    public OutputStream stdout() {
+        console.out().flush();
+        return console.stdout();
     }
 
     public void printJson(MessageOrBuilder message) throws InvalidProtocolBufferException {

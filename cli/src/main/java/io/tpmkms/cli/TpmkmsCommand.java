@@ -1,6 +1,7 @@
 package io.tpmkms.cli;
 
 import io.tpmkms.cli.attestation.AttestationCommand;
+import io.tpmkms.cli.audit.AuditCommand;
 import io.tpmkms.cli.connection.KmsConnection;
 import io.tpmkms.cli.crypto.AsymmetricDecryptCommand;
 import io.tpmkms.cli.crypto.DataKeyCommand;
@@ -24,7 +25,7 @@ import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code tpmkms}: the command-line client of the key service. The options here are global: they
+ * {@code tpmkms}: the command-line client of the key service and the audit service. The options here are global: they
  * may be given before or after any subcommand.
  *
  * <p>Build the command line with {@link #commandLine(Console)}, which installs the error
@@ -36,7 +37,7 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         version = "tpmkms-cli 0.1.0",
         usageHelpAutoWidth = true,
-        description = "Command-line client of the tpmkms key service.",
+        description = "Command-line client of the tpmkms key service and audit service.",
         footer = {"%nExit codes: 0 ok, 1 failed or signature/MAC invalid, 2 usage, 3 server unreachable, "
                 + "4 not found, 5 unauthenticated or denied, 6 conflicts with the key's state (see docs/cli.md)."},
         subcommands = {
@@ -52,6 +53,7 @@ import picocli.CommandLine.Spec;
                 MacVerifyCommand.class,
                 RandomCommand.class,
                 AttestationCommand.class,
+                AuditCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class TpmkmsCommand implements Callable<Integer> {
@@ -60,6 +62,12 @@ public final class TpmkmsCommand implements Callable<Integer> {
             defaultValue = "${env:TPMKMS_ADDRESS:-localhost:9090}",
             description = "Key service address (env TPMKMS_ADDRESS, default ${DEFAULT-VALUE}). Plaintext gRPC.")
     String address;
+
+    @Option(names = "--audit-address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
+            defaultValue = "${env:TPMKMS_AUDIT_ADDRESS:-localhost:9091}",
+            description = "Audit service address, for 'audit' commands (env TPMKMS_AUDIT_ADDRESS, "
+                    + "default ${DEFAULT-VALUE}). Plaintext gRPC.")
+    String auditAddress;
 
     @Option(names = "--timeout", scope = ScopeType.INHERIT, paramLabel = "DURATION", defaultValue = "30s",
             converter = DurationText.Converter.class,
@@ -124,18 +132,35 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return address;
     }
 
+    String auditAddress() {
+        return auditAddress;
+    }
+
+    /** Where {@code service} is. */
+    String address(KmsConnection.Service service) {
+        return switch (service) {
+            case KEY -> address;
+            case AUDIT -> auditAddress;
+        };
+    }
+
     Duration timeout() {
         return timeout;
     }
 
-    /**
-     * Opens the connection every command uses. Call credentials (OIDC tokens from
-     * {@code tpmkms login}) are to be attached here.
-     */
+    /** Opens a connection to the key service. */
     KmsConnection connect() {
+        return connect(KmsConnection.Service.KEY);
+    }
+
+    /**
+     * Opens the connection every command uses, to the key service or the audit service. Call
+     * credentials (OIDC tokens from {@code tpmkms login}) are to be attached here, for both.
+     */
+    KmsConnection connect(KmsConnection.Service service) {
         if (timeout.isZero()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--timeout must be longer than 0s");
         }
-        return KmsConnection.open(new KmsConnection.Settings(address, timeout, null));
+        return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, null));
     }
 }

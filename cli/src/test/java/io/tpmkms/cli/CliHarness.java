@@ -15,8 +15,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * Base of the CLI tests: a real gRPC server on a loopback socket serving {@link FakeKeyService},
- * and the CLI run in-process against it with in-memory stdin, stdout and stderr.
+ * Base of the CLI tests: real gRPC servers on loopback sockets, one serving {@link FakeKeyService}
+ * and another (on its own port, so a command that dials the wrong address fails) serving
+ * {@link FakeAuditService}, and the CLI run in-process against them with in-memory stdin, stdout
+ * and stderr.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class CliHarness {
@@ -34,8 +36,11 @@ abstract class CliHarness {
     }
 
     final FakeKeyService service = new FakeKeyService();
+    final FakeAuditService audit = new FakeAuditService();
     private Server server;
+    private Server auditServer;
     String address;
+    String auditAddress;
 
     @BeforeAll
     void startServer() throws Exception {
@@ -44,16 +49,23 @@ abstract class CliHarness {
                 .build()
                 .start();
         address = "127.0.0.1:" + server.getPort();
+        auditServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                .addService(audit)
+                .build()
+                .start();
+        auditAddress = "127.0.0.1:" + auditServer.getPort();
     }
 
     @AfterAll
     void stopServer() throws Exception {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        auditServer.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
 
     @BeforeEach
     void resetService() {
         service.reset();
+        audit.reset();
     }
 
     Result run(String... args) {
@@ -64,10 +76,12 @@ abstract class CliHarness {
         List<String> all = new ArrayList<>(List.of(args));
         all.add("--address");
         all.add(address);
+        all.add("--audit-address");
+        all.add(auditAddress);
         return runAgainst(stdin, all.toArray(String[]::new));
     }
 
-    /** Runs exactly {@code args}, without adding --address. */
+    /** Runs exactly {@code args}, without adding --address or --audit-address. */
     static Result runAgainst(byte[] stdin, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();

@@ -3,6 +3,7 @@ package io.tpmkms.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tpmkms.proto.audit.v1.GetCheckpointRequest;
 import io.tpmkms.proto.key.v1.GetKeyRequest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -27,5 +28,24 @@ class LauncherTest extends CliHarness {
         assertEquals(ExitCodes.NOT_FOUND, p.exitValue(), err);
         assertEquals("ns/x", service.only(GetKeyRequest.class).getKey());
         assertTrue(err.startsWith("error: key \"ns/x\" not found (NOT_FOUND, reason KEY_NOT_FOUND)"), err);
+    }
+
+    @Test
+    void main_takesAuditAddressFromEnvironment() throws Exception {
+        audit.fail(io.grpc.Status.Code.NOT_FOUND, "no checkpoint at sequence 5", "CHECKPOINT_NOT_FOUND");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+                TpmkmsCommand.class.getName(), "audit", "checkpoint", "5");
+        pb.environment().put("TPMKMS_AUDIT_ADDRESS", auditAddress);
+        pb.environment().put("TPMKMS_ADDRESS", address);
+        Process p = pb.start();
+        p.getOutputStream().close();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "CLI did not finish");
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+
+        assertEquals(ExitCodes.NOT_FOUND, p.exitValue(), err);
+        assertEquals(5, audit.only(GetCheckpointRequest.class).getSequence());
+        assertTrue(service.requests().isEmpty());
+        assertTrue(err.startsWith("error: no checkpoint at sequence 5 (NOT_FOUND, reason CHECKPOINT_NOT_FOUND)"), err);
     }
 }
