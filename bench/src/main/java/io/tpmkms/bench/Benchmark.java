@@ -14,7 +14,8 @@ import java.util.Locale;
  * <p>Exit status: 0 when every operation succeeded, 1 when any failed (the section is then not
  * written), 2 on a usage error. The service and its PostgreSQL are stopped in every case.
  *
- * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}).
+ * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}); with
+ * {@code --audit} the audit suite ({@link AuditBenchmark}, section {@code audit}).
  */
 public final class Benchmark {
 
@@ -127,6 +128,10 @@ public final class Benchmark {
             System.exit(TpmBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--audit")) {
+            System.exit(AuditBenchmark.main(args));
+            return;
+        }
         Options options;
         try {
             options = Options.parse(args);
@@ -136,6 +141,7 @@ public final class Benchmark {
                     + " [--threads 1,8,32] [--channels 4] [--workloads " + String.join(",", Options.ALL_WORKLOADS) + "]"
                     + " [--report docs/benchmarks.md | --no-report]");
             System.err.println("   or: " + TpmBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + AuditBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

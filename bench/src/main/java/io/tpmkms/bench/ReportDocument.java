@@ -42,6 +42,10 @@ run with a custom set prints its table but does not write the report). The run f
             swtpm, measures a `tpm2_sign` loop, the raw TPM backend in-process, then the key service on that
             swtpm over gRPC (Sign ECDSA P-256 / RSA-2048, Encrypt 1 KiB on TPM keys). Needs swtpm and tpm2-tools.
 
+            **Audit suite** (section `audit`): `java -jar bench/target/tpmkms-bench.jar --audit` starts the audit
+            service, measures AppendEvents and VerifyChain over 1,000,000 records, then key-service Encrypt with
+            auditing off and on (see the section for the method).
+
             ## What is measured
 
             - **gRPC empty call**: `grpc.health.v1.Health/Check` on the same server — the floor of a gRPC

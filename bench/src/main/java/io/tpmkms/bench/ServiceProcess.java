@@ -25,7 +25,8 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /**
- * The packaged key service, run as a child JVM with a fresh data directory (so it starts its own
+ * A packaged tpmkms service (the key service, or the audit service for the audit suite), run as a
+ * child JVM with a fresh data directory (so it starts its own
  * embedded PostgreSQL and software root seed there) on free loopback ports.
  *
  * <p>{@link #close()} stops it and everything it started: the JVM is asked to stop (its shutdown
@@ -37,6 +38,18 @@ import java.util.stream.Stream;
  */
 final class ServiceProcess implements AutoCloseable {
 
+    /** The key service: {@code TPMKMS_GRPC_PORT} / {@code TPMKMS_HTTP_PORT}. */
+    static final Kind KEY_SERVICE = new Kind("key service", "TPMKMS_GRPC_PORT", "TPMKMS_HTTP_PORT",
+            "./mvnw -B -q -pl key-service -am package -DskipTests");
+    /** The audit service: {@code TPMKMS_AUDIT_GRPC_PORT} / {@code TPMKMS_AUDIT_HTTP_PORT}. */
+    static final Kind AUDIT_SERVICE = new Kind("audit service", "TPMKMS_AUDIT_GRPC_PORT", "TPMKMS_AUDIT_HTTP_PORT",
+            "./mvnw -B -q -pl audit-service -am package -DskipTests");
+
+    /** Which service a jar is: its name in messages and the environment variables of its ports. */
+    record Kind(String name, String grpcPortEnv, String httpPortEnv, String buildCommand) {
+    }
+
+    private final Kind kind;
     private final Path workDir;
     private final Path dataDir;
     private final Path log;
@@ -46,7 +59,8 @@ final class ServiceProcess implements AutoCloseable {
     private boolean closed;
     private List<String> leftovers = List.of();
 
-    private ServiceProcess(Path workDir, Path dataDir, Path log, int grpcPort, Process process) {
+    private ServiceProcess(Kind kind, Path workDir, Path dataDir, Path log, int grpcPort, Process process) {
+        this.kind = kind;
         this.workDir = workDir;
         this.dataDir = dataDir;
         this.log = log;
@@ -73,13 +87,19 @@ final class ServiceProcess implements AutoCloseable {
      */
     static ServiceProcess start(Path jar, Duration timeout, Map<String, String> extraEnv)
             throws IOException, InterruptedException {
+        return start(KEY_SERVICE, jar, timeout, extraEnv);
+    }
+
+    /** As {@link #start(Path, Duration, Map)} for a service of the given kind. */
+    static ServiceProcess start(Kind kind, Path jar, Duration timeout, Map<String, String> extraEnv)
+            throws IOException, InterruptedException {
         if (!Files.isRegularFile(jar)) {
-            throw new IOException("key service jar not found: " + jar.toAbsolutePath()
-                    + " (build it: ./mvnw -B -q -pl key-service -am package -DskipTests)");
+            throw new IOException(kind.name() + " jar not found: " + jar.toAbsolutePath()
+                    + " (build it: " + kind.buildCommand() + ")");
         }
         Path work = Files.createTempDirectory("tpmkms-bench-");
         Path data = work.resolve("data");
-        Path log = work.resolve("key-service.log");
+        Path log = work.resolve(kind.name().replace(' ', '-') + ".log");
         int grpcPort = freePort();
         int httpPort = freePort();
         while (httpPort == grpcPort) {
@@ -90,19 +110,19 @@ final class ServiceProcess implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         pb.environment().put("TPMKMS_DATA_DIR", data.toString());
-        pb.environment().put("TPMKMS_GRPC_PORT", Integer.toString(grpcPort));
-        pb.environment().put("TPMKMS_HTTP_PORT", Integer.toString(httpPort));
+        pb.environment().put(kind.grpcPortEnv(), Integer.toString(grpcPort));
+        pb.environment().put(kind.httpPortEnv(), Integer.toString(httpPort));
         // An inherited database URL would skip the embedded database and point at someone else's.
         pb.environment().remove("QUARKUS_DATASOURCE_JDBC_URL");
         pb.environment().putAll(extraEnv);
-        ServiceProcess service = new ServiceProcess(work, data, log, grpcPort, pb.start());
+        ServiceProcess service = new ServiceProcess(kind, work, data, log, grpcPort, pb.start());
         try {
             service.awaitServing(timeout);
             return service;
         } catch (IllegalStateException e) {
             String tail = service.logTail(40);
             service.close();
-            throw new IllegalStateException(e.getMessage() + "\n--- key service log (tail) ---\n" + tail, e);
+            throw new IllegalStateException(e.getMessage() + "\n--- " + kind.name() + " log (tail) ---\n" + tail, e);
         } catch (InterruptedException | RuntimeException e) {
             service.close();
             throw e;
@@ -137,7 +157,7 @@ final class ServiceProcess implements AutoCloseable {
             String last = "no answer yet";
             while (System.nanoTime() < deadline) {
                 if (!process.isAlive()) {
-                    throw new IllegalStateException("key service exited with " + process.exitValue() + " before it was ready");
+                    throw new IllegalStateException(kind.name() + " exited with " + process.exitValue() + " before it was ready");
                 }
                 try {
                     HealthCheckResponse r = HealthGrpc.newBlockingStub(channel)
@@ -152,7 +172,7 @@ final class ServiceProcess implements AutoCloseable {
                 }
                 TimeUnit.MILLISECONDS.sleep(200);
             }
-            throw new IllegalStateException("key service not SERVING after " + timeout.toSeconds() + " s (" + last + ")");
+            throw new IllegalStateException(kind.name() + " not SERVING after " + timeout.toSeconds() + " s (" + last + ")");
         } finally {
             channel.shutdownNow();
         }
@@ -198,7 +218,7 @@ final class ServiceProcess implements AutoCloseable {
         }
         leftovers = List.copyOf(found);
         if (!found.isEmpty()) {
-            System.err.println("tpmkms-bench: killed processes left behind by the key service: " + found);
+            System.err.println("tpmkms-bench: killed processes left behind by the " + kind.name() + ": " + found);
         }
         deleteRecursively(workDir);
     }

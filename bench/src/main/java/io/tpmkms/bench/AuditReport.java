@@ -1,0 +1,259 @@
+package io.tpmkms.bench;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * The figures of one audit run and how they read against the issue's three targets: append at least
+ * {@value #APPEND_TARGET} records/s (durable), VerifyChain over {@value #VERIFY_TARGET_RECORDS} records
+ * in under {@value #VERIFY_TARGET_SECONDS} s, and auditing costing at most {@value #COST_TARGET} of
+ * Encrypt throughput.
+ */
+record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Measurement> append,
+                   AuditWorkloads.Growth growth, List<AuditWorkloads.Verification> verifications,
+                   List<Measurement> encryptOff, List<Measurement> encryptOn, Reconciliation reconciliation,
+                   String loadAtStart, String loadAfterAppend, String loadAtEnd) {
+
+    static final double APPEND_TARGET = 20_000;
+    static final long VERIFY_TARGET_RECORDS = 1_000_000;
+    static final double VERIFY_TARGET_SECONDS = 10;
+    static final double COST_TARGET = 0.25;
+
+    /**
+     * The correctness check of the auditing-on rows.
+     *
+     * @param acknowledgedEncrypts Encrypts the key service answered OK (warm-up and windows)
+     * @param encryptRecords       successful Encrypt records of the benchmark key in the audit chain
+     * @param keyRecords           all records of the benchmark key (CreateKey, Encrypt, Decrypt checks)
+     * @param newRecords           records the chain grew by while the key service ran
+     * @param drainSeconds         from the end of the last window until the head reached its final value
+     * @param tailValid            VerifyChain over the new records
+     */
+    record Reconciliation(long acknowledgedEncrypts, long encryptRecords, long keyRecords, long newRecords,
+                          double drainSeconds, boolean tailValid, String tailProblem) {
+
+        boolean matches() {
+            return acknowledgedEncrypts == encryptRecords;
+        }
+
+        Reconciliation withTail(boolean valid, String problem) {
+            return new Reconciliation(acknowledgedEncrypts, encryptRecords, keyRecords, newRecords, drainSeconds,
+                    valid, problem);
+        }
+    }
+
+    /** Why the run does not count: failed operations, an invalid chain, lost or extra records. */
+    List<String> failures() {
+        List<String> out = new ArrayList<>();
+        long errors = 0;
+        for (List<Measurement> rows : List.of(append, encryptOff, encryptOn)) {
+            errors += rows.stream().mapToLong(Measurement::errors).sum();
+        }
+        errors += growth.errors();
+        if (errors > 0) {
+            out.add(errors + " operations failed");
+        }
+        for (AuditWorkloads.Verification v : verifications) {
+            if (!v.response().getValid()) {
+                out.add("VerifyChain found the chain invalid: " + v.response().getProblem());
+            } else if (v.response().getRecordsChecked() != growth.chainLength()) {
+                out.add("VerifyChain checked " + v.response().getRecordsChecked() + " records, the chain has "
+                        + growth.chainLength());
+            }
+        }
+        if (reconciliation == null) {
+            out.add("no audit count check");
+        } else {
+            if (!reconciliation.matches()) {
+                out.add("the audit service holds " + reconciliation.encryptRecords() + " Encrypt records for "
+                        + reconciliation.acknowledgedEncrypts() + " acknowledged Encrypts");
+            }
+            if (!reconciliation.tailValid()) {
+                out.add("VerifyChain over the key service's records: " + reconciliation.tailProblem());
+            }
+        }
+        return out;
+    }
+
+    Optional<Measurement> bestAppend() {
+        return append.stream().max(Comparator.comparingDouble(Measurement::opsPerSecond));
+    }
+
+    double recordsPerSecond(Measurement m) {
+        return m.opsPerSecond() * options.batch();
+    }
+
+    /** The slower VerifyChain round, the one the target is judged on. */
+    Optional<AuditWorkloads.Verification> slowestVerify() {
+        return verifications.stream().max(Comparator.comparingDouble(AuditWorkloads.Verification::seconds));
+    }
+
+    /** Seconds for {@value #VERIFY_TARGET_RECORDS} records at the slower round's rate. */
+    double verifySecondsFor1M() {
+        return slowestVerify().map(v -> VERIFY_TARGET_RECORDS / v.recordsPerSecond()).orElse(Double.NaN);
+    }
+
+    Optional<Measurement> on(int threads) {
+        return encryptOn.stream().filter(m -> m.threads() == threads).findFirst();
+    }
+
+    Optional<Measurement> off(int threads) {
+        return encryptOff.stream().filter(m -> m.threads() == threads).findFirst();
+    }
+
+    /** 1 - on/off at that client count. */
+    Optional<Double> cost(int threads) {
+        Optional<Measurement> a = on(threads);
+        Optional<Measurement> b = off(threads);
+        if (a.isEmpty() || b.isEmpty() || b.get().opsPerSecond() == 0) {
+            return Optional.empty();
+        }
+        return Optional.of(1 - a.get().opsPerSecond() / b.get().opsPerSecond());
+    }
+
+    String tables() {
+        StringBuilder b = new StringBuilder();
+        b.append("**Append** (AppendEvents over gRPC, ").append(options.batch())
+                .append(" events per request; a request is answered after its transaction committed):\n\n");
+        b.append("| Phase | Clients | Requests/s | Records/s | p50 per request (ms) | p99 per request (ms) | Errors |\n");
+        b.append("|---|---:|---:|---:|---:|---:|---:|\n");
+        for (Measurement m : append) {
+            b.append(String.format(Locale.ROOT, "| timed window (%s) | %d | %,.0f | **%,.0f** | %s | %s | %d |%n",
+                    seconds(options.window()), m.threads(), m.opsPerSecond(), recordsPerSecond(m),
+                    millis(m.p50Micros()), millis(m.p99Micros()), m.errors()));
+        }
+        b.append(String.format(Locale.ROOT, "| growing the chain to %,d: %,d records in %.1f s | %d | %,.0f | %,.0f | | | %d |%n",
+                growth.chainLength(), growth.records(), growth.seconds(), growth.threads(),
+                growth.recordsPerSecond() / options.batch(), growth.recordsPerSecond(), growth.errors()));
+        b.append("\n**Verify** (VerifyChain over the whole chain, timed by the client, twice in a row):\n\n");
+        b.append("| Round | Records | Checkpoints | Seconds | Records/s | Valid |\n");
+        b.append("|---:|---:|---:|---:|---:|---|\n");
+        int round = 1;
+        for (AuditWorkloads.Verification v : verifications) {
+            b.append(String.format(Locale.ROOT, "| %d | %,d | %,d | **%.2f** | %,.0f | %s |%n", round++,
+                    v.response().getRecordsChecked(), v.response().getCheckpointsChecked(), v.seconds(),
+                    v.recordsPerSecond(), v.response().getValid() ? "yes" : "NO: " + v.response().getProblem()));
+        }
+        b.append("\n**Encrypt** (gRPC Encrypt AES-256-GCM, 1 KiB + 16 B AAD; auditing off, then on with the outbox"
+                + " forwarded to the audit service above):\n\n");
+        b.append("| Clients | Off: ops/s | Off: p50 (µs) | Off: p99 (µs) | On: ops/s | On: p50 (µs) | On: p99 (µs) "
+                + "| Cost (1 - on/off) | Errors |\n");
+        b.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (int n : options.encryptThreads()) {
+            Optional<Measurement> a = off(n);
+            Optional<Measurement> o = on(n);
+            b.append(String.format(Locale.ROOT, "| %d | %s | %s | %s | %s | %s | %s | **%s** | %d |%n", n,
+                    a.map(m -> String.format(Locale.ROOT, "%,.0f", m.opsPerSecond())).orElse("—"),
+                    a.map(m -> Report.micros(m.p50Micros())).orElse("—"),
+                    a.map(m -> Report.micros(m.p99Micros())).orElse("—"),
+                    o.map(m -> String.format(Locale.ROOT, "%,.0f", m.opsPerSecond())).orElse("—"),
+                    o.map(m -> Report.micros(m.p50Micros())).orElse("—"),
+                    o.map(m -> Report.micros(m.p99Micros())).orElse("—"),
+                    cost(n).map(c -> String.format(Locale.ROOT, "%.0f %%", c * 100)).orElse("—"),
+                    a.map(Measurement::errors).orElse(0L) + o.map(Measurement::errors).orElse(0L)));
+        }
+        if (reconciliation != null) {
+            b.append(String.format(Locale.ROOT,
+                    "%nAudit check (auditing on): the key service acknowledged %,d Encrypts (warm-up and windows); the "
+                            + "audit service holds %,d successful Encrypt records of `%s` — **%s**. The chain grew by %,d "
+                            + "records in all (also CreateKey, GetPublicKey and the Decrypt checks); its head reached its "
+                            + "final value %.1f s after the last window ended; VerifyChain over those records: %s.%n",
+                    reconciliation.acknowledgedEncrypts(), reconciliation.encryptRecords(), GrpcWorkloads.AES_KEY,
+                    reconciliation.matches() ? "equal, nothing lost or doubled" : "MISMATCH",
+                    reconciliation.newRecords(), reconciliation.drainSeconds(),
+                    reconciliation.tailValid() ? "valid" : "INVALID (" + reconciliation.tailProblem() + ")"));
+        }
+        return b.toString();
+    }
+
+    String verdicts() {
+        StringBuilder b = new StringBuilder();
+        Optional<Measurement> best = bestAppend();
+        if (best.isPresent()) {
+            double r = recordsPerSecond(best.get());
+            b.append(String.format(Locale.ROOT,
+                    "- Target: append at least %,.0f records/s, durable. Measured: **%,.0f records/s** at %d clients "
+                            + "(best timed window; %,.0f records/s sustained while growing the chain) — **%s**.%n",
+                    APPEND_TARGET, r, best.get().threads(), growth.recordsPerSecond(),
+                    r >= APPEND_TARGET ? "target met" : "target missed"));
+        }
+        Optional<AuditWorkloads.Verification> slow = slowestVerify();
+        if (slow.isPresent()) {
+            long n = slow.get().response().getRecordsChecked();
+            double s = verifySecondsFor1M();
+            if (n >= VERIFY_TARGET_RECORDS) {
+                b.append(String.format(Locale.ROOT,
+                        "- Target: verify %,d records in under %.0f s. Measured: **%,d records in %.2f s** (%,.0f "
+                                + "records/s, the slower of %d rounds) — **%s**.%n",
+                        VERIFY_TARGET_RECORDS, VERIFY_TARGET_SECONDS, n, slow.get().seconds(),
+                        slow.get().recordsPerSecond(), verifications.size(),
+                        slow.get().seconds() * VERIFY_TARGET_RECORDS / n < VERIFY_TARGET_SECONDS ? "target met" : "target missed"));
+            } else {
+                b.append(String.format(Locale.ROOT,
+                        "- Target: verify %,d records in under %.0f s. Measured only %,d records in %.2f s (%,.0f "
+                                + "records/s); extrapolated to %,d: **%.1f s** — **%s (extrapolated, not measured)**.%n",
+                        VERIFY_TARGET_RECORDS, VERIFY_TARGET_SECONDS, n, slow.get().seconds(),
+                        slow.get().recordsPerSecond(), VERIFY_TARGET_RECORDS, s,
+                        s < VERIFY_TARGET_SECONDS ? "target met" : "target missed"));
+            }
+        }
+        List<String> costs = new ArrayList<>();
+        boolean allMet = true;
+        boolean any = false;
+        for (int n : options.encryptThreads()) {
+            Optional<Double> c = cost(n);
+            if (c.isPresent()) {
+                any = true;
+                allMet &= c.get() <= COST_TARGET;
+                costs.add(String.format(Locale.ROOT, "%.0f %% at %d clients (%,.0f → %,.0f ops/s)", c.get() * 100, n,
+                        off(n).get().opsPerSecond(), on(n).get().opsPerSecond()));
+            }
+        }
+        if (any) {
+            b.append(String.format(Locale.ROOT,
+                    "- Target: auditing costs at most %.0f %% of Encrypt throughput. Measured: **%s** — **%s**.%n",
+                    COST_TARGET * 100, String.join(", ", costs), allMet ? "target met" : "target missed"));
+        }
+        return b.toString();
+    }
+
+    /** The markdown between the section markers, markers excluded. */
+    String section() {
+        return "## Audit service: append, verify, and what auditing costs Encrypt\n\n"
+                + "Run " + machine.date() + " on " + machine.describe() + ". "
+                + "The benchmark client, the audit service and the key service (each with its own embedded PostgreSQL, "
+                + "fsync and `synchronous_commit` on) share this machine; 1-minute load average " + loadAtStart
+                + " at the start, " + loadAfterAppend + " after append and verify, " + loadAtEnd + " at the end.\n\n"
+                + "Run with `java -jar bench/target/tpmkms-bench.jar --audit` (about 3 minutes). It starts "
+                + "`audit-service/target/quarkus-app/quarkus-run.jar` with a fresh data directory (its own embedded "
+                + "PostgreSQL, default checkpoint settings: every 1000 records or 10 s) and: (1) sends AppendEvents of "
+                + options.batch() + " new events (random UUID event ids, fields the size of the key service's) from "
+                + "closed-loop client threads over min(clients, " + options.channels() + ") channels, a "
+                + seconds(options.warmup()) + " warm-up then a " + seconds(options.window()) + " window per row; every "
+                + "answer must carry one consecutive sequence per event; (2) appends through the same path until the "
+                + "chain holds " + String.format(Locale.ROOT, "%,d", options.verifyRecords()) + " records and calls "
+                + "VerifyChain over the whole chain twice; (3) starts `key-service/target/quarkus-app/quarkus-run.jar` "
+                + "with `TPMKMS_AUDIT_ENABLED=false`, measures Encrypt, stops it, starts it again (fresh data directory) "
+                + "with `TPMKMS_AUDIT_ENABLED=true` and `TPMKMS_AUDIT_FORWARD_TO=<the audit service>` (every call "
+                + "commits its event to the key service's outbox before answering; a forwarder ships the outbox), "
+                + "measures the same, then waits until the audit chain stops growing and counts the key's Encrypt "
+                + "records through QueryRecords. Options: `--audit-jar`, `--service-jar`, `--warmup`, `--measure`, "
+                + "`--append-threads 8`, `--batch 250`, `--verify-records 1000000`, `--threads 8,32`, `--channels 4`, "
+                + "`--report`, `--no-report`. The run fails (section not written) on any failed call, an invalid chain "
+                + "or a count mismatch.\n\n"
+                + tables() + "\n"
+                + verdicts();
+    }
+
+    private static String millis(double micros) {
+        return String.format(Locale.ROOT, "%.1f", micros / 1000);
+    }
+
+    private static String seconds(Duration d) {
+        return String.format(Locale.ROOT, "%.1f s", d.toMillis() / 1000.0);
+    }
+}
