@@ -1,15 +1,12 @@
 package io.tpmkms.audit.error;
 
-import com.google.protobuf.Any;
-import com.google.rpc.ErrorInfo;
+import io.tpmkms.support.error.ErrorCode;
 import io.grpc.StatusRuntimeException;
-import io.grpc.protobuf.StatusProto;
+import io.tpmkms.support.error.StatusMapper;
 import io.tpmkms.protection.BackendException;
 import java.sql.SQLException;
 import java.sql.SQLTransientException;
 import java.util.Map;
-import java.util.UUID;
-import org.jboss.logging.Logger;
 
 /**
  * The one place where failures become gRPC statuses. Every RPC's failure
@@ -17,35 +14,11 @@ import org.jboss.logging.Logger;
  * UNKNOWN. Internal failures carry a correlation id, logged with the cause.
  */
 public final class GrpcErrors {
-  private static final Logger LOG = Logger.getLogger(GrpcErrors.class);
-
   private GrpcErrors() {}
 
   public static StatusRuntimeException toStatus(Throwable t) {
     AuditException e = classify(t);
-    if (e.code() == ErrorCode.INTERNAL) {
-      String id = UUID.randomUUID().toString();
-      LOG.errorf(t, "internal error, correlation id %s", id);
-      e = e.with("correlation_id", id);
-    } else if (e.code().userError()) {
-      LOG.debugf("%s (%s): %s", e.code(), e.reason(), e.getMessage());
-    } else {
-      LOG.warnf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
-          t.getCause() != null || !(t instanceof AuditException) ? " caused by " + rootMessage(t) : "");
-    }
-    ErrorInfo info = ErrorInfo.newBuilder()
-        .setReason(e.reason())
-        .setDomain(Reasons.DOMAIN)
-        .putAllMetadata(e.metadata())
-        .build();
-    com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
-        .setCode(e.code().status().value())
-        .setMessage(e.code() == ErrorCode.INTERNAL
-            ? "internal error (correlation id " + e.metadata().get("correlation_id") + ")"
-            : e.getMessage())
-        .addDetails(Any.pack(info))
-        .build();
-    return StatusProto.toStatusRuntimeException(status);
+    return StatusMapper.toStatus(t, e.code(), e.reason(), e.getMessage(), e.metadata());
   }
 
   /** Any throwable as an AuditException: database outages, TPM outages, the rest INTERNAL. */
@@ -84,9 +57,4 @@ public final class GrpcErrors {
     return false;
   }
 
-  private static String rootMessage(Throwable t) {
-    Throwable r = t;
-    while (r.getCause() != null) r = r.getCause();
-    return r.getClass().getSimpleName() + ": " + r.getMessage();
-  }
 }

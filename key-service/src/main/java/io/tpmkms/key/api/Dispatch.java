@@ -11,7 +11,7 @@ import io.smallrye.mutiny.infrastructure.Infrastructure;
 import io.tpmkms.key.audit.AuditLog;
 import io.tpmkms.key.audit.CallInfo;
 import io.tpmkms.key.crypto.MustBlock;
-import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.support.error.ErrorCode;
 import io.tpmkms.key.error.GrpcErrors;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;

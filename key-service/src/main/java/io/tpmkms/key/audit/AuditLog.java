@@ -3,7 +3,7 @@ package io.tpmkms.key.audit;
 import com.google.protobuf.Timestamp;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.ShutdownEvent;
-import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.support.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
 import io.tpmkms.proto.audit.v1.AuditEvent;

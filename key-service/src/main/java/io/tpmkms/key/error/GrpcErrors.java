@@ -1,19 +1,16 @@
 package io.tpmkms.key.error;
 
-import com.google.protobuf.Any;
-import com.google.rpc.ErrorInfo;
+import io.tpmkms.support.error.ErrorCode;
 import io.grpc.StatusRuntimeException;
-import io.grpc.protobuf.StatusProto;
+import io.tpmkms.support.error.StatusMapper;
 import io.tpmkms.protection.BackendException;
 import jakarta.persistence.OptimisticLockException;
 import jakarta.persistence.PessimisticLockException;
 import java.sql.SQLTransientException;
 import java.util.Map;
-import java.util.UUID;
 import org.hibernate.StaleStateException;
 import org.hibernate.exception.JDBCConnectionException;
 import org.hibernate.exception.LockAcquisitionException;
-import org.jboss.logging.Logger;
 
 /**
  * The one place where failures become gRPC statuses. Every RPC's failure
@@ -21,37 +18,11 @@ import org.jboss.logging.Logger;
  * UNKNOWN. Internal failures carry a correlation id, logged with the cause.
  */
 public final class GrpcErrors {
-  private static final Logger LOG = Logger.getLogger(GrpcErrors.class);
-
   private GrpcErrors() {}
 
   public static StatusRuntimeException toStatus(Throwable t) {
     KmsException e = classify(t);
-    if (e.code() == ErrorCode.INTERNAL) {
-      String id = UUID.randomUUID().toString();
-      LOG.errorf(t, "internal error, correlation id %s", id);
-      e = e.with("correlation_id", id);
-    } else if (e.code().userError()) {
-      // the caller's mistake: precise in the log (at debug), vague where it must be (decryption)
-      LOG.debugf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
-          t.getCause() != null ? " caused by " + rootMessage(t) : "");
-    } else {
-      LOG.warnf("%s (%s): %s%s", e.code(), e.reason(), e.getMessage(),
-          t.getCause() != null ? " caused by " + rootMessage(t) : "");
-    }
-    ErrorInfo info = ErrorInfo.newBuilder()
-        .setReason(e.reason())
-        .setDomain(Reasons.DOMAIN)
-        .putAllMetadata(e.metadata())
-        .build();
-    com.google.rpc.Status status = com.google.rpc.Status.newBuilder()
-        .setCode(e.code().status().value())
-        .setMessage(e.code() == ErrorCode.INTERNAL
-            ? "internal error (correlation id " + e.metadata().get("correlation_id") + ")"
-            : e.getMessage())
-        .addDetails(Any.pack(info))
-        .build();
-    return StatusProto.toStatusRuntimeException(status);
+    return StatusMapper.toStatus(t, e.code(), e.reason(), e.getMessage(), e.metadata());
   }
 
   /** Turns any throwable into a KmsException: backend kinds, persistence failures, the rest INTERNAL. */
@@ -93,9 +64,4 @@ public final class GrpcErrors {
     };
   }
 
-  private static String rootMessage(Throwable t) {
-    Throwable r = t;
-    while (r.getCause() != null) r = r.getCause();
-    return r.getClass().getSimpleName() + ": " + r.getMessage();
-  }
 }

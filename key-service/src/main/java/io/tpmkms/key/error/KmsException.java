@@ -1,5 +1,6 @@
 package io.tpmkms.key.error;
 
+import io.tpmkms.support.error.ErrorCode;
 import java.util.LinkedHashMap;
 import java.util.Map;
 

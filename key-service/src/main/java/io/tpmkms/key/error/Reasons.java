@@ -7,7 +7,6 @@ package io.tpmkms.key.error;
 public final class Reasons {
   private Reasons() {}
 
-  public static final String DOMAIN = "tpmkms.io";
 
   // INVALID_ARGUMENT
   public static final String INVALID_REQUEST = "INVALID_REQUEST";

@@ -5,7 +5,7 @@ import io.tpmkms.key.KmsConfig;
 import io.tpmkms.key.audit.AuditLog;
 import io.tpmkms.key.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
-import io.tpmkms.key.error.ErrorCode;
+import io.tpmkms.support.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;

@@ -1,10 +1,11 @@
-package io.tpmkms.key.error;
+package io.tpmkms.support.error;
 
 import io.grpc.Status;
 
 /**
- * The one table from condition to gRPC status (ARCHITECTURE §7). Every
- * {@link KmsException} names one of these; nothing else decides a status.
+ * The one table from condition to gRPC status (ARCHITECTURE §7), shared by
+ * every tpmkms service. Every service exception names one of these; nothing
+ * else decides a status.
  */
 public enum ErrorCode {
   INVALID_ARGUMENT(Status.Code.INVALID_ARGUMENT, true),
