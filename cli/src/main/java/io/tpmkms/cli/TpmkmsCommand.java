@@ -38,7 +38,7 @@ import picocli.CommandLine.Spec;
         version = "tpmkms-cli 0.1.0",
         usageHelpAutoWidth = true,
         description = "Command-line client of the tpmkms key service and audit service.",
-        footer = {"%nExit codes: 0 ok, 1 failed or signature/MAC invalid, 2 usage, 3 server unreachable, "
+        footer = {"%nExit codes: 0 ok, 1 failed, signature/MAC invalid or audit chain broken, 2 usage, 3 server unreachable, "
                 + "4 not found, 5 unauthenticated or denied, 6 conflicts with the key's state (see docs/cli.md)."},
         subcommands = {
                 KeysCommand.class,

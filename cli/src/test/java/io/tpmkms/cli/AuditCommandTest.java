@@ -15,6 +15,7 @@ import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
@@ -449,6 +450,9 @@ class AuditCommandTest extends CliHarness {
         assertEquals("exported 4 records to " + out + "\n", r.stderr());
         try (Stream<Path> files = Files.list(dir)) {
             assertEquals(List.of(out), files.toList());
+        }
+        if (Files.getFileStore(out).supportsFileAttributeView("posix")) {
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(out)));
         }
     }
 
