@@ -93,6 +93,7 @@ record Report(MachineInfo machine, Duration warmup, Duration window, int channel
     String section() {
         return "## Key service over gRPC (software backend)\n\n"
                 + "Run " + machine.date() + " on " + machine.describe() + ". "
+                + "Auditing off (`TPMKMS_AUDIT_ENABLED=false`): its cost is measured in the audit section. "
                 + "The benchmark client and the key service (with its embedded PostgreSQL) share this machine; "
                 + "1-minute load average " + loadAtStart + " at the start, " + loadAtEnd + " at the end.\n\n"
                 + String.format(Locale.ROOT,

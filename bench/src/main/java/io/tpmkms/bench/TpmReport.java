@@ -127,7 +127,8 @@ record TpmReport(MachineInfo machine, String swtpmVersion, TpmBenchmark.Options 
                 options.tpm2SignOps())
                 + "the raw rate, `TpmKeyProtectionBackend` in the benchmark JVM on its own connection (closed "
                 + "afterwards); then the key service started on the swtpm (`TPMKMS_BACKEND_TPM_TRANSPORT=unix`), "
-                + "keys created with protection level TPM, measured over gRPC. "
+                + "keys created with protection level TPM, measured over gRPC, auditing off (its cost is "
+                + "measured in the audit section). "
                 + String.format(Locale.ROOT,
                 "Raw and gRPC rows: %s warm-up, then %s measured, closed loop; gRPC over min(clients, %d) channels. ",
                 seconds(options.warmup()), seconds(options.window()), options.channels())

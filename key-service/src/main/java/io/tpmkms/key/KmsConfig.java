@@ -31,6 +31,10 @@ public interface KmsConfig {
     @WithDefault("true")
     boolean enabled();
 
+    /** Outbox writer threads (commits in flight) for events written after the fact. */
+    @WithDefault("4")
+    int writers();
+
     /** host:port of the audit service; unset: events stay in the outbox table. */
     Optional<String> forwardTo();
   }

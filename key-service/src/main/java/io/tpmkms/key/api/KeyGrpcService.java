@@ -15,6 +15,7 @@ import io.tpmkms.key.lifecycle.KeyLifecycleService.CreateKeyCommand;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.UpdateKeyCommand;
 import io.tpmkms.key.lifecycle.KeyVersionEntity;
+import io.tpmkms.protection.ProtectionLevel;
 import io.tpmkms.proto.key.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -204,7 +205,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void sign(SignRequest r, StreamObserver<SignResponse> out) {
-    dispatch.worker(r, out, () -> {
+    asymmetric(r, out, () -> {
       Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()));
       return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
@@ -222,7 +223,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
 
   @Override
   public void asymmetricDecrypt(AsymmetricDecryptRequest r, StreamObserver<AsymmetricDecryptResponse> out) {
-    dispatch.worker(r, out, () -> {
+    asymmetric(r, out, () -> {
       Result res = crypto.asymmetricDecrypt(r.getKey(), r.getVersion(), r.getCiphertext().toByteArray());
       return AsymmetricDecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
     });
@@ -292,8 +293,22 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
    */
   private <T extends com.google.protobuf.Message> void crypto(com.google.protobuf.Message r, StreamObserver<T> out,
       Supplier<T> call) {
+    route(r, out, call, true);
+  }
+
+  /** Asymmetric work: never on the event loop; TPM keys on the TPM queue, others on a worker. */
+  private <T extends com.google.protobuf.Message> void asymmetric(com.google.protobuf.Message r,
+      StreamObserver<T> out, Supplier<T> call) {
+    route(r, out, call, false);
+  }
+
+  private <T extends com.google.protobuf.Message> void route(com.google.protobuf.Message r, StreamObserver<T> out,
+      Supplier<T> call, boolean cheap) {
     String key = (String) r.getField(r.getDescriptorForType().findFieldByName("key"));
-    if (crypto.servesInline(key)) {
+    ProtectionLevel level = crypto.cachedLevel(key);
+    if (level == ProtectionLevel.TPM) {
+      dispatch.tpm(r, out, call);
+    } else if (level == ProtectionLevel.SOFTWARE && cheap) {
       dispatch.inline(r, out, call);
     } else {
       dispatch.worker(r, out, call);

@@ -33,7 +33,7 @@ import org.jboss.logging.Logger;
  *   <li>A state change writes its event in the same transaction
  *       ({@link #recordInTransaction}): both commit or neither.
  *   <li>Every other call (reads, cryptographic use, failures) writes its event
- *       through a single writer thread that batches concurrent events into one
+ *       through a writer thread that batches concurrent events into one
  *       transaction (group commit); the call answers only after that commit.
  *       If the event cannot be made durable the call fails with UNAVAILABLE
  *       (fail closed) — a state change never happened without its event.
@@ -52,16 +52,21 @@ public class AuditLog {
   private final AgroalDataSource db;
   private final boolean enabled;
   private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(100_000);
-  private final Thread writer;
+  private final List<Thread> writers = new ArrayList<>();
   private volatile boolean running = true;
 
   public AuditLog(AgroalDataSource db, io.tpmkms.key.KmsConfig config) {
     this.db = db;
     this.enabled = config.audit().enabled();
     if (!enabled) LOG.warn("auditing is OFF (tpmkms.audit.enabled=false): operations are not recorded");
-    this.writer = new Thread(this::writeLoop, "audit-outbox-writer");
-    writer.setDaemon(true);
-    writer.start();
+    // Several writers, so several commits are in flight: PostgreSQL flushes the WAL once for all
+    // commits waiting at that moment, and a caller never waits for more than one fsync behind others.
+    for (int i = 0; i < config.audit().writers(); i++) {
+      Thread t = new Thread(this::writeLoop, "audit-outbox-writer-" + i);
+      t.setDaemon(true);
+      t.start();
+      writers.add(t);
+    }
   }
 
   /** The event of a state change, in the caller's transaction. */
@@ -178,6 +183,6 @@ public class AuditLog {
 
   void stop(@Observes ShutdownEvent e) throws InterruptedException {
     running = false;
-    writer.join(5_000);
+    for (Thread t : writers) t.join(5_000);
   }
 }

@@ -59,11 +59,16 @@ public class CryptoService {
    * fresh and its material is in-process (SOFTWARE), so nothing would block.
    */
   public boolean servesInline(String key) {
+    return cachedLevel(key) == ProtectionLevel.SOFTWARE;
+  }
+
+  /** The protection level of a key whose cached view is fresh, else null; never blocks. */
+  public ProtectionLevel cachedLevel(String key) {
     try {
       CachedKey k = cache.peek(KeyNames.parse(key));
-      return k != null && k.primary() != null && k.primary().level() == ProtectionLevel.SOFTWARE;
+      return k != null && k.primary() != null ? k.primary().level() : null;
     } catch (RuntimeException e) {
-      return false; // let the worker path report it
+      return null; // let the worker path report it
     }
   }
 
