@@ -241,9 +241,26 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   /** A blob parsed and checked against the template of its algorithm. */
   private record Key(KeyHandle handle, TpmBlob blob, KeyAlgorithm alg, TPMT_PUBLIC pub) {}
 
+  /**
+   * Parsed blobs, so a hot key is not decoded and checked against its
+   * template on every call (public data only: the TPM2B_PRIVATE stays
+   * encrypted under the SRK). Bounded; cleared when full.
+   */
+  private final java.util.Map<KeyHandle, Key> parsed = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final int MAX_PARSED = 10_000;
+
   private Key parse(KeyHandle handle) {
     ensureOpen();
     if (handle == null) throw new BackendException(Kind.INVALID_INPUT, "key handle is required");
+    Key cached = parsed.get(handle);
+    if (cached != null) return cached;
+    Key k = decode(handle);
+    if (parsed.size() >= MAX_PARSED) parsed.clear();
+    parsed.put(handle, k);
+    return k;
+  }
+
+  private static Key decode(KeyHandle handle) {
     TpmBlob blob = TpmBlob.decode(handle.blob(), TpmBlob.BACKEND_TPM);
     KeyAlgorithm alg = blob.algorithm();
     TPMT_PUBLIC pub = blob.publicArea();
@@ -532,6 +549,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   @Override
   public void destroy(KeyHandle handle) {
     if (handle == null || closed) return;
+    parsed.remove(handle);
     connection.execute(s -> {
       s.evict(handle);
       return null;
