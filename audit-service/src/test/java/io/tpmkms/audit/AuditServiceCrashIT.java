@@ -9,8 +9,6 @@ import io.tpmkms.proto.audit.v1.AppendEventsRequest;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.audit.v1.VerifyChainRequest;
 import io.tpmkms.proto.audit.v1.VerifyChainResponse;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * stored once, the sequences have no gaps, and the chain verifies.
  */
 class AuditServiceCrashIT {
+  private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(AuditServiceCrashIT.class);
   private static final int PRODUCERS = 4;
   private static final int BATCH = 50;
 
@@ -51,9 +50,10 @@ class AuditServiceCrashIT {
 
   @Test
   void killMidLoad_restart_resend_nothingLostNothingDoubled() throws Exception {
-    grpcPort = freePort();
-    httpPort = freePort();
-    dbPort = freePort();
+    int[] ports = io.tpmkms.support.ServiceProcess.freePorts(3); // distinct, held open until all chosen
+    grpcPort = ports[0];
+    httpPort = ports[1];
+    dbPort = ports[2];
     Path log1 = dir.resolve("run-1.log");
     service = start(log1);
 
@@ -104,7 +104,7 @@ class AuditServiceCrashIT {
       }
 
       int sent = acked.size() + unacked.size() * BATCH;
-      System.out.printf("crash IT: %d events acknowledged before SIGKILL, %d batches of %d re-sent after restart%n",
+      LOG.infof("crash IT: %d events acknowledged before SIGKILL, %d batches of %d re-sent after restart",
           acked.size(), unacked.size(), BATCH);
       try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + dbPort + "/postgres",
           "postgres", "postgres"); Statement st = c.createStatement()) {
@@ -176,9 +176,4 @@ class AuditServiceCrashIT {
     throw new AssertionError("audit-service did not start in time:\n" + Files.readString(log));
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
-  }
 }

@@ -11,7 +11,6 @@ import io.grpc.ManagedChannelBuilder;
 import io.tpmkms.proto.key.v1.*;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,8 +46,9 @@ class KeyServiceReplicasIT {
   @BeforeAll
   static void start() throws Exception {
     pg = EmbeddedPostgres.builder().start();
+    int[] ports = io.tpmkms.support.ServiceProcess.freePorts(4);
     for (int i = 0; i < 2; i++) {
-      int grpc = freePort();
+      int grpc = ports[2 * i];
       Path log = dir.resolve("replica-" + i + ".log");
       ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
           "-jar", Path.of("target", "quarkus-app", "quarkus-run.jar").toAbsolutePath().toString())
@@ -59,7 +59,7 @@ class KeyServiceReplicasIT {
       env.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
       env.put("TPMKMS_DATA_DIR", dir.resolve("shared").toString()); // one software root for the cluster
       env.put("TPMKMS_GRPC_PORT", Integer.toString(grpc));
-      env.put("TPMKMS_HTTP_PORT", Integer.toString(freePort()));
+      env.put("TPMKMS_HTTP_PORT", Integer.toString(ports[2 * i + 1]));
       env.put("TPMKMS_ROTATION_MIN_PERIOD", "1S");
       env.put("TPMKMS_ROTATION_CHECK_INTERVAL", "0.2s");
       env.put("TPMKMS_DESTRUCTION_MIN_DELAY", "0S");
@@ -189,9 +189,4 @@ class KeyServiceReplicasIT {
     throw new AssertionError("replica did not start in time:\n" + Files.readString(log));
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
-  }
 }

@@ -80,10 +80,24 @@ public final class ServiceProcess implements AutoCloseable {
         StandardCharsets.UTF_8);
   }
 
-  /** A free TCP port on loopback. */
-  public static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
+  /**
+   * Distinct free TCP ports: all sockets are held open until every port is
+   * chosen, so two calls cannot hand out the same port (one at a time, the
+   * OS may return a port it just gave out).
+   */
+  public static int[] freePorts(int n) throws IOException {
+    ServerSocket[] sockets = new ServerSocket[n];
+    try {
+      int[] ports = new int[n];
+      for (int i = 0; i < n; i++) {
+        sockets[i] = new ServerSocket(0);
+        ports[i] = sockets[i].getLocalPort();
+      }
+      return ports;
+    } finally {
+      for (ServerSocket s : sockets) {
+        if (s != null) s.close();
+      }
     }
   }
 

@@ -61,21 +61,22 @@ class AuditDeliveryIT {
   static void start() throws Exception {
     keyDb = EmbeddedPostgres.builder().start();
     auditDb = EmbeddedPostgres.builder().start();
-    int auditPort = ServiceProcess.freePort();
-    int keyPort = ServiceProcess.freePort();
+    int[] ports = ServiceProcess.freePorts(4);
+    int auditPort = ports[0];
+    int keyPort = ports[1];
     Path root = Path.of("..").toAbsolutePath().normalize();
     auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), Map.of(
         "QUARKUS_DATASOURCE_JDBC_URL", auditDb.getJdbcUrl("postgres", "postgres"),
         "QUARKUS_DATASOURCE_USERNAME", "postgres", "QUARKUS_DATASOURCE_PASSWORD", "postgres",
         "TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort),
-        "TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ServiceProcess.freePort()),
+        "TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[2]),
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString()),
         dir.resolve("audit.log"));
     keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), Map.of(
         "QUARKUS_DATASOURCE_JDBC_URL", keyDb.getJdbcUrl("postgres", "postgres"),
         "QUARKUS_DATASOURCE_USERNAME", "postgres", "QUARKUS_DATASOURCE_PASSWORD", "postgres",
         "TPMKMS_GRPC_PORT", Integer.toString(keyPort),
-        "TPMKMS_HTTP_PORT", Integer.toString(ServiceProcess.freePort()),
+        "TPMKMS_HTTP_PORT", Integer.toString(ports[3]),
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString(),
         "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort),
         dir.resolve("key.log"));

@@ -1,7 +1,7 @@
 package io.tpmkms.audit.error;
 
 import io.tpmkms.support.error.ErrorCode;
-import java.util.LinkedHashMap;
+import io.tpmkms.support.error.ServiceException;
 import java.util.Map;
 
 /**
@@ -9,32 +9,19 @@ import java.util.Map;
  * reason (the {@code google.rpc.ErrorInfo.reason}), a message safe to show the
  * caller, and metadata (which event, which field).
  */
-public final class AuditException extends RuntimeException {
-  private final ErrorCode code;
-  private final String reason;
-  private final Map<String, String> metadata;
-
+public final class AuditException extends ServiceException {
   public AuditException(ErrorCode code, String reason, String message) {
     this(code, reason, message, Map.of(), null);
   }
 
   public AuditException(ErrorCode code, String reason, String message, Map<String, String> metadata,
       Throwable cause) {
-    super(message, cause);
-    this.code = code;
-    this.reason = reason;
-    this.metadata = Map.copyOf(metadata);
+    super(code, reason, message, metadata, cause);
   }
-
-  public ErrorCode code() { return code; }
-  public String reason() { return reason; }
-  public Map<String, String> metadata() { return metadata; }
 
   /** A copy with one more metadata entry. */
   public AuditException with(String key, String value) {
-    Map<String, String> m = new LinkedHashMap<>(metadata);
-    m.put(key, value);
-    return new AuditException(code, reason, getMessage(), m, getCause());
+    return new AuditException(code(), reason(), getMessage(), metadataWith(key, value), getCause());
   }
 
   public static AuditException invalid(String reason, String message) {

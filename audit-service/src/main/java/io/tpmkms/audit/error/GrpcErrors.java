@@ -18,7 +18,7 @@ public final class GrpcErrors {
 
   public static StatusRuntimeException toStatus(Throwable t) {
     AuditException e = classify(t);
-    return StatusMapper.toStatus(t, e.code(), e.reason(), e.getMessage(), e.metadata());
+    return StatusMapper.toStatus(t, e);
   }
 
   /** Any throwable as an AuditException: database outages, TPM outages, the rest INTERNAL. */

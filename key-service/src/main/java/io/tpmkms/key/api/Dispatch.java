@@ -100,9 +100,9 @@ public class Dispatch {
     }
   }
 
-  private static CallInfo begin(Message request) {
+  private CallInfo begin(Message request) {
     CallInfo info = CallInfo.current();
-    if (info != null) info.request(request);
+    if (info != null && audit.enabled()) info.request(request);
     return info;
   }
 

@@ -69,6 +69,9 @@ public class AuditLog {
     }
   }
 
+  /** Whether events are written at all ({@code tpmkms.audit.enabled}). */
+  public boolean enabled() { return enabled; }
+
   /** The event of a state change, in the caller's transaction. */
   public void recordInTransaction(EntityManager em, CallInfo call, String key, int version) {
     if (!enabled) return;

@@ -21,7 +21,7 @@ public final class CallInfo {
   /** Request fields never hashed into the digest as they are: they may be secret or guessable. */
   private static final Set<String> SECRET_FIELDS = Set.of("plaintext", "data", "digest");
 
-  public final String eventId = UUID.randomUUID().toString();
+  public final String eventId = randomId();
   public final String operation;
   public final String client;
   public final String requestId;
@@ -44,7 +44,7 @@ public final class CallInfo {
 
   /** An internal action (scheduled rotation, scheduled destruction). */
   public static CallInfo system(String operation) {
-    return new CallInfo(operation, "tpmkms", UUID.randomUUID().toString(), "system");
+    return new CallInfo(operation, "tpmkms", randomId(), "system");
   }
 
   /**
@@ -76,6 +76,18 @@ public final class CallInfo {
     } else if (ns != null && name != null) {
       key = request.getField(ns) + "/" + request.getField(name);
     }
+  }
+
+  /**
+   * A version-4 UUID from a per-thread generator. Ids must be unique, not
+   * secret: this avoids the process-wide SecureRandom behind
+   * UUID.randomUUID() on every call.
+   */
+  static String randomId() {
+    java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
+    long hi = (r.nextLong() & ~0xF000L) | 0x4000L;
+    long lo = (r.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
+    return new UUID(hi, lo).toString();
   }
 
   public String key() { return key; }

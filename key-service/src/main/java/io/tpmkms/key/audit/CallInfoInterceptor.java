@@ -10,7 +10,6 @@ import io.grpc.ServerInterceptor;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.net.SocketAddress;
-import java.util.UUID;
 
 /** Puts a {@link CallInfo} for every incoming call into the gRPC context. */
 @GlobalInterceptor
@@ -24,7 +23,7 @@ public class CallInfoInterceptor implements ServerInterceptor {
     SocketAddress peer = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
     String requestId = headers.get(REQUEST_ID);
     if (requestId == null || requestId.isEmpty() || requestId.length() > 128) {
-      requestId = UUID.randomUUID().toString();
+      requestId = CallInfo.randomId();
     }
     // No authentication yet (the policy-service issue): every caller is "anonymous".
     CallInfo info = new CallInfo(call.getMethodDescriptor().getFullMethodName(),

@@ -22,7 +22,7 @@ public final class GrpcErrors {
 
   public static StatusRuntimeException toStatus(Throwable t) {
     KmsException e = classify(t);
-    return StatusMapper.toStatus(t, e.code(), e.reason(), e.getMessage(), e.metadata());
+    return StatusMapper.toStatus(t, e);
   }
 
   /** Turns any throwable into a KmsException: backend kinds, persistence failures, the rest INTERNAL. */

@@ -1,7 +1,7 @@
 package io.tpmkms.key.error;
 
 import io.tpmkms.support.error.ErrorCode;
-import java.util.LinkedHashMap;
+import io.tpmkms.support.error.ServiceException;
 import java.util.Map;
 
 /**
@@ -10,31 +10,18 @@ import java.util.Map;
  * safe to show the caller, and metadata (key name, version). Messages never
  * contain key material, plaintext or tokens.
  */
-public final class KmsException extends RuntimeException {
-  private final ErrorCode code;
-  private final String reason;
-  private final Map<String, String> metadata;
-
+public final class KmsException extends ServiceException {
   public KmsException(ErrorCode code, String reason, String message) {
     this(code, reason, message, Map.of(), null);
   }
 
   public KmsException(ErrorCode code, String reason, String message, Map<String, String> metadata, Throwable cause) {
-    super(message, cause);
-    this.code = code;
-    this.reason = reason;
-    this.metadata = Map.copyOf(metadata);
+    super(code, reason, message, metadata, cause);
   }
-
-  public ErrorCode code() { return code; }
-  public String reason() { return reason; }
-  public Map<String, String> metadata() { return metadata; }
 
   /** A copy with one more metadata entry. */
   public KmsException with(String key, String value) {
-    Map<String, String> m = new LinkedHashMap<>(metadata);
-    m.put(key, value);
-    return new KmsException(code, reason, getMessage(), m, getCause());
+    return new KmsException(code(), reason(), getMessage(), metadataWith(key, value), getCause());
   }
 
   public static KmsException invalid(String reason, String message) {

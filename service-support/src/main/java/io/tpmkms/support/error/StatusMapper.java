@@ -22,6 +22,11 @@ public final class StatusMapper {
 
   private StatusMapper() {}
 
+  /** The status of a service exception; {@code cause} is what was thrown, for the log. */
+  public static StatusRuntimeException toStatus(Throwable cause, ServiceException e) {
+    return toStatus(cause, e.code(), e.reason(), e.getMessage(), e.metadata());
+  }
+
   /**
    * @param cause what was thrown, for the log
    * @param message safe to show the caller (never key material, plaintext or tokens)

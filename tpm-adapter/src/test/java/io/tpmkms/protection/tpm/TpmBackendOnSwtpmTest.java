@@ -48,6 +48,7 @@ import org.junit.jupiter.api.TestInstance;
 /** What only the TPM backend promises: SRK identity, tpm2-tools interop, restarts, slot pressure, certify, sealing. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TpmBackendOnSwtpmTest {
+  private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(TpmBackendOnSwtpmTest.class);
   private static final byte[] AUTH_SECRET = TpmKeyProtectionBackendTest.AUTH_SECRET;
   private Swtpm swtpm;
   private TpmKeyProtectionBackend backend;
@@ -229,7 +230,7 @@ class TpmBackendOnSwtpmTest {
     pool.shutdownNow();
     long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
     assertEquals(threads * ops, total);
-    System.out.printf("slot pressure: %d ops on 50 keys (LRU of 2, Load+use+flush) in %d ms%n", total, ms);
+    LOG.infof("slot pressure: %d ops on 50 keys (LRU of 2, Load+use+flush) in %d ms", total, ms);
   }
 
   @Test
@@ -263,8 +264,8 @@ class TpmBackendOnSwtpmTest {
     t0 = System.nanoTime();
     for (int i = 0; i < 20; i++) backend.sign(rsa.handle(), new byte[32]);
     long rsaSignUs = (System.nanoTime() - t0) / 1000 / 20;
-    System.out.printf("timings: ECDSA P-256 sign %d us (loaded), EC keygen %d us, RSA-2048 keygen %d ms, "
-        + "RSASSA-2048 sign %d us%n", signUs, ecGenUs, rsaGenMs, rsaSignUs);
+    LOG.infof("timings: ECDSA P-256 sign %d us (loaded), EC keygen %d us, RSA-2048 keygen %d ms, "
+        + "RSASSA-2048 sign %d us", signUs, ecGenUs, rsaGenMs, rsaSignUs);
   }
 
   // --- certify --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
  * dir: same owner seed, all transient objects gone).
  */
 class TpmKeyProtectionBackendTest extends KeyProtectionBackendContract {
+  private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(TpmKeyProtectionBackendTest.class);
   static final byte[] AUTH_SECRET = "0123456789abcdef0123456789abcdef".getBytes();
 
   private final Swtpm swtpm;
@@ -58,7 +59,7 @@ class TpmKeyProtectionBackendTest extends KeyProtectionBackendContract {
         KeyAlgorithm.AES_256_GCM, KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256, KeyAlgorithm.RSA_DECRYPT_OAEP_2048_SHA256}) {
       assertTrue(d.supports(a), "swtpm should support " + a);
     }
-    System.out.println("swtpm algorithms: " + d.algorithms());
+    LOG.info("swtpm algorithms: " + d.algorithms());
   }
 
   /** Closes the reopened backend's own connection, so the contract's backend can reconnect. */
