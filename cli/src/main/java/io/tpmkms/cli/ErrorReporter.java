@@ -6,6 +6,8 @@ import com.google.rpc.ErrorInfo;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
+import io.tpmkms.cli.auth.AuthenticationException;
+import io.tpmkms.cli.auth.TokenSource;
 import io.tpmkms.cli.connection.KmsConnection;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -23,6 +25,10 @@ import picocli.CommandLine.UnmatchedArgumentException;
  * Turns every failure into one line on stderr and an exit code from {@link ExitCodes}. gRPC
  * errors show the service's message, the status code and the {@code ErrorInfo.reason}; stack
  * traces and details only with {@code --verbose}.
+ *
+ * <p>Authentication failures — no token, a renewal the identity provider refused, or a service
+ * answering UNAUTHENTICATED — end with what to do about it: run {@code tpmkms login} (or, when the
+ * token came from {@code TPMKMS_TOKEN}, set a fresh one).
  */
 final class ErrorReporter implements IExecutionExceptionHandler, IParameterExceptionHandler {
 
@@ -45,7 +51,10 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
     public int handleExecutionException(Exception ex, CommandLine commandLine, ParseResult parseResult) {
         PrintStream err = root.console().err();
         int code;
-        if (ex instanceof StatusRuntimeException sre) {
+        if (ex instanceof AuthenticationException e) {
+            err.println("error: " + e.getMessage() + (e.suggestLogin() ? loginHint() : ""));
+            code = e.exitCode();
+        } else if (ex instanceof StatusRuntimeException sre) {
             KmsConnection.Service service = commandLine.getCommand() instanceof KmsCommand command
                     ? command.service() : KmsConnection.Service.KEY;
             code = reportStatus(sre, service, err);
@@ -71,6 +80,11 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
     private int reportStatus(StatusRuntimeException ex, KmsConnection.Service service, PrintStream err) {
         String address = root.address(service);
         Status status = ex.getStatus();
+        if (status.getCause() instanceof AuthenticationException e) {
+            // The call never left: no token, or it could not be renewed.
+            err.println("error: " + e.getMessage() + (e.suggestLogin() ? loginHint() : ""));
+            return e.exitCode();
+        }
         Optional<ErrorInfo> info = errorInfo(ex);
         String what = switch (status.getCode()) {
             // With an ErrorInfo the service itself answered (e.g. its database is down): show its message.
@@ -81,12 +95,21 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
             default -> describe(status);
         };
         String reason = info.map(i -> ", reason " + i.getReason()).orElse("");
-        err.println("error: " + what + " (" + status.getCode() + reason + ")");
+        String hint = status.getCode() == Status.Code.UNAUTHENTICATED ? loginHint() : "";
+        err.println("error: " + what + " (" + status.getCode() + reason + ")" + hint);
         if (root.verbose() && info.isPresent()) {
             err.println("  domain: " + info.get().getDomain());
             info.get().getMetadataMap().forEach((k, v) -> err.println("  " + k + ": " + v));
         }
         return ExitCodes.forStatus(status.getCode());
+    }
+
+    /** What to do when not authenticated; depends on where the token came from. */
+    private String loginHint() {
+        String env = root.platform().getenv(TokenSource.TOKEN_ENV);
+        return env != null && !env.isBlank()
+                ? "; the token comes from " + TokenSource.TOKEN_ENV + ": set a valid one, or unset it and run 'tpmkms login'"
+                : "; run 'tpmkms login'";
     }
 
     private static String describe(Status status) {

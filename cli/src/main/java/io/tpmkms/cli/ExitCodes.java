@@ -17,10 +17,19 @@ public final class ExitCodes {
     public static final int UNREACHABLE = 3;
     /** The key or key version does not exist: NOT_FOUND. */
     public static final int NOT_FOUND = 4;
-    /** UNAUTHENTICATED or PERMISSION_DENIED. */
+    /**
+     * Not logged in, the login or token renewal was refused, or the service answered
+     * UNAUTHENTICATED or PERMISSION_DENIED. The message says which, and whether
+     * {@code tpmkms login} is the fix.
+     */
     public static final int DENIED = 5;
     /** The request conflicts with the key's state: ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED (etag). */
     public static final int CONFLICT = 6;
+    /**
+     * {@code tpmkms policy check}: the policy service decided DENY. Not an error: the question was
+     * answered. Distinct from {@link #DENIED}, which means the caller itself was refused.
+     */
+    public static final int POLICY_DENY = 7;
 
     private ExitCodes() {
     }

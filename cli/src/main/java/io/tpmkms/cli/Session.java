@@ -6,6 +6,7 @@ import com.google.protobuf.util.JsonFormat;
 import io.tpmkms.cli.connection.KmsConnection;
 import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
+import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -47,6 +48,13 @@ public final class Session {
             throw new IllegalStateException("this command runs offline: it has no connection to the audit service");
         }
         return connection.audit();
+    }
+
+    public PolicyServiceGrpc.PolicyServiceBlockingStub policy() {
+        if (connection == null) {
+            throw new IllegalStateException("this command runs offline: it has no connection to the policy service");
+        }
+        return connection.policy();
     }
 
     public boolean json() {

@@ -2,6 +2,12 @@ package io.tpmkms.cli;
 
 import io.tpmkms.cli.attestation.AttestationCommand;
 import io.tpmkms.cli.audit.AuditCommand;
+import io.tpmkms.cli.auth.CredentialStore;
+import io.tpmkms.cli.auth.LoginCommand;
+import io.tpmkms.cli.auth.LogoutCommand;
+import io.tpmkms.cli.auth.TokenCommand;
+import io.tpmkms.cli.auth.TokenSource;
+import io.tpmkms.cli.auth.WhoAmICommand;
 import io.tpmkms.cli.connection.KmsConnection;
 import io.tpmkms.cli.crypto.AsymmetricDecryptCommand;
 import io.tpmkms.cli.crypto.DataKeyCommand;
@@ -15,6 +21,8 @@ import io.tpmkms.cli.crypto.SignCommand;
 import io.tpmkms.cli.crypto.VerifyCommand;
 import io.tpmkms.cli.format.DurationText;
 import io.tpmkms.cli.keys.KeysCommand;
+import io.tpmkms.cli.policy.BindingsCommand;
+import io.tpmkms.cli.policy.PolicyCommand;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -25,21 +33,24 @@ import picocli.CommandLine.ScopeType;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code tpmkms}: the command-line client of the key service and the audit service. The options here are global: they
- * may be given before or after any subcommand.
+ * {@code tpmkms}: the command-line client of the key service, the audit service and the policy
+ * service. The options here are global: they may be given before or after any subcommand.
  *
- * <p>Build the command line with {@link #commandLine(Console)}, which installs the error
+ * <p>Build the command line with {@link #commandLine(Console, Platform)}, which installs the error
  * handling; a bare {@code new CommandLine(new TpmkmsCommand())} works too but reports errors the
- * picocli way.
+ * picocli way. The {@link Platform} gives the environment: the token of every call comes from
+ * {@code TPMKMS_TOKEN} or the cache of {@code tpmkms login} (see {@link TokenSource}).
  */
 @Command(name = "tpmkms",
         scope = ScopeType.INHERIT,
         mixinStandardHelpOptions = true,
         version = "tpmkms-cli 0.1.0",
         usageHelpAutoWidth = true,
-        description = "Command-line client of the tpmkms key service and audit service.",
+        description = {"Command-line client of the tpmkms key service, audit service and policy service.",
+                "Every call carries an OIDC token: run 'tpmkms login' first (or set TPMKMS_TOKEN)."},
         footer = {"%nExit codes: 0 ok, 1 failed, signature/MAC invalid or audit chain broken, 2 usage, 3 server unreachable, "
-                + "4 not found, 5 unauthenticated or denied, 6 conflicts with the key's state (see docs/cli.md)."},
+                + "4 not found, 5 not logged in, unauthenticated or denied, 6 conflicts with the key's state, "
+                + "7 'policy check' decided DENY (see docs/cli.md)."},
         subcommands = {
                 KeysCommand.class,
                 EncryptCommand.class,
@@ -54,6 +65,12 @@ import picocli.CommandLine.Spec;
                 RandomCommand.class,
                 AttestationCommand.class,
                 AuditCommand.class,
+                PolicyCommand.class,
+                BindingsCommand.class,
+                LoginCommand.class,
+                LogoutCommand.class,
+                WhoAmICommand.class,
+                TokenCommand.class,
                 CommandLine.HelpCommand.class,
         })
 public final class TpmkmsCommand implements Callable<Integer> {
@@ -68,6 +85,12 @@ public final class TpmkmsCommand implements Callable<Integer> {
             description = "Audit service address, for 'audit' commands (env TPMKMS_AUDIT_ADDRESS, "
                     + "default ${DEFAULT-VALUE}). Plaintext gRPC.")
     String auditAddress;
+
+    @Option(names = "--policy-address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
+            defaultValue = "${env:TPMKMS_POLICY_ADDRESS:-localhost:9092}",
+            description = "Policy service address, for 'policy', 'bindings' and 'whoami' (env TPMKMS_POLICY_ADDRESS, "
+                    + "default ${DEFAULT-VALUE}). Plaintext gRPC.")
+    String policyAddress;
 
     @Option(names = "--timeout", scope = ScopeType.INHERIT, paramLabel = "DURATION", defaultValue = "30s",
             converter = DurationText.Converter.class,
@@ -86,22 +109,30 @@ public final class TpmkmsCommand implements Callable<Integer> {
     CommandSpec spec;
 
     private final Console console;
+    private final Platform platform;
+    private TokenSource tokens;
 
     public TpmkmsCommand() {
-        this(Console.system());
+        this(Console.system(), Platform.system());
     }
 
-    public TpmkmsCommand(Console console) {
+    public TpmkmsCommand(Console console, Platform platform) {
         this.console = console;
+        this.platform = platform;
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine(Console.system()).execute(args));
+        System.exit(commandLine(Console.system(), Platform.system()).execute(args));
+    }
+
+    /** The command line of the real process (environment, clock, terminal), writing to {@code console}. */
+    public static CommandLine commandLine(Console console) {
+        return commandLine(console, Platform.system());
     }
 
     /** The command line with tpmkms's error reporting and exit codes, writing to {@code console}. */
-    public static CommandLine commandLine(Console console) {
-        TpmkmsCommand root = new TpmkmsCommand(console);
+    public static CommandLine commandLine(Console console, Platform platform) {
+        TpmkmsCommand root = new TpmkmsCommand(console, platform);
         ErrorReporter errors = new ErrorReporter(root);
         return new CommandLine(root)
                 .setOut(new java.io.PrintWriter(console.out(), true))
@@ -120,11 +151,15 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return console;
     }
 
+    public Platform platform() {
+        return platform;
+    }
+
     public boolean json() {
         return json;
     }
 
-    boolean verbose() {
+    public boolean verbose() {
         return verbose;
     }
 
@@ -141,11 +176,25 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return switch (service) {
             case KEY -> address;
             case AUDIT -> auditAddress;
+            case POLICY -> policyAddress;
         };
     }
 
-    Duration timeout() {
+    public Duration timeout() {
         return timeout;
+    }
+
+    /** The token cache of this environment. */
+    public CredentialStore credentialStore() {
+        return CredentialStore.of(platform);
+    }
+
+    /** The token source of this run: one per run, so a token renewed once is reused by later calls. */
+    public synchronized TokenSource tokens() {
+        if (tokens == null) {
+            tokens = new TokenSource(platform, credentialStore(), timeout);
+        }
+        return tokens;
     }
 
     /** Opens a connection to the key service. */
@@ -154,13 +203,18 @@ public final class TpmkmsCommand implements Callable<Integer> {
     }
 
     /**
-     * Opens the connection every command uses, to the key service or the audit service. Call
-     * credentials (OIDC tokens from {@code tpmkms login}) are to be attached here, for both.
+     * Opens the connection every command uses, to the key, audit or policy service; every call on
+     * it carries the bearer token of {@link #tokens()}.
      */
     KmsConnection connect(KmsConnection.Service service) {
+        checkTimeout();
+        return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, tokens()));
+    }
+
+    /** A zero timeout would fail every call at once: a usage error instead. */
+    public void checkTimeout() {
         if (timeout.isZero()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--timeout must be longer than 0s");
         }
-        return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, null));
     }
 }

@@ -631,7 +631,10 @@ class AuditCommandTest extends CliHarness {
         Result r = run("audit", command);
 
         assertEquals(exit, r.exitCode(), r::toString);
-        assertEquals("error: refused (" + code + ", reason SOME_REASON)\n", r.stderr());
+        // UNAUTHENTICATED says what to do; the token of these tests comes from TPMKMS_TOKEN.
+        String hint = code == Status.Code.UNAUTHENTICATED
+                ? "; the token comes from TPMKMS_TOKEN: set a valid one, or unset it and run 'tpmkms login'" : "";
+        assertEquals("error: refused (" + code + ", reason SOME_REASON)" + hint + "\n", r.stderr());
     }
 
     @Test

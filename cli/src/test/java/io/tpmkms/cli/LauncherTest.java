@@ -20,6 +20,8 @@ class LauncherTest extends CliHarness {
         ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
                 TpmkmsCommand.class.getName(), "keys", "get", "ns/x");
         pb.environment().put("TPMKMS_ADDRESS", address);
+        pb.environment().put("TPMKMS_TOKEN", "token-from-the-real-environment");
+        expectedAuthorization = "Bearer token-from-the-real-environment";
         Process p = pb.start();
         p.getOutputStream().close();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "CLI did not finish");
@@ -38,6 +40,8 @@ class LauncherTest extends CliHarness {
                 TpmkmsCommand.class.getName(), "audit", "checkpoint", "5");
         pb.environment().put("TPMKMS_AUDIT_ADDRESS", auditAddress);
         pb.environment().put("TPMKMS_ADDRESS", address);
+        pb.environment().put("TPMKMS_TOKEN", "token-from-the-real-environment");
+        expectedAuthorization = "Bearer token-from-the-real-environment";
         Process p = pb.start();
         p.getOutputStream().close();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "CLI did not finish");

@@ -5,20 +5,30 @@ import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
 import io.grpc.stub.AbstractStub;
+import io.tpmkms.cli.auth.AuthenticationException;
+import io.tpmkms.cli.auth.TokenSource;
 import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
+import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
 import java.time.Duration;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One channel to a tpmkms service (the key service or the audit service, see {@link Service}) for
- * the life of one command.
+ * One channel to a tpmkms service (the key service, the audit service or the policy service, see
+ * {@link Service}) for the life of one command.
  *
  * <p>Security is decided here and nowhere else: {@link #channelCredentials()} (plaintext today,
- * TLS later) and {@link Settings#callCredentials()} (none today; the OIDC token of
- * {@code tpmkms login} later). Every stub handed out carries a fresh deadline, so a command that
+ * TLS later) and the call credentials, {@link BearerToken}: every call of every stub handed out
+ * carries {@code authorization: Bearer <token>} from the {@link TokenSource} (TPMKMS_TOKEN or the
+ * cache of {@code tpmkms login}). Every stub also carries a fresh deadline, so a command that
  * pages through results gets the full timeout per call.
+ *
+ * <p>Tokens travel in plaintext over a plaintext channel: acceptable only while the services
+ * listen on loopback, which they do until TLS lands.
  *
  * <p>Not thread-safe; a command uses it from one thread. The channel connects lazily, so an
  * unreachable server shows up as UNAVAILABLE on the first call.
@@ -28,7 +38,8 @@ public final class KmsConnection implements AutoCloseable {
     /** The services the CLI talks to, each at its own address. */
     public enum Service {
         KEY("key service"),
-        AUDIT("audit service");
+        AUDIT("audit service"),
+        POLICY("policy service");
 
         private final String description;
 
@@ -46,17 +57,24 @@ public final class KmsConnection implements AutoCloseable {
      * @param service         which service is at {@code address}
      * @param address         gRPC target, usually {@code host:port}
      * @param timeout         deadline of each call (of a whole stream, for streaming calls)
-     * @param callCredentials attached to every call; {@code null} for none
+     * @param tokens          the bearer token of every call; {@code null} sends none (tests of the
+     *                        server's answer to a call without a token)
      */
-    public record Settings(Service service, String address, Duration timeout, CallCredentials callCredentials) {
+    public record Settings(Service service, String address, Duration timeout, TokenSource tokens) {
     }
+
+    /** The metadata key of the bearer token (RFC 6750 §2.1). */
+    public static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     private final Settings settings;
     private final ManagedChannel channel;
+    private final CallCredentials callCredentials;
 
     private KmsConnection(Settings settings, ManagedChannel channel) {
         this.settings = settings;
         this.channel = channel;
+        this.callCredentials = settings.tokens() == null ? null : new BearerToken(settings.tokens());
     }
 
     public static KmsConnection open(Settings settings) {
@@ -95,13 +113,18 @@ public final class KmsConnection implements AutoCloseable {
         return prepare(Service.AUDIT, AuditServiceGrpc.newBlockingStub(channel));
     }
 
+    /** A policy service stub whose deadline starts now. */
+    public PolicyServiceGrpc.PolicyServiceBlockingStub policy() {
+        return prepare(Service.POLICY, PolicyServiceGrpc.newBlockingStub(channel));
+    }
+
     private <S extends AbstractStub<S>> S prepare(Service wanted, S stub) {
         if (settings.service() != wanted) {
             throw new IllegalStateException("this connection is to the " + settings.service().description()
                     + " at " + settings.address() + ", not to the " + wanted.description());
         }
         S withDeadline = stub.withDeadlineAfter(settings.timeout().toMillis(), TimeUnit.MILLISECONDS);
-        return settings.callCredentials() == null ? withDeadline : withDeadline.withCallCredentials(settings.callCredentials());
+        return callCredentials == null ? withDeadline : withDeadline.withCallCredentials(callCredentials);
     }
 
     @Override
@@ -111,6 +134,35 @@ public final class KmsConnection implements AutoCloseable {
             channel.awaitTermination(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * {@code authorization: Bearer <token>} on each call. The token is fetched on gRPC's
+     * application executor, not the transport thread, because getting it may read the cache and
+     * renew the token over HTTP. Without a usable token the call fails locally with
+     * UNAUTHENTICATED whose cause is the {@link AuthenticationException}, and nothing is sent.
+     */
+    static final class BearerToken extends CallCredentials {
+        private final TokenSource tokens;
+
+        BearerToken(TokenSource tokens) {
+            this.tokens = tokens;
+        }
+
+        @Override
+        public void applyRequestMetadata(RequestInfo info, Executor appExecutor, MetadataApplier applier) {
+            appExecutor.execute(() -> {
+                try {
+                    Metadata headers = new Metadata();
+                    headers.put(AUTHORIZATION, "Bearer " + tokens.token().value());
+                    applier.apply(headers);
+                } catch (AuthenticationException e) {
+                    applier.fail(Status.UNAUTHENTICATED.withDescription(e.getMessage()).withCause(e));
+                } catch (RuntimeException e) {
+                    applier.fail(Status.UNAUTHENTICATED.withDescription("cannot get a token: " + e).withCause(e));
+                }
+            });
         }
     }
 }
