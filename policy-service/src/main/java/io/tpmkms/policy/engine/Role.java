@@ -1,0 +1,14 @@
+package io.tpmkms.policy.engine;
+
+import java.util.Locale;
+
+/** A tpmkms role: what a role binding grants, as the Cedar action group {@code "role:<name>"}. */
+public enum Role {
+  ADMIN, USER, DUPLICATOR, AUDITOR, VIEWER;
+
+  /** "admin", "user", ... as in the schema and in decision explanations. */
+  public String label() { return name().toLowerCase(Locale.ROOT); }
+
+  /** The id of the Cedar action group: {@code Tpmkms::Action::"role:admin"}. */
+  public String actionGroup() { return "role:" + label(); }
+}
