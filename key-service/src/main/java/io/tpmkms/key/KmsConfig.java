@@ -21,23 +21,6 @@ public interface KmsConfig {
 
   Cache cache();
 
-  Audit audit();
-
-  interface Audit {
-    /**
-     * Whether every operation writes an audit event (default true). Off only
-     * for measuring what auditing costs: without it nothing is recorded.
-     */
-    @WithDefault("true")
-    boolean enabled();
-
-    /** Outbox writer threads (commits in flight) for events written after the fact. */
-    @WithDefault("4")
-    int writers();
-
-    /** host:port of the audit service; unset: events stay in the outbox table. */
-    Optional<String> forwardTo();
-  }
 
   interface Backend {
     /** Protection level of keys created without one; unset: TPM when a TPM is configured, else SOFTWARE. */

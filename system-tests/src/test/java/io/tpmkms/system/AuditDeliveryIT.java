@@ -78,6 +78,8 @@ class AuditDeliveryIT {
         "TPMKMS_GRPC_PORT", Integer.toString(keyPort),
         "TPMKMS_HTTP_PORT", Integer.toString(ports[3]),
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString(),
+        // this test is about delivery; identity and authorization have AuthorizationIT
+        "TPMKMS_AUTH_MODE", "none",
         "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort),
         dir.resolve("key.log"));
     keyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", keyPort).usePlaintext().build();

@@ -8,8 +8,9 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.StreamObserver;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
-import io.tpmkms.key.audit.AuditLog;
-import io.tpmkms.key.audit.CallInfo;
+import io.tpmkms.runtime.audit.AuditLog;
+import io.tpmkms.runtime.audit.CallInfo;
+import io.tpmkms.key.authz.Authorizer;
 import io.tpmkms.key.crypto.MustBlock;
 import io.tpmkms.support.error.ErrorCode;
 import io.tpmkms.key.error.GrpcErrors;
@@ -29,6 +30,9 @@ import java.util.function.Supplier;
  * mid-way that it must block ({@link MustBlock}, thrown before any effect), it
  * is re-run on a worker.
  *
+ * <p>Every call is authorized first ({@link Authorizer}: fail closed, nothing
+ * runs without an ALLOW when authentication is on).
+ *
  * <p>Every call ends here: its audit event is made durable first — unless a
  * state change already wrote it in its own transaction — and only then is the
  * response or the mapped error sent. If the event cannot be made durable the
@@ -45,30 +49,21 @@ public class Dispatch {
   });
 
   private final AuditLog audit;
+  private final Authorizer authorizer;
 
-  public Dispatch(AuditLog audit) {
+  public Dispatch(AuditLog audit, Authorizer authorizer) {
     this.audit = audit;
+    this.authorizer = authorizer;
   }
 
   /** Runs the call here (the event loop), falling back to a worker if it must block. */
   public <T extends Message> void inline(Message request, StreamObserver<T> out, Supplier<T> call) {
-    CallInfo info = begin(request);
-    T response;
-    try {
-      response = call.get();
-    } catch (MustBlock e) {
-      worker(request, out, call);
-      return;
-    } catch (Throwable t) {
-      finish(info, request, out, null, t);
-      return;
-    }
-    finish(info, request, out, response, null);
+    run(null, request, out, call);
   }
 
   /** Runs the call on the worker pool, carrying the gRPC context along. */
   public <T extends Message> void worker(Message request, StreamObserver<T> out, Supplier<T> call) {
-    on(WORKERS, request, out, call);
+    run(WORKERS, request, out, call);
   }
 
   /**
@@ -78,11 +73,65 @@ public class Dispatch {
    * context switches on the CPU the TPM emulator also needs).
    */
   public <T extends Message> void tpm(Message request, StreamObserver<T> out, Supplier<T> call) {
-    on(TPM_QUEUE, request, out, call);
+    run(TPM_QUEUE, request, out, call);
   }
 
-  private <T extends Message> void on(Executor executor, Message request, StreamObserver<T> out, Supplier<T> call) {
+  /**
+   * Authorizes, then runs the call where it belongs ({@code executor}, or
+   * here when null). A remembered decision costs nothing; otherwise the
+   * policy service is asked without blocking this thread and the call goes
+   * on, once allowed, on a worker (or its executor).
+   */
+  private <T extends Message> void run(Executor executor, Message request, StreamObserver<T> out, Supplier<T> call) {
     CallInfo info = begin(request);
+    Authorizer.Verdict known;
+    try {
+      known = authorizer.known(info, request);
+    } catch (Throwable t) {
+      finish(info, request, out, null, t);
+      return;
+    }
+    if (known != null) {
+      allowedThen(known, executor, info, request, out, call);
+      return;
+    }
+    Context context = Context.current();
+    authorizer.ask(info, request).whenComplete((verdict, failure) -> context.run(() -> {
+      if (failure != null) {
+        finish(info, request, out, null, failure);
+      } else {
+        allowedThen(verdict, executor == null ? WORKERS : executor, info, request, out, call);
+      }
+    }));
+  }
+
+  private <T extends Message> void allowedThen(Authorizer.Verdict verdict, Executor executor, CallInfo info,
+      Message request, StreamObserver<T> out, Supplier<T> call) {
+    if (!verdict.allowed()) {
+      finish(info, request, out, null, Authorizer.denied(info, verdict));
+    } else if (executor == null) {
+      here(info, request, out, call);
+    } else {
+      on(executor, info, request, out, call);
+    }
+  }
+
+  private <T extends Message> void here(CallInfo info, Message request, StreamObserver<T> out, Supplier<T> call) {
+    T response;
+    try {
+      response = call.get();
+    } catch (MustBlock e) {
+      on(WORKERS, info, request, out, call);
+      return;
+    } catch (Throwable t) {
+      finish(info, request, out, null, t);
+      return;
+    }
+    finish(info, request, out, response, null);
+  }
+
+  private <T extends Message> void on(Executor executor, CallInfo info, Message request, StreamObserver<T> out,
+      Supplier<T> call) {
     try {
       executor.execute(Context.current().wrap(() -> {
         T response;

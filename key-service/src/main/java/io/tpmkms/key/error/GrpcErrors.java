@@ -3,6 +3,7 @@ package io.tpmkms.key.error;
 import io.tpmkms.support.error.ErrorCode;
 import io.grpc.StatusRuntimeException;
 import io.tpmkms.support.error.StatusMapper;
+import io.tpmkms.support.error.ServiceException;
 import io.tpmkms.protection.BackendException;
 import jakarta.persistence.OptimisticLockException;
 import jakarta.persistence.PessimisticLockException;
@@ -30,6 +31,9 @@ public final class GrpcErrors {
     if (t instanceof KmsException k) return k;
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof KmsException k) return k;
+      if (c instanceof ServiceException s) {
+        return new KmsException(s.code(), s.reason(), s.getMessage(), s.metadata(), t);
+      }
       if (c instanceof BackendException b) return fromBackend(b);
       if (c instanceof OptimisticLockException || c instanceof StaleStateException
           || c instanceof PessimisticLockException || c instanceof LockAcquisitionException) {

@@ -30,6 +30,9 @@ public final class Reasons {
 
   // NOT_FOUND / ALREADY_EXISTS
   public static final String KEY_NOT_FOUND = "KEY_NOT_FOUND";
+  // PERMISSION_DENIED
+  /** The policy service denied the call; the message carries the decision's reasons. */
+  public static final String PERMISSION_DENIED = "PERMISSION_DENIED";
   public static final String KEY_VERSION_NOT_FOUND = "KEY_VERSION_NOT_FOUND";
   public static final String KEY_ALREADY_EXISTS = "KEY_ALREADY_EXISTS";
 
@@ -55,6 +58,8 @@ public final class Reasons {
   public static final String DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE";
   /** The operation's audit event could not be made durable, so the operation was refused (fail closed). */
   public static final String AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE";
+  /** No authorization decision could be had (policy service unreachable or refusing us): fail closed. */
+  public static final String POLICY_UNAVAILABLE = "POLICY_UNAVAILABLE";
   public static final String BACKEND_RESOURCE_EXHAUSTED = "BACKEND_RESOURCE_EXHAUSTED";
   public static final String INTERNAL = "INTERNAL";
 }

@@ -2,8 +2,8 @@ package io.tpmkms.key.lifecycle;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
-import io.tpmkms.key.audit.AuditLog;
-import io.tpmkms.key.audit.CallInfo;
+import io.tpmkms.runtime.audit.AuditLog;
+import io.tpmkms.runtime.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
 import io.tpmkms.support.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;

@@ -1,4 +1,4 @@
-package io.tpmkms.key.audit;
+package io.tpmkms.runtime.audit;
 
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
@@ -7,6 +7,8 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Set;
 import java.util.UUID;
+import io.tpmkms.proto.audit.v1.Decision;
+import io.tpmkms.runtime.auth.Principal;
 
 /**
  * What the audit trail needs to know about the call being served: set by
@@ -26,15 +28,20 @@ public final class CallInfo {
   public final String client;
   public final String requestId;
   public final String principal;
+  /** The authenticated caller (anonymous with authentication off, null for internal actions). */
+  public final Principal caller;
   private volatile String key = "";
+  private volatile Decision decision = Decision.NOT_EVALUATED;
+  private volatile String decisionReason = "";
   private volatile byte[] requestDigest = new byte[0];
   private volatile boolean recorded;
 
-  CallInfo(String operation, String client, String requestId, String principal) {
+  CallInfo(String operation, String client, String requestId, Principal caller) {
     this.operation = operation;
     this.client = client;
     this.requestId = requestId;
-    this.principal = principal;
+    this.caller = caller;
+    this.principal = caller == null ? "system" : caller.auditName();
   }
 
   /** The call being served on this thread, or null outside a gRPC call (the scheduler). */
@@ -44,7 +51,7 @@ public final class CallInfo {
 
   /** An internal action (scheduled rotation, scheduled destruction). */
   public static CallInfo system(String operation) {
-    return new CallInfo(operation, "tpmkms", randomId(), "system");
+    return new CallInfo(operation, "tpmkms", randomId(), null);
   }
 
   /**
@@ -83,7 +90,7 @@ public final class CallInfo {
    * secret: this avoids the process-wide SecureRandom behind
    * UUID.randomUUID() on every call.
    */
-  static String randomId() {
+  public static String randomId() {
     java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
     long hi = (r.nextLong() & ~0xF000L) | 0x4000L;
     long lo = (r.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
@@ -91,6 +98,25 @@ public final class CallInfo {
   }
 
   public String key() { return key; }
+
+  /** Overrides the key name taken from the request (a call whose resource is not in a "key" field). */
+  public void key(String key) { this.key = key == null ? "" : key; }
+
+  /** Records the authorization decision of this call and why (the matching rules). */
+  public void decided(Decision decision, String reason) {
+    this.decision = decision;
+    this.decisionReason = reason == null ? "" : reason;
+  }
+
+  public Decision decision() { return decision; }
+
+  public String decisionReason() { return decisionReason; }
+
+  /** The RPC's simple name ("Encrypt"), the action the policy service decides on. */
+  public String method() {
+    int slash = operation.lastIndexOf('/');
+    return slash < 0 ? operation : operation.substring(slash + 1);
+  }
 
   public byte[] requestDigest() { return requestDigest.clone(); }
 

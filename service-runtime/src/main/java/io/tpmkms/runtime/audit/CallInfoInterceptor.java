@@ -1,4 +1,4 @@
-package io.tpmkms.key.audit;
+package io.tpmkms.runtime.audit;
 
 import io.grpc.Context;
 import io.grpc.Contexts;
@@ -10,12 +10,20 @@ import io.grpc.ServerInterceptor;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.net.SocketAddress;
+import io.tpmkms.runtime.auth.Caller;
+import io.tpmkms.runtime.auth.Principal;
 
 /** Puts a {@link CallInfo} for every incoming call into the gRPC context. */
 @GlobalInterceptor
 @ApplicationScoped
-public class CallInfoInterceptor implements ServerInterceptor {
+public class CallInfoInterceptor implements ServerInterceptor, jakarta.enterprise.inject.spi.Prioritized {
   static final Metadata.Key<String> REQUEST_ID = Metadata.Key.of("x-request-id", Metadata.ASCII_STRING_MARSHALLER);
+
+  /** After authentication (which sets the caller), before everything else. */
+  @Override
+  public int getPriority() {
+    return 900_000;
+  }
 
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
@@ -25,9 +33,11 @@ public class CallInfoInterceptor implements ServerInterceptor {
     if (requestId == null || requestId.isEmpty() || requestId.length() > 128) {
       requestId = CallInfo.randomId();
     }
-    // No authentication yet (the policy-service issue): every caller is "anonymous".
-    CallInfo info = new CallInfo(call.getMethodDescriptor().getFullMethodName(),
-        peer == null ? "" : peer.toString(), requestId, "anonymous");
+    Principal caller = Caller.current();
+    if (caller == null) caller = Principal.ANONYMOUS;
+    String address = peer == null ? "" : peer.toString();
+    String client = caller.clientId().isEmpty() ? address : caller.clientId() + " " + address;
+    CallInfo info = new CallInfo(call.getMethodDescriptor().getFullMethodName(), client, requestId, caller);
     return Contexts.interceptCall(Context.current().withValue(CallInfo.KEY, info), call, headers, next);
   }
 }

@@ -1,11 +1,10 @@
-package io.tpmkms.key.audit;
+package io.tpmkms.runtime.audit;
 
 import io.agroal.api.AgroalDataSource;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.tpmkms.key.KmsConfig;
 import io.tpmkms.proto.audit.v1.AppendEventsRequest;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
@@ -33,18 +32,21 @@ public class AuditForwarder {
   private static final int BATCH = 500;
 
   private final AgroalDataSource db;
-  private final KmsConfig config;
+  private final AuditConfig config;
   private volatile boolean running;
   private Thread thread;
   private ManagedChannel channel;
 
-  public AuditForwarder(AgroalDataSource db, KmsConfig config) {
+  private final io.tpmkms.runtime.auth.ServiceCredentials credentials;
+
+  public AuditForwarder(AgroalDataSource db, AuditConfig config, io.tpmkms.runtime.auth.ServiceCredentials credentials) {
     this.db = db;
     this.config = config;
+    this.credentials = credentials;
   }
 
   void start(@Observes StartupEvent e) {
-    var target = config.audit().forwardTo();
+    var target = config.forwardTo();
     if (target.isEmpty()) {
       LOG.warn("no audit service configured (tpmkms.audit.forward-to): audit events stay in the outbox table");
       return;
@@ -95,7 +97,8 @@ public class AuditForwarder {
           c.commit();
           return 0;
         }
-        AuditServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS).appendEvents(req.build());
+        AuditServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials.callCredentials())
+            .withDeadlineAfter(10, TimeUnit.SECONDS).appendEvents(req.build());
         try (PreparedStatement del = c.prepareStatement("DELETE FROM audit_outbox WHERE id = ANY (?)")) {
           del.setArray(1, c.createArrayOf("bigint", ids.toArray()));
           del.executeUpdate();

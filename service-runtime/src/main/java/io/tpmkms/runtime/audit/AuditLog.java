@@ -1,13 +1,9 @@
-package io.tpmkms.key.audit;
+package io.tpmkms.runtime.audit;
 
 import com.google.protobuf.Timestamp;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.ShutdownEvent;
-import io.tpmkms.support.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
 import io.tpmkms.proto.audit.v1.AuditEvent;
-import io.tpmkms.proto.audit.v1.Decision;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.persistence.EntityManager;
@@ -16,7 +12,6 @@ import java.sql.PreparedStatement;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -51,17 +46,19 @@ public class AuditLog {
 
   private final AgroalDataSource db;
   private final boolean enabled;
+  private final String service;
   private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(100_000);
   private final List<Thread> writers = new ArrayList<>();
   private volatile boolean running = true;
 
-  public AuditLog(AgroalDataSource db, io.tpmkms.key.KmsConfig config) {
+  public AuditLog(AgroalDataSource db, AuditConfig config) {
     this.db = db;
-    this.enabled = config.audit().enabled();
+    this.service = config.service();
+    this.enabled = config.enabled();
     if (!enabled) LOG.warn("auditing is OFF (tpmkms.audit.enabled=false): operations are not recorded");
     // Several writers, so several commits are in flight: PostgreSQL flushes the WAL once for all
     // commits waiting at that moment, and a caller never waits for more than one fsync behind others.
-    for (int i = 0; i < config.audit().writers(); i++) {
+    for (int i = 0; i < config.writers(); i++) {
       Thread t = new Thread(this::writeLoop, "audit-outbox-writer-" + i);
       t.setDaemon(true);
       t.start();
@@ -107,13 +104,14 @@ public class AuditLog {
     return AuditEvent.newBuilder()
         .setEventId(call.eventId)
         .setTime(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
-        .setService("key-service")
+        .setService(service)
         .setPrincipal(clip(call.principal))
         .setClient(clip(call.client))
         .setOperation(clip(call.operation))
         .setKey(clip(key))
         .setKeyVersion(Math.max(0, version))
-        .setDecision(Decision.NOT_EVALUATED)
+        .setDecision(call.decision())
+        .setDecisionReason(clip(call.decisionReason()))
         .setOutcome(outcome)
         .setOutcomeReason(clip(reason))
         .setRequestId(clip(call.requestId))
@@ -153,7 +151,7 @@ public class AuditLog {
         break;
       } catch (Exception e) {
         LOG.errorf(e, "cannot write %d audit events to the outbox; their calls fail", batch.size());
-        KmsException failure = unavailable(e);
+        AuditUnavailableException failure = unavailable(e);
         batch.forEach(p -> p.done().completeExceptionally(failure));
       } finally {
         batch.clear();
@@ -179,9 +177,8 @@ public class AuditLog {
     }
   }
 
-  private static KmsException unavailable(Throwable cause) {
-    return new KmsException(ErrorCode.UNAVAILABLE, Reasons.AUDIT_UNAVAILABLE,
-        "the operation could not be recorded in the audit trail, so it was refused; retry later", Map.of(), cause);
+  private static AuditUnavailableException unavailable(Throwable cause) {
+    return new AuditUnavailableException(cause);
   }
 
   void stop(@Observes ShutdownEvent e) throws InterruptedException {

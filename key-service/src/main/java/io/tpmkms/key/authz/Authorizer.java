@@ -1,0 +1,208 @@
+package io.tpmkms.key.authz;
+
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.MoreExecutors;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.tpmkms.key.error.KmsException;
+import io.tpmkms.key.error.Reasons;
+import io.tpmkms.key.lifecycle.KeyNames;
+import io.tpmkms.proto.audit.v1.Decision;
+import io.tpmkms.proto.policy.v1.AuthorizeRequest;
+import io.tpmkms.proto.policy.v1.AuthorizeResponse;
+import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
+import io.tpmkms.proto.policy.v1.Reason;
+import io.tpmkms.proto.policy.v1.Resource;
+import io.tpmkms.runtime.audit.CallInfo;
+import io.tpmkms.runtime.auth.AuthConfig;
+import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.runtime.auth.ServiceCredentials;
+import io.tpmkms.support.error.ErrorCode;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+
+/**
+ * Asks the policy service whether the caller may do this call, before the
+ * call does anything, and fails closed: no decision (policy service down,
+ * slow, or refusing the key service) means UNAVAILABLE (POLICY_UNAVAILABLE)
+ * and nothing happens; a DENY means PERMISSION_DENIED with the decision's
+ * reasons. The action is the RPC's name; the resource is the key the request
+ * names, its namespace (ListKeys) or the whole deployment (GenerateRandom,
+ * ListKeys over all namespaces).
+ *
+ * <p>Decisions are remembered for {@code tpmkms.authz.cache-ttl} per
+ * principal, action and resource, so a hot client costs one map lookup; a
+ * policy change therefore applies within that TTL plus the policy service's
+ * reload interval (docs/authorization.md).
+ */
+@ApplicationScoped
+public class Authorizer {
+  private static final Logger LOG = Logger.getLogger(Authorizer.class);
+
+  /** The outcome of one decision; {@code reason} is what the audit record and the caller see. */
+  public record Verdict(boolean allowed, String reason, long expiresAtNanos) {
+    static final Verdict NOT_EVALUATED = new Verdict(true, "", Long.MAX_VALUE);
+  }
+
+  private record CacheKey(Principal principal, String action, String namespace, String keyName) {}
+
+  private final AuthConfig auth;
+  private final AuthzConfig config;
+  private final ServiceCredentials credentials;
+  private final Map<CacheKey, Verdict> cache = new ConcurrentHashMap<>();
+  private final boolean enabled;
+  private ManagedChannel channel;
+
+  public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials) {
+    this.auth = auth;
+    this.config = config;
+    this.credentials = credentials;
+    this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
+  }
+
+  void start(@Observes StartupEvent e) {
+    if (!enabled) {
+      LOG.warn("authorization is OFF (tpmkms.auth.mode=none): every call is allowed; loopback only");
+      return;
+    }
+    String target = config.policyService().orElseThrow(() -> new IllegalStateException(
+        "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
+    channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    LOG.infof("authorizing every call with the policy service at %s (decisions cached %s)", target,
+        config.cacheTtl());
+  }
+
+  void stop(@Observes ShutdownEvent e) {
+    if (channel != null) channel.shutdownNow();
+  }
+
+  /**
+   * The decision for this call if it is known without asking (authorization
+   * off, or remembered); null when the policy service must be asked
+   * ({@link #ask}). Throws for a request whose resource name is invalid (the
+   * call then fails with that INVALID_ARGUMENT and nothing is asked).
+   */
+  public Verdict known(CallInfo call, Message request) {
+    if (!enabled || call == null) return Verdict.NOT_EVALUATED;
+    CacheKey key = keyOf(call, request);
+    Verdict v = cache.get(key);
+    if (v == null) return null;
+    if (v.expiresAtNanos - System.nanoTime() <= 0) {
+      cache.remove(key, v);
+      return null;
+    }
+    record(call, v);
+    return v;
+  }
+
+  /** Asks the policy service; completes with its verdict or fails with UNAVAILABLE (fail closed). */
+  public CompletableFuture<Verdict> ask(CallInfo call, Message request) {
+    CacheKey key = keyOf(call, request);
+    AuthorizeRequest.Builder req = AuthorizeRequest.newBuilder()
+        .setPrincipal(key.principal().toProto())
+        .setAction(key.action())
+        .setResource(Resource.newBuilder().setNamespace(key.namespace()).setKeyName(key.keyName()))
+        .putContext("client_address", clientAddress(call.client));
+    CompletableFuture<Verdict> done = new CompletableFuture<>();
+    var stub = PolicyServiceGrpc.newFutureStub(channel)
+        .withCallCredentials(credentials.callCredentials())
+        .withDeadlineAfter(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
+    Futures.addCallback(stub.authorize(req.build()), new FutureCallback<>() {
+      @Override
+      public void onSuccess(AuthorizeResponse r) {
+        boolean allowed = r.getDecision() == io.tpmkms.proto.policy.v1.Decision.ALLOW;
+        if (r.getDecision() == io.tpmkms.proto.policy.v1.Decision.DECISION_UNSPECIFIED) {
+          onFailure(new IllegalStateException("the policy service answered without a decision"));
+          return;
+        }
+        Verdict v = new Verdict(allowed, explain(r), System.nanoTime() + config.cacheTtl().toNanos());
+        if (cache.size() >= config.cacheSize()) cache.clear();
+        cache.put(key, v);
+        record(call, v);
+        done.complete(v);
+      }
+
+      @Override
+      public void onFailure(Throwable t) {
+        LOG.warnf("no authorization decision for %s (%s): refusing the call", key.action(), t.getMessage());
+        done.completeExceptionally(new KmsException(ErrorCode.UNAVAILABLE, Reasons.POLICY_UNAVAILABLE,
+            "no authorization decision could be had (policy service unavailable), so the call was refused; "
+                + "retry later", Map.of(), t));
+      }
+    }, MoreExecutors.directExecutor());
+    return done;
+  }
+
+  /** The error a denied call ends with. */
+  public static KmsException denied(CallInfo call, Verdict v) {
+    return new KmsException(ErrorCode.PERMISSION_DENIED, Reasons.PERMISSION_DENIED,
+        "permission denied: " + v.reason(), Map.of(), null);
+  }
+
+  /** Forgets every remembered decision (tests). */
+  public void forgetDecisions() {
+    cache.clear();
+  }
+
+  private static void record(CallInfo call, Verdict v) {
+    call.decided(v.allowed ? Decision.ALLOW : Decision.DENY, v.reason);
+  }
+
+  private static String explain(AuthorizeResponse r) {
+    String reasons = r.getReasonsList().stream().map(Authorizer::describe).collect(Collectors.joining("; "));
+    return (r.getDecision() == io.tpmkms.proto.policy.v1.Decision.ALLOW ? "allowed by " : "denied by ") + reasons;
+  }
+
+  private static String describe(Reason reason) {
+    String what = switch (reason.getKind()) {
+      case ROLE_BINDING -> "role binding " + reason.getId();
+      case POLICY -> "policy " + reason.getId() + " v" + reason.getVersion();
+      case DEFAULT_DENY -> "default deny (no role binding or policy permits it)";
+      default -> reason.getId();
+    };
+    return reason.getDescription().isEmpty() || reason.getKind() == Reason.Kind.DEFAULT_DENY
+        ? what : what + " (" + reason.getDescription() + ")";
+  }
+
+  /** "127.0.0.1" out of "client-id /127.0.0.1:4242" or "/127.0.0.1:4242". */
+  private static String clientAddress(String client) {
+    String s = client.substring(client.lastIndexOf(' ') + 1);
+    if (s.startsWith("/")) s = s.substring(1);
+    int colon = s.lastIndexOf(':');
+    return colon > 0 ? s.substring(0, colon) : s;
+  }
+
+  private static CacheKey keyOf(CallInfo call, Message request) {
+    String action = call.method();
+    Principal p = call.caller == null ? Principal.ANONYMOUS : call.caller;
+    var d = request.getDescriptorForType();
+    FieldDescriptor key = d.findFieldByName("key");
+    FieldDescriptor ns = d.findFieldByName("namespace");
+    FieldDescriptor name = d.findFieldByName("name");
+    if (key != null && key.getType() == FieldDescriptor.Type.STRING) {
+      KeyNames.KeyName k = KeyNames.parse((String) request.getField(key));
+      return new CacheKey(p, action, k.namespace(), k.name());
+    }
+    if (ns != null && name != null) {
+      KeyNames.KeyName k = KeyNames.of((String) request.getField(ns), (String) request.getField(name));
+      return new CacheKey(p, action, k.namespace(), k.name());
+    }
+    if (ns != null) {
+      String namespace = (String) request.getField(ns);
+      if (!namespace.isEmpty()) KeyNames.checkNamespace(namespace);
+      return new CacheKey(p, action, namespace, "");
+    }
+    return new CacheKey(p, action, "", "");
+  }
+}
