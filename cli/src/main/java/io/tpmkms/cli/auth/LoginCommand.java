@@ -42,8 +42,12 @@ public final class LoginCommand implements Callable<Integer> {
     /** The realm of a local development setup (deploy/keycloak). */
     public static final String DEFAULT_ISSUER = "http://127.0.0.1:8180/realms/tpmkms";
 
-    @Option(names = "--issuer", paramLabel = "URL", defaultValue = "${env:TPMKMS_OIDC_ISSUER:-" + DEFAULT_ISSUER + "}",
-            description = "The realm's issuer URL (env TPMKMS_OIDC_ISSUER, default ${DEFAULT-VALUE}).")
+    /** The environment variable naming the issuer when {@code --issuer} is not given. */
+    public static final String ISSUER_ENV = "TPMKMS_OIDC_ISSUER";
+
+    // No picocli ${env:} default: the environment comes from the Platform, like every other variable.
+    @Option(names = "--issuer", paramLabel = "URL",
+            description = "The realm's issuer URL (env " + ISSUER_ENV + ", default " + DEFAULT_ISSUER + ").")
     String issuer;
 
     @Option(names = "--client-id", paramLabel = "ID", defaultValue = "tpmkms-cli",
@@ -80,6 +84,10 @@ public final class LoginCommand implements Callable<Integer> {
 
     private int login(TpmkmsCommand root) throws Exception {
         root.checkTimeout();
+        if (issuer == null) {
+            String env = root.platform().getenv(ISSUER_ENV);
+            issuer = env != null && !env.isBlank() ? env.strip() : DEFAULT_ISSUER;
+        }
         String envSecret = root.platform().getenv(TokenSource.CLIENT_SECRET_ENV);
         boolean clientCredentials = clientSecretFile != null
                 || (username == null && !device && envSecret != null && !envSecret.isBlank());
