@@ -21,8 +21,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class PolicyCommandTest extends CliHarness {
 
     static final Timestamp T2030 = Timestamp.newBuilder().setSeconds(1_895_486_400L).build(); // 2030-01-24T12:00:00Z
-    static final String CEDAR = "permit (\n\tprincipal in tpmkms::Group::\"/payments\",\n"
-            + "  action == tpmkms::Action::\"Encrypt\",\n  resource\n);\n";
+    static final String CEDAR = "permit (\n\tprincipal in Tpmkms::Group::\"/payments\",\n"
+            + "  action == Tpmkms::Action::\"Encrypt\",\n  resource\n);\n";
 
     static Policy policy(String id, long version, boolean deleted) {
         return Policy.newBuilder().setId(id).setVersion(version).setDeleted(deleted).setDescription("payments may encrypt")
@@ -123,8 +123,8 @@ class PolicyCommandTest extends CliHarness {
                 created:     2030-01-24T12:00:00Z by dev-admin
 
                 permit (
-                    principal in tpmkms::Group::"/payments",
-                  action == tpmkms::Action::"Encrypt",
+                    principal in Tpmkms::Group::"/payments",
+                  action == Tpmkms::Action::"Encrypt",
                   resource
                 );
 
@@ -292,12 +292,12 @@ class PolicyCommandTest extends CliHarness {
     @Test
     void validate_invalid_exits1_withTheErrors() throws Exception {
         policy.respond(ValidatePolicyResponse.newBuilder().setValid(false)
-                .addErrors("unrecognized action `tpmkms::Action::\"Encrypt2\"`").build());
+                .addErrors("unrecognized action `Tpmkms::Action::\"Encrypt2\"`").build());
 
         Result r = run("policy", "validate", "--file", policyFile().toString());
 
         assertEquals(ExitCodes.FAILED, r.exitCode(), r::toString);
-        assertEquals("policy INVALID\n  unrecognized action `tpmkms::Action::\"Encrypt2\"`\n", r.stderr());
+        assertEquals("policy INVALID\n  unrecognized action `Tpmkms::Action::\"Encrypt2\"`\n", r.stderr());
     }
 
     @Test
@@ -555,11 +555,11 @@ class PolicyCommandTest extends CliHarness {
 
     @Test
     void bindingsDelete_notFound_exits4() {
-        policy.fail(Status.Code.NOT_FOUND, "no binding b-9", "BINDING_NOT_FOUND");
+        policy.fail(Status.Code.NOT_FOUND, "no binding b-9", "ROLE_BINDING_NOT_FOUND");
 
         Result r = run("bindings", "delete", "b-9");
 
         assertEquals(ExitCodes.NOT_FOUND, r.exitCode(), r::toString);
-        assertEquals("error: no binding b-9 (NOT_FOUND, reason BINDING_NOT_FOUND)\n", r.stderr());
+        assertEquals("error: no binding b-9 (NOT_FOUND, reason ROLE_BINDING_NOT_FOUND)\n", r.stderr());
     }
 }
