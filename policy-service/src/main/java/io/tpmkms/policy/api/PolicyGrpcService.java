@@ -1,0 +1,285 @@
+package io.tpmkms.policy.api;
+
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.tpmkms.policy.engine.Authorizer;
+import io.tpmkms.policy.engine.AuthzRequest;
+import io.tpmkms.policy.engine.PolicyEngine;
+import io.tpmkms.policy.engine.ResourceRef;
+import io.tpmkms.policy.engine.Role;
+import io.tpmkms.policy.engine.SubjectRef;
+import io.tpmkms.policy.error.PolicyException;
+import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.policy.store.PolicyStore;
+import io.tpmkms.policy.store.PolicyVersionEntity;
+import io.tpmkms.policy.store.RoleBindingEntity;
+import io.tpmkms.proto.policy.v1.*;
+import io.tpmkms.runtime.auth.Principal;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * The gRPC adapter of tpmkms.policy.v1.PolicyService. Every management RPC
+ * first authorizes its caller ({@link CallerAuthorizer}) and checks its input
+ * (bad input changes nothing), then calls the store; after a change the
+ * engine reloads at once, so this replica decides with the change from the
+ * next call on. Every failure passes through {@link Dispatch}.
+ */
+@GrpcService
+public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
+  static final int DEFAULT_PAGE = 50;
+  static final int MAX_PAGE = 1000;
+  static final int MAX_BATCH = 100;
+  static final int MAX_DESCRIPTION = 1024;
+  private static final Pattern POLICY_ID = Pattern.compile("[a-z0-9][a-z0-9._-]{0,62}");
+
+  private final Authorizer authorizer;
+  private final PolicyStore store;
+  private final CallerAuthorizer callers;
+
+  public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers) {
+    this.authorizer = authorizer;
+    this.store = store;
+    this.callers = callers;
+  }
+
+  private PolicyEngine engine() { return authorizer.engine(); }
+
+  // ---- decisions --------------------------------------------------------------------------------
+
+  @Override
+  public void authorize(AuthorizeRequest r, StreamObserver<AuthorizeResponse> out) {
+    Dispatch.inline(out, () -> {
+      callers.requireDecisionCaller();
+      return decide(r);
+    });
+  }
+
+  @Override
+  public void batchAuthorize(BatchAuthorizeRequest r, StreamObserver<BatchAuthorizeResponse> out) {
+    Dispatch.inline(out, () -> {
+      callers.requireDecisionCaller();
+      if (r.getRequestsCount() > MAX_BATCH) {
+        throw PolicyException.invalid(Reasons.INVALID_REQUEST, "at most " + MAX_BATCH + " requests per batch");
+      }
+      BatchAuthorizeResponse.Builder b = BatchAuthorizeResponse.newBuilder();
+      for (AuthorizeRequest one : r.getRequestsList()) b.addResponses(decide(one));
+      return b.build();
+    });
+  }
+
+  private AuthorizeResponse decide(AuthorizeRequest r) {
+    if (!r.hasPrincipal()) throw PolicyException.invalid(Reasons.INVALID_PRINCIPAL, "principal is required");
+    AuthzRequest q = new AuthzRequest(Principal.fromProto(r.getPrincipal()), r.getAction(),
+        ProtoMapper.resource(r.getResource()), r.getContextMap());
+    return ProtoMapper.decision(authorizer.decide(q));
+  }
+
+  // ---- policies ---------------------------------------------------------------------------------
+
+  @Override
+  public void createPolicy(CreatePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
+    Dispatch.worker(r, out, () -> {
+      Principal p = callers.require("CreatePolicy", ResourceRef.DEPLOYMENT);
+      checkPolicyId(r.getId());
+      checkDescription(r.getDescription());
+      engine().requireValid(r.getText());
+      PolicyVersionEntity v = store.createPolicy(r.getId(), r.getDescription(), r.getText(), p.subject());
+      authorizer.refresh();
+      return ProtoMapper.policy(v);
+    });
+  }
+
+  @Override
+  public void updatePolicy(UpdatePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
+    Dispatch.worker(r, out, () -> {
+      Principal p = callers.require("UpdatePolicy", ResourceRef.DEPLOYMENT);
+      checkPolicyId(r.getId());
+      checkDescription(r.getDescription());
+      checkVersion(r.getExpectedVersion());
+      engine().requireValid(r.getText());
+      PolicyVersionEntity v = store.updatePolicy(r.getId(), r.getDescription(), r.getText(), r.getExpectedVersion(),
+          p.subject());
+      authorizer.refresh();
+      return ProtoMapper.policy(v);
+    });
+  }
+
+  @Override
+  public void deletePolicy(DeletePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
+    Dispatch.worker(r, out, () -> {
+      Principal p = callers.require("DeletePolicy", ResourceRef.DEPLOYMENT);
+      checkPolicyId(r.getId());
+      checkVersion(r.getExpectedVersion());
+      PolicyVersionEntity v = store.deletePolicy(r.getId(), r.getExpectedVersion(), p.subject());
+      authorizer.refresh();
+      return ProtoMapper.policy(v);
+    });
+  }
+
+  @Override
+  public void getPolicy(GetPolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
+    Dispatch.worker(r, out, () -> {
+      callers.require("GetPolicy", ResourceRef.DEPLOYMENT);
+      checkPolicyId(r.getId());
+      checkVersion(r.getVersion());
+      return ProtoMapper.policy(store.getPolicy(r.getId(), r.getVersion()));
+    });
+  }
+
+  @Override
+  public void listPolicies(ListPoliciesRequest r, StreamObserver<ListPoliciesResponse> out) {
+    Dispatch.worker(r, out, () -> {
+      callers.require("ListPolicies", ResourceRef.DEPLOYMENT);
+      int size = pageSize(r.getPageSize());
+      String after = r.getPageToken().isEmpty() ? "" : decodeToken(r.getPageToken());
+      List<PolicyVersionEntity> page = store.listPolicies(r.getIncludeDeleted(), after, size + 1);
+      ListPoliciesResponse.Builder b = ListPoliciesResponse.newBuilder();
+      page.stream().limit(size).forEach(v -> b.addPolicies(ProtoMapper.policy(v)));
+      if (page.size() > size) b.setNextPageToken(encodeToken(page.get(size - 1).policyId));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void listPolicyVersions(ListPolicyVersionsRequest r, StreamObserver<ListPolicyVersionsResponse> out) {
+    Dispatch.worker(r, out, () -> {
+      callers.require("ListPolicyVersions", ResourceRef.DEPLOYMENT);
+      checkPolicyId(r.getId());
+      int size = pageSize(r.getPageSize());
+      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      List<PolicyVersionEntity> page = store.listVersions(r.getId(), after, size + 1);
+      ListPolicyVersionsResponse.Builder b = ListPolicyVersionsResponse.newBuilder();
+      page.stream().limit(size).forEach(v -> b.addVersions(ProtoMapper.policy(v)));
+      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).version)));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void validatePolicy(ValidatePolicyRequest r, StreamObserver<ValidatePolicyResponse> out) {
+    Dispatch.worker(r, out, () -> {
+      callers.require("ValidatePolicy", ResourceRef.DEPLOYMENT);
+      List<String> errors = engine().validate(r.getText());
+      return ValidatePolicyResponse.newBuilder().setValid(errors.isEmpty()).addAllErrors(errors).build();
+    });
+  }
+
+  // ---- role bindings ----------------------------------------------------------------------------
+
+  @Override
+  public void createRoleBinding(CreateRoleBindingRequest r, StreamObserver<RoleBinding> out) {
+    Dispatch.worker(r, out, () -> {
+      ResourceRef resource = ProtoMapper.resource(r.getResource());
+      Principal p = callers.require("CreateRoleBinding", resource);
+      SubjectRef subject = ProtoMapper.subject(r.getSubject());
+      Role role = ProtoMapper.role(r.getRole());
+      checkDescription(r.getDescription());
+      RoleBindingEntity b = store.createBinding(subject, role, resource, r.getDescription(), p.subject());
+      authorizer.refresh();
+      return ProtoMapper.binding(b);
+    });
+  }
+
+  @Override
+  public void deleteRoleBinding(DeleteRoleBindingRequest r, StreamObserver<RoleBinding> out) {
+    Dispatch.worker(r, out, () -> {
+      Principal caller = callers.caller();
+      if (r.getId().isEmpty() || r.getId().length() > 64) {
+        throw PolicyException.invalid(Reasons.INVALID_REQUEST, "id: the binding id, e.g. \"rb-12\"");
+      }
+      // Whoever may not delete it learns nothing about it: the decision comes before NOT_FOUND details.
+      RoleBindingEntity existing;
+      try {
+        existing = store.getBinding(r.getId());
+      } catch (PolicyException e) {
+        callers.require("DeleteRoleBinding", ResourceRef.DEPLOYMENT);
+        throw e;
+      }
+      callers.require("DeleteRoleBinding", existing.resource());
+      RoleBindingEntity b = store.deleteBinding(r.getId(), caller.subject());
+      authorizer.refresh();
+      return ProtoMapper.binding(b);
+    });
+  }
+
+  @Override
+  public void listRoleBindings(ListRoleBindingsRequest r, StreamObserver<ListRoleBindingsResponse> out) {
+    Dispatch.worker(r, out, () -> {
+      callers.require("ListRoleBindings", ResourceRef.DEPLOYMENT);
+      ResourceRef resource = r.hasResource() ? ProtoMapper.resource(r.getResource()) : null;
+      SubjectRef subject = r.hasSubject() ? ProtoMapper.subject(r.getSubject()) : null;
+      int size = pageSize(r.getPageSize());
+      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      List<RoleBindingEntity> page = store.listBindings(resource, subject, r.getIncludeDeleted(), after, size + 1);
+      ListRoleBindingsResponse.Builder b = ListRoleBindingsResponse.newBuilder();
+      page.stream().limit(size).forEach(x -> b.addBindings(ProtoMapper.binding(x)));
+      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).seq)));
+      return b.build();
+    });
+  }
+
+  // ---- misc -------------------------------------------------------------------------------------
+
+  @Override
+  public void getSchema(GetSchemaRequest r, StreamObserver<GetSchemaResponse> out) {
+    Dispatch.inline(out, () -> {
+      callers.require("GetSchema", ResourceRef.DEPLOYMENT);
+      return GetSchemaResponse.newBuilder().setSchema(engine().schemaText())
+          .addAllActions(engine().actions().names()).build();
+    });
+  }
+
+  /** Any authenticated caller may see how it is seen: that is what one needs to understand a denial. */
+  @Override
+  public void whoAmI(WhoAmIRequest r, StreamObserver<WhoAmIResponse> out) {
+    Dispatch.inline(out, () -> WhoAmIResponse.newBuilder().setPrincipal(callers.caller().toProto()).build());
+  }
+
+  // ---- input checks -----------------------------------------------------------------------------
+
+  private static void checkPolicyId(String id) {
+    if (!POLICY_ID.matcher(id).matches()) {
+      throw PolicyException.invalid(Reasons.INVALID_POLICY_ID, "id must match [a-z0-9][a-z0-9._-]{0,62}");
+    }
+  }
+
+  private static void checkDescription(String d) {
+    if (d.length() > MAX_DESCRIPTION) {
+      throw PolicyException.invalid(Reasons.INVALID_REQUEST, "description longer than " + MAX_DESCRIPTION + " characters");
+    }
+  }
+
+  private static void checkVersion(long v) {
+    if (v < 0) throw PolicyException.invalid(Reasons.INVALID_REQUEST, "version must not be negative");
+  }
+
+  static int pageSize(int requested) {
+    if (requested < 0 || requested > MAX_PAGE) {
+      throw PolicyException.invalid(Reasons.INVALID_REQUEST, "page_size must be at most " + MAX_PAGE);
+    }
+    return requested == 0 ? DEFAULT_PAGE : requested;
+  }
+
+  private static String encodeToken(String s) {
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String decodeToken(String t) {
+    try {
+      return new String(Base64.getUrlDecoder().decode(t), StandardCharsets.UTF_8);
+    } catch (IllegalArgumentException e) {
+      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
+    }
+  }
+
+  private static long parseLongToken(String t) {
+    try {
+      return Long.parseLong(decodeToken(t));
+    } catch (NumberFormatException e) {
+      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
+    }
+  }
+}
