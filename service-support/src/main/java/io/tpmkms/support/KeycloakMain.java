@@ -1,0 +1,88 @@
+package io.tpmkms.support;
+
+import java.nio.file.Path;
+
+/**
+ * Runs one Keycloak in the foreground for the local run script: a persistent instance dir, the tpmkms realm
+ * imported on its first start, one line on stdout once ready, stopped on SIGTERM/SIGINT (the launcher's
+ * shutdown hook).
+ *
+ * <pre>
+ * java -cp service-support/target/tpmkms-service-support-*.jar:$(cat service-support/target/classpath.txt) \
+ *   io.tpmkms.support.KeycloakMain --data-dir .tpmkms/keycloak --port 8180 --management-port 9180 \
+ *   --realm deploy/keycloak/tpmkms-realm.json
+ * </pre>
+ */
+public final class KeycloakMain {
+  private KeycloakMain() {}
+
+  public static void main(String[] args) throws Exception {
+    Path dataDir = null;
+    Path realm = null;
+    int port = 8180;
+    int managementPort = -1;
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      switch (a) {
+        case "--data-dir" -> dataDir = Path.of(value(args, ++i, a));
+        case "--port" -> port = Integer.parseInt(value(args, ++i, a));
+        case "--management-port" -> managementPort = Integer.parseInt(value(args, ++i, a));
+        case "--realm" -> realm = Path.of(value(args, ++i, a));
+        case "-h", "--help" -> {
+          usage();
+          return;
+        }
+        default -> {
+          System.err.println("unknown argument: " + a);
+          usage();
+          System.exit(2);
+        }
+      }
+    }
+    if (dataDir == null) {
+      System.err.println("--data-dir is required");
+      usage();
+      System.exit(2);
+    }
+    if (managementPort < 0) managementPort = port + 1000;
+
+    Keycloak kc;
+    try {
+      kc = Keycloak.start(dataDir, port, managementPort);
+    } catch (IllegalStateException e) {
+      System.err.println("keycloak failed to start: " + e.getMessage());
+      System.exit(1);
+      return;
+    }
+    if (realm != null) {
+      String name = realmName(realm);
+      boolean imported = kc.importRealm(realm);
+      System.err.println(imported ? "keycloak: realm " + name + " imported from " + realm
+          : "keycloak: realm " + name + " exists, " + realm + " not re-imported");
+    }
+    System.out.println("keycloak ready on " + kc.baseUrl());
+    System.out.flush();
+    int status = kc.waitFor();
+    // reached only when Keycloak died on its own; SIGTERM/SIGINT end the JVM through the shutdown hook
+    System.err.println("keycloak exited with status " + status + "; log: " + kc.log());
+    kc.close();
+    System.exit(status == 0 ? 1 : status);
+  }
+
+  private static String realmName(Path realm) throws java.io.IOException {
+    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(realm.toFile()).path("realm").asText();
+  }
+
+  private static String value(String[] args, int i, String option) {
+    if (i >= args.length) {
+      System.err.println(option + " needs a value");
+      System.exit(2);
+    }
+    return args[i];
+  }
+
+  private static void usage() {
+    System.err.println("usage: KeycloakMain --data-dir DIR [--port 8180] [--management-port PORT+1000]"
+        + " [--realm deploy/keycloak/tpmkms-realm.json]");
+  }
+}
