@@ -60,7 +60,8 @@ class PolicyServiceRpcTest {
     return AuthorizeRequest.newBuilder().setPrincipal(p.toProto()).setAction(action).setResource(r).build();
   }
 
-  static final String FORBID_DECRYPT = "forbid(principal in Tpmkms::Group::\"/interns\", "
+  /** A valid policy that matters to no test's decisions (nobody is in that group). */
+  static final String FORBID_DECRYPT = "forbid(principal in Tpmkms::Group::\"/nobody-in-these-tests\", "
       + "action == Tpmkms::Action::\"Decrypt\", resource);";
 
   // ---- policies: versions ----------------------------------------------------------------------
@@ -278,9 +279,10 @@ class PolicyServiceRpcTest {
   void forbidPolicy_overridesBinding_andIsNamedInTheDecision() {
     String id = unique("no-decrypt");
     String namespace = unique("fns");
-    Principal intern = person(unique("i"), List.of("/interns"), List.of("tpmkms-user"));
+    String interns = "/" + unique("interns");
+    Principal intern = person(unique("i"), List.of(interns), List.of("tpmkms-user"));
     assertEquals(Decision.ALLOW, svc().authorize(ask(intern, "Decrypt", key(namespace, "k"))).getDecision());
-    String text = "forbid(principal in Tpmkms::Group::\"/interns\", action == Tpmkms::Action::\"Decrypt\", "
+    String text = "forbid(principal in Tpmkms::Group::\"" + interns + "\", action == Tpmkms::Action::\"Decrypt\", "
         + "resource in Tpmkms::Namespace::\"" + namespace + "\");";
     Policy p = svc().createPolicy(CreatePolicyRequest.newBuilder().setId(id).setDescription("interns never decrypt")
         .setText(text).build());

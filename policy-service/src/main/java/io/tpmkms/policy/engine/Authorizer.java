@@ -47,6 +47,8 @@ public class Authorizer {
           + " have their role on the deployment");
     }
     refresh();
+    // The first decision loads and warms the native engine: pay for it here, not in a caller's call.
+    decide(AuthzRequest.of(io.tpmkms.runtime.auth.Principal.ANONYMOUS, "GetKey", ResourceRef.key("warm-up", "k")));
     LOG.infof("authorization state at revision %d: %d role bindings, %d policies", state.revision(),
         state.bindingCount(), state.policyCount());
     poller = Executors.newSingleThreadScheduledExecutor(r -> {
