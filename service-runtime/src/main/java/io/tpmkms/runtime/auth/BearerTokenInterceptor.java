@@ -6,7 +6,6 @@ import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
-import io.quarkus.arc.Arc;
 import io.quarkus.grpc.GlobalInterceptor;
 import io.quarkus.oidc.AccessTokenCredential;
 import io.quarkus.oidc.TenantIdentityProvider;
@@ -59,12 +58,18 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
   private final AuthConfig config;
   private final String grpcHost;
   private final Map<String, Verified> verified = new ConcurrentHashMap<>();
-  private volatile TenantIdentityProvider provider;
+  /**
+   * Injected (not looked up): quarkus-oidc registers its default provider
+   * only for injection points it sees at build time.
+   */
+  private final TenantIdentityProvider provider;
 
   public BearerTokenInterceptor(AuthConfig config,
-      @ConfigProperty(name = "quarkus.grpc.server.host", defaultValue = "0.0.0.0") String grpcHost) {
+      @ConfigProperty(name = "quarkus.grpc.server.host", defaultValue = "0.0.0.0") String grpcHost,
+      TenantIdentityProvider provider) {
     this.config = config;
     this.grpcHost = grpcHost;
+    this.provider = provider;
   }
 
   /** Authentication runs before every other interceptor (they read the caller). */
@@ -109,7 +114,7 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
     // completes right away; otherwise (keys being fetched) the call waits without holding a thread.
     PendingListener<Q> pending = new PendingListener<>();
     Context context = Context.current();
-    provider().authenticate(new AccessTokenCredential(token)).subscribe().with(
+    provider.authenticate(new AccessTokenCredential(token)).subscribe().with(
         identity -> {
           Principal principal;
           try {
@@ -189,15 +194,6 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
     if (v == null) return "";
     if (v instanceof jakarta.json.JsonString s) return s.getString();
     return v.toString();
-  }
-
-  private TenantIdentityProvider provider() {
-    TenantIdentityProvider p = provider;
-    if (p == null) {
-      p = Arc.container().select(TenantIdentityProvider.class).get();
-      provider = p;
-    }
-    return p;
   }
 
   private static <Q, R> ServerCall.Listener<Q> reject(ServerCall<Q, R> call, String reason, String message) {

@@ -3,7 +3,7 @@ package io.tpmkms.runtime.auth;
 import io.grpc.CallCredentials;
 import io.grpc.Metadata;
 import io.grpc.Status;
-import io.quarkus.arc.Arc;
+import jakarta.enterprise.inject.Instance;
 import io.quarkus.oidc.client.OidcClient;
 import io.quarkus.oidc.client.Tokens;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -25,10 +25,13 @@ public class ServiceCredentials {
   private static final long RENEW_BEFORE_SECONDS = 30;
 
   private final AuthConfig config;
+  /** An injection point (not a lookup), so that the default OIDC client bean is kept at build time. */
+  private final Instance<OidcClient> client;
   private volatile Tokens tokens;
 
-  public ServiceCredentials(AuthConfig config) {
+  public ServiceCredentials(AuthConfig config, Instance<OidcClient> client) {
     this.config = config;
+    this.client = client;
   }
 
   /** Call credentials that attach this service's bearer token (none when authentication is off). */
@@ -45,7 +48,7 @@ public class ServiceCredentials {
           applier.apply(bearer(t.getAccessToken()));
           return;
         }
-        client().getTokens().subscribe().with(
+        client.get().getTokens().subscribe().with(
             fresh -> {
               tokens = fresh;
               applier.apply(bearer(fresh.getAccessToken()));
@@ -68,9 +71,5 @@ public class ServiceCredentials {
     Metadata m = new Metadata();
     m.put(BearerTokenInterceptor.AUTHORIZATION, "Bearer " + token);
     return m;
-  }
-
-  private static OidcClient client() {
-    return Arc.container().select(OidcClient.class).get();
   }
 }
