@@ -4,7 +4,9 @@ import io.grpc.Status;
 
 /**
  * The process exit codes of {@code tpmkms}, documented in docs/cli.md. Scripts rely on them, so a
- * code never changes meaning; new failure kinds map to {@link #FAILED}.
+ * code never changes meaning; new failure kinds map to {@link #FAILED}. Authentication failures
+ * found by the CLI itself (no login, renewal refused) share {@link #DENIED} with the services'
+ * UNAUTHENTICATED: it is the same fix. {@link #POLICY_DENY} is an answer, not a failure.
  */
 public final class ExitCodes {
     /** The command did what was asked. */

@@ -2,6 +2,7 @@ package io.tpmkms.cli;
 
 import io.tpmkms.cli.attestation.AttestationCommand;
 import io.tpmkms.cli.audit.AuditCommand;
+import io.tpmkms.cli.auth.AuthenticationException;
 import io.tpmkms.cli.auth.CredentialStore;
 import io.tpmkms.cli.auth.LoginCommand;
 import io.tpmkms.cli.auth.LogoutCommand;
@@ -198,7 +199,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
     }
 
     /** Opens a connection to the key service. */
-    KmsConnection connect() {
+    KmsConnection connect() throws AuthenticationException {
         return connect(KmsConnection.Service.KEY);
     }
 
@@ -206,8 +207,11 @@ public final class TpmkmsCommand implements Callable<Integer> {
      * Opens the connection every command uses, to the key, audit or policy service; every call on
      * it carries the bearer token of {@link #tokens()}.
      */
-    KmsConnection connect(KmsConnection.Service service) {
+    KmsConnection connect(KmsConnection.Service service) throws AuthenticationException {
         checkTimeout();
+        // Fetch the token first: gRPC applies call credentials only once connected, so without this
+        // "not logged in" would hide behind "cannot reach" whenever the service is down too.
+        tokens().token();
         return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, tokens()));
     }
 

@@ -414,6 +414,14 @@ class LoginCommandTest extends CliHarness {
     }
 
     @Test
+    void noToken_andServiceDown_saysNotLoggedIn_first() {
+        Result r = runAgainst(platform, new byte[0], "keys", "get", "ns/k", "--address", "127.0.0.1:1");
+
+        assertEquals(ExitCodes.DENIED, r.exitCode(), r::toString);
+        assertTrue(r.stderr().startsWith("error: not logged in"), r::toString);
+    }
+
+    @Test
     void serverAnswersUnauthenticated_exits5_andSaysToLogIn() {
         loginAlice();
         expectedAuthorization = null;
