@@ -48,7 +48,8 @@ public final class KeycloakMain {
 
     Keycloak kc;
     try {
-      kc = Keycloak.start(dataDir, port, managementPort);
+      // not from the template: a long-lived instance gets its own master-realm keys and admin password
+      kc = Keycloak.start(dataDir, port, managementPort, false);
     } catch (IllegalStateException e) {
       System.err.println("keycloak failed to start: " + e.getMessage());
       System.exit(1);

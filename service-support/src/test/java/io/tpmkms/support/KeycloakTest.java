@@ -72,7 +72,7 @@ class KeycloakTest {
   @Order(2)
   void devAdminThroughTheCliHasTheServiceAudiencesAndAdminRoles() throws Exception {
     Keycloak.Tokens t = kc.passwordGrant(R, "tpmkms-cli", null, "dev-admin", "dev-admin");
-    assertEquals(300, t.expiresInSeconds());
+    assertTrue(t.expiresInSeconds() > 290 && t.expiresInSeconds() <= 300, "expires_in " + t.expiresInSeconds());
     JsonNode c = Keycloak.claims(t.accessToken());
     assertEquals(kc.issuer(R), c.path("iss").asText());
     assertEquals("http://127.0.0.1:" + kc.port() + "/realms/tpmkms", c.path("iss").asText());
