@@ -69,6 +69,14 @@ public final class Keycloak implements AutoCloseable {
    * start 13-19 s instead of 43-50 s); a test or dev Keycloak never runs long enough to need C2.
    */
   private static final String DEFAULT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1";
+  /**
+   * Runs kc.sh ({@code $2...}) and stops it when the JVM ({@code $1}) is gone: a test JVM killed with
+   * SIGKILL runs no shutdown hook, and an orphaned Keycloak would hold half a GiB and its ports.
+   */
+  private static final String WATCHDOG = "parent=$1; shift; \"$@\" & kc=$!; "
+      + "(while kill -0 \"$parent\" 2>/dev/null && kill -0 $kc 2>/dev/null; do sleep 2; done; "
+      + "kill -TERM $kc 2>/dev/null) & "
+      + "wait $kc";
   private static final Path DB_FILE = Path.of("h2", "keycloakdb.mv.db");
   private static final String ADMIN_PASSWORD_FILE = "admin-password";
   private static final Duration START_TIMEOUT = Duration.ofSeconds(
@@ -261,7 +269,8 @@ public final class Keycloak implements AutoCloseable {
    *
    * <p>An instance dir without a database starts from an empty database: with {@code fromTemplate}, a copy
    * of a database that holds only the master realm (made once per distribution, kept next to it) — its
-   * schema creation and master-realm setup take most of a fresh start (~35 s against ~14 s, measured); the
+   * schema creation and master-realm setup take most of a fresh start (measured under load: 66 s against
+   * 29-37 s with C2, 9-12 s with the default C1-only JVM options); the
    * copies share the master realm's keys and bootstrap-admin password, fine for tests, while a long-lived
    * dir (the run script) should pass false to get its own. The first start of a fresh distribution also
    * builds it; that start holds the dist lock so parallel first starts do not build it twice.
@@ -318,8 +327,7 @@ public final class Keycloak implements AutoCloseable {
         } finally {
           kc.close();
         }
-        if (!clean) throw new IllegalStateException("Keycloak did not stop cleanly; no template (log: "
-            + tmp.resolve("keycloak.log") + ")");
+        if (!clean) throw new IllegalStateException("Keycloak did not stop within 20 s; no template made");
         Files.deleteIfExists(tmp.resolve("keycloak.log"));
         try {
           Files.move(tmp, template, StandardCopyOption.ATOMIC_MOVE);
@@ -336,7 +344,9 @@ public final class Keycloak implements AutoCloseable {
   private static Keycloak launch(Path home, Path dir, int httpPort, int managementPort, Path log,
       String adminPassword) throws IOException, InterruptedException {
     String base = "http://127.0.0.1:" + httpPort;
-    List<String> cmd = List.of("/bin/sh", home.resolve("bin/kc.sh").toString(), "start-dev",
+    List<String> cmd = List.of("/bin/sh", "-c", WATCHDOG, "keycloak-watchdog",
+        String.valueOf(ProcessHandle.current().pid()),
+        "/bin/sh", home.resolve("bin/kc.sh").toString(), "start-dev",
         "--http-host=127.0.0.1",
         "--http-port=" + httpPort,
         "--http-management-port=" + managementPort,

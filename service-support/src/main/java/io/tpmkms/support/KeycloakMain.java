@@ -5,10 +5,12 @@ import java.nio.file.Path;
 /**
  * Runs one Keycloak in the foreground for the local run script: a persistent instance dir, the tpmkms realm
  * imported on its first start, one line on stdout once ready, stopped on SIGTERM/SIGINT (the launcher's
- * shutdown hook).
+ * shutdown hook). A shell that starts it as a background job without job control makes it ignore SIGINT
+ * (POSIX), so scripts stop it with SIGTERM. The classpath needs the glob expanded on its own ({@code echo}):
+ * inside {@code jar:$(cat ...)} it would stay literal.
  *
  * <pre>
- * java -cp service-support/target/tpmkms-service-support-*.jar:$(cat service-support/target/classpath.txt) \
+ * java -cp "$(echo service-support/target/tpmkms-service-support-*.jar):$(cat service-support/target/classpath.txt)" \
  *   io.tpmkms.support.KeycloakMain --data-dir .tpmkms/keycloak --port 8180 --management-port 9180 \
  *   --realm deploy/keycloak/tpmkms-realm.json
  * </pre>
