@@ -59,7 +59,8 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
 
   @Override
   public void batchAuthorize(BatchAuthorizeRequest r, StreamObserver<BatchAuthorizeResponse> out) {
-    Dispatch.inline(out, () -> {
+    // up to 100 decisions (tens of ms): too long for the event loop
+    Dispatch.worker(r, out, () -> {
       callers.requireDecisionCaller();
       if (r.getRequestsCount() > MAX_BATCH) {
         throw PolicyException.invalid(Reasons.INVALID_REQUEST, "at most " + MAX_BATCH + " requests per batch");

@@ -7,7 +7,6 @@ import com.cedarpolicy.model.policy.PolicySet;
 import com.cedarpolicy.model.policy.TemplateLink;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,12 +31,8 @@ public final class CompiledPolicies {
   final Map<String, OperatorPolicy> policiesByCedarId;
   final Set<Policy> statics;
   final Set<Policy> templates;
-  private final Map<String, PolicySet> selections = new LinkedHashMap<>(256, 0.75f, true) {
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<String, PolicySet> eldest) {
-      return size() > SELECTION_CACHE_SIZE;
-    }
-  };
+  /** Lock-free reads on the hot path; when full it is emptied (sets are rebuilt on demand, ~1 ms each). */
+  private final Map<String, PolicySet> selections = new java.util.concurrent.ConcurrentHashMap<>();
 
   CompiledPolicies(long revision, Map<String, Binding> bindings, Map<String, List<Binding>> bySubject,
       Map<String, OperatorPolicy> policiesByCedarId, Set<Policy> statics, Set<Policy> templates) {
@@ -63,10 +58,8 @@ public final class CompiledPolicies {
     StringBuilder key = new StringBuilder();
     for (Binding b : selected) key.append(b.id()).append(',');
     String k = key.toString();
-    synchronized (selections) {
-      PolicySet cached = selections.get(k);
-      if (cached != null) return cached;
-    }
+    PolicySet cached = selections.get(k);
+    if (cached != null) return cached;
     List<TemplateLink> links = new ArrayList<>(selected.size());
     for (Binding b : selected) {
       links.add(new TemplateLink(PolicyEngine.templateId(b.role()), PolicyEngine.linkId(b.id()), linkValues.get(b)));
@@ -77,10 +70,9 @@ public final class CompiledPolicies {
     } catch (CacheException e) {
       return set; // still correct, parsed per call instead of once
     }
-    synchronized (selections) {
-      selections.put(k, set);
-    }
-    return set;
+    if (selections.size() >= SELECTION_CACHE_SIZE) selections.clear();
+    PolicySet raced = selections.putIfAbsent(k, set);
+    return raced == null ? set : raced;
   }
 
   static Map<String, List<Binding>> index(Iterable<Binding> bindings) {
