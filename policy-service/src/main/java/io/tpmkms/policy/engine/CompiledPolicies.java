@@ -75,6 +75,15 @@ public final class CompiledPolicies {
     return raced == null ? set : raced;
   }
 
+  /** Every given binding's link and every operator policy, not cached (the reference path of tests). */
+  PolicySet uncachedPolicySet(List<Binding> bindings, Map<Binding, List<LinkValue>> linkValues) {
+    List<TemplateLink> links = new ArrayList<>(bindings.size());
+    for (Binding b : bindings) {
+      links.add(new TemplateLink(PolicyEngine.templateId(b.role()), PolicyEngine.linkId(b.id()), linkValues.get(b)));
+    }
+    return new PolicySet(statics, templates, links);
+  }
+
   static Map<String, List<Binding>> index(Iterable<Binding> bindings) {
     Map<String, List<Binding>> m = new HashMap<>();
     for (Binding b : bindings) {

@@ -196,6 +196,18 @@ public final class PolicyEngine {
    * principal without subject (INVALID_PRINCIPAL).
    */
   public Decision authorize(CompiledPolicies state, AuthzRequest request) {
+    return authorize(state, request, true);
+  }
+
+  /**
+   * The reference the pre-selection is tested against: the same decision with
+   * every binding passed to Cedar (uncached, slow). Tests only.
+   */
+  Decision authorizeWithoutPreselection(CompiledPolicies state, AuthzRequest request) {
+    return authorize(state, request, false);
+  }
+
+  private Decision authorize(CompiledPolicies state, AuthzRequest request, boolean preselect) {
     ActionCatalog.Action action = checkRequest(request);
     Principal p = request.principal();
 
@@ -249,11 +261,12 @@ public final class PolicyEngine {
       }
     }
     selected.sort(java.util.Comparator.comparing(Binding::id));
+    if (!preselect) selected = new ArrayList<>(state.bindings.values());
     for (Binding b : selected) {
       linkValues.put(b, List.of(new LinkValue("?principal", subjectUid(b.subject())),
           new LinkValue("?resource", resourceUid(b.resource()))));
     }
-    PolicySet set = state.policySet(selected, linkValues);
+    PolicySet set = preselect ? state.policySet(selected, linkValues) : state.uncachedPolicySet(selected, linkValues);
 
     Map<String, Value> context = new HashMap<>();
     request.context().forEach((k, v) -> context.put(k, new PrimString(v)));
