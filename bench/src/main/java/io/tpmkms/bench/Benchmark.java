@@ -15,7 +15,8 @@ import java.util.Locale;
  * written), 2 on a usage error. The service and its PostgreSQL are stopped in every case.
  *
  * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}); with
- * {@code --audit} the audit suite ({@link AuditBenchmark}, section {@code audit}).
+ * {@code --audit} the audit suite ({@link AuditBenchmark}, section {@code audit}); with {@code --authz}
+ * the authorization suite ({@link AuthzBenchmark}, section {@code authz}).
  */
 public final class Benchmark {
 
@@ -126,6 +127,10 @@ public final class Benchmark {
     public static void main(String[] args) {
         if (java.util.Arrays.asList(args).contains("--tpm")) {
             System.exit(TpmBenchmark.main(args));
+            return;
+        }
+        if (java.util.Arrays.asList(args).contains("--authz")) {
+            System.exit(AuthzBenchmark.main(args));
             return;
         }
         if (java.util.Arrays.asList(args).contains("--audit")) {

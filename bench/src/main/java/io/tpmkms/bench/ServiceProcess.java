@@ -114,6 +114,9 @@ final class ServiceProcess implements AutoCloseable {
         pb.environment().put(kind.httpPortEnv(), Integer.toString(httpPort));
         // An inherited database URL would skip the embedded database and point at someone else's.
         pb.environment().remove("QUARKUS_DATASOURCE_JDBC_URL");
+        // The suites measure the services themselves: no Keycloak, no policy service (loopback only),
+        // unless a suite asks for them (AuthzBenchmark).
+        pb.environment().put("TPMKMS_AUTH_MODE", "none");
         pb.environment().putAll(extraEnv);
         ServiceProcess service = new ServiceProcess(kind, work, data, log, grpcPort, pb.start());
         try {
