@@ -124,13 +124,23 @@ final class AuthzBenchmark {
                         List<Measurement> offRuns = new ArrayList<>();
                         List<Measurement> onRuns = new ArrayList<>();
                         List<Measurement> noCacheRuns = new ArrayList<>();
-                        for (int round = 0; round < 2; round++) {
-                            offRuns.add(measure(runner, offLoad, threads));
-                            onRuns.add(measure(runner, onLoad, threads));
-                            noCacheRuns.add(measure(runner, noCacheLoad, threads));
+                        // Round 0 warms up all three JVMs (and is not reported); rounds 1 and 2 count.
+                        for (int round = 0; round < 3; round++) {
+                            Measurement a = measure(runner, offLoad, threads);
+                            Measurement b = measure(runner, onLoad, threads);
+                            Measurement c = measure(runner, noCacheLoad, threads);
+                            if (round == 0) continue;
+                            offRuns.add(a);
+                            onRuns.add(b);
+                            noCacheRuns.add(c);
                         }
-                        Measurement auth1 = runner.run(authorize(policy.target(), serviceToken), 1);
-                        Measurement auth8 = runner.run(authorize(policy.target(), serviceToken), 8);
+                        Measurement auth1;
+                        Measurement auth8;
+                        try (AuthorizeLoad one = new AuthorizeLoad(policy.target(), serviceToken);
+                             AuthorizeLoad eight = new AuthorizeLoad(policy.target(), serviceToken)) {
+                            auth1 = runner.run(one, 1);
+                            auth8 = runner.run(eight, 8);
+                        }
                         List<Measurement> all = new ArrayList<>(offRuns);
                         all.addAll(onRuns);
                         all.addAll(noCacheRuns);
@@ -231,36 +241,49 @@ final class AuthzBenchmark {
     }
 
     /** Authorize calls as the key service makes them (its service token), for a user-role principal. */
-    private static Workload authorize(String target, String serviceToken) {
-        return new Workload() {
-            @Override
-            public String id() {
-                return "authorize";
-            }
+    private static final class AuthorizeLoad implements Workload, AutoCloseable {
+        private final List<ManagedChannel> channels = new ArrayList<>();
+        private final String target;
+        private final String serviceToken;
 
-            @Override
-            public String description() {
-                return "policy service Authorize (gRPC, the key service's token)";
-            }
+        AuthorizeLoad(String target, String serviceToken) {
+            this.target = target;
+            this.serviceToken = serviceToken;
+        }
 
-            @Override
-            public Operation newOperation(int thread, int threads) {
-                ManagedChannel channel = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
-                        .intercept(bearer(serviceToken)).build();
-                var stub = PolicyServiceGrpc.newBlockingStub(channel);
-                AuthorizeRequest request = AuthorizeRequest.newBuilder()
-                        .setPrincipal(io.tpmkms.proto.policy.v1.Principal.newBuilder().setSubject("bench-subject")
-                                .setUsername("bench").setClientId("tpmkms-cli").addRealmRoles("tpmkms-user")
-                                .setIssuer("bench"))
-                        .setAction("Encrypt")
-                        .setResource(Resource.newBuilder().setNamespace("bench").setKeyName("aes"))
-                        .build();
-                return () -> {
-                    Decision d = stub.withDeadlineAfter(30, TimeUnit.SECONDS).authorize(request).getDecision();
-                    if (d != Decision.ALLOW) throw new IllegalStateException("Authorize answered " + d);
-                };
-            }
-        };
+        @Override
+        public String id() {
+            return "authorize";
+        }
+
+        @Override
+        public String description() {
+            return "policy service Authorize (gRPC, the key service's token)";
+        }
+
+        @Override
+        public Operation newOperation(int thread, int threads) {
+            ManagedChannel channel = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+                    .intercept(bearer(serviceToken)).build();
+            channels.add(channel);
+            var stub = PolicyServiceGrpc.newBlockingStub(channel);
+            AuthorizeRequest request = AuthorizeRequest.newBuilder()
+                    .setPrincipal(io.tpmkms.proto.policy.v1.Principal.newBuilder().setSubject("bench-subject")
+                            .setUsername("bench").setClientId("tpmkms-cli").addRealmRoles("tpmkms-user")
+                            .setIssuer("bench"))
+                    .setAction("Encrypt")
+                    .setResource(Resource.newBuilder().setNamespace("bench").setKeyName("aes"))
+                    .build();
+            return () -> {
+                Decision d = stub.withDeadlineAfter(30, TimeUnit.SECONDS).authorize(request).getDecision();
+                if (d != Decision.ALLOW) throw new IllegalStateException("Authorize answered " + d);
+            };
+        }
+
+        @Override
+        public void close() {
+            channels.forEach(ManagedChannel::shutdownNow);
+        }
     }
 
     private static ClientInterceptor bearer(String token) {
@@ -280,7 +303,7 @@ final class AuthzBenchmark {
         b.append(MachineInfo.current().describe()).append("\n\n");
         b.append("Encrypt of 1 KiB on a SOFTWARE key, ").append(threads)
                 .append(" blocking clients, auditing off in all three key services (same run, alternating, ")
-                .append("two rounds of 8 s after 3 s warm-up):\n\n");
+                .append("a warm-up round, then two rounds of 8 s after 3 s warm-up each):\n\n");
         b.append("| Key service | round 1 ops/s | round 2 ops/s | mean ops/s | p50 / p99 µs (round 2) | cost vs off |\n");
         b.append("|---|---|---|---|---|---|\n");
         double offMean = mean(off);
