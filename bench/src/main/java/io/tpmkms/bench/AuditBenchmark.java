@@ -35,61 +35,80 @@ final class AuditBenchmark {
      * @param appendThreads  client counts of the append rows; the highest also grows the chain
      * @param batch          events per AppendEvents request
      * @param verifyRecords  chain length to grow to before VerifyChain
-     * @param encryptThreads client counts of the Encrypt rows (auditing off and on)
+     * @param encryptThreads client counts of the Encrypt rows (auditing off and on), blocking threads
+     * @param inFlight       calls in flight of the Encrypt sweep (async stubs, auditing off and on); empty: none
+     * @param keyEnv         extra environment of both key service starts (e.g. {@code TPMKMS_AUDIT_WRITERS=1})
+     * @param forward        whether the auditing-on key service forwards its outbox to the audit service;
+     *                       without, the count check cannot run and the report is never written (diagnostic)
      */
     record Options(Path auditJar, Path keyJar, Duration warmup, Duration window, List<Integer> appendThreads,
-                   int batch, long verifyRecords, List<Integer> encryptThreads, int channels, Path report,
-                   Duration startTimeout) {
+                   int batch, long verifyRecords, List<Integer> encryptThreads, List<Integer> inFlight,
+                   int channels, Path report, Duration startTimeout, Map<String, String> keyEnv, boolean forward,
+                   int rounds, Map<String, String> onEnv) {
 
         static Options defaults() {
             return new Options(Path.of("audit-service/target/quarkus-app/quarkus-run.jar"),
                     Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
-                    Duration.ofSeconds(2), Duration.ofSeconds(8), List.of(8), 250, 1_000_000, List.of(8, 32), 4,
-                    Path.of("docs/benchmarks.md"), Duration.ofSeconds(120));
+                    Duration.ofSeconds(2), Duration.ofSeconds(8), List.of(8), 250, 1_000_000, List.of(8, 32),
+                    List.of(32, 64, 128, 256, 512), 4, Path.of("docs/benchmarks.md"), Duration.ofSeconds(120),
+                    Map.of(), true, 2, Map.of());
         }
 
         static Options parse(String... args) {
-            Options o = defaults();
+            Options d = defaults();
+            Path auditJar = d.auditJar;
+            Path keyJar = d.keyJar;
+            Duration warmup = d.warmup;
+            Duration window = d.window;
+            List<Integer> appendThreads = d.appendThreads;
+            int batch = d.batch;
+            long verifyRecords = d.verifyRecords;
+            List<Integer> encryptThreads = d.encryptThreads;
+            List<Integer> inFlight = d.inFlight;
+            int channels = d.channels;
+            Path report = d.report;
+            Map<String, String> keyEnv = new java.util.LinkedHashMap<>();
+            boolean forward = true;
+            int rounds = d.rounds;
+            Map<String, String> onEnv = new java.util.LinkedHashMap<>();
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
                 switch (a) {
                     case "--audit" -> { }
-                    case "--audit-jar" -> o = new Options(Path.of(value(args, ++i, a)), o.keyJar, o.warmup, o.window,
-                            o.appendThreads, o.batch, o.verifyRecords, o.encryptThreads, o.channels, o.report, o.startTimeout);
-                    case "--service-jar" -> o = new Options(o.auditJar, Path.of(value(args, ++i, a)), o.warmup, o.window,
-                            o.appendThreads, o.batch, o.verifyRecords, o.encryptThreads, o.channels, o.report, o.startTimeout);
-                    case "--warmup" -> o = new Options(o.auditJar, o.keyJar, Benchmark.Options.duration(value(args, ++i, a)),
-                            o.window, o.appendThreads, o.batch, o.verifyRecords, o.encryptThreads, o.channels, o.report,
-                            o.startTimeout);
-                    case "--measure" -> o = new Options(o.auditJar, o.keyJar, o.warmup,
-                            Benchmark.Options.duration(value(args, ++i, a)), o.appendThreads, o.batch, o.verifyRecords,
-                            o.encryptThreads, o.channels, o.report, o.startTimeout);
-                    case "--append-threads" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window,
-                            ints(value(args, ++i, a), a), o.batch, o.verifyRecords, o.encryptThreads, o.channels, o.report,
-                            o.startTimeout);
-                    case "--batch" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            (int) positive(value(args, ++i, a), a), o.verifyRecords, o.encryptThreads, o.channels,
-                            o.report, o.startTimeout);
-                    case "--verify-records" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            o.batch, positive(value(args, ++i, a), a), o.encryptThreads, o.channels, o.report,
-                            o.startTimeout);
-                    case "--threads" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            o.batch, o.verifyRecords, ints(value(args, ++i, a), a), o.channels, o.report, o.startTimeout);
-                    case "--channels" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            o.batch, o.verifyRecords, o.encryptThreads, (int) positive(value(args, ++i, a), a), o.report,
-                            o.startTimeout);
-                    case "--report" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            o.batch, o.verifyRecords, o.encryptThreads, o.channels, Path.of(value(args, ++i, a)),
-                            o.startTimeout);
-                    case "--no-report" -> o = new Options(o.auditJar, o.keyJar, o.warmup, o.window, o.appendThreads,
-                            o.batch, o.verifyRecords, o.encryptThreads, o.channels, null, o.startTimeout);
+                    case "--audit-jar" -> auditJar = Path.of(value(args, ++i, a));
+                    case "--service-jar" -> keyJar = Path.of(value(args, ++i, a));
+                    case "--warmup" -> warmup = Benchmark.Options.duration(value(args, ++i, a));
+                    case "--measure" -> window = Benchmark.Options.duration(value(args, ++i, a));
+                    case "--append-threads" -> appendThreads = ints(value(args, ++i, a), a);
+                    case "--batch" -> batch = (int) positive(value(args, ++i, a), a);
+                    case "--verify-records" -> verifyRecords = positive(value(args, ++i, a), a);
+                    case "--threads" -> encryptThreads = ints(value(args, ++i, a), a);
+                    case "--in-flight" -> {
+                        String v = value(args, ++i, a);
+                        inFlight = v.equals("none") ? List.of() : ints(v, a);
+                    }
+                    case "--channels" -> channels = (int) positive(value(args, ++i, a), a);
+                    case "--report" -> report = Path.of(value(args, ++i, a));
+                    case "--no-report" -> report = null;
+                    case "--key-env", "--on-env" -> {
+                        String v = value(args, ++i, a);
+                        int eq = v.indexOf('=');
+                        if (eq < 1) {
+                            throw new IllegalArgumentException(a + " needs NAME=VALUE, got " + v);
+                        }
+                        (a.equals("--key-env") ? keyEnv : onEnv).put(v.substring(0, eq), v.substring(eq + 1));
+                    }
+                    case "--rounds" -> rounds = (int) positive(value(args, ++i, a), a);
+                    case "--no-forward" -> forward = false;
                     default -> throw new IllegalArgumentException("unknown option for --audit: " + a);
                 }
             }
-            if (o.batch > 1000) {
+            if (batch > 1000) {
                 throw new IllegalArgumentException("--batch is at most 1000 (the audit service's limit per request)");
             }
-            return o;
+            return new Options(auditJar, keyJar, warmup, window, appendThreads, batch, verifyRecords, encryptThreads,
+                    inFlight, channels, forward ? report : null, d.startTimeout, Map.copyOf(keyEnv), forward, rounds,
+                    Map.copyOf(onEnv));
         }
 
         int topAppendThreads() {
@@ -130,7 +149,9 @@ final class AuditBenchmark {
 
     static final String USAGE = "usage: java -jar tpmkms-bench.jar --audit [--audit-jar PATH] [--service-jar PATH]"
             + " [--warmup 2s] [--measure 8s] [--append-threads 8] [--batch 250] [--verify-records 1000000]"
-            + " [--threads 8,32] [--channels 4] [--report docs/benchmarks.md | --no-report]";
+            + " [--threads 8,32] [--in-flight 32,64,128,256,512 | none] [--channels 4]"
+            + " [--rounds 2] [--key-env NAME=VALUE]... [--on-env NAME=VALUE]... [--no-forward]"
+            + " [--report docs/benchmarks.md | --no-report]";
 
     /** Longest wait for the key service's outbox to reach the audit service after the last window. */
     private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(120);
@@ -172,6 +193,9 @@ final class AuditBenchmark {
         List<AuditWorkloads.Verification> verifications = new ArrayList<>();
         List<Measurement> encryptOff = new ArrayList<>();
         List<Measurement> encryptOn = new ArrayList<>();
+        List<Measurement> sweepOff = new ArrayList<>();
+        List<Measurement> sweepOn = new ArrayList<>();
+        Map<String, List<Double>> roundCosts = new java.util.LinkedHashMap<>();
         AuditWorkloads.Growth growth;
         AuditReport.Reconciliation reconciliation;
         String loadAfterAppend;
@@ -225,10 +249,20 @@ final class AuditBenchmark {
 
                 // (3) Encrypt with auditing off, then on (the audit service idles during the off rows)
                 long headBefore = workloads.head();
-                measureEncrypt(options, runner, Map.of("TPMKMS_AUDIT_ENABLED", "false"), "off", encryptOff, null,
-                        progress);
-                reconciliation = measureEncrypt(options, runner, Map.of("TPMKMS_AUDIT_ENABLED", "true",
-                        "TPMKMS_AUDIT_FORWARD_TO", audit.target()), "on", encryptOn, workloads, progress);
+                Map<String, String> offEnv = env(options, Map.of("TPMKMS_AUDIT_ENABLED", "false"), Map.of());
+                Map<String, String> onEnv = env(options, options.forward()
+                        ? Map.of("TPMKMS_AUDIT_ENABLED", "true", "TPMKMS_AUDIT_FORWARD_TO", audit.target())
+                        : Map.of("TPMKMS_AUDIT_ENABLED", "true"), options.onEnv());
+                reconciliation = measureEncrypt(options, offEnv, onEnv, encryptOff, encryptOn, sweepOff, sweepOn,
+                        roundCosts, options.forward() ? workloads : null, progress);
+                if (reconciliation == null) {
+                    progress.println("tpmkms-bench: --no-forward: the outbox was not forwarded, no count check; "
+                            + "the report is not written");
+                    ok = true;
+                    return new AuditReport(machine, options, append, growth, verifications, encryptOff, encryptOn,
+                            sweepOff, sweepOn, roundCosts, null, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
+                            .printed(progress);
+                }
                 AuditWorkloads.Verification tail = workloads.verify(headBefore, 0);
                 reconciliation = reconciliation.withTail(tail.response().getValid(), tail.response().getProblem());
                 progress.printf(Locale.ROOT,
@@ -248,11 +282,8 @@ final class AuditBenchmark {
             }
         }
         AuditReport report = new AuditReport(machine, options, append, growth, verifications, encryptOff, encryptOn,
-                reconciliation, loadAtStart, loadAfterAppend, MachineInfo.loadAverage());
-        progress.println();
-        progress.print(report.tables());
-        progress.println();
-        progress.print(report.verdicts());
+                sweepOff, sweepOn, roundCosts, reconciliation, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
+                .printed(progress);
         if (!report.failures().isEmpty()) {
             progress.println("tpmkms-bench: failed (" + String.join("; ", report.failures()) + "); the report is not written.");
         } else if (options.report() != null) {
@@ -263,38 +294,82 @@ final class AuditBenchmark {
     }
 
     /**
-     * Starts the key service with {@code env}, creates the benchmark keys, warms Encrypt up at the
-     * highest client count and measures every client count. With {@code audit} (auditing on), then
-     * waits, while the key service still runs, until the audit service holds its records, and counts
-     * them against the Encrypts the key service acknowledged.
+     * Starts two key services side by side, one with auditing off ({@code offEnv}) and one with auditing
+     * on ({@code onEnv}), each with its own fresh data directory, creates the benchmark keys in both,
+     * and measures each row (blocking client threads, then calls in flight) in {@link Options#rounds()}
+     * alternating windows per service — off, on, off, on — so that both see the same background load
+     * of this shared machine (only one service is driven at a time; the idle one costs nothing). A
+     * row's figures: operations of all its windows over their total time; p50 the mean of the windows'
+     * p50, p99 the highest window p99; {@code roundCosts} keeps each round's 1 - on/off. With
+     * {@code audit}, then waits, while the services still run, until the audit service holds the
+     * auditing-on service's records, and counts them against the Encrypts it acknowledged.
      *
      * @return the count check, or {@code null} without {@code audit}
      */
-    private static AuditReport.Reconciliation measureEncrypt(Options options, LoadRunner runner, Map<String, String> env,
-                                                             String label, List<Measurement> results,
+    private static AuditReport.Reconciliation measureEncrypt(Options options, Map<String, String> offEnv,
+                                                             Map<String, String> onEnv, List<Measurement> blockingOff,
+                                                             List<Measurement> blockingOn, List<Measurement> sweepOff,
+                                                             List<Measurement> sweepOn,
+                                                             Map<String, List<Double>> roundCosts,
                                                              AuditWorkloads audit, PrintStream progress) throws Exception {
-        progress.println("tpmkms-bench: starting " + options.keyJar() + " with auditing " + label);
-        try (ServiceProcess key = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.keyJar(),
-                options.startTimeout(), env);
-             GrpcWorkloads grpc = new GrpcWorkloads(key.target(), options.channels())) {
-            progress.println("tpmkms-bench: key service pid " + key.pid() + " SERVING on " + key.target());
+        progress.println("tpmkms-bench: starting " + options.keyJar() + " twice, auditing off and on");
+        try (ServiceProcess off = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.keyJar(),
+                options.startTimeout(), offEnv);
+             ServiceProcess on = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.keyJar(),
+                     options.startTimeout(), onEnv);
+             GrpcWorkloads offGrpc = new GrpcWorkloads(off.target(), options.channels());
+             GrpcWorkloads onGrpc = new GrpcWorkloads(on.target(), options.channels());
+             InFlightRunner offAsync = new InFlightRunner(off.target(), options.channels());
+             InFlightRunner onAsync = new InFlightRunner(on.target(), options.channels())) {
+            progress.println("tpmkms-bench: key service pid " + off.pid() + " (auditing off) SERVING on " + off.target()
+                    + ", pid " + on.pid() + " (auditing on) on " + on.target());
             boolean ok = false;
             try {
                 long headBefore = audit == null ? 0 : audit.head();
-                grpc.prepare();
+                offGrpc.prepare();
+                onGrpc.prepare();
                 LongAdder acknowledged = new LongAdder();
-                Workload encrypt = counting(grpc.encrypt(), acknowledged, "grpc-encrypt-audit-" + label);
+                LongAdder ignored = new LongAdder();
+                Workload offEncrypt = counting(offGrpc.encrypt(), ignored, "grpc-encrypt-audit-off");
+                Workload onEncrypt = counting(onGrpc.encrypt(), acknowledged, "grpc-encrypt-audit-on");
                 int top = options.topEncryptThreads();
-                Measurement jit = new LoadRunner(Duration.ZERO, options.warmup()).run(encrypt, top);
-                if (jit.errors() > 0) {
-                    throw new IllegalStateException("Encrypt failed during warm-up: " + jit.firstError());
+                // JIT warm-up of both services before any row (3 x the per-row warm-up, blocking, then async):
+                // the auditing-on service has more code to compile, and compiling must not fall into its rows
+                LoadRunner jitRunner = new LoadRunner(Duration.ZERO, options.warmup().multipliedBy(3));
+                int topInFlight = options.inFlight().stream().mapToInt(Integer::intValue).max().orElse(0);
+                for (Workload w : List.of(offEncrypt, onEncrypt)) {
+                    Measurement jit = jitRunner.run(w, top);
+                    if (jit.errors() > 0) {
+                        throw new IllegalStateException("Encrypt failed during warm-up: " + jit.firstError());
+                    }
                 }
+                for (InFlightRunner r : List.of(offAsync, onAsync)) {
+                    if (topInFlight > 0) {
+                        Measurement jit = r.run(topInFlight, Duration.ZERO, options.warmup().multipliedBy(3),
+                                r == onAsync ? acknowledged : ignored);
+                        if (jit.errors() > 0) {
+                            throw new IllegalStateException("Encrypt failed during warm-up: " + jit.firstError());
+                        }
+                    }
+                }
+                LoadRunner runner = new LoadRunner(options.warmup(), options.window());
                 for (int n : options.encryptThreads()) {
-                    Measurement m = runner.run(encrypt, n);
-                    results.add(m);
-                    progress.printf(Locale.ROOT, "tpmkms-bench: Encrypt 1 KiB, auditing %-3s %3d clients %,10.0f ops/s"
-                                    + "  p50 %8s µs  p99 %8s µs%s%n",
-                            label, n, m.opsPerSecond(), Report.micros(m.p50Micros()), Report.micros(m.p99Micros()), errors(m));
+                    List<Measurement> a = new ArrayList<>();
+                    List<Measurement> b = new ArrayList<>();
+                    for (int round = 0; round < options.rounds(); round++) {
+                        a.add(runner.run(offEncrypt, n));
+                        b.add(runner.run(onEncrypt, n));
+                    }
+                    row(progress, "", "clients", n, a, b, blockingOff, blockingOn, roundCosts, "clients-" + n);
+                }
+                for (int n : options.inFlight()) {
+                    List<Measurement> a = new ArrayList<>();
+                    List<Measurement> b = new ArrayList<>();
+                    for (int round = 0; round < options.rounds(); round++) {
+                        a.add(offAsync.run(n, options.warmup(), options.window(), ignored));
+                        b.add(onAsync.run(n, options.warmup(), options.window(), acknowledged));
+                    }
+                    row(progress, " async", "in flight", n, a, b, sweepOff, sweepOn, roundCosts, "in-flight-" + n);
                 }
                 AuditReport.Reconciliation r = null;
                 if (audit != null) {
@@ -305,15 +380,68 @@ final class AuditBenchmark {
                     r = new AuditReport.Reconciliation(acknowledged.sum(), records.encryptOk(), records.all(),
                             h.head() - headBefore, Math.max(0, h.reachedNanos() - windowEnd) / 1e9, true, "");
                 }
-                ok = results.stream().allMatch(m -> m.errors() == 0);
+                ok = java.util.stream.Stream.of(blockingOff, blockingOn, sweepOff, sweepOn)
+                        .flatMap(List::stream).allMatch(m -> m.errors() == 0);
                 return r;
             } finally {
                 if (!ok) {
-                    System.err.println("tpmkms-bench: failed; key service " + (key.isAlive() ? "running" : "exited")
-                            + "; its log (tail):\n" + key.logTail(30));
+                    System.err.println("tpmkms-bench: failed; key service (auditing off) "
+                            + (off.isAlive() ? "running" : "exited") + "; its log (tail):\n" + off.logTail(30));
+                    System.err.println("tpmkms-bench: key service (auditing on) "
+                            + (on.isAlive() ? "running" : "exited") + "; its log (tail):\n" + on.logTail(30));
                 }
             }
         }
+    }
+
+    /** Combines the rounds of one row, prints them, adds the row to {@code offRows} / {@code onRows}. */
+    private static void row(PrintStream progress, String kind, String unit, int n, List<Measurement> off,
+                            List<Measurement> on, List<Measurement> offRows, List<Measurement> onRows,
+                            Map<String, List<Double>> roundCosts, String key) {
+        List<Double> costs = new ArrayList<>();
+        for (int i = 0; i < off.size(); i++) {
+            double o = off.get(i).opsPerSecond();
+            costs.add(o == 0 ? Double.NaN : 1 - on.get(i).opsPerSecond() / o);
+            progress.printf(Locale.ROOT, "tpmkms-bench: Encrypt 1 KiB%s, round %d, %3d %s: off %,10.0f ops/s (p50 %s µs,"
+                            + " p99 %s µs), on %,10.0f ops/s (p50 %s µs, p99 %s µs), cost %.0f %%%s%s%n",
+                    kind, i + 1, n, unit, off.get(i).opsPerSecond(), Report.micros(off.get(i).p50Micros()),
+                    Report.micros(off.get(i).p99Micros()), on.get(i).opsPerSecond(), Report.micros(on.get(i).p50Micros()),
+                    Report.micros(on.get(i).p99Micros()), costs.get(i) * 100, errors(off.get(i)), errors(on.get(i)));
+        }
+        roundCosts.put(key, List.copyOf(costs));
+        offRows.add(combine(off));
+        onRows.add(combine(on));
+    }
+
+    /** Rounds of one row as one measurement: all operations over all windows, mean p50, highest p99. */
+    static Measurement combine(List<Measurement> rounds) {
+        Measurement first = rounds.get(0);
+        long ops = 0;
+        double seconds = 0;
+        double p50 = 0;
+        double p99 = 0;
+        long errors = 0;
+        String firstError = null;
+        for (Measurement m : rounds) {
+            ops += m.operations();
+            seconds += m.seconds();
+            p50 += m.p50Micros() / rounds.size();
+            p99 = Math.max(p99, m.p99Micros());
+            errors += m.errors();
+            if (firstError == null) {
+                firstError = m.firstError();
+            }
+        }
+        return new Measurement(first.workload(), first.description(), first.threads(), ops, seconds, p50, p99, errors,
+                firstError);
+    }
+
+    /** A key service's environment: {@code base}, then {@link Options#keyEnv()}, then {@code more} (later wins). */
+    private static Map<String, String> env(Options options, Map<String, String> base, Map<String, String> more) {
+        Map<String, String> env = new java.util.LinkedHashMap<>(base);
+        env.putAll(options.keyEnv());
+        env.putAll(more);
+        return env;
     }
 
     /** {@code inner}, counting every operation that returned without an exception (warm-up included). */

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -15,7 +16,8 @@ import java.util.Optional;
  */
 record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Measurement> append,
                    AuditWorkloads.Growth growth, List<AuditWorkloads.Verification> verifications,
-                   List<Measurement> encryptOff, List<Measurement> encryptOn, Reconciliation reconciliation,
+                   List<Measurement> encryptOff, List<Measurement> encryptOn, List<Measurement> sweepOff,
+                   List<Measurement> sweepOn, Map<String, List<Double>> roundCosts, Reconciliation reconciliation,
                    String loadAtStart, String loadAfterAppend, String loadAtEnd) {
 
     static final double APPEND_TARGET = 20_000;
@@ -50,7 +52,7 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
     List<String> failures() {
         List<String> out = new ArrayList<>();
         long errors = 0;
-        for (List<Measurement> rows : List.of(append, encryptOff, encryptOn)) {
+        for (List<Measurement> rows : List.of(append, encryptOff, encryptOn, sweepOff, sweepOn)) {
             errors += rows.stream().mapToLong(Measurement::errors).sum();
         }
         errors += growth.errors();
@@ -115,6 +117,43 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
         return Optional.of(1 - a.get().opsPerSecond() / b.get().opsPerSecond());
     }
 
+    /** Prints the tables and the verdicts; returns this. */
+    AuditReport printed(java.io.PrintStream out) {
+        out.println();
+        out.print(tables());
+        out.println();
+        out.print(verdicts());
+        return this;
+    }
+
+    static Optional<Measurement> at(List<Measurement> rows, int n) {
+        return rows.stream().filter(m -> m.threads() == n).findFirst();
+    }
+
+    /** 1 - on/off at that number of calls in flight (async sweep). */
+    Optional<Double> sweepCost(int n) {
+        Optional<Measurement> a = at(sweepOn, n);
+        Optional<Measurement> b = at(sweepOff, n);
+        if (a.isEmpty() || b.isEmpty() || b.get().opsPerSecond() == 0) {
+            return Optional.empty();
+        }
+        return Optional.of(1 - a.get().opsPerSecond() / b.get().opsPerSecond());
+    }
+
+    static Optional<Measurement> best(List<Measurement> rows) {
+        return rows.stream().max(Comparator.comparingDouble(Measurement::opsPerSecond));
+    }
+
+    /** 1 - (best on row) / (best off row) of the sweep: the cost at saturation. */
+    Optional<Double> saturatedCost() {
+        Optional<Measurement> a = best(sweepOn);
+        Optional<Measurement> b = best(sweepOff);
+        if (a.isEmpty() || b.isEmpty() || b.get().opsPerSecond() == 0) {
+            return Optional.empty();
+        }
+        return Optional.of(1 - a.get().opsPerSecond() / b.get().opsPerSecond());
+    }
+
     String tables() {
         StringBuilder b = new StringBuilder();
         b.append("**Append** (AppendEvents over gRPC, ").append(options.batch())
@@ -138,10 +177,10 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                     v.response().getRecordsChecked(), v.response().getCheckpointsChecked(), v.seconds(),
                     v.recordsPerSecond(), v.response().getValid() ? "yes" : "NO: " + v.response().getProblem()));
         }
-        b.append("\n**Encrypt** (gRPC Encrypt AES-256-GCM, 1 KiB + 16 B AAD; auditing off, then on with the outbox"
-                + " forwarded to the audit service above):\n\n");
+        b.append("\n**Encrypt** (gRPC Encrypt AES-256-GCM, 1 KiB + 16 B AAD; auditing off and on, alternating, the"
+                + " outbox forwarded to the audit service above):\n\n");
         b.append("| Clients | Off: ops/s | Off: p50 (µs) | Off: p99 (µs) | On: ops/s | On: p50 (µs) | On: p99 (µs) "
-                + "| Cost (1 - on/off) | Errors |\n");
+                + "| Cost (1 - on/off; rounds' range) | Errors |\n");
         b.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (int n : options.encryptThreads()) {
             Optional<Measurement> a = off(n);
@@ -153,8 +192,38 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                     o.map(m -> String.format(Locale.ROOT, "%,.0f", m.opsPerSecond())).orElse("—"),
                     o.map(m -> Report.micros(m.p50Micros())).orElse("—"),
                     o.map(m -> Report.micros(m.p99Micros())).orElse("—"),
-                    cost(n).map(c -> String.format(Locale.ROOT, "%.0f %%", c * 100)).orElse("—"),
+                    cost(n).map(c -> costCell(c, "clients-" + n)).orElse("—"),
                     a.map(Measurement::errors).orElse(0L) + o.map(Measurement::errors).orElse(0L)));
+        }
+        if (!sweepOff.isEmpty() || !sweepOn.isEmpty()) {
+            b.append("\n**Encrypt, calls in flight** (the same Encrypt from asynchronous stubs: N calls always in flight,"
+                    + " each slot starting its next call when the previous one answered, over "
+                    + options.channels() + " channels; auditing off and on in the same run):\n\n");
+            b.append("| In flight | Off: ops/s | Off: p50 (µs) | Off: p99 (µs) | On: ops/s | On: p50 (µs) | On: p99 (µs) "
+                    + "| Cost (1 - on/off; rounds' range) | Errors |\n");
+            b.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (int n : options.inFlight()) {
+                Optional<Measurement> a = at(sweepOff, n);
+                Optional<Measurement> o = at(sweepOn, n);
+                b.append(String.format(Locale.ROOT, "| %d | %s | %s | %s | %s | %s | %s | **%s** | %d |%n", n,
+                        a.map(m -> String.format(Locale.ROOT, "%,.0f", m.opsPerSecond())).orElse("—"),
+                        a.map(m -> Report.micros(m.p50Micros())).orElse("—"),
+                        a.map(m -> Report.micros(m.p99Micros())).orElse("—"),
+                        o.map(m -> String.format(Locale.ROOT, "%,.0f", m.opsPerSecond())).orElse("—"),
+                        o.map(m -> Report.micros(m.p50Micros())).orElse("—"),
+                        o.map(m -> Report.micros(m.p99Micros())).orElse("—"),
+                        sweepCost(n).map(c -> costCell(c, "in-flight-" + n)).orElse("—"),
+                        a.map(Measurement::errors).orElse(0L) + o.map(Measurement::errors).orElse(0L)));
+            }
+            Optional<Measurement> bo = best(sweepOff);
+            Optional<Measurement> bn = best(sweepOn);
+            if (bo.isPresent() && bn.isPresent()) {
+                b.append(String.format(Locale.ROOT,
+                        "%nSaturated throughput (best row of the sweep): off %,.0f ops/s at %d in flight, on %,.0f ops/s"
+                                + " at %d in flight — cost at saturation **%.0f %%**.%n",
+                        bo.get().opsPerSecond(), bo.get().threads(), bn.get().opsPerSecond(), bn.get().threads(),
+                        saturatedCost().orElse(Double.NaN) * 100));
+            }
         }
         if (reconciliation != null) {
             b.append(String.format(Locale.ROOT,
@@ -215,8 +284,29 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
         }
         if (any) {
             b.append(String.format(Locale.ROOT,
-                    "- Target: auditing costs at most %.0f %% of Encrypt throughput. Measured: **%s** — **%s**.%n",
+                    "- Target: auditing costs at most %.0f %% of Encrypt throughput. Blocking clients (latency-bound: "
+                            + "each client waits for its durable commit): **%s** — **%s**.%n",
                     COST_TARGET * 100, String.join(", ", costs), allMet ? "target met" : "target missed"));
+        }
+        Optional<Double> sat = saturatedCost();
+        if (sat.isPresent()) {
+            List<String> met = new ArrayList<>();
+            List<String> rows = new ArrayList<>();
+            for (int n : options.inFlight()) {
+                Optional<Double> c = sweepCost(n);
+                if (c.isPresent()) {
+                    rows.add(String.format(Locale.ROOT, "%.0f %% at %d", c.get() * 100, n));
+                    if (c.get() <= COST_TARGET) {
+                        met.add(Integer.toString(n));
+                    }
+                }
+            }
+            b.append(String.format(Locale.ROOT,
+                    "- Same target, calls in flight: **%s**; at saturation (best on / best off) **%.0f %%** — **%s**%s.%n",
+                    String.join(", ", rows), sat.get() * 100,
+                    sat.get() <= COST_TARGET ? "target met at saturation" : "target missed at saturation",
+                    met.isEmpty() ? "; no in-flight count meets it"
+                            : "; met at " + String.join(", ", met) + " in flight"));
         }
         return b.toString();
     }
@@ -228,7 +318,7 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                 + "The benchmark client, the audit service and the key service (each with its own embedded PostgreSQL, "
                 + "fsync and `synchronous_commit` on) share this machine; 1-minute load average " + loadAtStart
                 + " at the start, " + loadAfterAppend + " after append and verify, " + loadAtEnd + " at the end.\n\n"
-                + "Run with `java -jar bench/target/tpmkms-bench.jar --audit` (about 3 minutes). It starts "
+                + "Run with `java -jar bench/target/tpmkms-bench.jar --audit` (about 9 minutes). It starts "
                 + "`audit-service/target/quarkus-app/quarkus-run.jar` with a fresh data directory (its own embedded "
                 + "PostgreSQL, default checkpoint settings: every 1000 records or 10 s) and: (1) sends AppendEvents of "
                 + options.batch() + " new events (random UUID event ids, fields the size of the key service's) from "
@@ -237,16 +327,40 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                 + "answer must carry one consecutive sequence per event; (2) appends through the same path until the "
                 + "chain holds " + String.format(Locale.ROOT, "%,d", options.verifyRecords()) + " records and calls "
                 + "VerifyChain over the whole chain twice; (3) starts `key-service/target/quarkus-app/quarkus-run.jar` "
-                + "with `TPMKMS_AUDIT_ENABLED=false`, measures Encrypt, stops it, starts it again (fresh data directory) "
-                + "with `TPMKMS_AUDIT_ENABLED=true` and `TPMKMS_AUDIT_FORWARD_TO=<the audit service>` (every call "
-                + "commits its event to the key service's outbox before answering; a forwarder ships the outbox), "
-                + "measures the same, then waits until the audit chain stops growing and counts the key's Encrypt "
-                + "records through QueryRecords. Options: `--audit-jar`, `--service-jar`, `--warmup`, `--measure`, "
-                + "`--append-threads 8`, `--batch 250`, `--verify-records 1000000`, `--threads 8,32`, `--channels 4`, "
-                + "`--report`, `--no-report`. The run fails (section not written) on any failed call, an invalid chain "
+                + "twice side by side, each with a fresh data directory: once with `TPMKMS_AUDIT_ENABLED=false`, once with "
+                + "`TPMKMS_AUDIT_ENABLED=true` and `TPMKMS_AUDIT_FORWARD_TO=<the audit service>` (every call commits its "
+                + "event to the key service's outbox before answering; a forwarder ships the outbox), and measures "
+                + "Encrypt on one, then the other, alternating, " + options.rounds() + " round(s) per row (off, on, off, "
+                + "on, ...; before the first row each service is warmed up for 3 x the warm-up from blocking threads and "
+                + "as many calls in flight as the highest row: both see the same background load of this shared machine; a row adds up its windows, p50 is "
+                + "the mean of the windows' p50, p99 the highest window p99, the cost cell gives the rounds' range): "
+                + "first from blocking client threads, then from asynchronous stubs with N calls always in flight ("
+                + inFlightList() + "); then waits until the audit chain stops growing and counts the key's Encrypt "
+                + "records through QueryRecords. "
+                + "Options: `--audit-jar`, `--service-jar`, `--warmup`, `--measure`, "
+                + "`--append-threads 8`, `--batch 250`, `--verify-records 1000000`, `--threads 8,32`, "
+                + "`--in-flight 32,64,128,256,512`, `--rounds 2`, `--channels 4`, `--key-env NAME=VALUE` (both key "
+                + "services), `--on-env NAME=VALUE` (the auditing-on one only, e.g. `TPMKMS_AUDIT_WRITERS=16`), `--no-forward` (diagnostic: the outbox is not forwarded, no count check, "
+                + "no report), `--report`, `--no-report`. The run fails (section not written) on any failed call, an invalid chain "
                 + "or a count mismatch.\n\n"
                 + tables() + "\n"
                 + verdicts();
+    }
+
+    /** "57 %", followed by the rounds' range when there were several: "57 % (52–61)". */
+    private String costCell(double cost, String key) {
+        String c = String.format(Locale.ROOT, "%.0f %%", cost * 100);
+        List<Double> rounds = roundCosts == null ? List.of() : roundCosts.getOrDefault(key, List.of());
+        if (rounds.size() < 2) {
+            return c;
+        }
+        double lo = rounds.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+        double hi = rounds.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+        return String.format(Locale.ROOT, "%s (%.0f–%.0f)", c, lo * 100, hi * 100);
+    }
+
+    private String inFlightList() {
+        return options.inFlight().isEmpty() ? "none" : options.inFlight().toString().replaceAll("[\\[\\] ]", "");
     }
 
     private static String millis(double micros) {

@@ -36,7 +36,8 @@ class AuditBenchmarkTest {
         Files.writeString(doc, "# Benchmarks\n\nhand-written\n\n<!-- bench:key-service:begin -->\nsoftware figures\n"
                 + "<!-- bench:key-service:end -->\n");
         AuditBenchmark.Options options = new AuditBenchmark.Options(auditJar, keyJar, Duration.ofMillis(300),
-                Duration.ofMillis(700), List.of(2), 100, 20_000, List.of(2), 2, doc, Duration.ofSeconds(120));
+                Duration.ofMillis(700), List.of(2), 100, 20_000, List.of(2), List.of(4), 2, doc, Duration.ofSeconds(120),
+                java.util.Map.of(), true, 1, java.util.Map.of());
         ByteArrayOutputStream out = new ByteArrayOutputStream();
 
         AuditReport report = AuditBenchmark.run(options, new PrintStream(out, true, StandardCharsets.UTF_8));
@@ -44,7 +45,10 @@ class AuditBenchmarkTest {
         String progress = out.toString(StandardCharsets.UTF_8);
         assertEquals(List.of(), report.failures(), progress);
         assertEquals(1, report.append().size(), progress);
-        for (List<Measurement> rows : List.of(report.append(), report.encryptOff(), report.encryptOn())) {
+        assertEquals(1, report.sweepOff().size(), progress);
+        assertEquals(1, report.sweepOn().size(), progress);
+        for (List<Measurement> rows : List.of(report.append(), report.encryptOff(), report.encryptOn(),
+                report.sweepOff(), report.sweepOn())) {
             for (Measurement m : rows) {
                 assertTrue(m.operations() > 0 && m.opsPerSecond() > 0, m + "\n" + progress);
                 assertEquals(0, m.errors(), m + "\n" + progress);
@@ -61,6 +65,7 @@ class AuditBenchmarkTest {
         assertTrue(r.acknowledgedEncrypts() > 0 && r.matches() && r.tailValid(), r + "\n" + progress);
         assertTrue(r.newRecords() > r.acknowledgedEncrypts(), "CreateKey etc. are recorded too: " + r);
         assertTrue(report.cost(2).isPresent(), progress);
+        assertTrue(report.sweepCost(4).isPresent() && report.saturatedCost().isPresent(), progress);
 
         String written = Files.readString(doc);
         assertTrue(written.contains("hand-written") && written.contains("software figures"), written);
