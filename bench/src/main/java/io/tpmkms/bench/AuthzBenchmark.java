@@ -299,7 +299,8 @@ final class AuthzBenchmark {
     private static String format(int threads, List<Measurement> off, List<Measurement> on, List<Measurement> noCache,
             Measurement auth1, Measurement auth8) {
         StringBuilder b = new StringBuilder();
-        b.append("### Authorization (`--authz`), ").append(LocalDate.now()).append("\n\n");
+        b.append("## Authorization: what identity and policy checks cost Encrypt (`--authz`), ").append(LocalDate.now())
+                .append("\n\n");
         b.append(MachineInfo.current().describe()).append("\n\n");
         b.append("Encrypt of 1 KiB on a SOFTWARE key, ").append(threads)
                 .append(" blocking clients, auditing off in all three key services (same run, alternating, ")
