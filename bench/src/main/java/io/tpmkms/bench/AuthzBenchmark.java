@@ -76,8 +76,8 @@ final class AuthzBenchmark {
         try {
             return run(threads, report);
         } catch (Exception e) {
-            System.err.println("authz benchmark failed: " + e);
-            e.printStackTrace();
+            System.err.println("tpmkms-bench: " + LoadRunner.describe(e));
+            e.printStackTrace(System.err);
             return 1;
         }
     }

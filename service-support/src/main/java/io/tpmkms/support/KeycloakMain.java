@@ -1,10 +1,12 @@
 package io.tpmkms.support;
 
+import org.jboss.logging.Logger;
+
 import java.nio.file.Path;
 
 /**
  * Runs one Keycloak in the foreground for the local run script: a persistent instance dir, the tpmkms realm
- * imported on its first start, one line on stdout once ready, stopped on SIGTERM/SIGINT (the launcher's
+ * imported on its first start, one log line "keycloak ready on URL" once ready, stopped on SIGTERM/SIGINT (the launcher's
  * shutdown hook). A shell that starts it as a background job without job control makes it ignore SIGINT
  * (POSIX), so scripts stop it with SIGTERM. The classpath needs the glob expanded on its own ({@code echo}):
  * inside {@code jar:$(cat ...)} it would stay literal.
@@ -16,6 +18,7 @@ import java.nio.file.Path;
  * </pre>
  */
 public final class KeycloakMain {
+  private static final Logger LOG = Logger.getLogger(KeycloakMain.class);
   private KeycloakMain() {}
 
   public static void main(String[] args) throws Exception {
@@ -53,21 +56,23 @@ public final class KeycloakMain {
       // not from the template: a long-lived instance gets its own master-realm keys and admin password
       kc = Keycloak.start(dataDir, port, managementPort, false);
     } catch (IllegalStateException e) {
-      System.err.println("keycloak failed to start: " + e.getMessage());
+      LOG.errorf("keycloak failed to start: %s", e.getMessage());
       System.exit(1);
       return;
     }
     if (realm != null) {
       String name = realmName(realm);
       boolean imported = kc.importRealm(realm);
-      System.err.println(imported ? "keycloak: realm " + name + " imported from " + realm
-          : "keycloak: realm " + name + " exists, " + realm + " not re-imported");
+      if (imported) {
+        LOG.infof("keycloak: realm %s imported from %s", name, realm);
+      } else {
+        LOG.infof("keycloak: realm %s exists, %s not re-imported", name, realm);
+      }
     }
-    System.out.println("keycloak ready on " + kc.baseUrl());
-    System.out.flush();
+    LOG.infof("keycloak ready on %s", kc.baseUrl());
     int status = kc.waitFor();
     // reached only when Keycloak died on its own; SIGTERM/SIGINT end the JVM through the shutdown hook
-    System.err.println("keycloak exited with status " + status + "; log: " + kc.log());
+    LOG.errorf("keycloak exited with status %d; log: %s", status, kc.log());
     kc.close();
     System.exit(status == 0 ? 1 : status);
   }

@@ -108,7 +108,7 @@ public class Dispatch {
   private <T extends Message> void allowedThen(Authorizer.Verdict verdict, Executor executor, CallInfo info,
       Message request, StreamObserver<T> out, Supplier<T> call) {
     if (!verdict.allowed()) {
-      finish(info, request, out, null, Authorizer.denied(info, verdict));
+      finish(info, request, out, null, Authorizer.denied(verdict));
     } else if (executor == null) {
       here(info, request, out, call);
     } else {

@@ -145,7 +145,7 @@ public class Authorizer {
   }
 
   /** The error a denied call ends with. */
-  public static KmsException denied(CallInfo call, Verdict v) {
+  public static KmsException denied(Verdict v) {
     return new KmsException(ErrorCode.PERMISSION_DENIED, Reasons.PERMISSION_DENIED,
         "permission denied: " + v.reason(), Map.of(), null);
   }
