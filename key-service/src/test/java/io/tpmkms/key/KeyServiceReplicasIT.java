@@ -58,6 +58,7 @@ class KeyServiceReplicasIT {
       env.put("QUARKUS_DATASOURCE_USERNAME", "postgres");
       env.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
       env.put("TPMKMS_DATA_DIR", dir.resolve("shared").toString()); // one software root for the cluster
+      env.put("TPMKMS_AUDIT_JOURNAL_DIR", dir.resolve("journal-" + i).toString()); // but a journal each
       env.put("TPMKMS_AUTH_MODE", "none"); // scheduling only; authorization has its own tests
       env.put("TPMKMS_GRPC_PORT", Integer.toString(grpc));
       env.put("TPMKMS_HTTP_PORT", Integer.toString(ports[2 * i + 1]));

@@ -14,9 +14,28 @@ public interface AuditConfig {
   @WithDefault("true")
   boolean enabled();
 
-  /** Outbox writer threads (commits in flight) for events written after the fact. */
-  @WithDefault("4")
-  int writers();
+  /** The local journal of events that change no state (ADR 0016). */
+  Journal journal();
+
+  interface Journal {
+    /**
+     * Directory of this process's journal; one per process (a second process
+     * on the same directory refuses to start). Unset: calls that change no
+     * state cannot be audited and are refused.
+     */
+    Optional<String> dir();
+
+    /** Size at which a new segment file starts. */
+    @WithDefault("67108864")
+    long segmentBytes();
+
+    /**
+     * Events written but not yet accepted by the audit service, in bytes,
+     * above which calls are refused (fail closed) instead of filling the disk.
+     */
+    @WithDefault("1073741824")
+    long maxBacklogBytes();
+  }
 
   /** host:port of the audit service; unset: events stay in the outbox table. */
   Optional<String> forwardTo();

@@ -19,28 +19,43 @@ import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /**
- * Ships the outbox to the audit service: takes the oldest rows with
- * {@code FOR UPDATE SKIP LOCKED} (so replicas sharing the database never send
- * the same row at once), sends them in one AppendEvents call and deletes them
- * only once the audit service has acknowledged them durable. Anything not
- * acknowledged stays and is sent again; the audit service drops duplicates by
- * event id, so each event is in the chain exactly once.
+ * Ships this process's audit events to the audit service, from both places
+ * they are made durable (ADR 0013, ADR 0016):
+ * <ul>
+ *   <li>the outbox table (state changes): takes the oldest rows with
+ *       {@code FOR UPDATE SKIP LOCKED} (so replicas sharing the database never
+ *       send the same row at once), sends them in one AppendEvents call and
+ *       deletes them only once the audit service has acknowledged them durable;
+ *   <li>the local {@link AuditJournal} (everything else): sends the records
+ *       after its cursor in one AppendEvents call and moves the cursor past
+ *       them once acknowledged.
+ * </ul>
+ * Anything not acknowledged stays and is sent again; the audit service drops
+ * duplicates by event id, so each event is in the chain exactly once.
  */
 @ApplicationScoped
 public class AuditForwarder {
   private static final Logger LOG = Logger.getLogger(AuditForwarder.class);
   private static final int BATCH = 500;
+  /** The audit service takes at most 1000 events per AppendEvents. */
+  private static final int JOURNAL_BATCH = 1000;
+  private static final int JOURNAL_BATCH_BYTES = 1 << 20;
+  /** How often an empty outbox table is looked at again (state changes are rare). */
+  private static final long OUTBOX_IDLE_NANOS = 100_000_000L;
 
   private final AgroalDataSource db;
   private final AuditConfig config;
+  private final AuditLog log;
   private volatile boolean running;
   private Thread thread;
   private ManagedChannel channel;
 
   private final io.tpmkms.runtime.auth.ServiceCredentials credentials;
 
-  public AuditForwarder(AgroalDataSource db, AuditConfig config, io.tpmkms.runtime.auth.ServiceCredentials credentials) {
+  public AuditForwarder(AgroalDataSource db, AuditConfig config, AuditLog log,
+      io.tpmkms.runtime.auth.ServiceCredentials credentials) {
     this.db = db;
+    this.log = log;
     this.config = config;
     this.credentials = credentials;
   }
@@ -48,7 +63,8 @@ public class AuditForwarder {
   void start(@Observes StartupEvent e) {
     var target = config.forwardTo();
     if (target.isEmpty()) {
-      LOG.warn("no audit service configured (tpmkms.audit.forward-to): audit events stay in the outbox table");
+      LOG.warn("no audit service configured (tpmkms.audit.forward-to): audit events stay in the outbox table"
+          + " and the journal");
       return;
     }
     channel = ManagedChannelBuilder.forTarget(target.get()).usePlaintext().build();
@@ -62,13 +78,22 @@ public class AuditForwarder {
   private void loop() {
     long backoff = 100;
     boolean failing = false;
+    long outboxDue = 0;
     while (running) {
       try {
-        int sent = forwardBatch();
+        int fromOutbox = 0;
+        if (System.nanoTime() - outboxDue >= 0) {
+          fromOutbox = forwardBatch();
+          if (fromOutbox == 0) outboxDue = System.nanoTime() + OUTBOX_IDLE_NANOS;
+        }
+        int fromJournal = forwardJournal();
         if (failing) LOG.info("audit service reachable again; forwarding resumed");
         failing = false;
         backoff = 100;
-        if (sent < BATCH) sleep(sent == 0 ? 100 : 10);
+        if (fromOutbox < BATCH && fromJournal < JOURNAL_BATCH) {
+          // a partial batch: let the next one fill up a little (fewer, larger appends)
+          sleep(fromOutbox + fromJournal == 0 ? 20 : 5);
+        }
       } catch (Exception e) {
         if (!failing) LOG.warnf("cannot forward audit events (%s); retrying, nothing is lost", e.getMessage());
         failing = true;
@@ -76,6 +101,20 @@ public class AuditForwarder {
         backoff = Math.min(backoff * 2, 5_000);
       }
     }
+  }
+
+  /** Sends the journal's oldest unacknowledged records; returns how many were acknowledged. */
+  int forwardJournal() throws Exception {
+    AuditJournal journal = log.journal().orElse(null);
+    if (journal == null) return 0;
+    AuditJournal.Batch batch = journal.read(journal.acknowledged(), JOURNAL_BATCH, JOURNAL_BATCH_BYTES);
+    if (batch.payloads().isEmpty()) return 0;
+    AppendEventsRequest.Builder req = AppendEventsRequest.newBuilder();
+    for (byte[] p : batch.payloads()) req.addEvents(AuditEvent.parseFrom(p));
+    AuditServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials.callCredentials())
+        .withDeadlineAfter(10, TimeUnit.SECONDS).appendEvents(req.build());
+    journal.acknowledge(batch.next());
+    return batch.payloads().size();
   }
 
   /** Sends one batch; returns how many events were acknowledged and removed. */

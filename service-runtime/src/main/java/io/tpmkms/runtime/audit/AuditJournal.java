@@ -1,0 +1,514 @@
+package io.tpmkms.runtime.audit;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
+import org.jboss.logging.Logger;
+
+/**
+ * The local audit journal of one service process: an append-only log of
+ * serialized audit events in segment files, made durable by group commit
+ * (one {@code fdatasync} for every event queued while the previous one ran)
+ * and shipped to the audit service by {@link AuditForwarder}, which moves a
+ * durable cursor past what the audit service acknowledged (ADR 0016).
+ *
+ * <p>Layout of {@code dir}:
+ * <ul>
+ *   <li>{@code segment-<20-digit start offset>.log}: records back to back, each
+ *       {@code u32 length | u32 CRC-32C of the payload | payload} (big-endian),
+ *       the payload a serialized {@code tpmkms.audit.v1.AuditEvent}. Offsets
+ *       are logical: a segment's name is the offset of its first byte.
+ *   <li>{@code cursor}: the offset up to which the audit service acknowledged
+ *       every record ({@code u64 offset | u32 CRC-32C}); replaced atomically.
+ *   <li>{@code journal.lock}: held (an OS file lock) by the process that owns the
+ *       journal; a second process on the same directory refuses to start.
+ * </ul>
+ *
+ * <p>Durability: {@link #append} completes only after the record and every
+ * record before it are on disk. A crash can leave a torn record at the end of
+ * the last segment — never acknowledged, because its fdatasync had not
+ * returned; opening the journal finds the last whole record by length and
+ * CRC and cuts the rest. Records between the cursor and the end are sent
+ * again after a restart; the audit service drops them by event id.
+ *
+ * <p>Fail closed: a write or sync that fails fails every call of its batch;
+ * if the journal cannot be brought back to its last durable end it refuses
+ * everything until the process restarts. A backlog (written, not yet
+ * acknowledged) above {@code maxBacklogBytes} refuses new events too.
+ *
+ * <p>Threading: {@link #append} from any thread (never blocks); one writer
+ * thread; {@link #read} and {@link #acknowledge} from one forwarder thread.
+ * Futures complete on a separate thread, so answering a batch's calls runs
+ * while the next batch is written.
+ */
+public final class AuditJournal implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(AuditJournal.class);
+  static final int HEADER = 8;
+  /** Larger than any event the services produce (every text field is clipped to 256 characters). */
+  static final int MAX_RECORD = 64 * 1024;
+  private static final int MAX_BATCH = 4096;
+  private static final String SEGMENT_PREFIX = "segment-";
+  private static final String SEGMENT_SUFFIX = ".log";
+
+  /** Why a record could not be journaled; the call is refused (fail closed). */
+  public static final class JournalException extends IOException {
+    JournalException(String message) { super(message); }
+    JournalException(String message, Throwable cause) { super(message, cause); }
+  }
+
+  /** Records read from the journal, and the offset just after the last of them. */
+  public record Batch(List<byte[]> payloads, long next) {}
+
+  private record Pending(byte[] payload, CompletableFuture<Void> done) {}
+
+  private final Path dir;
+  private final long segmentBytes;
+  private final long maxBacklogBytes;
+  private final FileChannel lockChannel;
+  private final FileLock lock;
+  /** start offset -> segment file; the writer adds, the forwarder removes (guarded by itself). */
+  private final TreeMap<Long, Path> segments = new TreeMap<>();
+  private final BlockingQueue<Pending> queue = new ArrayBlockingQueue<>(100_000);
+  private final ExecutorService completer;
+  private final Thread writer;
+
+  // writer thread only
+  private FileChannel tail;
+  private long tailStart;
+  private long end;
+  private ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.BIG_ENDIAN);
+  private final CRC32C crc = new CRC32C();
+
+  private volatile long durableEnd;
+  private volatile long acknowledged;
+  private volatile boolean broken;
+  /** Only to log the start of a full backlog once, not once per refused call. */
+  private volatile boolean backlogFull;
+  private volatile boolean running = true;
+
+  // forwarder thread only
+  private FileChannel readChannel;
+  private long readStart = -1;
+  private final ByteBuffer readBuffer = ByteBuffer.allocate(1 << 20).order(ByteOrder.BIG_ENDIAN);
+
+  private AuditJournal(Path dir, long segmentBytes, long maxBacklogBytes) throws IOException {
+    this.dir = Files.createDirectories(dir);
+    this.segmentBytes = segmentBytes;
+    this.maxBacklogBytes = maxBacklogBytes;
+    this.lockChannel = FileChannel.open(dir.resolve("journal.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    FileLock l;
+    try {
+      l = lockChannel.tryLock();
+    } catch (java.nio.channels.OverlappingFileLockException e) {
+      l = null; // held by this very process
+    } catch (IOException e) {
+      lockChannel.close();
+      throw e;
+    }
+    if (l == null) {
+      lockChannel.close();
+      throw new IOException("the audit journal " + dir + " is in use by another process;"
+          + " every service process needs a journal directory of its own");
+    }
+    this.lock = l;
+    try {
+      recover();
+    } catch (IOException | RuntimeException e) {
+      closeQuietly();
+      throw e;
+    }
+    this.completer = Executors.newSingleThreadExecutor(r -> daemon(r, "audit-journal-done"));
+    this.writer = daemon(this::writeLoop, "audit-journal-writer");
+    writer.start();
+  }
+
+  /**
+   * Opens (or creates) the journal in {@code dir}: takes its lock, finds the
+   * last whole record, cuts a torn tail, drops segments already acknowledged.
+   */
+  public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes) throws IOException {
+    if (segmentBytes < MAX_RECORD + HEADER) throw new IllegalArgumentException("segment size too small: " + segmentBytes);
+    return new AuditJournal(dir, segmentBytes, maxBacklogBytes);
+  }
+
+  private static Thread daemon(Runnable r, String name) {
+    Thread t = new Thread(r, name);
+    t.setDaemon(true);
+    return t;
+  }
+
+  private void recover() throws IOException {
+    acknowledged = readCursor(dir);
+    segments.putAll(listSegments(dir));
+    if (segments.isEmpty()) {
+      newSegment(acknowledged);
+    } else {
+      Map.Entry<Long, Path> last = segments.lastEntry();
+      tailStart = last.getKey();
+      tail = FileChannel.open(last.getValue(), StandardOpenOption.READ, StandardOpenOption.WRITE);
+      long valid = validLength(tail);
+      if (valid < tail.size()) {
+        LOG.warnf("audit journal %s: cut %d bytes of a torn record at the end (never acknowledged)",
+            last.getValue().getFileName(), tail.size() - valid);
+        tail.truncate(valid);
+        tail.force(true);
+      }
+      end = tailStart + valid;
+      tail.position(valid);
+    }
+    if (acknowledged > end) {
+      throw new IOException("the audit journal cursor (" + acknowledged + ") is past its last record (" + end
+          + "): segments are missing from " + dir);
+    }
+    if (acknowledged < segments.firstKey()) {
+      throw new IOException("the audit journal's first segment starts at " + segments.firstKey()
+          + " but events from " + acknowledged + " were never acknowledged: segments are missing from " + dir);
+    }
+    durableEnd = end;
+    dropAcknowledgedSegments();
+    LOG.infof("audit journal %s: %d bytes not yet forwarded", dir, end - acknowledged);
+  }
+
+  /** Length of the prefix of whole, checksummed records. */
+  private static long validLength(FileChannel ch) throws IOException {
+    long size = ch.size();
+    long pos = 0;
+    ByteBuffer header = ByteBuffer.allocate(HEADER).order(ByteOrder.BIG_ENDIAN);
+    CRC32C c = new CRC32C();
+    while (pos + HEADER <= size) {
+      header.clear();
+      readFully(ch, header, pos);
+      int len = header.getInt(0);
+      int sum = header.getInt(4);
+      if (len <= 0 || len > MAX_RECORD || pos + HEADER + len > size) break;
+      ByteBuffer payload = ByteBuffer.allocate(len);
+      readFully(ch, payload, pos + HEADER);
+      c.reset();
+      c.update(payload.array(), 0, len);
+      if ((int) c.getValue() != sum) break;
+      pos += HEADER + len;
+    }
+    return pos;
+  }
+
+  private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
+    while (b.hasRemaining()) {
+      int n = ch.read(b, pos);
+      if (n < 0) throw new IOException("unexpected end of file");
+      pos += n;
+    }
+  }
+
+  private static TreeMap<Long, Path> listSegments(Path dir) throws IOException {
+    TreeMap<Long, Path> found = new TreeMap<>();
+    try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, SEGMENT_PREFIX + "*" + SEGMENT_SUFFIX)) {
+      for (Path p : s) {
+        String n = p.getFileName().toString();
+        found.put(Long.parseLong(n.substring(SEGMENT_PREFIX.length(), n.length() - SEGMENT_SUFFIX.length())), p);
+      }
+    }
+    return found;
+  }
+
+  private static long readCursor(Path dir) throws IOException {
+    Path cursor = dir.resolve("cursor");
+    if (!Files.exists(cursor)) return 0;
+    ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(cursor)).order(ByteOrder.BIG_ENDIAN);
+    if (b.remaining() != 12) throw new IOException("the audit journal cursor " + cursor + " is damaged");
+    long offset = b.getLong(0);
+    CRC32C c = new CRC32C();
+    c.update(b.array(), 0, 8);
+    if ((int) c.getValue() != b.getInt(8)) throw new IOException("the audit journal cursor " + cursor + " is damaged");
+    return offset;
+  }
+
+  private void newSegment(long start) throws IOException {
+    if (tail != null) {
+      tail.force(false);
+      tail.close();
+    }
+    Path p = dir.resolve(String.format("%s%020d%s", SEGMENT_PREFIX, start, SEGMENT_SUFFIX));
+    tail = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    tailStart = start;
+    end = start;
+    syncDirectory();
+    synchronized (segments) {
+      segments.put(start, p);
+    }
+  }
+
+  /** Makes a created, renamed or deleted directory entry durable. */
+  private void syncDirectory() throws IOException {
+    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+      d.force(true);
+    }
+  }
+
+  /**
+   * Queues one serialized event; completes once it is durable, or fails with
+   * a {@link JournalException} (the caller refuses the call: fail closed).
+   */
+  public CompletableFuture<Void> append(byte[] payload) {
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    if (broken || !running) {
+      done.completeExceptionally(new JournalException("the audit journal is not writable"));
+    } else if (payload.length == 0 || payload.length > MAX_RECORD) {
+      done.completeExceptionally(new JournalException("an audit event of " + payload.length + " bytes"));
+    } else if (durableEnd - acknowledged > maxBacklogBytes) {
+      if (!backlogFull) LOG.errorf("the audit backlog is full (%d bytes not yet accepted by the audit service):"
+          + " calls are refused until the forwarder catches up", durableEnd - acknowledged);
+      backlogFull = true;
+      done.completeExceptionally(new JournalException("the audit backlog is full (" + (durableEnd - acknowledged)
+          + " bytes not yet accepted by the audit service)"));
+    } else if (!queue.offer(new Pending(payload, done))) {
+      done.completeExceptionally(new JournalException("the audit journal queue is full"));
+    }
+    return done;
+  }
+
+  private void writeLoop() {
+    List<Pending> batch = new ArrayList<>(MAX_BATCH);
+    while (running || !queue.isEmpty()) {
+      try {
+        Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
+        if (first == null) continue;
+        batch.add(first);
+        queue.drainTo(batch, MAX_BATCH - 1);
+        write(batch);
+        List<Pending> done = List.copyOf(batch);
+        completer.execute(() -> done.forEach(p -> p.done().complete(null)));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      } catch (IOException | RuntimeException e) {
+        LOG.errorf(e, "cannot write %d audit events to the journal; their calls are refused", batch.size());
+        JournalException failure = new JournalException("the audit journal could not be written", e);
+        List<Pending> failed = List.copyOf(batch);
+        completer.execute(() -> failed.forEach(p -> p.done().completeExceptionally(failure)));
+        restoreDurableEnd();
+      } finally {
+        batch.clear();
+      }
+    }
+    for (Pending p; (p = queue.poll()) != null; ) {
+      p.done().completeExceptionally(new JournalException("the service is shutting down"));
+    }
+  }
+
+  private void write(List<Pending> batch) throws IOException {
+    int bytes = 0;
+    for (Pending p : batch) bytes += HEADER + p.payload().length;
+    if (end > tailStart && end - tailStart + bytes > segmentBytes) newSegment(end);
+    if (buffer.capacity() < bytes) buffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.BIG_ENDIAN);
+    buffer.clear();
+    for (Pending p : batch) {
+      crc.reset();
+      crc.update(p.payload());
+      buffer.putInt(p.payload().length).putInt((int) crc.getValue()).put(p.payload());
+    }
+    buffer.flip();
+    long at = end - tailStart;
+    while (buffer.hasRemaining()) at += tail.write(buffer, at);
+    tail.force(false);
+    end += bytes;
+    durableEnd = end;
+  }
+
+  /** After a failed write: cut whatever part of it reached the file, so the journal ends at a whole record. */
+  private void restoreDurableEnd() {
+    try {
+      end = durableEnd;
+      if (end < tailStart) throw new IOException("durable end before the tail segment");
+      tail.truncate(end - tailStart);
+      tail.force(true);
+    } catch (IOException | RuntimeException e) {
+      broken = true;
+      LOG.errorf(e, "the audit journal %s cannot be repaired; every call is refused until the service restarts", dir);
+    }
+  }
+
+  /** The offset up to which the audit service has acknowledged every record. */
+  public long acknowledged() { return acknowledged; }
+
+  /** The offset just after the last durable record. */
+  public long durableEnd() { return durableEnd; }
+
+  /**
+   * Reads durable records from {@code from} (a record boundary: 0 or an
+   * offset {@link Batch#next} returned), at most {@code maxRecords} of them
+   * and about {@code maxBytes}. An empty batch: nothing new.
+   */
+  public Batch read(long from, int maxRecords, int maxBytes) throws IOException {
+    long limit = durableEnd;
+    List<byte[]> out = new ArrayList<>();
+    long pos = from;
+    while (pos < limit && out.size() < maxRecords && pos - from < maxBytes) {
+      Map.Entry<Long, Path> seg;
+      Long nextStart;
+      synchronized (segments) {
+        seg = segments.floorEntry(pos);
+        nextStart = segments.higherKey(pos);
+      }
+      if (seg == null) throw new IOException("no audit journal segment holds offset " + pos);
+      if (readStart != seg.getKey()) {
+        if (readChannel != null) readChannel.close();
+        readChannel = FileChannel.open(seg.getValue(), StandardOpenOption.READ);
+        readStart = seg.getKey();
+      }
+      long segLimit = nextStart == null ? limit : Math.min(limit, nextStart);
+      if (pos >= segLimit) {
+        if (nextStart == null) break;
+        pos = nextStart;
+        continue;
+      }
+      readBuffer.clear();
+      readBuffer.limit((int) Math.min(readBuffer.capacity(), segLimit - pos));
+      readFully(readChannel, readBuffer, pos - readStart);
+      readBuffer.flip();
+      int consumed = 0;
+      while (readBuffer.remaining() >= HEADER && out.size() < maxRecords) {
+        int len = readBuffer.getInt(consumed);
+        int sum = readBuffer.getInt(consumed + 4);
+        if (len <= 0 || len > MAX_RECORD) throw new IOException("damaged audit journal record at offset " + (pos + consumed));
+        if (readBuffer.remaining() < HEADER + len) break;
+        byte[] payload = new byte[len];
+        readBuffer.get(consumed + HEADER, payload);
+        crc.reset();
+        crc.update(payload);
+        if ((int) crc.getValue() != sum) throw new IOException("audit journal record at offset " + (pos + consumed) + " fails its checksum");
+        out.add(payload);
+        consumed += HEADER + len;
+        readBuffer.position(consumed);
+      }
+      if (consumed == 0) throw new IOException("audit journal record at offset " + pos + " is larger than the read buffer");
+      pos += consumed;
+    }
+    return new Batch(out, pos);
+  }
+
+  /**
+   * Moves the cursor to {@code offset} (everything before it is in the audit
+   * service's chain) durably, then deletes the segments wholly before it.
+   */
+  public void acknowledge(long offset) throws IOException {
+    if (offset <= acknowledged) return;
+    if (offset > durableEnd) throw new IllegalArgumentException("acknowledging past the durable end");
+    ByteBuffer b = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(offset);
+    CRC32C c = new CRC32C();
+    c.update(b.array(), 0, 8);
+    b.putInt((int) c.getValue()).flip();
+    Path tmp = dir.resolve("cursor.tmp");
+    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      while (b.hasRemaining()) ch.write(b);
+      ch.force(false);
+    }
+    try {
+      Files.move(tmp, dir.resolve("cursor"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      throw new IOException("the audit journal directory cannot replace files atomically", e);
+    }
+    syncDirectory();
+    acknowledged = offset;
+    if (backlogFull && durableEnd - offset <= maxBacklogBytes) {
+      backlogFull = false;
+      LOG.info("the audit backlog has room again: calls are accepted");
+    }
+    dropAcknowledgedSegments();
+  }
+
+  private void dropAcknowledgedSegments() throws IOException {
+    List<Path> drop = new ArrayList<>();
+    synchronized (segments) {
+      while (segments.size() > 1) {
+        Map.Entry<Long, Path> first = segments.firstEntry();
+        Long next = segments.higherKey(first.getKey());
+        if (next > acknowledged) break;
+        drop.add(first.getValue());
+        segments.remove(first.getKey());
+      }
+    }
+    for (Path p : drop) Files.deleteIfExists(p);
+    if (!drop.isEmpty()) syncDirectory();
+  }
+
+  /**
+   * Every record not yet acknowledged, read from the files of {@code dir}
+   * without taking the journal: for tests and diagnostics, while the owning
+   * process may still be writing (a record it is writing right now is left out).
+   */
+  public static List<byte[]> pending(Path dir) {
+    try {
+      long from = readCursor(dir);
+      List<byte[]> out = new ArrayList<>();
+      for (Map.Entry<Long, Path> seg : listSegments(dir).entrySet()) {
+        try (FileChannel ch = FileChannel.open(seg.getValue(), StandardOpenOption.READ)) {
+          long valid = validLength(ch);
+          ByteBuffer all = ByteBuffer.allocate((int) valid);
+          readFully(ch, all, 0);
+          all.flip();
+          long pos = seg.getKey();
+          while (all.hasRemaining()) {
+            int len = all.getInt();
+            all.getInt();
+            byte[] payload = new byte[len];
+            all.get(payload);
+            if (pos >= from) out.add(payload);
+            pos += HEADER + len;
+          }
+        }
+      }
+      return out;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    running = false;
+    try {
+      writer.join(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    completer.shutdown();
+    try {
+      completer.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    closeQuietly();
+  }
+
+  private void closeQuietly() {
+    try {
+      if (tail != null) tail.close();
+      if (readChannel != null) readChannel.close();
+      lock.release();
+      lockChannel.close();
+    } catch (IOException e) {
+      LOG.warnf("closing the audit journal %s: %s", dir, e.getMessage());
+    }
+  }
+}

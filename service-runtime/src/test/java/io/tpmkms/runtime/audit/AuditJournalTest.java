@@ -1,0 +1,186 @@
+package io.tpmkms.runtime.audit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The journal on a real file system: order, durability boundary, torn tails, cursor, segments, bounds. */
+class AuditJournalTest {
+  private static final long SEGMENT = AuditJournal.MAX_RECORD + AuditJournal.HEADER; // the smallest allowed
+  @TempDir Path dir;
+
+  @Test
+  void appendedRecords_readBackInOrder_fromConcurrentWriters() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      List<CompletableFuture<Void>> done = new ArrayList<>();
+      List<Thread> threads = new ArrayList<>();
+      for (int t = 0; t < 4; t++) {
+        int id = t;
+        Thread th = new Thread(() -> {
+          for (int i = 0; i < 500; i++) {
+            CompletableFuture<Void> f = j.append(payload("t" + id + "-" + i));
+            synchronized (done) {
+              done.add(f);
+            }
+          }
+        });
+        threads.add(th);
+        th.start();
+      }
+      for (Thread th : threads) th.join();
+      for (CompletableFuture<Void> f : done) f.get(10, TimeUnit.SECONDS);
+      List<String> read = readAll(j);
+      assertEquals(2000, read.size());
+      for (int t = 0; t < 4; t++) {
+        String prefix = "t" + t + "-";
+        List<String> mine = read.stream().filter(s -> s.startsWith(prefix)).toList();
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < 500; i++) expected.add(prefix + i);
+        assertEquals(expected, mine, "each writer's records in the order it appended them");
+      }
+      assertEquals(read, strings(AuditJournal.pending(dir)), "the offline reader sees the same records");
+    }
+  }
+
+  @Test
+  void tornTail_isCut_atOpen_andWritingGoesOn() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      for (int i = 0; i < 3; i++) j.append(payload("r" + i)).get(10, TimeUnit.SECONDS);
+    }
+    Path segment = segments().get(0);
+    long whole = Files.size(segment);
+    // a crash in the middle of a write: a header announcing 100 bytes, and only 10 of them
+    byte[] torn = new byte[AuditJournal.HEADER + 10];
+    torn[3] = 100;
+    Files.write(segment, torn, StandardOpenOption.APPEND);
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      assertEquals(whole, Files.size(segment), "the torn record is cut");
+      assertEquals(List.of("r0", "r1", "r2"), readAll(j));
+      j.append(payload("r3")).get(10, TimeUnit.SECONDS);
+      assertEquals(List.of("r0", "r1", "r2", "r3"), readAll(j));
+    }
+  }
+
+  @Test
+  void damagedLastRecord_isCut_nothingAfterItIsRead() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      for (int i = 0; i < 3; i++) j.append(payload("r" + i)).get(10, TimeUnit.SECONDS);
+    }
+    Path segment = segments().get(0);
+    byte[] bytes = Files.readAllBytes(segment);
+    bytes[bytes.length - 1] ^= 1; // the last record's payload no longer matches its CRC
+    Files.write(segment, bytes);
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      assertEquals(List.of("r0", "r1"), readAll(j));
+    }
+  }
+
+  @Test
+  void acknowledge_survivesReopen_andDropsWholeSegments() throws Exception {
+    byte[] big = new byte[8000];
+    try (AuditJournal j = AuditJournal.open(dir, SEGMENT, 1L << 30)) {
+      for (int i = 0; i < 40; i++) {
+        byte[] p = big.clone();
+        p[0] = (byte) i;
+        j.append(p).get(10, TimeUnit.SECONDS);
+      }
+      assertTrue(segments().size() >= 4, "rolled into " + segments().size() + " segments");
+      AuditJournal.Batch first = j.read(j.acknowledged(), 25, 1 << 20);
+      assertEquals(25, first.payloads().size());
+      int before = segments().size();
+      j.acknowledge(first.next());
+      assertTrue(segments().size() < before, "segments wholly acknowledged are deleted");
+    }
+    try (AuditJournal j = AuditJournal.open(dir, SEGMENT, 1L << 30)) {
+      List<byte[]> rest = new ArrayList<>();
+      for (AuditJournal.Batch b; !(b = j.read(j.acknowledged(), 100, 1 << 20)).payloads().isEmpty(); ) {
+        rest.addAll(b.payloads());
+        j.acknowledge(b.next());
+      }
+      assertEquals(15, rest.size(), "only what was not acknowledged comes back");
+      assertEquals(25, rest.get(0)[0]);
+      assertEquals(1, segments().size(), "everything acknowledged: one (tail) segment left");
+      assertEquals(0, AuditJournal.pending(dir).size(), "nothing pending");
+    }
+  }
+
+  @Test
+  void secondOpen_ofTheSameDirectory_isRefused() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      IOException e = assertThrows(IOException.class, () -> AuditJournal.open(dir, 1 << 20, 1 << 30));
+      assertTrue(e.getMessage().contains("in use by another process"), e.getMessage());
+    }
+  }
+
+  @Test
+  void fullBacklog_refuses_untilAcknowledged() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1000)) {
+      int accepted = 0;
+      ExecutionException refused = null;
+      while (refused == null && accepted < 1000) {
+        try {
+          j.append(payload("x".repeat(100))).get(10, TimeUnit.SECONDS);
+          accepted++;
+        } catch (ExecutionException e) {
+          refused = e;
+        }
+      }
+      assertTrue(refused != null && refused.getCause() instanceof AuditJournal.JournalException, "refused: " + refused);
+      assertTrue(accepted >= 9 && accepted <= 10, "accepted " + accepted + " records of 108 bytes under a 1000-byte bound");
+      AuditJournal.Batch all = j.read(j.acknowledged(), 1000, 1 << 20);
+      assertEquals(accepted, all.payloads().size());
+      j.acknowledge(all.next());
+      j.append(payload("after")).get(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void cursorPastTheEnd_refusesToOpen() throws Exception {
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30)) {
+      j.append(payload("a")).get(10, TimeUnit.SECONDS);
+      j.acknowledge(j.durableEnd());
+    }
+    // someone deleted the segment files: the cursor now points past the journal's end
+    for (Path p : segments()) Files.delete(p);
+    Files.write(dir.resolve("segment-00000000000000000000.log"), new byte[0]);
+    IOException e = assertThrows(IOException.class, () -> AuditJournal.open(dir, 1 << 20, 1 << 30));
+    assertTrue(e.getMessage().contains("past its last record"), e.getMessage());
+  }
+
+  private List<Path> segments() throws IOException {
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.filter(p -> p.getFileName().toString().startsWith("segment-")).sorted().toList();
+    }
+  }
+
+  private static List<String> readAll(AuditJournal j) throws IOException {
+    List<String> out = new ArrayList<>();
+    long from = j.acknowledged();
+    for (AuditJournal.Batch b; !(b = j.read(from, 300, 1 << 16)).payloads().isEmpty(); from = b.next()) {
+      out.addAll(strings(b.payloads()));
+    }
+    return out;
+  }
+
+  private static List<String> strings(List<byte[]> payloads) {
+    return payloads.stream().map(p -> new String(p, StandardCharsets.UTF_8)).toList();
+  }
+
+  private static byte[] payload(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+}
