@@ -246,7 +246,7 @@ class AuditServiceRpcTest {
     throw new AssertionError("no checkpoint at or after " + atLeast);
   }
 
-  private static String token(long after) {
+  static String token(long after) {
     return java.util.Base64.getUrlEncoder().withoutPadding()
         .encodeToString(("r:" + after).getBytes(StandardCharsets.US_ASCII));
   }

@@ -44,14 +44,14 @@ final class AuditBenchmark {
     record Options(Path auditJar, Path keyJar, Duration warmup, Duration window, List<Integer> appendThreads,
                    int batch, long verifyRecords, List<Integer> encryptThreads, List<Integer> inFlight,
                    int channels, Path report, Duration startTimeout, Map<String, String> keyEnv, boolean forward,
-                   int rounds, Map<String, String> onEnv) {
+                   int rounds, Map<String, String> onEnv, Duration jitWarmup) {
 
         static Options defaults() {
             return new Options(Path.of("audit-service/target/quarkus-app/quarkus-run.jar"),
                     Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
                     Duration.ofSeconds(2), Duration.ofSeconds(8), List.of(8), 250, 1_000_000, List.of(8, 32),
                     List.of(32, 64, 128, 256, 512), 4, Path.of("docs/benchmarks.md"), Duration.ofSeconds(120),
-                    Map.of(), true, 2, Map.of());
+                    Map.of(), true, 2, Map.of(), Duration.ofSeconds(20));
         }
 
         static Options parse(String... args) {
@@ -71,6 +71,7 @@ final class AuditBenchmark {
             boolean forward = true;
             int rounds = d.rounds;
             Map<String, String> onEnv = new java.util.LinkedHashMap<>();
+            Duration jitWarmup = d.jitWarmup;
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
                 switch (a) {
@@ -79,6 +80,7 @@ final class AuditBenchmark {
                     case "--service-jar" -> keyJar = Path.of(value(args, ++i, a));
                     case "--warmup" -> warmup = Benchmark.Options.duration(value(args, ++i, a));
                     case "--measure" -> window = Benchmark.Options.duration(value(args, ++i, a));
+                    case "--jit-warmup" -> jitWarmup = Benchmark.Options.duration(value(args, ++i, a));
                     case "--append-threads" -> appendThreads = ints(value(args, ++i, a), a);
                     case "--batch" -> batch = (int) positive(value(args, ++i, a), a);
                     case "--verify-records" -> verifyRecords = positive(value(args, ++i, a), a);
@@ -108,7 +110,7 @@ final class AuditBenchmark {
             }
             return new Options(auditJar, keyJar, warmup, window, appendThreads, batch, verifyRecords, encryptThreads,
                     inFlight, channels, forward ? report : null, d.startTimeout, Map.copyOf(keyEnv), forward, rounds,
-                    Map.copyOf(onEnv));
+                    Map.copyOf(onEnv), jitWarmup);
         }
 
         int topAppendThreads() {
@@ -148,7 +150,7 @@ final class AuditBenchmark {
     }
 
     static final String USAGE = "usage: java -jar tpmkms-bench.jar --audit [--audit-jar PATH] [--service-jar PATH]"
-            + " [--warmup 2s] [--measure 8s] [--append-threads 8] [--batch 250] [--verify-records 1000000]"
+            + " [--warmup 2s] [--measure 8s] [--jit-warmup 20s] [--append-threads 8] [--batch 250] [--verify-records 1000000]"
             + " [--threads 8,32] [--in-flight 32,64,128,256,512 | none] [--channels 4]"
             + " [--rounds 2] [--key-env NAME=VALUE]... [--on-env NAME=VALUE]... [--no-forward]"
             + " [--report docs/benchmarks.md | --no-report]";
@@ -196,6 +198,7 @@ final class AuditBenchmark {
         List<Measurement> sweepOff = new ArrayList<>();
         List<Measurement> sweepOn = new ArrayList<>();
         Map<String, List<Double>> roundCosts = new java.util.LinkedHashMap<>();
+        Map<String, AuditReport.CpuRow> cpu = new java.util.LinkedHashMap<>();
         AuditWorkloads.Growth growth;
         AuditReport.Reconciliation reconciliation;
         String loadAfterAppend;
@@ -254,13 +257,13 @@ final class AuditBenchmark {
                         ? Map.of("TPMKMS_AUDIT_ENABLED", "true", "TPMKMS_AUDIT_FORWARD_TO", audit.target())
                         : Map.of("TPMKMS_AUDIT_ENABLED", "true"), options.onEnv());
                 reconciliation = measureEncrypt(options, offEnv, onEnv, encryptOff, encryptOn, sweepOff, sweepOn,
-                        roundCosts, options.forward() ? workloads : null, progress);
+                        roundCosts, cpu, audit, options.forward() ? workloads : null, progress);
                 if (reconciliation == null) {
                     progress.println("tpmkms-bench: --no-forward: the outbox was not forwarded, no count check; "
                             + "the report is not written");
                     ok = true;
                     return new AuditReport(machine, options, append, growth, verifications, encryptOff, encryptOn,
-                            sweepOff, sweepOn, roundCosts, null, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
+                            sweepOff, sweepOn, roundCosts, cpu, null, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
                             .printed(progress);
                 }
                 AuditWorkloads.Verification tail = workloads.verify(headBefore, 0);
@@ -282,7 +285,7 @@ final class AuditBenchmark {
             }
         }
         AuditReport report = new AuditReport(machine, options, append, growth, verifications, encryptOff, encryptOn,
-                sweepOff, sweepOn, roundCosts, reconciliation, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
+                sweepOff, sweepOn, roundCosts, cpu, reconciliation, loadAtStart, loadAfterAppend, MachineInfo.loadAverage())
                 .printed(progress);
         if (!report.failures().isEmpty()) {
             progress.println("tpmkms-bench: failed (" + String.join("; ", report.failures()) + "); the report is not written.");
@@ -311,6 +314,8 @@ final class AuditBenchmark {
                                                              List<Measurement> blockingOn, List<Measurement> sweepOff,
                                                              List<Measurement> sweepOn,
                                                              Map<String, List<Double>> roundCosts,
+                                                             Map<String, AuditReport.CpuRow> cpu,
+                                                             ServiceProcess auditProcess,
                                                              AuditWorkloads audit, PrintStream progress) throws Exception {
         progress.println("tpmkms-bench: starting " + options.keyJar() + " twice, auditing off and on");
         try (ServiceProcess off = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.keyJar(),
@@ -324,6 +329,13 @@ final class AuditBenchmark {
             progress.println("tpmkms-bench: key service pid " + off.pid() + " (auditing off) SERVING on " + off.target()
                     + ", pid " + on.pid() + " (auditing on) on " + on.target());
             boolean ok = false;
+            // the JVMs without their child processes (the services are this JVM's children), each
+            // PostgreSQL with the backends it forked
+            CpuMeter meter = new CpuMeter().process("client", ProcessHandle.current().pid())
+                    .process("off key service", off.pid()).postgres("off key PostgreSQL", off.dataDir())
+                    .process("on key service", on.pid()).postgres("on key PostgreSQL", on.dataDir())
+                    .process("audit service", auditProcess.pid())
+                    .postgres("audit PostgreSQL", auditProcess.dataDir());
             try {
                 long headBefore = audit == null ? 0 : audit.head();
                 offGrpc.prepare();
@@ -335,7 +347,9 @@ final class AuditBenchmark {
                 int top = options.topEncryptThreads();
                 // JIT warm-up of both services before any row (3 x the per-row warm-up, blocking, then async):
                 // the auditing-on service has more code to compile, and compiling must not fall into its rows
-                LoadRunner jitRunner = new LoadRunner(Duration.ZERO, options.warmup().multipliedBy(3));
+                // (measured: the auditing-on service's C2 compiler was still busy 30-60 s into the run with a
+                // 6-s warm-up, and its CPU fell into the rows)
+                LoadRunner jitRunner = new LoadRunner(Duration.ZERO, options.jitWarmup());
                 int topInFlight = options.inFlight().stream().mapToInt(Integer::intValue).max().orElse(0);
                 for (Workload w : List.of(offEncrypt, onEncrypt)) {
                     Measurement jit = jitRunner.run(w, top);
@@ -345,7 +359,7 @@ final class AuditBenchmark {
                 }
                 for (InFlightRunner r : List.of(offAsync, onAsync)) {
                     if (topInFlight > 0) {
-                        Measurement jit = r.run(topInFlight, Duration.ZERO, options.warmup().multipliedBy(3),
+                        Measurement jit = r.run(topInFlight, Duration.ZERO, options.jitWarmup(),
                                 r == onAsync ? acknowledged : ignored);
                         if (jit.errors() > 0) {
                             throw new IllegalStateException("Encrypt failed during warm-up: " + jit.firstError());
@@ -356,19 +370,29 @@ final class AuditBenchmark {
                 for (int n : options.encryptThreads()) {
                     List<Measurement> a = new ArrayList<>();
                     List<Measurement> b = new ArrayList<>();
+                    CpuTally tally = new CpuTally();
                     for (int round = 0; round < options.rounds(); round++) {
+                        tally.before(meter, ignored, acknowledged);
                         a.add(runner.run(offEncrypt, n));
+                        tally.between(meter, ignored, acknowledged);
                         b.add(runner.run(onEncrypt, n));
+                        tally.after(meter, acknowledged);
                     }
+                    cpu.put("clients-" + n, tally.row(n + " clients"));
                     row(progress, "", "clients", n, a, b, blockingOff, blockingOn, roundCosts, "clients-" + n);
                 }
                 for (int n : options.inFlight()) {
                     List<Measurement> a = new ArrayList<>();
                     List<Measurement> b = new ArrayList<>();
+                    CpuTally tally = new CpuTally();
                     for (int round = 0; round < options.rounds(); round++) {
+                        tally.before(meter, ignored, acknowledged);
                         a.add(offAsync.run(n, options.warmup(), options.window(), ignored));
+                        tally.between(meter, ignored, acknowledged);
                         b.add(onAsync.run(n, options.warmup(), options.window(), acknowledged));
+                        tally.after(meter, acknowledged);
                     }
+                    cpu.put("in-flight-" + n, tally.row(n + " in flight"));
                     row(progress, " async", "in flight", n, a, b, sweepOff, sweepOn, roundCosts, "in-flight-" + n);
                 }
                 AuditReport.Reconciliation r = null;
@@ -381,7 +405,7 @@ final class AuditBenchmark {
                             h.head() - headBefore, Math.max(0, h.reachedNanos() - windowEnd) / 1e9, true, "");
                 }
                 ok = java.util.stream.Stream.of(blockingOff, blockingOn, sweepOff, sweepOn)
-                        .flatMap(List::stream).allMatch(m -> m.errors() == 0);
+                        .flatMap(List::stream).allMatch(m -> m.errors() == 0) && (r == null || r.matches());
                 return r;
             } finally {
                 if (!ok) {
@@ -391,6 +415,53 @@ final class AuditBenchmark {
                             + (on.isAlive() ? "running" : "exited") + "; its log (tail):\n" + on.logTail(30));
                 }
             }
+        }
+    }
+
+    /** CPU seconds and calls of one row's rounds (off window, then on window), summed over the rounds. */
+    private static final class CpuTally {
+        private final Map<String, Double> offSeconds = new java.util.LinkedHashMap<>();
+        private final Map<String, Double> onSeconds = new java.util.LinkedHashMap<>();
+        private long offCalls;
+        private long onCalls;
+        private Map<String, Double> t0;
+        private Map<String, Double> t1;
+        private long off0;
+        private long on1;
+
+        void before(CpuMeter meter, LongAdder offCounter, LongAdder onCounter) {
+            t0 = meter.seconds();
+            off0 = offCounter.sum();
+        }
+
+        void between(CpuMeter meter, LongAdder offCounter, LongAdder onCounter) {
+            t1 = meter.seconds();
+            offCalls += offCounter.sum() - off0;
+            on1 = onCounter.sum();
+        }
+
+        void after(CpuMeter meter, LongAdder onCounter) {
+            Map<String, Double> t2 = meter.seconds();
+            onCalls += onCounter.sum() - on1;
+            Map<String, Double> offWindow = CpuMeter.minus(t1, t0);
+            Map<String, Double> onWindow = CpuMeter.minus(t2, t1);
+            Map<String, Double> bothWindows = CpuMeter.minus(t2, t0);
+            offSeconds.merge("client", offWindow.get("client"), Double::sum);
+            offSeconds.merge("key service", offWindow.get("off key service"), Double::sum);
+            offSeconds.merge("key PostgreSQL", offWindow.getOrDefault("off key PostgreSQL", 0.0), Double::sum);
+            onSeconds.merge("client", onWindow.get("client"), Double::sum);
+            onSeconds.merge("key service", onWindow.get("on key service"), Double::sum);
+            onSeconds.merge("key PostgreSQL", onWindow.getOrDefault("on key PostgreSQL", 0.0), Double::sum);
+            onSeconds.merge("audit service", bothWindows.get("audit service"), Double::sum);
+            onSeconds.merge("audit PostgreSQL", bothWindows.getOrDefault("audit PostgreSQL", 0.0), Double::sum);
+        }
+
+        AuditReport.CpuRow row(String label) {
+            Map<String, Double> off = new java.util.LinkedHashMap<>();
+            Map<String, Double> on = new java.util.LinkedHashMap<>();
+            offSeconds.forEach((k, v) -> off.put(k, offCalls == 0 ? Double.NaN : v * 1e6 / offCalls));
+            onSeconds.forEach((k, v) -> on.put(k, onCalls == 0 ? Double.NaN : v * 1e6 / onCalls));
+            return new AuditReport.CpuRow(label, off, on);
         }
     }
 

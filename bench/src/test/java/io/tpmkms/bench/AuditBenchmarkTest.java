@@ -37,7 +37,7 @@ class AuditBenchmarkTest {
                 + "<!-- bench:key-service:end -->\n");
         AuditBenchmark.Options options = new AuditBenchmark.Options(auditJar, keyJar, Duration.ofMillis(300),
                 Duration.ofMillis(700), List.of(2), 100, 20_000, List.of(2), List.of(4), 2, doc, Duration.ofSeconds(120),
-                java.util.Map.of(), true, 1, java.util.Map.of());
+                java.util.Map.of(), true, 1, java.util.Map.of(), Duration.ofMillis(500));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
 
         AuditReport report = AuditBenchmark.run(options, new PrintStream(out, true, StandardCharsets.UTF_8));

@@ -15,14 +15,12 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Timestamp;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +40,8 @@ import org.jboss.logging.Logger;
  * answers with its stored sequence and is not added again; a repeated id
  * within the batch gets the sequence of its first occurrence), assign
  * consecutive sequences to the new events, chain them
- * ({@link Canonical#recordHash}), insert them in one batched statement, commit.
+ * ({@link Canonical#recordHash}), store them with one binary COPY
+ * ({@link RecordCopy}) and check that it stored exactly that many rows, commit.
  *
  * <p>Failure: the transaction rolls back, nothing of the batch is stored, and
  * every request of the batch fails (UNAVAILABLE when the database is down);
@@ -62,8 +61,6 @@ public class AuditWriter {
   static final String COLUMNS = "sequence, event_id, event_seconds, event_nanos, service, principal, client,"
       + " operation, key_name, key_version, decision, decision_reason, outcome, outcome_reason, request_id,"
       + " request_digest, append_time, previous_hash, hash";
-  private static final String INSERT = "INSERT INTO audit_record (" + COLUMNS + ")"
-      + " VALUES (?, ?::uuid, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
   /** One AppendEvents call waiting for the writer. */
   private record Append(List<Event> events, CompletableFuture<long[]> result) {}
@@ -125,6 +122,7 @@ public class AuditWriter {
     List<Append> batch = new ArrayList<>();
     Canonical.Encoder encoder = new Canonical.Encoder();
     MessageDigest md = Canonical.sha256();
+    RecordCopy copy = new RecordCopy();
     while (running) {
       try {
         Append first = queue.poll(200, TimeUnit.MILLISECONDS);
@@ -136,7 +134,7 @@ public class AuditWriter {
           n += next.events().size();
         }
         queuedEvents.addAndGet(-n);
-        write(batch, n, encoder, md);
+        write(batch, n, encoder, md, copy);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;
@@ -153,7 +151,8 @@ public class AuditWriter {
     }
   }
 
-  private void write(List<Append> batch, int eventCount, Canonical.Encoder encoder, MessageDigest md) {
+  private void write(List<Append> batch, int eventCount, Canonical.Encoder encoder, MessageDigest md,
+      RecordCopy copy) {
     List<long[]> results = new ArrayList<>(batch.size());
     long newHead;
     try (Connection c = db.getConnection()) {
@@ -167,34 +166,38 @@ public class AuditWriter {
         Map<String, Long> known = existing(c, batch, eventCount);
         long seq = head.sequence();
         byte[] prev = head.hash();
-        Timestamp appendTime = Timestamp.from(Instant.now().truncatedTo(ChronoUnit.MICROS));
+        Instant appendTime = Instant.now().truncatedTo(ChronoUnit.MICROS);
         int inserted = 0;
-        try (PreparedStatement ins = c.prepareStatement(INSERT)) {
-          for (Append a : batch) {
-            long[] seqs = new long[a.events().size()];
-            for (int i = 0; i < seqs.length; i++) {
-              Event e = a.events().get(i);
-              Long existing = known.get(e.eventId());
-              if (existing != null) {
-                seqs[i] = existing;
-                continue;
-              }
-              seq++;
-              byte[] hash = Canonical.recordHash(md, encoder, prev, seq, e);
-              bind(ins, seq, e, appendTime, prev, hash);
-              ins.addBatch();
-              inserted++;
-              known.put(e.eventId(), seq);
-              seqs[i] = seq;
-              prev = hash;
+        for (Append a : batch) {
+          long[] seqs = new long[a.events().size()];
+          for (int i = 0; i < seqs.length; i++) {
+            Event e = a.events().get(i);
+            Long existing = known.get(e.eventId());
+            if (existing != null) {
+              seqs[i] = existing;
+              continue;
             }
-            results.add(seqs);
+            seq++;
+            byte[] hash = Canonical.recordHash(md, encoder, prev, seq, e);
+            if (inserted == 0) copy.begin(c);
+            copy.add(seq, e, appendTime, prev, hash);
+            inserted++;
+            known.put(e.eventId(), seq);
+            seqs[i] = seq;
+            prev = hash;
           }
-          if (inserted > 0) ins.executeBatch();
+          results.add(seqs);
+        }
+        if (inserted > 0) {
+          long stored = copy.end();
+          if (stored != inserted) {
+            throw new IllegalStateException("COPY stored " + stored + " audit records, expected " + inserted);
+          }
         }
         c.commit();
         newHead = seq;
       } catch (SQLException | RuntimeException e) {
+        copy.abort();
         try {
           c.rollback();
         } catch (SQLException ignored) {
@@ -214,35 +217,17 @@ public class AuditWriter {
     for (int i = 0; i < batch.size(); i++) batch.get(i).result().complete(results.get(i));
   }
 
-  private static void bind(PreparedStatement ins, long seq, Event e, Timestamp appendTime, byte[] prev, byte[] hash)
-      throws SQLException {
-    ins.setLong(1, seq);
-    ins.setString(2, e.eventId());
-    ins.setLong(3, e.seconds());
-    ins.setInt(4, e.nanos());
-    ins.setString(5, e.service());
-    ins.setString(6, e.principal());
-    ins.setString(7, e.client());
-    ins.setString(8, e.operation());
-    ins.setString(9, e.key());
-    ins.setLong(10, e.keyVersion());
-    ins.setInt(11, e.decision());
-    ins.setString(12, e.decisionReason());
-    ins.setString(13, e.outcome());
-    ins.setString(14, e.outcomeReason());
-    ins.setString(15, e.requestId());
-    ins.setBytes(16, e.requestDigest());
-    ins.setTimestamp(17, appendTime);
-    ins.setBytes(18, prev);
-    ins.setBytes(19, hash);
-  }
-
-  /** Stored sequences of the batch's event ids that are already in the chain. */
+  /**
+   * Stored sequences of the batch's event ids that are already in the chain.
+   * The ids are sent as they are: validation made them canonical lowercase
+   * UUID text, the very text a parsed {@code java.util.UUID} would print, so
+   * parsing and printing each one again would only cost time.
+   */
   private static Map<String, Long> existing(Connection c, List<Append> batch, int eventCount) throws SQLException {
-    UUID[] ids = new UUID[eventCount];
+    String[] ids = new String[eventCount];
     int i = 0;
     for (Append a : batch) {
-      for (Event e : a.events()) ids[i++] = UUID.fromString(e.eventId());
+      for (Event e : a.events()) ids[i++] = e.eventId();
     }
     Map<String, Long> known = new HashMap<>(eventCount * 2);
     try (PreparedStatement ps = c.prepareStatement(

@@ -1,7 +1,15 @@
 package io.tpmkms.runtime.audit;
 
 import io.agroal.api.AgroalDataSource;
+import com.google.protobuf.CodedOutputStream;
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.protobuf.ProtoUtils;
+import io.grpc.stub.ClientCalls;
+import io.tpmkms.proto.audit.v1.AppendEventsResponse;
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
 import io.grpc.ManagedChannelBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -40,6 +48,8 @@ public class AuditForwarder {
   /** The audit service takes at most 1000 events per AppendEvents. */
   private static final int JOURNAL_BATCH = 1000;
   private static final int JOURNAL_BATCH_BYTES = 1 << 20;
+  /** How long the forwarder waits for more events once it has sent everything there was. */
+  private static final long LINGER_MS = 50;
   /** How often an empty outbox table is looked at again (state changes are rare). */
   private static final long OUTBOX_IDLE_NANOS = 100_000_000L;
 
@@ -91,8 +101,9 @@ public class AuditForwarder {
         failing = false;
         backoff = 100;
         if (fromOutbox < BATCH && fromJournal < JOURNAL_BATCH) {
-          // a partial batch: let the next one fill up a little (fewer, larger appends)
-          sleep(fromOutbox + fromJournal == 0 ? 20 : 5);
+          // caught up: let the next batch fill up (fewer, larger appends cost the audit service and this
+          // process less per event; events reach the chain within about this delay)
+          sleep(LINGER_MS);
         }
       } catch (Exception e) {
         if (!failing) LOG.warnf("cannot forward audit events (%s); retrying, nothing is lost", e.getMessage());
@@ -109,13 +120,45 @@ public class AuditForwarder {
     if (journal == null) return 0;
     AuditJournal.Batch batch = journal.read(journal.acknowledged(), JOURNAL_BATCH, JOURNAL_BATCH_BYTES);
     if (batch.payloads().isEmpty()) return 0;
-    AppendEventsRequest.Builder req = AppendEventsRequest.newBuilder();
-    for (byte[] p : batch.payloads()) req.addEvents(AuditEvent.parseFrom(p));
-    AuditServiceGrpc.newBlockingStub(channel).withCallCredentials(credentials.callCredentials())
-        .withDeadlineAfter(10, TimeUnit.SECONDS).appendEvents(req.build());
+    ClientCalls.blockingUnaryCall(channel, APPEND_RAW, CallOptions.DEFAULT
+        .withCallCredentials(credentials.callCredentials()).withDeadlineAfter(10, TimeUnit.SECONDS),
+        appendRequest(batch.payloads()));
     journal.acknowledge(batch.next());
     return batch.payloads().size();
   }
+
+  /**
+   * The wire form of an AppendEventsRequest ({@code repeated AuditEvent events = 1}) made of events
+   * already serialized: each is field 1, length-delimited — so the journal's records are sent as they
+   * are, without parsing and serializing them again.
+   */
+  static byte[] appendRequest(List<byte[]> events) {
+    int size = 0;
+    for (byte[] e : events) size += 1 + CodedOutputStream.computeUInt32SizeNoTag(e.length) + e.length;
+    byte[] out = new byte[size];
+    CodedOutputStream cos = CodedOutputStream.newInstance(out);
+    try {
+      for (byte[] e : events) cos.writeByteArray(AppendEventsRequest.EVENTS_FIELD_NUMBER, e);
+      cos.checkNoSpaceLeft();
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+    return out;
+  }
+
+  /** AppendEvents with the request as ready-made bytes (see {@link #appendRequest}). */
+  private static final MethodDescriptor<byte[], AppendEventsResponse> APPEND_RAW =
+      AuditServiceGrpc.getAppendEventsMethod().toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+          throw new UnsupportedOperationException("requests are only sent");
+        }
+      }, ProtoUtils.marshaller(AppendEventsResponse.getDefaultInstance())).build();
 
   /** Sends one batch; returns how many events were acknowledged and removed. */
   int forwardBatch() throws Exception {

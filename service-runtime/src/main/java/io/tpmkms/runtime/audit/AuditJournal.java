@@ -6,11 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +37,12 @@ import org.jboss.logging.Logger;
  *       the payload a serialized {@code tpmkms.audit.v1.AuditEvent}. Offsets
  *       are logical: a segment's name is the offset of its first byte.
  *   <li>{@code cursor}: the offset up to which the audit service acknowledged
- *       every record ({@code u64 offset | u32 CRC-32C}); replaced atomically.
+ *       every record, in two slots of {@code u64 generation | u64 offset |
+ *       u32 CRC-32C of those 16 bytes} written in turn, so that a torn write
+ *       leaves the other slot whole; the valid slot of the higher generation
+ *       counts. It is written after every acknowledgement but synced only
+ *       before segments are deleted: after a crash it may lag, and what lies
+ *       between is sent again (the audit service drops it by event id).
  *   <li>{@code journal.lock}: held (an OS file lock) by the process that owns the
  *       journal; a second process on the same directory refuses to start.
  * </ul>
@@ -69,6 +72,12 @@ public final class AuditJournal implements AutoCloseable {
   private static final int MAX_BATCH = 4096;
   private static final String SEGMENT_PREFIX = "segment-";
   private static final String SEGMENT_SUFFIX = ".log";
+  /**
+   * Zeros written ahead of the records, so that a record's {@code fdatasync} flushes data blocks
+   * only: appending to the end of a file also changes its size, and syncing that metadata cost
+   * about three times the CPU per sync (160 vs 55 µs measured here) and several times the latency.
+   */
+  static final int PREALLOCATE = 4 << 20;
 
   /** Why a record could not be journaled; the call is refused (fail closed). */
   public static final class JournalException extends IOException {
@@ -84,6 +93,7 @@ public final class AuditJournal implements AutoCloseable {
   private final Path dir;
   private final long segmentBytes;
   private final long maxBacklogBytes;
+  private final long commitIntervalNanos;
   private final FileChannel lockChannel;
   private final FileLock lock;
   /** start offset -> segment file; the writer adds, the forwarder removes (guarded by itself). */
@@ -96,8 +106,11 @@ public final class AuditJournal implements AutoCloseable {
   private FileChannel tail;
   private long tailStart;
   private long end;
+  /** Bytes of the tail file, records and the zeros after them. */
+  private long allocated;
+  private long lastSyncStart;
   private ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.BIG_ENDIAN);
-  private final CRC32C crc = new CRC32C();
+  private final CRC32C writeCrc = new CRC32C();
 
   private volatile long durableEnd;
   private volatile long acknowledged;
@@ -107,14 +120,18 @@ public final class AuditJournal implements AutoCloseable {
   private volatile boolean running = true;
 
   // forwarder thread only
+  private FileChannel cursorFile;
+  private long cursorGeneration;
   private FileChannel readChannel;
   private long readStart = -1;
   private final ByteBuffer readBuffer = ByteBuffer.allocate(1 << 20).order(ByteOrder.BIG_ENDIAN);
+  private final CRC32C readCrc = new CRC32C();
 
-  private AuditJournal(Path dir, long segmentBytes, long maxBacklogBytes) throws IOException {
+  private AuditJournal(Path dir, long segmentBytes, long maxBacklogBytes, long commitIntervalNanos) throws IOException {
     this.dir = Files.createDirectories(dir);
     this.segmentBytes = segmentBytes;
     this.maxBacklogBytes = maxBacklogBytes;
+    this.commitIntervalNanos = commitIntervalNanos;
     this.lockChannel = FileChannel.open(dir.resolve("journal.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
     FileLock l;
     try {
@@ -145,10 +162,16 @@ public final class AuditJournal implements AutoCloseable {
   /**
    * Opens (or creates) the journal in {@code dir}: takes its lock, finds the
    * last whole record, cuts a torn tail, drops segments already acknowledged.
+   *
+   * @param commitInterval the least time between the starts of two syncs: a
+   *     sync costs CPU whatever it carries, so under load the writer gathers
+   *     what arrives within this time into one sync; a call that finds the
+   *     writer idle is synced at once (zero: sync as soon as anything waits)
    */
-  public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes) throws IOException {
+  public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes, java.time.Duration commitInterval)
+      throws IOException {
     if (segmentBytes < MAX_RECORD + HEADER) throw new IllegalArgumentException("segment size too small: " + segmentBytes);
-    return new AuditJournal(dir, segmentBytes, maxBacklogBytes);
+    return new AuditJournal(dir, segmentBytes, maxBacklogBytes, commitInterval.toNanos());
   }
 
   private static Thread daemon(Runnable r, String name) {
@@ -174,7 +197,7 @@ public final class AuditJournal implements AutoCloseable {
         tail.force(true);
       }
       end = tailStart + valid;
-      tail.position(valid);
+      allocated = valid;
     }
     if (acknowledged > end) {
       throw new IOException("the audit journal cursor (" + acknowledged + ") is past its last record (" + end
@@ -230,16 +253,30 @@ public final class AuditJournal implements AutoCloseable {
     return found;
   }
 
+  private static final int CURSOR_SLOT = 20;
+
+  /** The cursor's offset: the valid slot of the higher generation (0 without a cursor file). */
   private static long readCursor(Path dir) throws IOException {
+    return readCursorSlot(dir)[1];
+  }
+
+  /** {generation, offset} of the cursor's current slot. */
+  private static long[] readCursorSlot(Path dir) throws IOException {
     Path cursor = dir.resolve("cursor");
-    if (!Files.exists(cursor)) return 0;
+    if (!Files.exists(cursor)) return new long[] {0, 0};
     ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(cursor)).order(ByteOrder.BIG_ENDIAN);
-    if (b.remaining() != 12) throw new IOException("the audit journal cursor " + cursor + " is damaged");
-    long offset = b.getLong(0);
+    long[] best = null;
     CRC32C c = new CRC32C();
-    c.update(b.array(), 0, 8);
-    if ((int) c.getValue() != b.getInt(8)) throw new IOException("the audit journal cursor " + cursor + " is damaged");
-    return offset;
+    for (int slot = 0; slot < 2 && (slot + 1) * CURSOR_SLOT <= b.capacity(); slot++) {
+      int at = slot * CURSOR_SLOT;
+      c.reset();
+      c.update(b.array(), at, 16);
+      if ((int) c.getValue() != b.getInt(at + 16)) continue;
+      long generation = b.getLong(at);
+      if (best == null || generation > best[0]) best = new long[] {generation, b.getLong(at + 8)};
+    }
+    if (best == null) throw new IOException("the audit journal cursor " + cursor + " is damaged (no valid slot)");
+    return best;
   }
 
   private void newSegment(long start) throws IOException {
@@ -251,6 +288,7 @@ public final class AuditJournal implements AutoCloseable {
     tail = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
     tailStart = start;
     end = start;
+    allocated = 0;
     syncDirectory();
     synchronized (segments) {
       segments.put(start, p);
@@ -266,24 +304,29 @@ public final class AuditJournal implements AutoCloseable {
 
   /**
    * Queues one serialized event; completes once it is durable, or fails with
-   * a {@link JournalException} (the caller refuses the call: fail closed).
+   * an {@link AuditUnavailableException} whose cause, a {@link JournalException},
+   * says why (the caller refuses the call: fail closed).
    */
   public CompletableFuture<Void> append(byte[] payload) {
     CompletableFuture<Void> done = new CompletableFuture<>();
     if (broken || !running) {
-      done.completeExceptionally(new JournalException("the audit journal is not writable"));
+      done.completeExceptionally(refused("the audit journal is not writable"));
     } else if (payload.length == 0 || payload.length > MAX_RECORD) {
-      done.completeExceptionally(new JournalException("an audit event of " + payload.length + " bytes"));
+      done.completeExceptionally(refused("an audit event of " + payload.length + " bytes"));
     } else if (durableEnd - acknowledged > maxBacklogBytes) {
       if (!backlogFull) LOG.errorf("the audit backlog is full (%d bytes not yet accepted by the audit service):"
           + " calls are refused until the forwarder catches up", durableEnd - acknowledged);
       backlogFull = true;
-      done.completeExceptionally(new JournalException("the audit backlog is full (" + (durableEnd - acknowledged)
+      done.completeExceptionally(refused("the audit backlog is full (" + (durableEnd - acknowledged)
           + " bytes not yet accepted by the audit service)"));
     } else if (!queue.offer(new Pending(payload, done))) {
-      done.completeExceptionally(new JournalException("the audit journal queue is full"));
+      done.completeExceptionally(refused("the audit journal queue is full"));
     }
     return done;
+  }
+
+  private static AuditUnavailableException refused(String why) {
+    return new AuditUnavailableException(new JournalException(why));
   }
 
   private void writeLoop() {
@@ -292,8 +335,11 @@ public final class AuditJournal implements AutoCloseable {
       try {
         Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
         if (first == null) continue;
+        long wait = lastSyncStart + commitIntervalNanos - System.nanoTime();
+        if (wait > 0) java.util.concurrent.locks.LockSupport.parkNanos(wait);
         batch.add(first);
         queue.drainTo(batch, MAX_BATCH - 1);
+        lastSyncStart = System.nanoTime();
         write(batch);
         List<Pending> done = List.copyOf(batch);
         completer.execute(() -> done.forEach(p -> p.done().complete(null)));
@@ -302,7 +348,8 @@ public final class AuditJournal implements AutoCloseable {
         break;
       } catch (IOException | RuntimeException e) {
         LOG.errorf(e, "cannot write %d audit events to the journal; their calls are refused", batch.size());
-        JournalException failure = new JournalException("the audit journal could not be written", e);
+        AuditUnavailableException failure = new AuditUnavailableException(
+            new JournalException("the audit journal could not be written", e));
         List<Pending> failed = List.copyOf(batch);
         completer.execute(() -> failed.forEach(p -> p.done().completeExceptionally(failure)));
         restoreDurableEnd();
@@ -311,7 +358,7 @@ public final class AuditJournal implements AutoCloseable {
       }
     }
     for (Pending p; (p = queue.poll()) != null; ) {
-      p.done().completeExceptionally(new JournalException("the service is shutting down"));
+      p.done().completeExceptionally(refused("the service is shutting down"));
     }
   }
 
@@ -322,16 +369,30 @@ public final class AuditJournal implements AutoCloseable {
     if (buffer.capacity() < bytes) buffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.BIG_ENDIAN);
     buffer.clear();
     for (Pending p : batch) {
-      crc.reset();
-      crc.update(p.payload());
-      buffer.putInt(p.payload().length).putInt((int) crc.getValue()).put(p.payload());
+      writeCrc.reset();
+      writeCrc.update(p.payload());
+      buffer.putInt(p.payload().length).putInt((int) writeCrc.getValue()).put(p.payload());
     }
     buffer.flip();
     long at = end - tailStart;
+    preallocate(at + bytes);
     while (buffer.hasRemaining()) at += tail.write(buffer, at);
     tail.force(false);
     end += bytes;
     durableEnd = end;
+  }
+
+  /** Makes the tail file at least {@code size} bytes long, in steps of {@link #PREALLOCATE} zeros, durably. */
+  private void preallocate(long size) throws IOException {
+    if (size <= allocated) return;
+    long target = Math.max(size, Math.min(allocated + PREALLOCATE, segmentBytes));
+    ByteBuffer zeros = ByteBuffer.allocate(64 * 1024);
+    for (long at = allocated; at < target; ) {
+      zeros.clear().limit((int) Math.min(zeros.capacity(), target - at));
+      at += tail.write(zeros, at);
+    }
+    tail.force(true);
+    allocated = target;
   }
 
   /** After a failed write: cut whatever part of it reached the file, so the journal ends at a whole record. */
@@ -341,6 +402,7 @@ public final class AuditJournal implements AutoCloseable {
       if (end < tailStart) throw new IOException("durable end before the tail segment");
       tail.truncate(end - tailStart);
       tail.force(true);
+      allocated = end - tailStart;
     } catch (IOException | RuntimeException e) {
       broken = true;
       LOG.errorf(e, "the audit journal %s cannot be repaired; every call is refused until the service restarts", dir);
@@ -393,9 +455,11 @@ public final class AuditJournal implements AutoCloseable {
         if (readBuffer.remaining() < HEADER + len) break;
         byte[] payload = new byte[len];
         readBuffer.get(consumed + HEADER, payload);
-        crc.reset();
-        crc.update(payload);
-        if ((int) crc.getValue() != sum) throw new IOException("audit journal record at offset " + (pos + consumed) + " fails its checksum");
+        readCrc.reset();
+        readCrc.update(payload);
+        if ((int) readCrc.getValue() != sum) {
+          throw new IOException("audit journal record at offset " + (pos + consumed) + " fails its checksum");
+        }
         out.add(payload);
         consumed += HEADER + len;
         readBuffer.position(consumed);
@@ -413,22 +477,19 @@ public final class AuditJournal implements AutoCloseable {
   public void acknowledge(long offset) throws IOException {
     if (offset <= acknowledged) return;
     if (offset > durableEnd) throw new IllegalArgumentException("acknowledging past the durable end");
-    ByteBuffer b = ByteBuffer.allocate(12).order(ByteOrder.BIG_ENDIAN).putLong(offset);
+    if (cursorFile == null) {
+      cursorGeneration = readCursorSlot(dir)[0];
+      cursorFile = FileChannel.open(dir.resolve("cursor"), StandardOpenOption.CREATE, StandardOpenOption.READ,
+          StandardOpenOption.WRITE);
+      syncDirectory();
+    }
+    cursorGeneration++;
+    ByteBuffer b = ByteBuffer.allocate(CURSOR_SLOT).order(ByteOrder.BIG_ENDIAN).putLong(cursorGeneration).putLong(offset);
     CRC32C c = new CRC32C();
-    c.update(b.array(), 0, 8);
+    c.update(b.array(), 0, 16);
     b.putInt((int) c.getValue()).flip();
-    Path tmp = dir.resolve("cursor.tmp");
-    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-        StandardOpenOption.TRUNCATE_EXISTING)) {
-      while (b.hasRemaining()) ch.write(b);
-      ch.force(false);
-    }
-    try {
-      Files.move(tmp, dir.resolve("cursor"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (AtomicMoveNotSupportedException e) {
-      throw new IOException("the audit journal directory cannot replace files atomically", e);
-    }
-    syncDirectory();
+    long at = (cursorGeneration % 2) * CURSOR_SLOT;
+    while (b.hasRemaining()) at += cursorFile.write(b, at);
     acknowledged = offset;
     if (backlogFull && durableEnd - offset <= maxBacklogBytes) {
       backlogFull = false;
@@ -439,6 +500,13 @@ public final class AuditJournal implements AutoCloseable {
 
   private void dropAcknowledgedSegments() throws IOException {
     List<Path> drop = new ArrayList<>();
+    boolean any;
+    synchronized (segments) {
+      any = segments.size() > 1 && segments.higherKey(segments.firstKey()) <= acknowledged;
+    }
+    if (!any) return;
+    // the cursor must not point into a deleted segment after a crash
+    if (cursorFile != null) cursorFile.force(false);
     synchronized (segments) {
       while (segments.size() > 1) {
         Map.Entry<Long, Path> first = segments.firstEntry();
@@ -505,6 +573,10 @@ public final class AuditJournal implements AutoCloseable {
     try {
       if (tail != null) tail.close();
       if (readChannel != null) readChannel.close();
+      if (cursorFile != null) {
+        cursorFile.force(false);
+        cursorFile.close();
+      }
       lock.release();
       lockChannel.close();
     } catch (IOException e) {

@@ -48,7 +48,7 @@ public class AuditLog {
     if (enabled && dir.isPresent()) {
       try {
         journal = AuditJournal.open(Path.of(dir.get()), config.journal().segmentBytes(),
-            config.journal().maxBacklogBytes());
+            config.journal().maxBacklogBytes(), config.journal().commitInterval());
       } catch (IOException e) {
         throw new IllegalStateException("cannot open the audit journal " + dir.get() + ": " + e.getMessage(), e);
       }
@@ -94,16 +94,7 @@ public class AuditLog {
       LOG.error("an event that changes no state, but no audit journal (tpmkms.audit.journal.dir): call refused");
       return CompletableFuture.failedFuture(new AuditUnavailableException(null));
     }
-    byte[] payload = event(call, key, version, outcome, reason).toByteArray();
-    CompletableFuture<Void> done = new CompletableFuture<>();
-    journal.append(payload).whenComplete((ok, failure) -> {
-      if (failure == null) {
-        done.complete(null);
-      } else {
-        done.completeExceptionally(new AuditUnavailableException(failure));
-      }
-    });
-    return done;
+    return journal.append(event(call, key, version, outcome, reason).toByteArray());
   }
 
   private AuditEvent event(CallInfo call, String key, int version, String outcome, String reason) {
