@@ -385,7 +385,7 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                 + "The benchmark client, the audit service and the key service (each with its own embedded PostgreSQL, "
                 + "fsync and `synchronous_commit` on) share this machine; 1-minute load average " + loadAtStart
                 + " at the start, " + loadAfterAppend + " after append and verify, " + loadAtEnd + " at the end.\n\n"
-                + "Run with `java -jar bench/target/tpmkms-bench.jar --audit` (about 9 minutes). It starts "
+                + "Run with `java -jar bench/target/tpmkms-bench.jar --audit` (about 11 minutes). It starts "
                 + "`audit-service/target/quarkus-app/quarkus-run.jar` with a fresh data directory (its own embedded "
                 + "PostgreSQL, default checkpoint settings: every 1000 records or 10 s) and: (1) sends AppendEvents of "
                 + options.batch() + " new events (random UUID event ids, fields the size of the key service's) from "
@@ -408,7 +408,7 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                 + "Options: `--audit-jar`, `--service-jar`, `--warmup`, `--measure`, `--jit-warmup 20s`, "
                 + "`--append-threads 8`, `--batch 250`, `--verify-records 1000000`, `--threads 8,32`, "
                 + "`--in-flight 32,64,128,256,512`, `--rounds 2`, `--channels 4`, `--key-env NAME=VALUE` (both key "
-                + "services), `--on-env NAME=VALUE` (the auditing-on one only, e.g. `TPMKMS_AUDIT_JOURNAL_COMMIT_INTERVAL=2ms`), `--no-forward` (diagnostic: the outbox is not forwarded, no count check, "
+                + "services), `--on-env NAME=VALUE` (the auditing-on one only, e.g. `TPMKMS_AUDIT_JOURNAL_COMMIT_INTERVAL=2ms`), `--no-forward` (diagnostic: events are not forwarded, no count check, "
                 + "no report), `--report`, `--no-report`. The run fails (section not written) on any failed call, an invalid chain "
                 + "or a count mismatch.\n\n"
                 + tables() + "\n"

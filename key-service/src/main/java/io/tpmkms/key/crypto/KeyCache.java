@@ -17,6 +17,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.persistence.EntityManager;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -46,16 +47,49 @@ public class KeyCache {
   private final EntityManager em;
   private final long ttlNanos;
   private final Map<String, CachedKey> entries = new ConcurrentHashMap<>();
+  /** Reads in progress for {@link #get}, by key name. */
+  private final Map<String, CompletableFuture<CachedKey>> loading = new ConcurrentHashMap<>();
 
   public KeyCache(EntityManager em, KmsConfig config) {
     this.em = em;
     this.ttlNanos = config.cache().ttl().toNanos();
   }
 
-  /** The key, from the cache if fresh. @throws KmsException NOT_FOUND */
+  /**
+   * The key, from the cache if fresh. When it is not, one caller reads it and
+   * every other caller of the same key waits for that read instead of
+   * starting its own: when a hot key's entry expires under load, hundreds of
+   * calls would otherwise each take a database connection at once, and some
+   * would time out waiting for the pool (seen: 2 UNAVAILABLE in 2.4 million
+   * Encrypts at 64 calls in flight on a saturated two-core box).
+   *
+   * @throws KmsException NOT_FOUND
+   * @throws MustBlock on an event-loop thread, where the database must not be read
+   */
   public CachedKey get(KeyName kn) {
     CachedKey k = peek(kn);
-    return k != null ? k : reload(kn);
+    if (k != null) return k;
+    if (Context.isOnEventLoopThread()) throw new MustBlock();
+    CompletableFuture<CachedKey> mine = new CompletableFuture<>();
+    CompletableFuture<CachedKey> running = loading.putIfAbsent(kn.full(), mine);
+    if (running != null) {
+      try {
+        return running.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        if (e.getCause() instanceof RuntimeException r) throw r;
+        throw e;
+      }
+    }
+    try {
+      CachedKey loaded = reload(kn);
+      mine.complete(loaded);
+      return loaded;
+    } catch (RuntimeException e) {
+      mine.completeExceptionally(e);
+      throw e;
+    } finally {
+      loading.remove(kn.full(), mine);
+    }
   }
 
   /** The key if cached and fresh, else null; never blocks. */
@@ -79,6 +113,7 @@ public class KeyCache {
 
   void onChange(@Observes KeyChanged e) {
     entries.remove(e.key());
+    loading.remove(e.key()); // a read that started before this change must not serve callers that come after it
   }
 
   private CachedKey load(KeyName kn) {

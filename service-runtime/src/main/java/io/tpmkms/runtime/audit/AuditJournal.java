@@ -70,6 +70,8 @@ public final class AuditJournal implements AutoCloseable {
   /** Larger than any event the services produce (every text field is clipped to 256 characters). */
   static final int MAX_RECORD = 64 * 1024;
   private static final int MAX_BATCH = 4096;
+  /** Events per sync from which the writer waits for the commit interval before the next sync. */
+  static final int GATHER_ABOVE = 32;
   private static final String SEGMENT_PREFIX = "segment-";
   private static final String SEGMENT_SUFFIX = ".log";
   /**
@@ -109,6 +111,7 @@ public final class AuditJournal implements AutoCloseable {
   /** Bytes of the tail file, records and the zeros after them. */
   private long allocated;
   private long lastSyncStart;
+  private int lastBatch;
   private ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.BIG_ENDIAN);
   private final CRC32C writeCrc = new CRC32C();
 
@@ -163,10 +166,11 @@ public final class AuditJournal implements AutoCloseable {
    * Opens (or creates) the journal in {@code dir}: takes its lock, finds the
    * last whole record, cuts a torn tail, drops segments already acknowledged.
    *
-   * @param commitInterval the least time between the starts of two syncs: a
-   *     sync costs CPU whatever it carries, so under load the writer gathers
-   *     what arrives within this time into one sync; a call that finds the
-   *     writer idle is synced at once (zero: sync as soon as anything waits)
+   * @param commitInterval the least time between the starts of two syncs
+   *     under load: a sync costs CPU whatever it carries, so once a sync
+   *     carried {@value #GATHER_ABOVE} events or more the writer gathers what
+   *     arrives within this time into the next one; below that, and when the
+   *     writer is idle, a call is synced at once (zero: never gather)
    */
   public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes, java.time.Duration commitInterval)
       throws IOException {
@@ -335,11 +339,14 @@ public final class AuditJournal implements AutoCloseable {
       try {
         Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
         if (first == null) continue;
+        // gather only under load (the last sync carried many events): at low concurrency every
+        // caller waits for the sync anyway, and waiting longer would only slow it down
         long wait = lastSyncStart + commitIntervalNanos - System.nanoTime();
-        if (wait > 0) java.util.concurrent.locks.LockSupport.parkNanos(wait);
+        if (wait > 0 && lastBatch >= GATHER_ABOVE) java.util.concurrent.locks.LockSupport.parkNanos(wait);
         batch.add(first);
         queue.drainTo(batch, MAX_BATCH - 1);
         lastSyncStart = System.nanoTime();
+        lastBatch = batch.size();
         write(batch);
         List<Pending> done = List.copyOf(batch);
         completer.execute(() -> done.forEach(p -> p.done().complete(null)));
