@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>grows the chain to {@link Options#verifyRecords()} records through the same path, then times
  *       VerifyChain over the whole chain, twice;
  *   <li>starts the packaged key service with auditing off, measures Encrypt of 1 KiB; stops it; starts
- *       it again with auditing on, forwarding its outbox to the audit service, and measures the same;
+ *       it again with auditing on, forwarding its journal and outbox to the audit service, and measures the same;
  *       then waits until the audit service holds the key service's records and checks that it has one
  *       successful Encrypt record per Encrypt the key service acknowledged.
  * </ol>
@@ -38,7 +38,7 @@ final class AuditBenchmark {
      * @param encryptThreads client counts of the Encrypt rows (auditing off and on), blocking threads
      * @param inFlight       calls in flight of the Encrypt sweep (async stubs, auditing off and on); empty: none
      * @param keyEnv         extra environment of both key service starts (e.g. {@code TPMKMS_AUDIT_WRITERS=1})
-     * @param forward        whether the auditing-on key service forwards its outbox to the audit service;
+     * @param forward        whether the auditing-on key service forwards its journal and outbox to the audit service;
      *                       without, the count check cannot run and the report is never written (diagnostic)
      */
     record Options(Path auditJar, Path keyJar, Duration warmup, Duration window, List<Integer> appendThreads,
@@ -155,7 +155,7 @@ final class AuditBenchmark {
             + " [--rounds 2] [--key-env NAME=VALUE]... [--on-env NAME=VALUE]... [--no-forward]"
             + " [--report docs/benchmarks.md | --no-report]";
 
-    /** Longest wait for the key service's outbox to reach the audit service after the last window. */
+    /** Longest wait for the key service's events to reach the audit service after the last window. */
     private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(120);
     private static final Duration DRAIN_QUIET = Duration.ofMillis(1500);
 
@@ -259,7 +259,7 @@ final class AuditBenchmark {
                 reconciliation = measureEncrypt(options, offEnv, onEnv, encryptOff, encryptOn, sweepOff, sweepOn,
                         roundCosts, cpu, audit, options.forward() ? workloads : null, progress);
                 if (reconciliation == null) {
-                    progress.println("tpmkms-bench: --no-forward: the outbox was not forwarded, no count check; "
+                    progress.println("tpmkms-bench: --no-forward: events were not forwarded, no count check; "
                             + "the report is not written");
                     ok = true;
                     return new AuditReport(machine, options, append, growth, verifications, encryptOff, encryptOn,

@@ -201,7 +201,7 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
                     v.recordsPerSecond(), v.response().getValid() ? "yes" : "NO: " + v.response().getProblem()));
         }
         b.append("\n**Encrypt** (gRPC Encrypt AES-256-GCM, 1 KiB + 16 B AAD; auditing off and on, alternating, the"
-                + " outbox forwarded to the audit service above):\n\n");
+                + " journal forwarded to the audit service above):\n\n");
         b.append("| Clients | Off: ops/s | Off: p50 (µs) | Off: p99 (µs) | On: ops/s | On: p50 (µs) | On: p99 (µs) "
                 + "| Cost (1 - on/off; rounds' range) | Errors |\n");
         b.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -157,7 +157,7 @@ final class AuditWorkloads implements AutoCloseable {
 
     /**
      * Waits until the chain head is at least {@code minHead} and has not moved for {@code quiet}
-     * (the key service's forwarder polls its outbox every 100 ms when idle), at most {@code timeout}.
+     * (the key service's forwarder waits 50 ms for more events once caught up), at most {@code timeout}.
      * Polls VerifyChain from the last head seen, so each poll checks only the new records.
      *
      * @param from a sequence in the chain to start from

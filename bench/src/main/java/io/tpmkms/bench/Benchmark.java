@@ -176,7 +176,7 @@ public final class Benchmark {
         List<Measurement> results = new ArrayList<>();
         progress.println("tpmkms-bench: starting " + options.serviceJar());
         // Auditing off: this suite measures the key service's own path; the cost of auditing (an
-        // outbox commit before every answer) is measured on its own in the audit suite.
+        // journal sync before every answer) is measured on its own in the audit suite.
         try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), options.startTimeout(),
                 java.util.Map.of("TPMKMS_AUDIT_ENABLED", "false"));
              GrpcWorkloads grpc = new GrpcWorkloads(service.target(), options.channels())) {

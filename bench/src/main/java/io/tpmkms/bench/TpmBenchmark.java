@@ -164,7 +164,7 @@ final class TpmBenchmark {
             } // closes the connection: the swtpm is free for the service
 
             // Auditing off: this suite compares the service's TPM path with the raw TPM; what auditing
-            // costs (an outbox commit per call) is measured on its own in the audit suite.
+            // costs (a journal sync before every answer) is measured on its own in the audit suite.
             Map<String, String> env = Map.of(
                     "TPMKMS_BACKEND_TPM_TRANSPORT", "unix",
                     "TPMKMS_BACKEND_TPM_PATH", swtpm.socket().toString(),
