@@ -372,7 +372,7 @@ final class AuditBenchmark {
                     List<Measurement> b = new ArrayList<>();
                     CpuTally tally = new CpuTally();
                     for (int round = 0; round < options.rounds(); round++) {
-                        tally.before(meter, ignored, acknowledged);
+                        tally.before(meter, ignored);
                         a.add(runner.run(offEncrypt, n));
                         tally.between(meter, ignored, acknowledged);
                         b.add(runner.run(onEncrypt, n));
@@ -386,7 +386,7 @@ final class AuditBenchmark {
                     List<Measurement> b = new ArrayList<>();
                     CpuTally tally = new CpuTally();
                     for (int round = 0; round < options.rounds(); round++) {
-                        tally.before(meter, ignored, acknowledged);
+                        tally.before(meter, ignored);
                         a.add(offAsync.run(n, options.warmup(), options.window(), ignored));
                         tally.between(meter, ignored, acknowledged);
                         b.add(onAsync.run(n, options.warmup(), options.window(), acknowledged));
@@ -429,7 +429,7 @@ final class AuditBenchmark {
         private long off0;
         private long on1;
 
-        void before(CpuMeter meter, LongAdder offCounter, LongAdder onCounter) {
+        void before(CpuMeter meter, LongAdder offCounter) {
             t0 = meter.seconds();
             off0 = offCounter.sum();
         }

@@ -195,8 +195,11 @@ public final class AuditJournal implements AutoCloseable {
       tail = FileChannel.open(last.getValue(), StandardOpenOption.READ, StandardOpenOption.WRITE);
       long valid = validLength(tail);
       if (valid < tail.size()) {
-        LOG.warnf("audit journal %s: cut %d bytes of a torn record at the end (never acknowledged)",
-            last.getValue().getFileName(), tail.size() - valid);
+        // after the last whole record: zeros written ahead (a clean stop), or a torn record (a crash)
+        if (!zeroHeaderAt(tail, valid)) {
+          LOG.warnf("audit journal %s: cut a torn record at offset %d (never acknowledged)",
+              last.getValue().getFileName(), valid);
+        }
         tail.truncate(valid);
         tail.force(true);
       }
@@ -236,6 +239,14 @@ public final class AuditJournal implements AutoCloseable {
       pos += HEADER + len;
     }
     return pos;
+  }
+
+  /** Whether the record header at {@code pos} is all zeros (space written ahead) or cut off by the file's end. */
+  private static boolean zeroHeaderAt(FileChannel ch, long pos) throws IOException {
+    if (pos + HEADER > ch.size()) return pos == ch.size();
+    ByteBuffer header = ByteBuffer.allocate(HEADER);
+    readFully(ch, header, pos);
+    return header.getLong(0) == 0;
   }
 
   private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
