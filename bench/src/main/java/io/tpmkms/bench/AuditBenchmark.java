@@ -51,7 +51,7 @@ final class AuditBenchmark {
                     Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
                     Duration.ofSeconds(2), Duration.ofSeconds(8), List.of(8), 250, 1_000_000, List.of(8, 32),
                     List.of(32, 64, 128, 256, 512), 4, Path.of("docs/benchmarks.md"), Duration.ofSeconds(120),
-                    Map.of(), true, 2, Map.of(), Duration.ofSeconds(20));
+                    Map.of(), true, 2, Map.of(), Duration.ofSeconds(40));
         }
 
         static Options parse(String... args) {
@@ -150,7 +150,7 @@ final class AuditBenchmark {
     }
 
     static final String USAGE = "usage: java -jar tpmkms-bench.jar --audit [--audit-jar PATH] [--service-jar PATH]"
-            + " [--warmup 2s] [--measure 8s] [--jit-warmup 20s] [--append-threads 8] [--batch 250] [--verify-records 1000000]"
+            + " [--warmup 2s] [--measure 8s] [--jit-warmup 40s] [--append-threads 8] [--batch 250] [--verify-records 1000000]"
             + " [--threads 8,32] [--in-flight 32,64,128,256,512 | none] [--channels 4]"
             + " [--rounds 2] [--key-env NAME=VALUE]... [--on-env NAME=VALUE]... [--no-forward]"
             + " [--report docs/benchmarks.md | --no-report]";
@@ -348,7 +348,8 @@ final class AuditBenchmark {
                 // JIT warm-up of both services before any row (3 x the per-row warm-up, blocking, then async):
                 // the auditing-on service has more code to compile, and compiling must not fall into its rows
                 // (measured: the auditing-on service's C2 compiler was still busy 30-60 s into the run with a
-                // 6-s warm-up, and its CPU fell into the rows)
+                // 6-s warm-up, and its CPU fell into the rows; with 20 s, compiling still cost it 2.8-3.6 µs per
+                // Encrypt in the rows, by the per-thread table; with 40 s, 0.5-1.1 µs)
                 LoadRunner jitRunner = new LoadRunner(Duration.ZERO, options.jitWarmup());
                 int topInFlight = options.inFlight().stream().mapToInt(Integer::intValue).max().orElse(0);
                 for (Workload w : List.of(offEncrypt, onEncrypt)) {
@@ -418,10 +419,29 @@ final class AuditBenchmark {
         }
     }
 
+    /**
+     * What a key service thread does, by its name: the gRPC event loops (which also run the cached-key
+     * Encrypt itself), the audit journal's writer and completion threads, the forwarder with its gRPC
+     * channel, the JIT compiler, the garbage collector, the rest.
+     */
+    static String threadCategory(String name) {
+        if (name.startsWith("vert.x-eventloo")) return "event loops";
+        if (name.equals("audit-journal-w")) return "journal writer";
+        if (name.equals("audit-journal-d")) return "journal completions";
+        if (name.equals("audit-forwarder") || name.startsWith("grpc-")) return "forwarder";
+        if (name.contains("CompilerThre")) return "JIT compiler";
+        if (name.startsWith("GC ") || name.startsWith("G1 ")) return "GC";
+        return "other";
+    }
+
     /** CPU seconds and calls of one row's rounds (off window, then on window), summed over the rounds. */
     private static final class CpuTally {
         private final Map<String, Double> offSeconds = new java.util.LinkedHashMap<>();
         private final Map<String, Double> onSeconds = new java.util.LinkedHashMap<>();
+        private final Map<String, Double> offThreads = new java.util.LinkedHashMap<>();
+        private final Map<String, Double> onThreads = new java.util.LinkedHashMap<>();
+        private CpuMeter.Threads offThreads0;
+        private CpuMeter.Threads onThreads1;
         private long offCalls;
         private long onCalls;
         private Map<String, Double> t0;
@@ -430,18 +450,24 @@ final class AuditBenchmark {
         private long on1;
 
         void before(CpuMeter meter, LongAdder offCounter) {
+            offThreads0 = meter.threads("off key service", AuditBenchmark::threadCategory);
             t0 = meter.seconds();
             off0 = offCounter.sum();
         }
 
         void between(CpuMeter meter, LongAdder offCounter, LongAdder onCounter) {
             t1 = meter.seconds();
+            meter.threads("off key service", AuditBenchmark::threadCategory).since(offThreads0)
+                    .forEach((k, v) -> offThreads.merge(k, v, Double::sum));
+            onThreads1 = meter.threads("on key service", AuditBenchmark::threadCategory);
             offCalls += offCounter.sum() - off0;
             on1 = onCounter.sum();
         }
 
         void after(CpuMeter meter, LongAdder onCounter) {
             Map<String, Double> t2 = meter.seconds();
+            meter.threads("on key service", AuditBenchmark::threadCategory).since(onThreads1)
+                    .forEach((k, v) -> onThreads.merge(k, v, Double::sum));
             onCalls += onCounter.sum() - on1;
             Map<String, Double> offWindow = CpuMeter.minus(t1, t0);
             Map<String, Double> onWindow = CpuMeter.minus(t2, t1);
@@ -461,7 +487,11 @@ final class AuditBenchmark {
             Map<String, Double> on = new java.util.LinkedHashMap<>();
             offSeconds.forEach((k, v) -> off.put(k, offCalls == 0 ? Double.NaN : v * 1e6 / offCalls));
             onSeconds.forEach((k, v) -> on.put(k, onCalls == 0 ? Double.NaN : v * 1e6 / onCalls));
-            return new AuditReport.CpuRow(label, off, on);
+            Map<String, Double> offByThread = new java.util.LinkedHashMap<>();
+            Map<String, Double> onByThread = new java.util.LinkedHashMap<>();
+            offThreads.forEach((k, v) -> offByThread.put(k, offCalls == 0 ? Double.NaN : v * 1e6 / offCalls));
+            onThreads.forEach((k, v) -> onByThread.put(k, onCalls == 0 ? Double.NaN : v * 1e6 / onCalls));
+            return new AuditReport.CpuRow(label, off, on, offByThread, onByThread);
         }
     }
 

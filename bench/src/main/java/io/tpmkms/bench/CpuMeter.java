@@ -60,6 +60,50 @@ final class CpuMeter {
         return out;
     }
 
+    /** One reading of a process's threads: thread id -> (category, seconds of CPU). */
+    record Threads(Map<Long, Map.Entry<String, Double>> byTid) {
+        /**
+         * Seconds per category between {@code before} and this reading: threads present now, minus what they
+         * had in {@code before} (0 for threads started since). A thread that ended in between takes its
+         * time with it; the process figure of {@link #seconds} is the whole.
+         */
+        Map<String, Double> since(Threads before) {
+            Map<String, Double> out = new LinkedHashMap<>();
+            byTid.forEach((tid, now) -> {
+                Map.Entry<String, Double> then = before.byTid().get(tid);
+                out.merge(now.getKey(), now.getValue() - (then == null ? 0 : then.getValue()), Double::sum);
+            });
+            return out;
+        }
+    }
+
+    /**
+     * The threads of a group added with {@link #process}, each with {@code category(thread name)} (the
+     * kernel's 15-character name) and its CPU seconds so far.
+     */
+    Threads threads(String group, java.util.function.Function<String, String> category) {
+        Map<Long, Map.Entry<String, Double>> out = new HashMap<>();
+        for (long pid : roots.getOrDefault(group, List.of())) {
+            try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+                for (Path t : (Iterable<Path>) tasks::iterator) {
+                    try {
+                        String s = Files.readString(t.resolve("stat"));
+                        String name = s.substring(s.indexOf('(') + 1, s.lastIndexOf(')'));
+                        String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+                        long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+                        out.put(Long.parseLong(t.getFileName().toString()),
+                                Map.entry(category.apply(name), ticks / TICKS_PER_SECOND));
+                    } catch (IOException | RuntimeException e) {
+                        // the thread ended
+                    }
+                }
+            } catch (IOException e) {
+                // the process ended
+            }
+        }
+        return new Threads(out);
+    }
+
     /** {@code after - before}, group by group. */
     static Map<String, Double> minus(Map<String, Double> after, Map<String, Double> before) {
         Map<String, Double> out = new LinkedHashMap<>();

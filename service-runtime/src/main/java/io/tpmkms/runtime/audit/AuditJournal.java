@@ -72,6 +72,8 @@ public final class AuditJournal implements AutoCloseable {
   private static final int MAX_BATCH = 4096;
   /** Events per sync from which the writer waits for the commit interval before the next sync. */
   static final int GATHER_ABOVE = 32;
+  /** While gathering: this long without a new event ends the wait (see {@link #gather}). */
+  static final long QUIET_NANOS = 200_000;
   private static final String SEGMENT_PREFIX = "segment-";
   private static final String SEGMENT_SUFFIX = ".log";
   /**
@@ -90,7 +92,8 @@ public final class AuditJournal implements AutoCloseable {
   /** Records read from the journal, and the offset just after the last of them. */
   public record Batch(List<byte[]> payloads, long next) {}
 
-  private record Pending(byte[] payload, CompletableFuture<Void> done) {}
+  /** One event waiting for its sync; {@code completeOn} null: completed by the completion thread. */
+  private record Pending(byte[] payload, CompletableFuture<Void> done, java.util.concurrent.Executor completeOn) {}
 
   private final Path dir;
   private final long segmentBytes;
@@ -117,6 +120,9 @@ public final class AuditJournal implements AutoCloseable {
 
   private volatile long durableEnd;
   private volatile long acknowledged;
+  /** Written by the writer thread only; read by anyone ({@link #syncs}, {@link #events}). */
+  private volatile long syncs;
+  private volatile long events;
   private volatile boolean broken;
   /** Only to log the start of a full backlog once, not once per refused call. */
   private volatile boolean backlogFull;
@@ -323,6 +329,17 @@ public final class AuditJournal implements AutoCloseable {
    * says why (the caller refuses the call: fail closed).
    */
   public CompletableFuture<Void> append(byte[] payload) {
+    return append(payload, null);
+  }
+
+  /**
+   * As {@link #append(byte[])}; once durable, the future is completed on
+   * {@code completeOn} (when not null): the events of one sync that name the
+   * same executor are completed there in one task. The gRPC event loop that
+   * serves a call passes itself, so that the call is answered on its own
+   * thread with one hand-over per sync and event loop instead of one per call.
+   */
+  public CompletableFuture<Void> append(byte[] payload, java.util.concurrent.Executor completeOn) {
     CompletableFuture<Void> done = new CompletableFuture<>();
     if (broken || !running) {
       done.completeExceptionally(refused("the audit journal is not writable"));
@@ -334,7 +351,7 @@ public final class AuditJournal implements AutoCloseable {
       backlogFull = true;
       done.completeExceptionally(refused("the audit backlog is full (" + (durableEnd - acknowledged)
           + " bytes not yet accepted by the audit service)"));
-    } else if (!queue.offer(new Pending(payload, done))) {
+    } else if (!queue.offer(new Pending(payload, done, completeOn))) {
       done.completeExceptionally(refused("the audit journal queue is full"));
     }
     return done;
@@ -352,15 +369,13 @@ public final class AuditJournal implements AutoCloseable {
         if (first == null) continue;
         // gather only under load (the last sync carried many events): at low concurrency every
         // caller waits for the sync anyway, and waiting longer would only slow it down
-        long wait = lastSyncStart + commitIntervalNanos - System.nanoTime();
-        if (wait > 0 && lastBatch >= GATHER_ABOVE) java.util.concurrent.locks.LockSupport.parkNanos(wait);
+        if (lastBatch >= GATHER_ABOVE) gather(lastSyncStart + commitIntervalNanos);
         batch.add(first);
         queue.drainTo(batch, MAX_BATCH - 1);
         lastSyncStart = System.nanoTime();
         lastBatch = batch.size();
         write(batch);
-        List<Pending> done = List.copyOf(batch);
-        completer.execute(() -> done.forEach(p -> p.done().complete(null)));
+        completeDurable(batch);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         break;
@@ -377,6 +392,56 @@ public final class AuditJournal implements AutoCloseable {
     }
     for (Pending p; (p = queue.poll()) != null; ) {
       p.done().completeExceptionally(refused("the service is shutting down"));
+    }
+  }
+
+  /**
+   * Waits for more events until {@code deadline}, but no longer than events
+   * keep coming: once {@link #QUIET_NANOS} pass without a new one, the callers
+   * that will come soon are all in (a burst of answered callers calling again,
+   * say) and waiting longer would only delay them.
+   */
+  private void gather(long deadline) {
+    int seen = queue.size();
+    for (long now = System.nanoTime(); now < deadline; now = System.nanoTime()) {
+      java.util.concurrent.locks.LockSupport.parkNanos(Math.min(deadline - now, QUIET_NANOS));
+      int n = queue.size();
+      if (n == seen) return;
+      seen = n;
+    }
+  }
+
+  /**
+   * Completes a synced batch: the events that name an executor, one task per
+   * executor; the rest on the completion thread. Never on the writer, which
+   * goes on with the next sync.
+   */
+  private void completeDurable(List<Pending> batch) {
+    List<Pending> here = null;
+    java.util.IdentityHashMap<java.util.concurrent.Executor, List<Pending>> there = null;
+    for (Pending p : batch) {
+      if (p.completeOn() == null) {
+        if (here == null) here = new ArrayList<>();
+        here.add(p);
+      } else {
+        if (there == null) there = new java.util.IdentityHashMap<>();
+        there.computeIfAbsent(p.completeOn(), k -> new ArrayList<>()).add(p);
+      }
+    }
+    if (there != null) {
+      for (var e : there.entrySet()) {
+        List<Pending> group = e.getValue();
+        try {
+          e.getKey().execute(() -> group.forEach(p -> p.done().complete(null)));
+        } catch (java.util.concurrent.RejectedExecutionException refused) {
+          if (here == null) here = new ArrayList<>();
+          here.addAll(group); // that executor is shutting down: complete them here
+        }
+      }
+    }
+    if (here != null) {
+      List<Pending> rest = here;
+      completer.execute(() -> rest.forEach(p -> p.done().complete(null)));
     }
   }
 
@@ -398,6 +463,8 @@ public final class AuditJournal implements AutoCloseable {
     tail.force(false);
     end += bytes;
     durableEnd = end;
+    syncs++;
+    events += batch.size();
   }
 
   /** Makes the tail file at least {@code size} bytes long, in steps of {@link #PREALLOCATE} zeros, durably. */
@@ -570,6 +637,12 @@ public final class AuditJournal implements AutoCloseable {
     }
   }
 
+  /** Group commits made durable since this process opened the journal. */
+  public long syncs() { return syncs; }
+
+  /** Events made durable since this process opened the journal. */
+  public long events() { return events; }
+
   @Override
   public void close() {
     running = false;
@@ -585,6 +658,7 @@ public final class AuditJournal implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     closeQuietly();
+    LOG.infof("audit journal %s closed: %d events made durable in %d group commits since start", dir, events, syncs);
   }
 
   private void closeQuietly() {

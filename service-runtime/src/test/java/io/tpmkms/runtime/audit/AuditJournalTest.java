@@ -56,6 +56,58 @@ class AuditJournalTest {
     }
   }
 
+  /**
+   * Events that name an executor (the event loop of their call) complete on it, one task per executor
+   * and sync, after they are durable; an executor that refuses the task does not leave its events hanging.
+   */
+  @Test
+  void completeOn_eachExecutorGetsOneTaskPerSync_refusingExecutorFallsBack() throws Exception {
+    java.util.concurrent.ExecutorService a = java.util.concurrent.Executors.newSingleThreadExecutor(
+        r -> new Thread(r, "loop-a"));
+    java.util.concurrent.ExecutorService b = java.util.concurrent.Executors.newSingleThreadExecutor(
+        r -> new Thread(r, "loop-b"));
+    java.util.concurrent.atomic.AtomicInteger tasksA = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger tasksB = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.Executor countingA = r -> {
+      tasksA.incrementAndGet();
+      a.execute(r);
+    };
+    java.util.concurrent.Executor countingB = r -> {
+      tasksB.incrementAndGet();
+      b.execute(r);
+    };
+    java.util.concurrent.Executor refusing = r -> {
+      throw new java.util.concurrent.RejectedExecutionException("shutting down");
+    };
+    try (AuditJournal j = AuditJournal.open(dir, 1 << 20, 1 << 30, java.time.Duration.ofMillis(2))) {
+      long syncsBefore = j.syncs();
+      List<CompletableFuture<String>> where = new ArrayList<>();
+      for (int i = 0; i < 300; i++) {
+        java.util.concurrent.Executor e = i % 3 == 0 ? countingA : i % 3 == 1 ? countingB : refusing;
+        CompletableFuture<Void> f = j.append(payload("e" + i), e);
+        long durableAt = j.syncs();
+        where.add(f.thenApply(v -> {
+          assertTrue(j.syncs() > syncsBefore, "completed only after a sync");
+          return Thread.currentThread().getName();
+        }));
+        assertTrue(durableAt >= syncsBefore);
+      }
+      for (int i = 0; i < 300; i++) {
+        String thread = where.get(i).get(10, TimeUnit.SECONDS);
+        String expected = i % 3 == 0 ? "loop-a" : i % 3 == 1 ? "loop-b" : "audit-journal-done";
+        assertEquals(expected, thread, "event " + i);
+      }
+      long syncs = j.syncs() - syncsBefore;
+      assertTrue(syncs >= 1);
+      assertTrue(tasksA.get() <= syncs && tasksB.get() <= syncs,
+          "one task per executor and sync: " + tasksA + "/" + tasksB + " tasks for " + syncs + " syncs");
+      assertEquals(300, readAll(j).size());
+    } finally {
+      a.shutdownNow();
+      b.shutdownNow();
+    }
+  }
+
   /** The forwarder reads and acknowledges while callers append: every record arrives once, in order. */
   @Test
   void readingWhileWriting_deliversEveryRecordOnce() throws Exception {
