@@ -175,8 +175,9 @@ public final class AuditJournal implements AutoCloseable {
    * @param commitInterval the least time between the starts of two syncs
    *     under load: a sync costs CPU whatever it carries, so once a sync
    *     carried {@value #GATHER_ABOVE} events or more the writer gathers what
-   *     arrives within this time into the next one; below that, and when the
-   *     writer is idle, a call is synced at once (zero: never gather)
+   *     arrives within this time into the next one, until {@link #QUIET_NANOS}
+   *     pass without a new event; below that, and when the writer is idle, a
+   *     call is synced at once (zero: never gather)
    */
   public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes, java.time.Duration commitInterval)
       throws IOException {
