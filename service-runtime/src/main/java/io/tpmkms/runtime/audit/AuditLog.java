@@ -91,7 +91,8 @@ public class AuditLog {
    * on that same event loop, together with the other calls of the loop that
    * the same sync made durable: the answer goes out from the thread that owns
    * the connection, with one hand-over per sync instead of one per call
-   * (measured: a third less CPU per event in the journal's hand-overs).
+   * (JournalLoad, 128 calls in flight: 3.2-4.0 → 2.0 µs of journal CPU per
+   * event; ADR 0017).
    */
   public CompletableFuture<Void> record(CallInfo call, String key, int version, String outcome, String reason) {
     if (!enabled) return CompletableFuture.completedFuture(null);
