@@ -10,7 +10,6 @@ import com.google.protobuf.Timestamp;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.audit.testing.GrpcClient;
 import io.tpmkms.audit.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -24,8 +23,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,7 +35,7 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class AppendRoundTripTest {
+class AppendRoundTripTest extends ClientTest {
   /** Every text field takes each of these; U+0000 is refused by validation (AuditServiceRpcTest). */
   static final List<String> HOSTILE = List.of(
       "",
@@ -56,15 +53,8 @@ class AppendRoundTripTest {
       "€".repeat(341) + "z", // 1 KiB of 3-byte characters
       "😀".repeat(256)); // 1 KiB of 4-byte characters
 
-  static GrpcClient client;
 
   @Inject AgroalDataSource db;
-
-  @BeforeAll
-  static void connect() { client = new GrpcClient(); }
-
-  @AfterAll
-  static void disconnect() { client.close(); }
 
   @Test
   void hostileTexts_andDigests_roundTripExactly_andChain() throws Exception {

@@ -15,7 +15,6 @@ import io.grpc.Status;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.Checkpoint;
-import io.tpmkms.audit.testing.GrpcClient;
 import io.tpmkms.audit.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -32,24 +31,15 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.jboss.logging.Logger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** AppendEvents, QueryRecords, checkpoints and export through a real server, a real stub and a real PostgreSQL. */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class AuditServiceRpcTest {
+class AuditServiceRpcTest extends ClientTest {
   private static final Logger LOG = Logger.getLogger(AuditServiceRpcTest.class);
-  static GrpcClient client;
 
   @Inject AgroalDataSource db;
-
-  @BeforeAll
-  static void connect() { client = new GrpcClient(); }
-
-  @AfterAll
-  static void disconnect() { client.close(); }
 
   private static AppendEventsResponse append(AuditEvent... events) {
     return client.audit().appendEvents(AppendEventsRequest.newBuilder().addAllEvents(List.of(events)).build());

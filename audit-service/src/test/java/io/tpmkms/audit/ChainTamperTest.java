@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.audit.testing.GrpcClient;
 import io.tpmkms.audit.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -18,8 +17,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -30,20 +27,13 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class ChainTamperTest {
-  static GrpcClient client;
+class ChainTamperTest extends ClientTest {
 
   @Inject AgroalDataSource db;
 
   /** Sequences of a block of records this test appended. */
   long first;
   long last;
-
-  @BeforeAll
-  static void connect() { client = new GrpcClient(); }
-
-  @AfterAll
-  static void disconnect() { client.close(); }
 
   @BeforeEach
   void appendBlock() throws Exception {
@@ -52,7 +42,6 @@ class ChainTamperTest {
     List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
     first = seqs.get(0);
     last = seqs.get(seqs.size() - 1);
-    AuditServiceRpcTest.client = client;
     AuditServiceRpcTest.awaitCheckpoint(last); // the block ends inside a checkpointed chain
     assertValid();
   }

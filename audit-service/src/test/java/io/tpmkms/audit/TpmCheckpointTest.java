@@ -11,7 +11,6 @@ import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.CheckpointAuthority;
 import io.tpmkms.audit.checkpoint.Checkpointer;
-import io.tpmkms.audit.testing.GrpcClient;
 import io.tpmkms.audit.testing.PostgresResource;
 import io.tpmkms.audit.testing.SwtpmResource;
 import io.tpmkms.proto.audit.v1.*;
@@ -26,8 +25,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import org.eclipse.microprofile.config.ConfigProvider;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,18 +35,11 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
 @WithTestResource(SwtpmResource.class)
-class TpmCheckpointTest {
-  static GrpcClient client;
+class TpmCheckpointTest extends ClientTest {
 
   @Inject CheckpointAuthority authority;
   @Inject Checkpointer checkpointer;
   @Inject AgroalDataSource db;
-
-  @BeforeAll
-  static void connect() { client = new GrpcClient(); }
-
-  @AfterAll
-  static void disconnect() { client.close(); }
 
   @Test
   void checkpoints_areTpmSigned_andTheNvIndexEqualsTheRecomputedChain() throws Exception {
@@ -65,7 +55,6 @@ class TpmCheckpointTest {
       for (int i = 0; i < 120; i++) r.addEvents(event("tpm-" + UUID.randomUUID(), "ns/k", "op"));
       List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
       last = seqs.get(seqs.size() - 1);
-      AuditServiceRpcTest.client = client;
       AuditServiceRpcTest.awaitCheckpoint(last);
     }
 
@@ -99,7 +88,6 @@ class TpmCheckpointTest {
     AppendEventsRequest.Builder r = AppendEventsRequest.newBuilder();
     for (int i = 0; i < 110; i++) r.addEvents(event("tpm-del-" + UUID.randomUUID(), "ns/k", "op"));
     List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
-    AuditServiceRpcTest.client = client;
     long cp = AuditServiceRpcTest.awaitCheckpoint(seqs.get(seqs.size() - 1)).getSequence();
     // an attacker removes the newest checkpoint (and the records it covers, so nothing lies beyond the head)
     try (Connection c = db.getConnection(); Statement st = c.createStatement()) {

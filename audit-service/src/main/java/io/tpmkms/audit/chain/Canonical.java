@@ -116,6 +116,12 @@ public final class Canonical {
       if (len + n > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, len + n));
     }
 
+    public void u16(int v) {
+      ensure(2);
+      buf[len++] = (byte) (v >>> 8);
+      buf[len++] = (byte) v;
+    }
+
     public void u32(int v) {
       ensure(4);
       buf[len++] = (byte) (v >>> 24);
@@ -132,6 +138,11 @@ public final class Canonical {
     /** u32 length | bytes. */
     public void bytes(byte[] b) {
       u32(b.length);
+      raw(b);
+    }
+
+    /** The bytes as they are, no length. */
+    public void raw(byte[] b) {
       ensure(b.length);
       System.arraycopy(b, 0, buf, len, b.length);
       len += b.length;

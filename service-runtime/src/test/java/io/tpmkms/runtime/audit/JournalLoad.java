@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * A by-hand load of the journal alone (not a test): {@code slots} calls always in flight, spread
  * over {@code loops} single-threaded executors standing in for the gRPC event loops; each call
- * appends a 260-byte event and, once it is durable, the next call starts on its loop. Prints
+ * appends a 260-byte event and, once it is durable, the next call starts on its loop. Logs
  * events/s, group commits/s and CPU per event of each thread, to tune the writer without a whole
  * benchmark run. Run: {@code java -cp ... io.tpmkms.runtime.audit.JournalLoad [slots] [loops] [seconds] [interval-ms]};
  * {@code -Djournal.on-loop=true} completes each event on its loop (as the key service does for calls
@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.LongAdder;
  * completions on the completion thread).
  */
 public final class JournalLoad {
+  private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(JournalLoad.class);
   /** -Djournal.on-loop=true: durable events are completed on their loop (as the key service's event loops do). */
   private static final boolean ON_LOOP = Boolean.getBoolean("journal.on-loop");
   /** -Djournal.rate=N: instead of closed-loop slots, the loops together append N events/s, evenly spread. */
@@ -67,7 +68,7 @@ public final class JournalLoad {
           if (!on.get()) return;
           journal.append(payload, ON_LOOP ? l : null).whenComplete((ok, e) -> {
             if (e != null) {
-              e.printStackTrace();
+              LOG.error("append failed; load stopped", e);
               on.set(false);
               return;
             }
@@ -89,16 +90,16 @@ public final class JournalLoad {
     long syncs = journal.syncs() - s0;
     on.set(false);
     double secs = (t1 - t0) / 1e9;
-    System.out.printf(Locale.ROOT, "%s loops %d interval %d ms: %,.0f events/s, %,.0f commits/s, %.1f events/commit%n",
+    LOG.infof("%s", String.format(Locale.ROOT, "%s loops %d interval %d ms: %,.0f events/s, %,.0f commits/s, %.1f events/commit",
         RATE > 0 ? "steady " + RATE + "/s" : "slots " + slots, loops, intervalMs, events / secs, syncs / secs,
-        (double) events / Math.max(1, syncs));
+        (double) events / Math.max(1, syncs)));
     long total = 0;
     for (var e : cpu1.entrySet()) {
       long dv = e.getValue() - cpu0.getOrDefault(e.getKey(), 0L);
       total += dv;
-      if (dv > 0) System.out.printf(Locale.ROOT, "  %-24s %6.2f µs/event%n", e.getKey(), dv / 1e3 / events);
+      if (dv > 0) LOG.infof("%s", String.format(Locale.ROOT, "  %-24s %6.2f µs/event", e.getKey(), dv / 1e3 / events));
     }
-    System.out.printf(Locale.ROOT, "  %-24s %6.2f µs/event%n", "all threads", total / 1e3 / events);
+    LOG.infof("%s", String.format(Locale.ROOT, "  %-24s %6.2f µs/event", "all threads", total / 1e3 / events));
     for (ExecutorService l : loop) l.shutdownNow();
     journal.close();
     System.exit(0);
