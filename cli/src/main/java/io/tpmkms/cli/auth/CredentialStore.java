@@ -19,7 +19,8 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The token cache: {@code ${TPMKMS_CONFIG_DIR:-~/.config/tpmkms}/credentials.json}.
+ * The token cache: {@code credentials.json} in the CLI's configuration directory ({@link #directory}:
+ * {@code TPMKMS_CONFIG_DIR}, else {@code $XDG_CONFIG_HOME/tpmkms}, else {@code $HOME/.config/tpmkms}).
  *
  * <p>The file is readable by its owner only (0600) from the moment it exists: it is written to a
  * temporary file created with that mode in the same directory and then renamed over the old one,
@@ -39,13 +40,32 @@ public final class CredentialStore {
         this.file = file;
     }
 
-    /** The store of this environment: {@code TPMKMS_CONFIG_DIR}, else {@code ~/.config/tpmkms}. */
+    /** The store of this environment, in {@link #directory}. */
     public static CredentialStore of(Platform platform) {
+        return new CredentialStore(directory(platform).resolve(FILE_NAME));
+    }
+
+    /**
+     * The CLI's configuration directory: {@code TPMKMS_CONFIG_DIR} when set; else {@code tpmkms} under
+     * {@code XDG_CONFIG_HOME} when that is an absolute path (the XDG Base Directory rule: a relative one
+     * is ignored); else {@code .config/tpmkms} under {@code HOME}; else under Java's {@code user.home}
+     * (only when {@code HOME} is unset: a process started with another {@code HOME}, such as
+     * {@code sudo -H} or a test, gets that one).
+     */
+    public static Path directory(Platform platform) {
         String dir = platform.getenv("TPMKMS_CONFIG_DIR");
-        Path base = dir != null && !dir.isBlank()
-                ? Path.of(dir)
-                : Path.of(System.getProperty("user.home"), ".config", "tpmkms");
-        return new CredentialStore(base.resolve(FILE_NAME));
+        if (dir != null && !dir.isBlank()) {
+            return Path.of(dir);
+        }
+        String xdg = platform.getenv("XDG_CONFIG_HOME");
+        if (xdg != null && !xdg.isBlank() && Path.of(xdg).isAbsolute()) {
+            return Path.of(xdg, "tpmkms");
+        }
+        String home = platform.getenv("HOME");
+        if (home == null || home.isBlank()) {
+            home = System.getProperty("user.home");
+        }
+        return Path.of(home, ".config", "tpmkms");
     }
 
     public Path file() {

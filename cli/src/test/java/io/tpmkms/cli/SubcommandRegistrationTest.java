@@ -1,0 +1,67 @@
+package io.tpmkms.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The lazy registration of {@link TpmkmsCommand#main}: the one named subcommand, or all of them. */
+class SubcommandRegistrationTest {
+
+    @Test
+    void subcommandNames_areTheNamesTheCommandsDeclare() {
+        for (Map.Entry<String, Class<?>> e : TpmkmsCommand.SUBCOMMANDS.entrySet()) {
+            assertEquals(e.getKey(), e.getValue().getAnnotation(Command.class).name(), e.getValue().getName());
+        }
+    }
+
+    @Test
+    void subcommandOf_skipsRootOptionsAndTheirValues() {
+        assertEquals("keys", TpmkmsCommand.subcommandOf(new String[] {"keys", "list"}));
+        assertEquals("keys", TpmkmsCommand.subcommandOf(new String[] {"--json", "keys", "get", "a/b"}));
+        assertEquals("encrypt", TpmkmsCommand.subcommandOf(
+                new String[] {"--address", "h:1", "--timeout", "5s", "-v", "encrypt", "a/b"}));
+        assertEquals("audit", TpmkmsCommand.subcommandOf(new String[] {"--address=h:1", "audit", "verify"}));
+        assertNull(TpmkmsCommand.subcommandOf(new String[] {"--help"}));
+        assertNull(TpmkmsCommand.subcommandOf(new String[0]));
+    }
+
+    @Test
+    void commandLineForArgs_registersOnlyTheNamedSubcommand() {
+        CommandLine line = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"--json", "keys", "list"});
+        assertEquals(List.of("keys"), List.copyOf(line.getSubcommands().keySet()));
+    }
+
+    @Test
+    void commandLineForArgs_registersAllForHelpNoneOrAnUnknownName() {
+        for (String[] args : List.of(new String[] {"--help"}, new String[0], new String[] {"keyz"},
+                new String[] {"help", "keys"})) {
+            CommandLine line = TpmkmsCommand.commandLine(console(), Platform.system(), args);
+            assertEquals(List.copyOf(TpmkmsCommand.SUBCOMMANDS.keySet()), List.copyOf(line.getSubcommands().keySet()));
+        }
+    }
+
+    @Test
+    void lazyCommandLine_inheritsGlobalOptionsAfterTheSubcommand() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        Console console = Console.of(new ByteArrayInputStream(new byte[0]), out, err);
+        String[] args = {"keys", "list", "--timeout", "0s"};
+        int code = TpmkmsCommand.commandLine(console, Platform.system(), args).execute(args);
+        assertEquals(ExitCodes.USAGE, code, err.toString(StandardCharsets.UTF_8));
+        assertEquals(true, err.toString(StandardCharsets.UTF_8).contains("--timeout must be longer than 0s"),
+                err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static Console console() {
+        return Console.of(new ByteArrayInputStream(new byte[0]), new ByteArrayOutputStream(), new ByteArrayOutputStream());
+    }
+}
