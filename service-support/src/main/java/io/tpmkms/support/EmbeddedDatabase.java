@@ -42,7 +42,13 @@ public final class EmbeddedDatabase {
       Files.createDirectories(dataDir);
       Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
       boolean fresh = !Files.exists(pgDir.resolve("PG_VERSION"));
-      refuseIfInUse(pgDir);
+      try {
+        refuseIfInUse(pgDir);
+      } catch (IllegalStateException busy) {
+        // called from the services' main methods, before anything started: one line and out, no stack trace
+        LOG.error(busy.getMessage());
+        System.exit(1);
+      }
       stopOrphan(pgDir);
       EmbeddedPostgres pg = EmbeddedPostgres.builder()
           .setDataDirectory(pgDir)
