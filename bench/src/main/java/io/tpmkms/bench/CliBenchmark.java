@@ -3,6 +3,7 @@ package io.tpmkms.bench;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -140,9 +141,9 @@ final class CliBenchmark {
     static Result run(Options options, PrintStream progress) throws Exception {
         MachineInfo machine = MachineInfo.current();
         String loadAtStart = MachineInfo.loadAverage();
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         progress.println("tpmkms-bench: starting " + options.serviceJar());
-        try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), java.time.Duration.ofSeconds(90),
+        try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), Duration.ofSeconds(90),
                 Map.of("TPMKMS_AUDIT_ENABLED", "false"))) {
             Map<String, String> env = new LinkedHashMap<>();
             env.put("TPMKMS_ADDRESS", service.target());
@@ -153,15 +154,15 @@ final class CliBenchmark {
             if (created != 0) throw new IllegalStateException("./tpmkms keys create failed with exit " + created);
 
             Map<String, List<String>> commands = new LinkedHashMap<>();
-            commands.put("`java -version`", List.of(java, "-version"));
-            List<String> tuned = new ArrayList<>(List.of(java));
+            commands.put("`java -version`", List.of(javaBin, "-version"));
+            List<String> tuned = new ArrayList<>(List.of(javaBin));
             tuned.addAll(WRAPPER_JVM_OPTIONS);
             tuned.add("-version");
             commands.put("`java -version` with the wrapper's JVM options", tuned);
             commands.put("`./tpmkms keys list` (wrapper: options + CDS archive)",
                     List.of("bash", wrapper, "keys", "list", "--namespace", "bench"));
             commands.put("`java -jar tpmkms-cli.jar keys list` (no options, no archive)",
-                    List.of(java, "-jar", options.cliJar().toAbsolutePath().toString(), "keys", "list", "--namespace", "bench"));
+                    List.of(javaBin, "-jar", options.cliJar().toAbsolutePath().toString(), "keys", "list", "--namespace", "bench"));
 
             Map<String, List<Double>> times = new LinkedHashMap<>();
             Map<String, Integer> failures = new LinkedHashMap<>();
