@@ -50,7 +50,7 @@ class AuditServiceCrashIT {
 
   @Test
   void killMidLoad_restart_resend_nothingLostNothingDoubled() throws Exception {
-    int[] ports = io.tpmkms.support.ServiceProcess.freePorts(3); // distinct, held open until all chosen
+    int[] ports = io.tpmkms.devtools.ServiceProcess.freePorts(3); // distinct, held open until all chosen
     grpcPort = ports[0];
     httpPort = ports[1];
     dbPort = ports[2];

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.tpmkms.support.Keycloak;
+import io.tpmkms.devtools.Keycloak;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,14 +20,14 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code tpmkms login} against a real Keycloak (service-support's launcher, the distribution zip)
+ * {@code tpmkms login} against a real Keycloak (dev-tools' launcher, the distribution zip)
  * with the versioned realm {@code deploy/keycloak/tpmkms-realm.json}: the password grant of the
  * public client {@code tpmkms-cli}, the claims of the cached token, renewal with the refresh token,
  * and logout's revocation. The token then goes to the fake gRPC services, whose recorder checks
  * it is what every call carries.
  *
  * <p>Skipped only when the Keycloak distribution is not in the local Maven repository (a build of
- * service-support fetches it); a Keycloak that is there but fails is a failure.
+ * dev-tools fetches it); a Keycloak that is there but fails is a failure.
  */
 class KeycloakLoginTest extends CliHarness {
 

@@ -1,4 +1,4 @@
-package io.tpmkms.support;
+package io.tpmkms.devtools;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -163,7 +163,7 @@ public final class Keycloak implements AutoCloseable {
       Path zip = distributionZip();
       if (!Files.isRegularFile(zip)) {
         throw new IllegalStateException("Keycloak distribution not found: " + zip
-            + " (run `./mvnw -B -pl service-support package` once: it downloads org.keycloak:keycloak-quarkus-dist:"
+            + " (run `./mvnw -B -pl dev-tools package` once: it downloads org.keycloak:keycloak-quarkus-dist:"
             + VERSION + ":zip)");
       }
       Path tmp = Files.createTempDirectory(home.getParent(), home.getFileName() + ".unpacking-");

@@ -1,4 +1,4 @@
-package io.tpmkms.support;
+package io.tpmkms.devtools;
 
 import org.jboss.logging.Logger;
 
@@ -13,7 +13,7 @@ import java.nio.file.Path;
  *
  * <pre>
  * java -cp "$(echo service-support/target/tpmkms-service-support-*.jar):$(cat service-support/target/classpath.txt)" \
- *   io.tpmkms.support.KeycloakMain --data-dir .tpmkms/keycloak --port 8180 --management-port 9180 \
+ *   io.tpmkms.devtools.KeycloakMain --data-dir .tpmkms/keycloak --port 8180 --management-port 9180 \
  *   --realm deploy/keycloak/tpmkms-realm.json
  * </pre>
  */

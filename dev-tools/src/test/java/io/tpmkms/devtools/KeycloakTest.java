@@ -1,4 +1,4 @@
-package io.tpmkms.support;
+package io.tpmkms.devtools;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -65,7 +65,7 @@ class KeycloakTest {
   @Order(1)
   void pomFetchesTheVersionTheLauncherRuns() {
     String fromPom = System.getProperty("tpmkms.keycloak.version");
-    if (fromPom != null) assertEquals(fromPom, Keycloak.VERSION, "service-support/pom.xml keycloak.version");
+    if (fromPom != null) assertEquals(fromPom, Keycloak.VERSION, "dev-tools/pom.xml keycloak.version");
   }
 
   @Test

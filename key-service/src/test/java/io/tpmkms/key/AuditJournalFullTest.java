@@ -19,7 +19,7 @@ import io.tpmkms.proto.key.v1.EncryptRequest;
 import io.tpmkms.proto.key.v1.GetKeyRequest;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.RotateKeyRequest;
-import io.tpmkms.runtime.audit.AuditJournal;
+import io.tpmkms.platform.audit.AuditJournal;
 import java.nio.file.Path;
 import java.util.Map;
 import org.eclipse.microprofile.config.ConfigProvider;

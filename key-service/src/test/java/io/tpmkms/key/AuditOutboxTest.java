@@ -15,7 +15,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.key.testing.GrpcClient;
 import io.tpmkms.key.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
-import io.tpmkms.runtime.audit.AuditJournal;
+import io.tpmkms.platform.audit.AuditJournal;
 import org.eclipse.microprofile.config.ConfigProvider;
 import io.tpmkms.proto.key.v1.*;
 import jakarta.inject.Inject;

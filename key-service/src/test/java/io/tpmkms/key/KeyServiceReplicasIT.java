@@ -46,7 +46,7 @@ class KeyServiceReplicasIT {
   @BeforeAll
   static void start() throws Exception {
     pg = EmbeddedPostgres.builder().start();
-    int[] ports = io.tpmkms.support.ServiceProcess.freePorts(4);
+    int[] ports = io.tpmkms.devtools.ServiceProcess.freePorts(4);
     for (int i = 0; i < 2; i++) {
       int grpc = ports[2 * i];
       Path log = dir.resolve("replica-" + i + ".log");

@@ -14,7 +14,7 @@ import io.tpmkms.proto.policy.v1.AuthorizeRequest;
 import io.tpmkms.proto.policy.v1.Decision;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
 import io.tpmkms.proto.policy.v1.Resource;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import jakarta.inject.Inject;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

@@ -10,7 +10,7 @@ import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
 import io.tpmkms.policy.testing.GrpcClient;
 import io.tpmkms.proto.policy.v1.*;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.util.List;

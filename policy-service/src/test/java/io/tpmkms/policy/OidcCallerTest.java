@@ -14,7 +14,7 @@ import io.tpmkms.policy.testing.GrpcClient;
 import io.tpmkms.policy.testing.KeycloakResource;
 import io.tpmkms.policy.testing.PostgresResource;
 import io.tpmkms.proto.policy.v1.*;
-import io.tpmkms.support.Keycloak;
+import io.tpmkms.devtools.Keycloak;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;

@@ -13,7 +13,7 @@ import io.tpmkms.policy.testing.GrpcClient;
 import io.tpmkms.policy.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.policy.v1.*;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import jakarta.inject.Inject;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;

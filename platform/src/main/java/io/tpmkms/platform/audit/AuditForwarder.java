@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import com.google.protobuf.CodedOutputStream;
 import io.agroal.api.AgroalDataSource;
@@ -60,10 +60,10 @@ public class AuditForwarder {
   private Thread thread;
   private ManagedChannel channel;
 
-  private final io.tpmkms.runtime.auth.ServiceCredentials credentials;
+  private final io.tpmkms.platform.auth.ServiceCredentials credentials;
 
   public AuditForwarder(AgroalDataSource db, AuditConfig config, AuditLog log,
-      io.tpmkms.runtime.auth.ServiceCredentials credentials) {
+      io.tpmkms.platform.auth.ServiceCredentials credentials) {
     this.db = db;
     this.log = log;
     this.config = config;

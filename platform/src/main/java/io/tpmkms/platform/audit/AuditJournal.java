@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

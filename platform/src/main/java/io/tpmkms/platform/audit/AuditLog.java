@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import com.google.protobuf.Timestamp;
 import io.quarkus.runtime.ShutdownEvent;

@@ -1,7 +1,7 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
-import io.tpmkms.support.error.ErrorCode;
-import io.tpmkms.support.error.ServiceException;
+import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.error.ServiceException;
 import java.util.Map;
 
 /** An operation refused because its audit event could not be made durable (fail closed). */

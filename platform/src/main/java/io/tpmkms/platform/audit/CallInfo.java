@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
@@ -8,7 +8,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Set;
 import java.util.UUID;
 import io.tpmkms.proto.audit.v1.Decision;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 
 /**
  * What the audit trail needs to know about the call being served: set by

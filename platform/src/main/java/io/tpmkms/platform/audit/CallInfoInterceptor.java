@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import io.grpc.Context;
 import io.grpc.Contexts;
@@ -10,8 +10,8 @@ import io.grpc.ServerInterceptor;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.net.SocketAddress;
-import io.tpmkms.runtime.auth.Caller;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Caller;
+import io.tpmkms.platform.auth.Principal;
 
 /** Puts a {@link CallInfo} for every incoming call into the gRPC context. */
 @GlobalInterceptor

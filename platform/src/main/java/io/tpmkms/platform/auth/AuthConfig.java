@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.auth;
+package io.tpmkms.platform.auth;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;

@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.auth;
+package io.tpmkms.platform.auth;
 
 import io.grpc.Context;
 import io.grpc.Contexts;
@@ -11,8 +11,8 @@ import io.quarkus.oidc.AccessTokenCredential;
 import io.quarkus.oidc.TenantIdentityProvider;
 import io.quarkus.runtime.StartupEvent;
 import io.quarkus.security.identity.SecurityIdentity;
-import io.tpmkms.support.error.ErrorCode;
-import io.tpmkms.support.error.StatusMapper;
+import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.error.StatusMapper;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;

@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.auth;
+package io.tpmkms.platform.auth;
 
 import io.grpc.ServerCall;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.tpmkms.support;
+package io.tpmkms.platform.database;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.tpmkms.support.error;
+package io.tpmkms.platform.error;
 
 import io.grpc.Status;
 

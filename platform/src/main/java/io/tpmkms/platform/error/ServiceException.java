@@ -1,4 +1,4 @@
-package io.tpmkms.support.error;
+package io.tpmkms.platform.error;
 
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package io.tpmkms.support.error;
+package io.tpmkms.platform.error;
 
 import com.google.protobuf.Any;
 import com.google.rpc.ErrorInfo;

@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.audit;
+package io.tpmkms.platform.audit;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.LongAdder;
  * over {@code loops} single-threaded executors standing in for the gRPC event loops; each call
  * appends a 260-byte event and, once it is durable, the next call starts on its loop. Logs
  * events/s, group commits/s and CPU per event of each thread, to tune the writer without a whole
- * benchmark run. Run: {@code java -cp ... io.tpmkms.runtime.audit.JournalLoad [slots] [loops] [seconds] [interval-ms]};
+ * benchmark run. Run: {@code java -cp ... io.tpmkms.platform.audit.JournalLoad [slots] [loops] [seconds] [interval-ms]};
  * {@code -Djournal.on-loop=true} completes each event on its loop (as the key service does for calls
  * on its event loops); {@code -Djournal.rate=N} replaces the slots by a steady N events/s (open loop;
  * completions on the completion thread).

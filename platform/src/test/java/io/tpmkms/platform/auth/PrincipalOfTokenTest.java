@@ -1,4 +1,4 @@
-package io.tpmkms.runtime.auth;
+package io.tpmkms.platform.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

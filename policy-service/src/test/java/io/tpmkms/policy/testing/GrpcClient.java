@@ -13,7 +13,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
 import io.grpc.stub.MetadataUtils;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.ConfigProvider;
 import org.junit.jupiter.api.function.Executable;
