@@ -1,6 +1,6 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,9 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Timestamp;
 import io.agroal.api.AgroalDataSource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.audit.testing.PostgresResource;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
 import java.math.BigDecimal;
@@ -34,7 +35,8 @@ import org.junit.jupiter.api.Test;
  * bytes over SQL (independent of the read path), and the hash chain.
  */
 @QuarkusTest
-@WithTestResource(PostgresResource.class)
+@WithTestResource(value = PostgresResource.class, initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 class AppendRoundTripTest extends ClientTest {
   /** Every text field takes each of these; U+0000 is refused by validation (AuditServiceRpcTest). */
   static final List<String> HOSTILE = List.of(

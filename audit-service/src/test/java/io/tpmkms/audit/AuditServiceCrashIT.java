@@ -1,10 +1,10 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tpmkms.audit.testing.GrpcClient;
+import io.tpmkms.testing.GrpcClient;
 import io.tpmkms.proto.audit.v1.AppendEventsRequest;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.audit.v1.VerifyChainRequest;

@@ -1,7 +1,7 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.assertStatus;
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -12,10 +12,11 @@ import com.google.protobuf.Timestamp;
 import com.google.rpc.ErrorInfo;
 import io.agroal.api.AgroalDataSource;
 import io.grpc.Status;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.Checkpoint;
-import io.tpmkms.audit.testing.PostgresResource;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
 import java.nio.charset.StandardCharsets;
@@ -35,7 +36,8 @@ import org.junit.jupiter.api.Test;
 
 /** AppendEvents, QueryRecords, checkpoints and export through a real server, a real stub and a real PostgreSQL. */
 @QuarkusTest
-@WithTestResource(PostgresResource.class)
+@WithTestResource(value = PostgresResource.class, initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 class AuditServiceRpcTest extends ClientTest {
   private static final Logger LOG = Logger.getLogger(AuditServiceRpcTest.class);
 

@@ -1,15 +1,16 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agroal.api.AgroalDataSource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.audit.testing.PostgresResource;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
 import java.sql.Connection;
@@ -26,7 +27,8 @@ import org.junit.jupiter.api.Test;
  * triggers as a superuser can), asks VerifyChain, and restores the rows.
  */
 @QuarkusTest
-@WithTestResource(PostgresResource.class)
+@WithTestResource(value = PostgresResource.class, initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 class ChainTamperTest extends ClientTest {
 
   @Inject AgroalDataSource db;

@@ -1,6 +1,6 @@
 package io.tpmkms.audit;
 
-import io.tpmkms.audit.testing.GrpcClient;
+import io.tpmkms.testing.GrpcClient;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 

@@ -1,20 +1,23 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.assertStatus;
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 
 import io.grpc.Status;
 import io.quarkus.test.common.TestResourceScope;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.audit.testing.GrpcClient;
-import io.tpmkms.audit.testing.PostgresResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import org.junit.jupiter.api.Test;
 
 /** With the database gone, every RPC answers UNAVAILABLE (DATABASE_UNAVAILABLE), never UNKNOWN or INTERNAL. */
 @QuarkusTest
-@WithTestResource(value = PostgresResource.class, scope = TestResourceScope.RESTRICTED_TO_CLASS)
+@WithTestResource(value = PostgresResource.class, scope = TestResourceScope.RESTRICTED_TO_CLASS,
+    initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 class DatabaseDownTest {
 
   @Test

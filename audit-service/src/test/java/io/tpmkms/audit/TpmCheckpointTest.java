@@ -1,18 +1,19 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agroal.api.AgroalDataSource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.CheckpointAuthority;
 import io.tpmkms.audit.checkpoint.Checkpointer;
-import io.tpmkms.audit.testing.PostgresResource;
-import io.tpmkms.audit.testing.SwtpmResource;
+import io.tpmkms.testing.PostgresResource;
+import io.tpmkms.testing.SwtpmResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
 import java.nio.file.Files;
@@ -33,7 +34,8 @@ import org.junit.jupiter.api.Test;
  * checkpoints' head hashes; VerifyChain compares against the live NV value.
  */
 @QuarkusTest
-@WithTestResource(PostgresResource.class)
+@WithTestResource(value = PostgresResource.class, initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 @WithTestResource(SwtpmResource.class)
 class TpmCheckpointTest extends ClientTest {
 

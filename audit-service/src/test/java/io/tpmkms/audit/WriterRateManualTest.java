@@ -3,11 +3,12 @@ package io.tpmkms.audit;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agroal.api.AgroalDataSource;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.chain.AuditWriter;
 import io.tpmkms.audit.chain.Event;
-import io.tpmkms.audit.testing.PostgresResource;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.audit.verify.ChainVerifier;
 import jakarta.inject.Inject;
 import java.lang.management.ManagementFactory;
@@ -33,7 +34,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * producers that make up the events.
  */
 @QuarkusTest
-@WithTestResource(PostgresResource.class)
+@WithTestResource(value = PostgresResource.class, initArgs = {
+    @ResourceArg(name = "durable", value = "true"), @ResourceArg(name = "audit-journal", value = "false")})
 @EnabledIfSystemProperty(named = "audit.rate.records", matches = "\\d+")
 class WriterRateManualTest {
   private static final Logger LOG = Logger.getLogger(WriterRateManualTest.class);

@@ -1,6 +1,6 @@
 package io.tpmkms.key;
 
-import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,8 +11,8 @@ import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
-import io.tpmkms.key.testing.GrpcClient;
-import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.key.v1.CreateKeyRequest;
 import io.tpmkms.proto.key.v1.EncryptRequest;

@@ -1,6 +1,6 @@
 package io.tpmkms.key;
 
-import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,8 +12,8 @@ import io.grpc.Status;
 import io.grpc.stub.MetadataUtils;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.key.testing.GrpcClient;
-import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.platform.audit.AuditJournal;
 import org.eclipse.microprofile.config.ConfigProvider;

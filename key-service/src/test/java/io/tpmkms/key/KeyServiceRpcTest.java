@@ -1,6 +1,6 @@
 package io.tpmkms.key;
 
-import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -20,8 +20,8 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.key.testing.GrpcClient;
-import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
 import java.security.MessageDigest;
 import java.time.Instant;

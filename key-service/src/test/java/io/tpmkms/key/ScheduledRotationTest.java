@@ -1,6 +1,6 @@
 package io.tpmkms.key;
 
-import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,8 +9,8 @@ import com.google.protobuf.Timestamp;
 import io.grpc.Status;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.key.testing.GrpcClient;
-import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package io.tpmkms.key;
 
-import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,11 +11,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.key.testing.GrpcClient;
-import io.tpmkms.key.testing.PostgresResource;
-import io.tpmkms.key.testing.SwtpmResource;
+import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.PostgresResource;
+import io.tpmkms.testing.SwtpmResource;
 import io.tpmkms.proto.key.v1.*;
 import io.tpmkms.protection.tpm.KeyAttestationVerifier;
 import java.nio.charset.StandardCharsets;
@@ -48,7 +49,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-@WithTestResource(SwtpmResource.class)
+@WithTestResource(value = SwtpmResource.class, initArgs = {
+    @ResourceArg(name = "ek-certificate", value = "true"), @ResourceArg(name = "software-seed", value = "true")})
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class TpmKeyServiceTest {
   private static final AtomicInteger SEQ = new AtomicInteger();

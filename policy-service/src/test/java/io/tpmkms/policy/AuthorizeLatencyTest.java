@@ -8,8 +8,8 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.policy.engine.Authorizer;
 import io.tpmkms.policy.engine.AuthzRequest;
 import io.tpmkms.policy.engine.ResourceRef;
-import io.tpmkms.policy.testing.GrpcClient;
-import io.tpmkms.policy.testing.PostgresResource;
+import io.tpmkms.policy.testing.PolicyClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.policy.v1.AuthorizeRequest;
 import io.tpmkms.proto.policy.v1.Decision;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
@@ -47,7 +47,7 @@ class AuthorizeLatencyTest {
 
   @Test
   void report_latency_10_and_1000_bindings() throws Exception {
-    try (GrpcClient client = new GrpcClient()) {
+    try (PolicyClient client = new PolicyClient()) {
       int made = 0;
       for (int target : new int[] {10, 1000}) {
         made = addBindings(made, target);
@@ -92,7 +92,7 @@ class AuthorizeLatencyTest {
     return (k * 3) % 30;
   }
 
-  private void measure(int bindings, GrpcClient client) {
+  private void measure(int bindings, PolicyClient client) {
     int users = Math.min(bindings, 30);
     List<AuthzRequest> spread = new ArrayList<>();
     for (int k = 0; k < 200; k++) {

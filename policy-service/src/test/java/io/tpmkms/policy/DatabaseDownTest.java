@@ -1,6 +1,7 @@
 package io.tpmkms.policy;
 
-import static io.tpmkms.policy.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertFailure;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.grpc.Status;
@@ -8,7 +9,7 @@ import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
-import io.tpmkms.policy.testing.GrpcClient;
+import io.tpmkms.policy.testing.PolicyClient;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.platform.auth.Principal;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
@@ -64,7 +65,7 @@ class DatabaseDownTest {
 
   @Test
   void databaseDown_decisionsContinue_changesUnavailable() throws Exception {
-    try (GrpcClient client = new GrpcClient()) {
+    try (PolicyClient client = new PolicyClient()) {
       Principal user = new Principal("db-user", "db-user", "c", List.of("tpmkms-user"), List.of(), List.of(), "i");
       AuthorizeRequest ask = AuthorizeRequest.newBuilder().setPrincipal(user.toProto()).setAction("Encrypt")
           .setResource(Resource.newBuilder().setNamespace("n").setKeyName("k")).build();

@@ -1,6 +1,7 @@
 package io.tpmkms.policy;
 
-import static io.tpmkms.policy.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertFailure;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,9 +11,9 @@ import io.grpc.stub.MetadataUtils;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
-import io.tpmkms.policy.testing.GrpcClient;
+import io.tpmkms.policy.testing.PolicyClient;
 import io.tpmkms.policy.testing.KeycloakResource;
-import io.tpmkms.policy.testing.PostgresResource;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.devtools.Keycloak;
 import java.util.List;
@@ -42,10 +43,10 @@ class OidcCallerTest {
     }
   }
 
-  GrpcClient client;
+  PolicyClient client;
 
   @BeforeEach
-  void connect() { client = new GrpcClient(); }
+  void connect() { client = new PolicyClient(); }
 
   @AfterEach
   void disconnect() { client.close(); }
@@ -76,7 +77,7 @@ class OidcCallerTest {
   @Test
   void devUser_mayNotCreatePolicy() throws Exception {
     PolicyServiceGrpc.PolicyServiceBlockingStub user = withToken(password("dev-user"));
-    var e = assertStatus(Status.Code.PERMISSION_DENIED, "PERMISSION_DENIED", () -> user.createPolicy(
+    var e = assertFailure(Status.Code.PERMISSION_DENIED, "PERMISSION_DENIED", () -> user.createPolicy(
         CreatePolicyRequest.newBuilder().setId("by-dev-user").setText(TEXT).build()));
     assertTrue(e.getStatus().getDescription().contains("CreatePolicy"), e.getStatus().getDescription());
     assertEquals(List.of("/payments"), user.whoAmI(WhoAmIRequest.getDefaultInstance()).getPrincipal().getGroupsList());

@@ -1,6 +1,7 @@
 package io.tpmkms.policy;
 
-import static io.tpmkms.policy.testing.GrpcClient.assertStatus;
+import static io.tpmkms.testing.GrpcClient.assertFailure;
+import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,8 +10,8 @@ import io.agroal.api.AgroalDataSource;
 import io.grpc.Status;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.policy.testing.GrpcClient;
-import io.tpmkms.policy.testing.PostgresResource;
+import io.tpmkms.policy.testing.PolicyClient;
+import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.platform.auth.Principal;
@@ -36,10 +37,10 @@ class PolicyServiceRpcTest {
   private static final AtomicInteger SEQ = new AtomicInteger();
 
   @Inject AgroalDataSource db;
-  GrpcClient client;
+  PolicyClient client;
 
   @BeforeEach
-  void connect() { client = new GrpcClient(); }
+  void connect() { client = new PolicyClient(); }
 
   @AfterEach
   void disconnect() { client.close(); }
@@ -158,7 +159,7 @@ class PolicyServiceRpcTest {
   @Test
   void createPolicy_badInput_refusedAndNothingSaved() {
     String id = unique("bad");
-    var e = assertStatus(Status.Code.INVALID_ARGUMENT, "POLICY_INVALID", () -> svc().createPolicy(
+    var e = assertFailure(Status.Code.INVALID_ARGUMENT, "POLICY_INVALID", () -> svc().createPolicy(
         CreatePolicyRequest.newBuilder().setId(id)
             .setText("permit(principal, action == Tpmkms::Action::\"Encrpyt\", resource);").build()));
     assertTrue(e.getStatus().getDescription().contains("Encrpyt"), e.getStatus().getDescription());
@@ -360,7 +361,7 @@ class PolicyServiceRpcTest {
   @Test
   void caller_userRole_mayNotManage_adminMay() {
     Principal devUser = person(unique("dev-user"), List.of(), List.of("tpmkms-user"));
-    var e = assertStatus(Status.Code.PERMISSION_DENIED, "PERMISSION_DENIED", () -> client.as(devUser).createPolicy(
+    var e = assertFailure(Status.Code.PERMISSION_DENIED, "PERMISSION_DENIED", () -> client.as(devUser).createPolicy(
         CreatePolicyRequest.newBuilder().setId(unique("p")).setText(FORBID_DECRYPT).build()));
     assertTrue(e.getStatus().getDescription().contains("no role binding or policy permits CreatePolicy"),
         e.getStatus().getDescription());
