@@ -1,6 +1,7 @@
 package io.tpmkms.policy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.WithTestResource;
@@ -26,10 +27,14 @@ import org.jboss.logging.Logger;
 import org.junit.jupiter.api.Test;
 
 /**
- * Not a benchmark with a bound (machines differ): prints Authorize latency
- * p50/p99 in process and over gRPC with 10 and 1,000 role bindings, for
- * docs/authorization.md. It asserts that every measured decision is the
- * right one, so a fast wrong answer cannot pass.
+ * Authorize with 1,000 role bindings costs about what it costs with 10: each
+ * decision evaluates only the bindings that can match (pre-selection, ADR
+ * 0014; without it cedar-java took 5-16 ms per decision at 1,000 bindings
+ * against ~0.2 ms at 10). The bound is loose because machines differ and the
+ * build machine is shared: the in-process p50 at 1,000 bindings must stay
+ * under four times the p50 at 10 plus 1 ms. Every measured decision must be
+ * the right one, so a fast wrong answer cannot pass. Also logs p50/p99 in
+ * process and over gRPC for docs/authorization.md.
  *
  * <p>Bindings: a third are group bindings (group /lat/g(i), role user, on
  * namespace lat-ns(i%20)); the rest are user and realm-role bindings on other
@@ -46,14 +51,19 @@ class AuthorizeLatencyTest {
   @Inject Authorizer authorizer;
 
   @Test
-  void report_latency_10_and_1000_bindings() throws Exception {
+  void authorize_1000bindings_costsAboutAsMuchAs10() throws Exception {
     try (PolicyClient client = new PolicyClient()) {
       int made = 0;
-      for (int target : new int[] {10, 1000}) {
-        made = addBindings(made, target);
+      long[] p50 = new long[2];
+      int[] targets = {10, 1000};
+      for (int i = 0; i < targets.length; i++) {
+        made = addBindings(made, targets[i]);
         authorizer.refresh();
-        measure(target, client);
+        p50[i] = measure(targets[i], client);
       }
+      long bound = 4 * p50[0] + 1_000_000;
+      assertTrue(p50[1] < bound, String.format("in-process p50 %.1f us at 1,000 bindings, %.1f us at 10: bound %.1f us",
+          p50[1] / 1e3, p50[0] / 1e3, bound / 1e3));
     }
   }
 
@@ -92,7 +102,8 @@ class AuthorizeLatencyTest {
     return (k * 3) % 30;
   }
 
-  private void measure(int bindings, PolicyClient client) {
+  /** Logs the four measurements; returns the in-process p50 over the spread requests, in ns. */
+  private long measure(int bindings, PolicyClient client) {
     int users = Math.min(bindings, 30);
     List<AuthzRequest> spread = new ArrayList<>();
     for (int k = 0; k < 200; k++) {
@@ -102,7 +113,8 @@ class AuthorizeLatencyTest {
     AuthzRequest same = spread.get(0);
     report(bindings, "in-process, same", () -> authorizer.decide(same).allowed() ? 1 : 0);
     int[] n = {0};
-    report(bindings, "in-process, spread", () -> authorizer.decide(spread.get(n[0]++ % spread.size())).allowed() ? 1 : 0);
+    long inProcess = report(bindings, "in-process, spread",
+        () -> authorizer.decide(spread.get(n[0]++ % spread.size())).allowed() ? 1 : 0);
     PolicyServiceGrpc.PolicyServiceBlockingStub stub = client.policies();
     List<AuthorizeRequest> grpc = spread.stream().map(r -> AuthorizeRequest.newBuilder()
         .setPrincipal(r.principal().toProto()).setAction(r.action()).setResource(Resource.newBuilder()
@@ -111,9 +123,11 @@ class AuthorizeLatencyTest {
     int[] m = {0};
     report(bindings, "gRPC, spread", () -> stub.authorize(grpc.get(m[0]++ % grpc.size())).getDecision() == Decision.ALLOW
         ? 1 : 0);
+    return inProcess;
   }
 
-  private static void report(int bindings, String what, IntSupplier call) {
+  /** Logs p50 and p99 of {@code call} and returns the p50 in ns. */
+  private static long report(int bindings, String what, IntSupplier call) {
     for (int i = 0; i < 500; i++) assertEquals(1, call.getAsInt(), "warm-up decision " + i);
     long[] t = new long[ITERATIONS];
     for (int i = 0; i < ITERATIONS; i++) {
@@ -125,5 +139,6 @@ class AuthorizeLatencyTest {
     Arrays.sort(t);
     LOG.infof("Authorize latency, %4d bindings, %-20s p50 %7.1f us  p99 %7.1f us", bindings, what,
         t[ITERATIONS / 2] / 1e3, t[ITERATIONS * 99 / 100] / 1e3);
+    return t[ITERATIONS / 2];
   }
 }
