@@ -1,7 +1,11 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.api;
 
 import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static io.tpmkms.audit.testing.AuditEvents.event;
+import static io.tpmkms.audit.testing.Encodings.canonical;
+import static io.tpmkms.audit.testing.Encodings.canonicalCheckpoint;
+import static io.tpmkms.audit.testing.Encodings.sha256;
+import static io.tpmkms.audit.testing.Encodings.token;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,6 +20,7 @@ import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.Checkpoint;
+import io.tpmkms.audit.testing.ClientTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -224,25 +229,6 @@ class AuditServiceRpcTest extends ClientTest {
         .build()).getCheckpoint());
   }
 
-  static io.tpmkms.proto.audit.v1.Checkpoint awaitCheckpoint(long atLeast) throws InterruptedException {
-    long deadline = System.currentTimeMillis() + 15_000;
-    while (System.currentTimeMillis() < deadline) {
-      try {
-        var cp = client.audit().getCheckpoint(GetCheckpointRequest.getDefaultInstance()).getCheckpoint();
-        if (cp.getSequence() >= atLeast) return cp;
-      } catch (io.grpc.StatusRuntimeException e) {
-        if (e.getStatus().getCode() != Status.Code.NOT_FOUND) throw e;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("no checkpoint at or after " + atLeast);
-  }
-
-  static String token(long after) {
-    return java.util.Base64.getUrlEncoder().withoutPadding()
-        .encodeToString(("r:" + after).getBytes(StandardCharsets.US_ASCII));
-  }
-
   @Test
   void export_isJsonLines_wholeLines_withDocumentedFields() throws Exception {
     String who = "export-" + UUID.randomUUID();
@@ -330,56 +316,4 @@ class AuditServiceRpcTest extends ClientTest {
     assertTrue(v.getValid(), v.getProblem());
     assertTrue(rate > 1_000, "append rate " + rate);
   }
-
-  // ---- an independent implementation of the documented encodings (docs/audit.md) ----
-
-  static byte[] canonical(AuditRecord r) {
-    AuditEvent e = r.getEvent();
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-    str(out, "tpmkms/audit/record/v1");
-    u64(out, r.getSequence());
-    str(out, e.getEventId().toLowerCase());
-    u64(out, e.getTime().getSeconds());
-    u32(out, e.getTime().getNanos());
-    for (String s : List.of(e.getService(), e.getPrincipal(), e.getClient(), e.getOperation(), e.getKey())) str(out, s);
-    u64(out, Integer.toUnsignedLong(e.getKeyVersion()));
-    u64(out, e.getDecisionValue());
-    for (String s : List.of(e.getDecisionReason(), e.getOutcome(), e.getOutcomeReason(), e.getRequestId())) str(out, s);
-    bytes(out, e.getRequestDigest().toByteArray());
-    return out.toByteArray();
-  }
-
-  static byte[] canonicalCheckpoint(io.tpmkms.proto.audit.v1.Checkpoint c) {
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-    str(out, "tpmkms/audit/checkpoint/v1");
-    u64(out, c.getSequence());
-    bytes(out, c.getHeadHash().toByteArray());
-    u64(out, c.getTime().getSeconds());
-    u32(out, c.getTime().getNanos());
-    str(out, c.getAnchor());
-    return out.toByteArray();
-  }
-
-  private static void str(java.io.ByteArrayOutputStream out, String s) { bytes(out, s.getBytes(StandardCharsets.UTF_8)); }
-
-  private static void bytes(java.io.ByteArrayOutputStream out, byte[] b) {
-    u32(out, b.length);
-    out.writeBytes(b);
-  }
-
-  private static void u32(java.io.ByteArrayOutputStream out, int v) {
-    out.writeBytes(java.nio.ByteBuffer.allocate(4).putInt(v).array());
-  }
-
-  private static void u64(java.io.ByteArrayOutputStream out, long v) {
-    out.writeBytes(java.nio.ByteBuffer.allocate(8).putLong(v).array());
-  }
-
-  static byte[] sha256(byte[] a, byte[] b) throws Exception {
-    MessageDigest md = MessageDigest.getInstance("SHA-256");
-    md.update(a);
-    md.update(b);
-    return md.digest();
-  }
-
 }

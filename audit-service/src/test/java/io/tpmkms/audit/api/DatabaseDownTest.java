@@ -1,4 +1,4 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.api;
 
 import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static io.tpmkms.audit.testing.AuditEvents.event;

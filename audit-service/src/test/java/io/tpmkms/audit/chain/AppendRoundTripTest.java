@@ -1,5 +1,8 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.chain;
 
+import static io.tpmkms.audit.testing.Encodings.canonical;
+import static io.tpmkms.audit.testing.Encodings.sha256;
+import static io.tpmkms.audit.testing.Encodings.token;
 import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,6 +14,7 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.audit.testing.ClientTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -77,7 +81,7 @@ class AppendRoundTripTest extends ClientTest {
     for (int i = 1; i < seqs.size(); i++) assertEquals(seqs.get(0) + i, seqs.get(i));
 
     List<AuditRecord> got = client.audit().queryRecords(QueryRecordsRequest.newBuilder()
-        .setPageToken(AuditServiceRpcTest.token(seqs.get(0) - 1)).setPageSize(sent.size()).build()).getRecordsList();
+        .setPageToken(token(seqs.get(0) - 1)).setPageSize(sent.size()).build()).getRecordsList();
     assertEquals(sent.size(), got.size());
     Timestamp appendTime = got.get(0).getAppendTime();
     Instant appended = Instant.ofEpochSecond(appendTime.getSeconds(), appendTime.getNanos());
@@ -88,7 +92,7 @@ class AppendRoundTripTest extends ClientTest {
       assertEquals((long) seqs.get(i), r.getSequence());
       assertEquals(sent.get(i), r.getEvent(), "event " + i + " comes back exactly as sent");
       assertEquals(appendTime, r.getAppendTime(), "one append time per batch");
-      assertArrayEquals(AuditServiceRpcTest.sha256(r.getPreviousHash().toByteArray(), AuditServiceRpcTest.canonical(r)),
+      assertArrayEquals(sha256(r.getPreviousHash().toByteArray(), canonical(r)),
           r.getHash().toByteArray(), "hash of " + r.getSequence());
       if (i > 0) assertEquals(got.get(i - 1).getHash(), r.getPreviousHash());
     }

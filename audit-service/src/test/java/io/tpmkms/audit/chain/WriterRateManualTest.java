@@ -1,4 +1,4 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.chain;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,6 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.checkpoint;
 
+import static io.tpmkms.audit.testing.Encodings.canonicalCheckpoint;
 import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -12,6 +13,7 @@ import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.audit.checkpoint.CheckpointAuthority;
 import io.tpmkms.audit.checkpoint.Checkpointer;
+import io.tpmkms.audit.testing.ClientTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.testing.SwtpmResource;
 import io.tpmkms.proto.audit.v1.*;
@@ -57,7 +59,7 @@ class TpmCheckpointTest extends ClientTest {
       for (int i = 0; i < 120; i++) r.addEvents(event("tpm-" + UUID.randomUUID(), "ns/k", "op"));
       List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
       last = seqs.get(seqs.size() - 1);
-      AuditServiceRpcTest.awaitCheckpoint(last);
+      awaitCheckpoint(last);
     }
 
     List<io.tpmkms.proto.audit.v1.Checkpoint> cps = new ArrayList<>(client.audit()
@@ -69,7 +71,7 @@ class TpmCheckpointTest extends ClientTest {
       assertEquals(authority.publicKeyPem(), cp.getSigningKeyPem());
       Signature v = Signature.getInstance("SHA256withECDSA");
       v.initVerify(io.tpmkms.audit.checkpoint.Checkpoint.publicKey(cp.getSigningKeyPem()));
-      v.update(AuditServiceRpcTest.canonicalCheckpoint(cp));
+      v.update(canonicalCheckpoint(cp));
       assertTrue(v.verify(cp.getSignature().toByteArray()), "TPM signature of checkpoint " + cp.getSequence());
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       md.update(nv);
@@ -90,7 +92,7 @@ class TpmCheckpointTest extends ClientTest {
     AppendEventsRequest.Builder r = AppendEventsRequest.newBuilder();
     for (int i = 0; i < 110; i++) r.addEvents(event("tpm-del-" + UUID.randomUUID(), "ns/k", "op"));
     List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
-    long cp = AuditServiceRpcTest.awaitCheckpoint(seqs.get(seqs.size() - 1)).getSequence();
+    long cp = awaitCheckpoint(seqs.get(seqs.size() - 1)).getSequence();
     // an attacker removes the newest checkpoint (and the records it covers, so nothing lies beyond the head)
     try (Connection c = db.getConnection(); Statement st = c.createStatement()) {
       st.execute("SET session_replication_role = replica");

@@ -1,4 +1,4 @@
-package io.tpmkms.audit;
+package io.tpmkms.audit.verify;
 
 import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,6 +10,7 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.audit.testing.ClientTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.*;
 import jakarta.inject.Inject;
@@ -44,7 +45,7 @@ class ChainTamperTest extends ClientTest {
     List<Long> seqs = client.audit().appendEvents(r.build()).getSequencesList();
     first = seqs.get(0);
     last = seqs.get(seqs.size() - 1);
-    AuditServiceRpcTest.awaitCheckpoint(last); // the block ends inside a checkpointed chain
+    awaitCheckpoint(last); // the block ends inside a checkpointed chain
     assertValid();
   }
 

@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.attestation;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.util.JsonFormat;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyAttestation;

@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.audit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,6 +9,8 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.util.JsonFormat;
 import io.grpc.Status;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.proto.audit.v1.*;
 import java.io.ByteArrayOutputStream;
 import java.net.ServerSocket;

@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.devtools.Keycloak;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

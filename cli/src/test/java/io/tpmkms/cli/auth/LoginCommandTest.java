@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.auth;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.grpc.Status;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
+import io.tpmkms.cli.FakeOidcProvider;
 import io.tpmkms.proto.key.v1.GetKeyRequest;
 import io.tpmkms.proto.policy.v1.Principal;
 import io.tpmkms.proto.policy.v1.WhoAmIResponse;

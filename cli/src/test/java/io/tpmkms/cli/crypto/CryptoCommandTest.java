@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.crypto;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.proto.key.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.keys;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +8,8 @@ import com.google.protobuf.Duration;
 import com.google.protobuf.Message;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.util.JsonFormat;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.proto.key.v1.*;
 import java.util.List;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package io.tpmkms.cli;
+package io.tpmkms.cli.policy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +7,8 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.protobuf.Timestamp;
 import io.grpc.Status;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.proto.policy.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.tpmkms.key;
+package io.tpmkms.key.api;
 
 import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package io.tpmkms.key;
+package io.tpmkms.key.crypto;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

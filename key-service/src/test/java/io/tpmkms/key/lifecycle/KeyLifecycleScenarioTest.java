@@ -1,4 +1,4 @@
-package io.tpmkms.key;
+package io.tpmkms.key.lifecycle;
 
 import static io.tpmkms.testing.GrpcClient.assertStatus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,6 +16,9 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.testing.GrpcClient;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
+// the API's types, not this package's namesakes
+import io.tpmkms.proto.key.v1.KeyPurpose;
+import io.tpmkms.proto.key.v1.KeyVersionState;
 import jakarta.inject.Inject;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;

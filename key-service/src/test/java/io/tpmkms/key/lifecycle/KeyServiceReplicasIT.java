@@ -1,4 +1,4 @@
-package io.tpmkms.key;
+package io.tpmkms.key.lifecycle;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,6 +9,9 @@ import com.google.protobuf.Timestamp;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.tpmkms.proto.key.v1.*;
+// the API's types, not this package's namesakes
+import io.tpmkms.proto.key.v1.KeyPurpose;
+import io.tpmkms.proto.key.v1.KeyVersionState;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

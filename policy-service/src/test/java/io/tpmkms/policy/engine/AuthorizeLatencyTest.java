@@ -1,4 +1,4 @@
-package io.tpmkms.policy;
+package io.tpmkms.policy.engine;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,4 +1,4 @@
-package io.tpmkms.policy;
+package io.tpmkms.policy.store;
 
 import static io.tpmkms.testing.GrpcClient.assertFailure;
 import static io.tpmkms.testing.GrpcClient.assertStatus;
