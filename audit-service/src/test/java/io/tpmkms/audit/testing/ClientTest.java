@@ -2,19 +2,10 @@ package io.tpmkms.audit.testing;
 
 import io.grpc.Status;
 import io.tpmkms.proto.audit.v1.GetCheckpointRequest;
-import io.tpmkms.testing.GrpcClient;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import io.tpmkms.testing.GrpcTest;
 
 /** A test class that calls the audit service under test through {@link #client}, a real gRPC channel. */
-public abstract class ClientTest {
-  protected static GrpcClient client;
-
-  @BeforeAll
-  public static void connect() { client = new GrpcClient(); }
-
-  @AfterAll
-  public static void disconnect() { client.close(); }
+public abstract class ClientTest extends GrpcTest {
 
   /** Waits up to 15 s for a checkpoint at or after {@code atLeast}. */
   public static io.tpmkms.proto.audit.v1.Checkpoint awaitCheckpoint(long atLeast) throws InterruptedException {

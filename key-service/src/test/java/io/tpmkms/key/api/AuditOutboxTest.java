@@ -12,7 +12,7 @@ import io.grpc.Status;
 import io.grpc.stub.MetadataUtils;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.GrpcTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.platform.audit.AuditJournal;
@@ -26,8 +26,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,16 +36,8 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class AuditOutboxTest {
+class AuditOutboxTest extends GrpcTest {
   @Inject AgroalDataSource db;
-
-  GrpcClient client;
-
-  @BeforeEach
-  void connect() { client = new GrpcClient(); }
-
-  @AfterEach
-  void disconnect() { client.close(); }
 
   @Test
   void everyCall_leavesOneEvent_withoutSecrets() throws Exception {

@@ -20,7 +20,7 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.GrpcTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
 import java.security.MessageDigest;
@@ -32,23 +32,13 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Each RPC through the real server: its normal answer and its errors, with exact status and reason. */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class KeyServiceRpcTest {
+class KeyServiceRpcTest extends GrpcTest {
   private static final AtomicInteger SEQ = new AtomicInteger();
-
-  GrpcClient client;
-
-  @BeforeEach
-  void connect() { client = new GrpcClient(); }
-
-  @AfterEach
-  void disconnect() { client.close(); }
 
   private KeyServiceGrpc.KeyServiceBlockingStub keys() { return client.keys(); }
 

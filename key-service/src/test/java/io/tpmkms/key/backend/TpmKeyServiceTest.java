@@ -14,7 +14,7 @@ import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.ResourceArg;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.GrpcTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.testing.SwtpmResource;
 import io.tpmkms.proto.key.v1.*;
@@ -34,8 +34,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -52,20 +50,12 @@ import org.junit.jupiter.api.TestMethodOrder;
 @WithTestResource(value = SwtpmResource.class, initArgs = {
     @ResourceArg(name = "ek-certificate", value = "true"), @ResourceArg(name = "software-seed", value = "true")})
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class TpmKeyServiceTest {
+class TpmKeyServiceTest extends GrpcTest {
   private static final AtomicInteger SEQ = new AtomicInteger();
 
   @ConfigProperty(name = "tpmkms.data-dir") String dataDir;
   @jakarta.inject.Inject io.agroal.api.AgroalDataSource db;
   @jakarta.inject.Inject io.tpmkms.key.backend.BackendRegistry registry;
-
-  GrpcClient client;
-
-  @BeforeEach
-  void connect() { client = new GrpcClient(); }
-
-  @AfterEach
-  void disconnect() { client.close(); }
 
   private String create(KeyPurpose purpose, Algorithm alg) {
     String name = "t" + SEQ.incrementAndGet();

@@ -8,7 +8,7 @@ import com.google.protobuf.ByteString;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.GrpcTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
 import jakarta.inject.Inject;
@@ -36,8 +36,6 @@ import javax.crypto.spec.OAEPParameterSpec;
 import javax.crypto.spec.PSource;
 import javax.crypto.spec.SecretKeySpec;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,20 +47,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class InteropTest {
+class InteropTest extends GrpcTest {
   @Inject AgroalDataSource db;
 
   @ConfigProperty(name = "tpmkms.backend.software.seed-file") String seedFile;
 
   @TempDir Path tmp;
-
-  GrpcClient client;
-
-  @BeforeEach
-  void connect() { client = new GrpcClient(); }
-
-  @AfterEach
-  void disconnect() { client.close(); }
 
   @Test
   void signatures_verifyWithOpensslAndJdk_forEverySignAlgorithm() throws Exception {

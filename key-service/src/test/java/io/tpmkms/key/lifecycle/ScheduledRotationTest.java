@@ -9,7 +9,7 @@ import com.google.protobuf.Timestamp;
 import io.grpc.Status;
 import io.quarkus.test.common.WithTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.tpmkms.testing.GrpcClient;
+import io.tpmkms.testing.GrpcTest;
 import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.proto.key.v1.*;
 // the API's types, not this package's namesakes
@@ -20,22 +20,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The rotation scheduler inside one key-service (the two-replica case is KeyServiceReplicasIT). */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
-class ScheduledRotationTest {
-  GrpcClient client;
-
-  @BeforeEach
-  void connect() { client = new GrpcClient(); }
-
-  @AfterEach
-  void disconnect() { client.close(); }
-
+class ScheduledRotationTest extends GrpcTest {
   @Test
   void dueKey_isRotatedOncePerPeriod_andScheduleAdvances() throws Exception {
     Instant first = Instant.now().plusSeconds(1);
