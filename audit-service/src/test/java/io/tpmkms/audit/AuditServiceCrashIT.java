@@ -1,10 +1,10 @@
 package io.tpmkms.audit;
 
-import static io.tpmkms.audit.testing.GrpcClient.event;
+import static io.tpmkms.audit.testing.AuditEvents.event;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tpmkms.audit.testing.GrpcClient;
+import io.tpmkms.testing.GrpcClient;
 import io.tpmkms.proto.audit.v1.AppendEventsRequest;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.audit.v1.VerifyChainRequest;
@@ -50,7 +50,7 @@ class AuditServiceCrashIT {
 
   @Test
   void killMidLoad_restart_resend_nothingLostNothingDoubled() throws Exception {
-    int[] ports = io.tpmkms.support.ServiceProcess.freePorts(3); // distinct, held open until all chosen
+    int[] ports = io.tpmkms.devtools.ServiceProcess.freePorts(3); // distinct, held open until all chosen
     grpcPort = ports[0];
     httpPort = ports[1];
     dbPort = ports[2];

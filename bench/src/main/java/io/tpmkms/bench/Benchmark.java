@@ -1,5 +1,6 @@
 package io.tpmkms.bench;
 
+import io.tpmkms.devtools.ServiceProcess;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -1,5 +1,6 @@
 package io.tpmkms.bench;
 
+import io.tpmkms.devtools.ServiceProcess;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;

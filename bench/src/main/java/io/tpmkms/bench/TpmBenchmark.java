@@ -1,5 +1,6 @@
 package io.tpmkms.bench;
 
+import io.tpmkms.devtools.ServiceProcess;
 import io.tpmkms.protection.tpm.Swtpm;
 import java.io.PrintStream;
 import java.nio.file.Path;

@@ -60,16 +60,16 @@ class BenchmarkTest {
         assertTrue(progress.contains("killed processes left behind") == false,
                 "the service left processes behind:\n" + progress);
         List<String> survivors = survivors(Path.of(System.getProperty("java.io.tmpdir")));
-        assertTrue(survivors.isEmpty(), "a tpmkms-bench process survived: " + survivors);
+        assertTrue(survivors.isEmpty(), "a service process survived: " + survivors);
     }
 
     /**
-     * Processes still running out of a tpmkms-bench temporary directory (a PostgreSQL, say), after
+     * Processes still running out of a service's temporary directory (ServiceProcess) (a PostgreSQL, say), after
      * giving them up to 15 s to finish exiting: on a loaded machine a fast shutdown can take a moment
      * after the service's JVM is gone. Empty when none.
      */
     private static List<String> survivors(Path tmpRoot) throws InterruptedException {
-        String needle = tmpRoot.resolve("tpmkms-bench-").toString();
+        String needle = tmpRoot.resolve("tpmkms-service-").toString();
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(15);
         while (true) {
             List<String> alive = ProcessHandle.allProcesses()

@@ -40,13 +40,13 @@ import org.junit.jupiter.api.TestInstance;
  * command of every test also checks that its calls are authenticated.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class CliHarness {
+public abstract class CliHarness {
 
-    static final String TEST_TOKEN = "test-token";
+    public static final String TEST_TOKEN = "test-token";
 
     /** What one CLI run produced. */
-    record Result(int exitCode, byte[] stdoutBytes, String stderr) {
-        String stdout() {
+    public record Result(int exitCode, byte[] stdoutBytes, String stderr) {
+        public String stdout() {
             return new String(stdoutBytes, StandardCharsets.UTF_8);
         }
 
@@ -57,28 +57,28 @@ abstract class CliHarness {
     }
 
     /** One call a fake server received: the method and its authorization header ({@code null}: none). */
-    record Call(String method, String authorization) {
+    public record Call(String method, String authorization) {
     }
 
-    static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    public static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
-    final FakeKeyService service = new FakeKeyService();
-    final FakeAuditService audit = new FakeAuditService();
-    final FakePolicyService policy = new FakePolicyService();
+    public final FakeKeyService service = new FakeKeyService();
+    public final FakeAuditService audit = new FakeAuditService();
+    public final FakePolicyService policy = new FakePolicyService();
     private final List<Call> calls = new ArrayList<>();
     private Server server;
     private Server auditServer;
     private Server policyServer;
-    String address;
-    String auditAddress;
-    String policyAddress;
-    FakePlatform platform;
-    Path configDir;
+    public String address;
+    public String auditAddress;
+    public String policyAddress;
+    public FakePlatform platform;
+    public Path configDir;
     /** What every call of the test must carry; {@code null} skips the check. */
-    String expectedAuthorization;
+    public String expectedAuthorization;
 
     @BeforeAll
-    void startServer() throws Exception {
+    public void startServer() throws Exception {
         ServerInterceptor recorder = new ServerInterceptor() {
             @Override
             public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
@@ -107,14 +107,14 @@ abstract class CliHarness {
     }
 
     @AfterAll
-    void stopServer() throws Exception {
+    public void stopServer() throws Exception {
         server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         auditServer.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         policyServer.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
 
     @BeforeEach
-    void resetService() throws IOException {
+    public void resetService() throws IOException {
         service.reset();
         audit.reset();
         policy.reset();
@@ -129,7 +129,7 @@ abstract class CliHarness {
     }
 
     @AfterEach
-    void everyCallCarriedTheToken() throws IOException {
+    public void everyCallCarriedTheToken() throws IOException {
         if (expectedAuthorization != null) {
             for (Call c : calls()) {
                 assertEquals(expectedAuthorization, c.authorization(), "authorization header of " + c.method());
@@ -141,17 +141,17 @@ abstract class CliHarness {
     }
 
     /** The calls the fake servers received so far, in order. */
-    List<Call> calls() {
+    public List<Call> calls() {
         synchronized (calls) {
             return List.copyOf(calls);
         }
     }
 
-    Result run(String... args) {
+    public Result run(String... args) {
         return runWithStdin(new byte[0], args);
     }
 
-    Result runWithStdin(byte[] stdin, String... args) {
+    public Result runWithStdin(byte[] stdin, String... args) {
         List<String> all = new ArrayList<>(List.of(args));
         all.add("--address");
         all.add(address);
@@ -163,13 +163,13 @@ abstract class CliHarness {
     }
 
     /** Runs exactly {@code args}, without adding any address, with {@link #TEST_TOKEN} in the environment. */
-    static Result runAgainst(byte[] stdin, String... args) {
+    public static Result runAgainst(byte[] stdin, String... args) {
         FakePlatform p = new FakePlatform();
         p.env.put("TPMKMS_TOKEN", TEST_TOKEN);
         return runAgainst(p, stdin, args);
     }
 
-    static Result runAgainst(Platform platform, byte[] stdin, String... args) {
+    public static Result runAgainst(Platform platform, byte[] stdin, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         Console console = Console.of(new ByteArrayInputStream(stdin), out, err);

@@ -1,102 +1,23 @@
 package io.tpmkms.cli;
 
-import com.google.protobuf.Any;
-import com.google.protobuf.Message;
-import com.google.rpc.ErrorInfo;
-import io.grpc.Status;
-import io.grpc.protobuf.StatusProto;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.StreamObserver;
 import io.tpmkms.proto.key.v1.*;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Deque;
-import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
- * Test double of the key service: records every request and answers with the responses queued
- * for its type (the default instance when none is queued), or with the error set by {@link #fail}.
- * Thread-safe enough for one CLI call at a time.
+ * Test double of the key service (see {@link FakeService}); its errors name the key {@code ns/x}.
  */
-final class FakeKeyService extends KeyServiceGrpc.KeyServiceImplBase {
+public final class FakeKeyService extends FakeService<FakeKeyService> implements KeyServiceGrpc.AsyncService {
 
-    private final List<Message> requests = new ArrayList<>();
-    private final Map<Class<?>, Deque<Message>> responses = new HashMap<>();
-    private com.google.rpc.Status error;
-    private long delayMillis;
-
-    synchronized void reset() {
-        requests.clear();
-        responses.clear();
-        error = null;
-        delayMillis = 0;
+    @Override
+    public ServerServiceDefinition bindService() {
+        return KeyServiceGrpc.bindService(this);
     }
 
-    /** Queues responses; each is answered once, in order, to the RPC returning its type. */
-    synchronized FakeKeyService respond(Message... answers) {
-        for (Message m : answers) {
-            responses.computeIfAbsent(m.getClass(), c -> new ArrayDeque<>()).add(m);
-        }
-        return this;
-    }
-
-    /** Every following call fails with this status and an ErrorInfo carrying {@code reason}. */
-    synchronized void fail(Status.Code code, String message, String reason) {
-        error = com.google.rpc.Status.newBuilder()
-                .setCode(code.value())
-                .setMessage(message)
-                .addDetails(Any.pack(ErrorInfo.newBuilder()
-                        .setReason(reason).setDomain("tpmkms.io").putMetadata("key", "ns/x").build()))
-                .build();
-    }
-
-    synchronized void delay(long millis) {
-        delayMillis = millis;
-    }
-
-    synchronized List<Message> requests() {
-        return List.copyOf(requests);
-    }
-
-    synchronized <T extends Message> List<T> requests(Class<T> type) {
-        return requests.stream().filter(type::isInstance).map(type::cast).toList();
-    }
-
-    /** The one request of that type; fails if there was none or more than one. */
-    <T extends Message> T only(Class<T> type) {
-        List<T> found = requests(type);
-        if (found.size() != 1) {
-            throw new AssertionError("expected one " + type.getSimpleName() + ", got " + requests());
-        }
-        return found.get(0);
-    }
-
-    @SuppressWarnings("unchecked")
-    private <Q extends Message, R extends Message> void answer(Q request, StreamObserver<R> observer, R empty) {
-        com.google.rpc.Status failure;
-        Message response;
-        long sleep;
-        synchronized (this) {
-            requests.add(request);
-            failure = error;
-            Deque<Message> queued = responses.get(empty.getClass());
-            response = queued == null || queued.isEmpty() ? empty : queued.poll();
-            sleep = delayMillis;
-        }
-        if (sleep > 0) {
-            try {
-                Thread.sleep(sleep);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        if (failure != null) {
-            observer.onError(StatusProto.toStatusRuntimeException(failure));
-            return;
-        }
-        observer.onNext((R) response);
-        observer.onCompleted();
+    @Override
+    protected Map<String, String> errorMetadata() {
+        return Map.of("key", "ns/x");
     }
 
     @Override public void createKey(CreateKeyRequest r, StreamObserver<CreateKeyResponse> o) { answer(r, o, CreateKeyResponse.getDefaultInstance()); }

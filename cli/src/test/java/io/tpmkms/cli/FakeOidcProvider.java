@@ -27,30 +27,30 @@ import java.util.Map;
  * form fields and Authorization header. Device polls answer from a script of OAuth error codes,
  * then succeed.
  */
-final class FakeOidcProvider implements AutoCloseable {
+public final class FakeOidcProvider implements AutoCloseable {
 
     /** One request received: path, form fields, Authorization header. */
-    record Request(String path, Map<String, String> form, String authorization) {
+    public record Request(String path, Map<String, String> form, String authorization) {
     }
 
-    final HttpServer server;
-    final String issuer;
-    final List<Request> requests = new ArrayList<>();
-    final Map<String, String> users = new HashMap<>(Map.of("alice", "alice-password"));
-    final Map<String, String> clients = new HashMap<>(Map.of("svc", "svc-secret"));
-    final Deque<String> devicePolls = new ArrayDeque<>();
-    final List<String> revoked = new ArrayList<>();
-    final Map<String, String> refreshTokens = new HashMap<>();   // refresh token -> subject
-    int expiresIn = 300;
-    int deviceInterval = 5;
-    int deviceExpiresIn = 600;
-    boolean device = true;
-    boolean revocation = true;
-    boolean refusesRefresh;
-    String announcedIssuer;
+    public final HttpServer server;
+    public final String issuer;
+    public final List<Request> requests = new ArrayList<>();
+    public final Map<String, String> users = new HashMap<>(Map.of("alice", "alice-password"));
+    public final Map<String, String> clients = new HashMap<>(Map.of("svc", "svc-secret"));
+    public final Deque<String> devicePolls = new ArrayDeque<>();
+    public final List<String> revoked = new ArrayList<>();
+    public final Map<String, String> refreshTokens = new HashMap<>();   // refresh token -> subject
+    public int expiresIn = 300;
+    public int deviceInterval = 5;
+    public int deviceExpiresIn = 600;
+    public boolean device = true;
+    public boolean revocation = true;
+    public boolean refusesRefresh;
+    public String announcedIssuer;
     private int counter;
 
-    FakeOidcProvider() throws IOException {
+    public FakeOidcProvider() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         issuer = "http://127.0.0.1:" + server.getAddress().getPort() + "/realms/tpmkms";
         server.createContext("/realms/tpmkms/.well-known/openid-configuration", this::discovery);
@@ -65,16 +65,16 @@ final class FakeOidcProvider implements AutoCloseable {
         server.stop(0);
     }
 
-    synchronized List<Request> requests(String pathEnd) {
+    public synchronized List<Request> requests(String pathEnd) {
         return requests.stream().filter(r -> r.path().endsWith(pathEnd)).toList();
     }
 
-    synchronized List<Request> tokenRequests() {
+    public synchronized List<Request> tokenRequests() {
         return requests("/token");
     }
 
     /** The access token the provider issued as number {@code n} (1-based). */
-    String accessToken(int n, String subject, String username, String clientId) {
+    public String accessToken(int n, String subject, String username, String clientId) {
         JsonObject header = new JsonObject();
         header.addProperty("alg", "RS256");
         JsonObject claims = new JsonObject();

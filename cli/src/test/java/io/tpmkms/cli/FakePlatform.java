@@ -14,13 +14,13 @@ import java.util.Map;
  * that only moves when told or when the CLI sleeps (each sleep is recorded and advances it), and
  * a terminal whose password prompt answers from a queue ({@code null}: no terminal).
  */
-final class FakePlatform implements Platform {
+public final class FakePlatform implements Platform {
 
-    final Map<String, String> env = new HashMap<>();
-    final List<Duration> sleeps = new ArrayList<>();
-    final List<String> prompts = new ArrayList<>();
-    final Deque<String> passwords = new ArrayDeque<>();
-    Instant now = Instant.parse("2030-01-24T12:00:00Z");
+    public final Map<String, String> env = new HashMap<>();
+    public final List<Duration> sleeps = new ArrayList<>();
+    public final List<String> prompts = new ArrayList<>();
+    public final Deque<String> passwords = new ArrayDeque<>();
+    public Instant now = Instant.parse("2030-01-24T12:00:00Z");
 
     @Override
     public synchronized String getenv(String name) {
@@ -45,7 +45,7 @@ final class FakePlatform implements Platform {
         return p == null ? null : p.toCharArray();
     }
 
-    synchronized void advance(Duration d) {
+    public synchronized void advance(Duration d) {
         now = now.plus(d);
     }
 }

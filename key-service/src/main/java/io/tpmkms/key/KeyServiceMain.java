@@ -2,7 +2,7 @@ package io.tpmkms.key;
 
 import io.quarkus.runtime.Quarkus;
 import io.quarkus.runtime.annotations.QuarkusMain;
-import io.tpmkms.support.EmbeddedDatabase;
+import io.tpmkms.platform.database.EmbeddedDatabase;
 
 /**
  * Entry point. With no {@code QUARKUS_DATASOURCE_JDBC_URL} configured, starts

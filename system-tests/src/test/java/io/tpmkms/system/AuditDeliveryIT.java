@@ -19,7 +19,7 @@ import io.tpmkms.proto.key.v1.CreateKeyRequest;
 import io.tpmkms.proto.key.v1.EncryptRequest;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
-import io.tpmkms.support.ServiceProcess;
+import io.tpmkms.devtools.ServiceProcess;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.tpmkms.support.ServiceProcess;
+import io.tpmkms.devtools.ServiceProcess;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;

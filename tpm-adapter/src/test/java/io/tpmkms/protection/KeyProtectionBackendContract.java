@@ -497,7 +497,13 @@ public abstract class KeyProtectionBackendContract {
         assertArrayEquals(data, b.decrypt(k.handle(), payload, data));
         yield payload;
       }
-      case MAC -> b.mac(k.handle(), data);
+      case MAC -> {
+        byte[] tag = b.mac(k.handle(), data);
+        assertEquals(alg.digestLength(), tag.length);
+        assertArrayEquals(tag, b.mac(k.handle(), data), "the same key and data give the same tag");
+        assertFalse(Arrays.equals(tag, b.mac(k.handle(), bytes("other data"))), "other data, another tag");
+        yield tag;
+      }
       case SIGN -> {
         byte[] sig = b.sign(k.handle(), alg.digest(data));
         assertTrue(jcaVerify(alg, k.publicKeyDer(), data, sig));

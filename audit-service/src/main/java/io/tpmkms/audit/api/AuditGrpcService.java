@@ -10,7 +10,7 @@ import io.tpmkms.audit.chain.StoredRecord;
 import io.tpmkms.audit.checkpoint.Checkpoint;
 import io.tpmkms.audit.checkpoint.CheckpointStore;
 import io.tpmkms.audit.error.AuditException;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.audit.error.GrpcErrors;
 import io.tpmkms.audit.error.Reasons;
 import io.tpmkms.audit.query.JsonLines;

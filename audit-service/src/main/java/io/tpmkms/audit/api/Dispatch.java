@@ -3,7 +3,7 @@ package io.tpmkms.audit.api;
 import io.grpc.stub.StreamObserver;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
 import io.tpmkms.audit.error.AuditException;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.audit.error.GrpcErrors;
 import io.tpmkms.audit.error.Reasons;
 import java.util.Map;

@@ -2,7 +2,7 @@ package io.tpmkms.audit.api;
 
 import io.tpmkms.audit.chain.Event;
 import io.tpmkms.audit.error.AuditException;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.audit.error.Reasons;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import java.time.Instant;

@@ -4,7 +4,7 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.audit.AuditConfig;
 import io.tpmkms.audit.error.AuditException;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.audit.error.GrpcErrors;
 import io.tpmkms.audit.error.Reasons;
 import jakarta.annotation.PreDestroy;

@@ -1,8 +1,8 @@
 package io.tpmkms.audit.error;
 
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.grpc.StatusRuntimeException;
-import io.tpmkms.support.error.StatusMapper;
+import io.tpmkms.platform.error.StatusMapper;
 import io.tpmkms.protection.BackendException;
 import java.sql.SQLException;
 import java.sql.SQLTransientException;

@@ -3,7 +3,7 @@ package io.tpmkms.key.backend;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.key.KmsConfig;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
 import io.tpmkms.protection.Capability;

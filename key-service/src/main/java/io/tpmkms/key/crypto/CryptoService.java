@@ -198,7 +198,7 @@ public class CryptoService {
     }
     KeyProtectionBackend b = backends.forLevel(v.level());
     if (!b.describe().supports(Capability.CERTIFY)) {
-      throw new KmsException(io.tpmkms.support.error.ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+      throw new KmsException(io.tpmkms.platform.error.ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
           "keys with protection level " + v.level() + " cannot be attested; only TPM keys can");
     }
     return new Attestation(b.certify(v.handle(), nonce == null ? new byte[0] : nonce), v.number());
@@ -266,7 +266,7 @@ public class CryptoService {
   }
 
   private static KmsException decryptionFailed(BackendException e) {
-    return new KmsException(io.tpmkms.support.error.ErrorCode.INVALID_ARGUMENT, Reasons.DECRYPTION_FAILED,
+    return new KmsException(io.tpmkms.platform.error.ErrorCode.INVALID_ARGUMENT, Reasons.DECRYPTION_FAILED,
         "decryption failed", Map.of(), e);
   }
 }

@@ -1,9 +1,9 @@
 package io.tpmkms.key.error;
 
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.grpc.StatusRuntimeException;
-import io.tpmkms.support.error.StatusMapper;
-import io.tpmkms.support.error.ServiceException;
+import io.tpmkms.platform.error.StatusMapper;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.protection.BackendException;
 import jakarta.persistence.OptimisticLockException;
 import jakarta.persistence.PessimisticLockException;

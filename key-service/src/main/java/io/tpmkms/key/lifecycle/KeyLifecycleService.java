@@ -2,10 +2,10 @@ package io.tpmkms.key.lifecycle;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
-import io.tpmkms.runtime.audit.AuditLog;
-import io.tpmkms.runtime.audit.CallInfo;
+import io.tpmkms.platform.audit.AuditLog;
+import io.tpmkms.platform.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
 import io.tpmkms.key.error.Reasons;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;

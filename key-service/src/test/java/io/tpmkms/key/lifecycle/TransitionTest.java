@@ -4,7 +4,7 @@ import static io.tpmkms.key.lifecycle.KeyVersionState.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.key.error.KmsException;
 import java.util.EnumSet;
 import java.util.Map;

@@ -6,10 +6,10 @@ import io.tpmkms.policy.engine.Decision;
 import io.tpmkms.policy.engine.ResourceRef;
 import io.tpmkms.policy.error.PolicyException;
 import io.tpmkms.policy.error.Reasons;
-import io.tpmkms.runtime.auth.AuthConfig;
-import io.tpmkms.runtime.auth.Caller;
-import io.tpmkms.runtime.auth.Principal;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.auth.AuthConfig;
+import io.tpmkms.platform.auth.Caller;
+import io.tpmkms.platform.auth.Principal;
+import io.tpmkms.platform.error.ErrorCode;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Map;
 

@@ -14,7 +14,7 @@ import io.tpmkms.policy.store.PolicyStore;
 import io.tpmkms.policy.store.PolicyVersionEntity;
 import io.tpmkms.policy.store.RoleBindingEntity;
 import io.tpmkms.proto.policy.v1.*;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;

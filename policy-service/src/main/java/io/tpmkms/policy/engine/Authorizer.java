@@ -48,7 +48,7 @@ public class Authorizer {
     }
     refresh();
     // The first decision loads and warms the native engine: pay for it here, not in a caller's call.
-    decide(AuthzRequest.of(io.tpmkms.runtime.auth.Principal.ANONYMOUS, "GetKey", ResourceRef.key("warm-up", "k")));
+    decide(AuthzRequest.of(io.tpmkms.platform.auth.Principal.ANONYMOUS, "GetKey", ResourceRef.key("warm-up", "k")));
     LOG.infof("authorization state at revision %d: %d role bindings, %d policies", state.revision(),
         state.bindingCount(), state.policyCount());
     poller = Executors.newSingleThreadScheduledExecutor(r -> {

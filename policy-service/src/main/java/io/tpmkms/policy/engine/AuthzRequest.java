@@ -1,6 +1,6 @@
 package io.tpmkms.policy.engine;
 
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import java.util.Map;
 
 /** One question: may {@code principal} do {@code action} on {@code resource}, given {@code context}? */

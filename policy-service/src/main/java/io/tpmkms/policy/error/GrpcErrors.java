@@ -1,8 +1,8 @@
 package io.tpmkms.policy.error;
 
 import io.grpc.StatusRuntimeException;
-import io.tpmkms.support.error.ErrorCode;
-import io.tpmkms.support.error.StatusMapper;
+import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.error.StatusMapper;
 import jakarta.persistence.OptimisticLockException;
 import jakarta.persistence.PessimisticLockException;
 import java.sql.SQLTransientException;

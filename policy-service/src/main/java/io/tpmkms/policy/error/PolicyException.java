@@ -1,7 +1,7 @@
 package io.tpmkms.policy.error;
 
-import io.tpmkms.support.error.ErrorCode;
-import io.tpmkms.support.error.ServiceException;
+import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.error.ServiceException;
 import java.util.Map;
 
 /**

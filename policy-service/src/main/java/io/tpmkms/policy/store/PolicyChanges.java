@@ -1,14 +1,14 @@
 package io.tpmkms.policy.store;
 
-import io.tpmkms.runtime.audit.AuditLog;
-import io.tpmkms.runtime.audit.CallInfo;
+import io.tpmkms.platform.audit.AuditLog;
+import io.tpmkms.platform.audit.CallInfo;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 
 /**
  * The one place where a change of the authorization state is recorded: the
  * audit event goes into {@code audit_outbox} in the transaction of the
- * change (service-runtime's {@link AuditLog}), so a change never commits
+ * change (the platform's {@link AuditLog}), so a change never commits
  * without its record, and the store revision is bumped in the same
  * transaction so that every replica reloads.
  */

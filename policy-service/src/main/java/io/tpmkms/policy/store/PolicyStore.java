@@ -7,7 +7,7 @@ import io.tpmkms.policy.engine.Role;
 import io.tpmkms.policy.engine.SubjectRef;
 import io.tpmkms.policy.error.PolicyException;
 import io.tpmkms.policy.error.Reasons;
-import io.tpmkms.support.error.ErrorCode;
+import io.tpmkms.platform.error.ErrorCode;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.LockModeType;

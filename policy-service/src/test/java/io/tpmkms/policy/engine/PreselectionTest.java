@@ -3,7 +3,7 @@ package io.tpmkms.policy.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Principal;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,7 +1,7 @@
 package io.tpmkms.policy.testing;
 
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
-import io.tpmkms.support.Keycloak;
+import io.tpmkms.devtools.Keycloak;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;

@@ -7,8 +7,8 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.quarkus.grpc.GlobalInterceptor;
-import io.tpmkms.runtime.auth.Caller;
-import io.tpmkms.runtime.auth.Principal;
+import io.tpmkms.platform.auth.Caller;
+import io.tpmkms.platform.auth.Principal;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.Base64;
 

@@ -247,27 +247,6 @@ class TpmBackendOnSwtpmTest {
     assertFalse(Arrays.equals(b1024, b1025));
   }
 
-  @Test
-  void timings_signAndKeygen() {
-    GeneratedKey ec = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
-    backend.sign(ec.handle(), new byte[32]);
-    long t0 = System.nanoTime();
-    int n = 300;
-    for (int i = 0; i < n; i++) backend.sign(ec.handle(), new byte[32]);
-    long signUs = (System.nanoTime() - t0) / 1000 / n;
-    t0 = System.nanoTime();
-    for (int i = 0; i < 10; i++) backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
-    long ecGenUs = (System.nanoTime() - t0) / 1000 / 10;
-    t0 = System.nanoTime();
-    GeneratedKey rsa = backend.generate(new KeySpec(KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256));
-    long rsaGenMs = (System.nanoTime() - t0) / 1_000_000;
-    t0 = System.nanoTime();
-    for (int i = 0; i < 20; i++) backend.sign(rsa.handle(), new byte[32]);
-    long rsaSignUs = (System.nanoTime() - t0) / 1000 / 20;
-    LOG.infof("timings: ECDSA P-256 sign %d us (loaded), EC keygen %d us, RSA-2048 keygen %d ms, "
-        + "RSASSA-2048 sign %d us", signUs, ecGenUs, rsaGenMs, rsaSignUs);
-  }
-
   // --- certify --------------------------------------------------------------------------
 
   @Test

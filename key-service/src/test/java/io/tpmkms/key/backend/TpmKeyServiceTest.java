@@ -1,0 +1,346 @@
+package io.tpmkms.key.backend;
+
+import static io.tpmkms.testing.GrpcClient.assertStatus;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.quarkus.test.common.ResourceArg;
+import io.quarkus.test.common.WithTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.testing.GrpcTest;
+import io.tpmkms.testing.PostgresResource;
+import io.tpmkms.testing.SwtpmResource;
+import io.tpmkms.proto.key.v1.*;
+import io.tpmkms.protection.tpm.KeyAttestationVerifier;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyFactory;
+import java.security.Signature;
+import java.security.spec.X509EncodedKeySpec;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The key service with a TPM (swtpm) configured, through the real gRPC server:
+ * TPM becomes the default protection level, every use is a TPM command, keys
+ * attest, the software root seed is sealed, and the service rides out a TPM
+ * restart by itself.
+ */
+@QuarkusTest
+@WithTestResource(PostgresResource.class)
+@WithTestResource(value = SwtpmResource.class, initArgs = {
+    @ResourceArg(name = "ek-certificate", value = "true"), @ResourceArg(name = "software-seed", value = "true")})
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TpmKeyServiceTest extends GrpcTest {
+  private static final AtomicInteger SEQ = new AtomicInteger();
+
+  @ConfigProperty(name = "tpmkms.data-dir") String dataDir;
+  @jakarta.inject.Inject io.agroal.api.AgroalDataSource db;
+  @jakarta.inject.Inject io.tpmkms.key.backend.BackendRegistry registry;
+
+  private String create(KeyPurpose purpose, Algorithm alg) {
+    String name = "t" + SEQ.incrementAndGet();
+    Key k = client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(name)
+        .setPurpose(purpose).setAlgorithm(alg).build()).getKey();
+    assertEquals(ProtectionLevel.TPM, k.getProtectionLevel(), "TPM is the default with a TPM configured");
+    return "tpm/" + name;
+  }
+
+  @Test
+  @Order(1)
+  void everyAlgorithm_worksThroughTheTpm() throws Exception {
+    ByteString data = ByteString.copyFromUtf8("tpm-protected");
+    for (Algorithm alg : List.of(Algorithm.EC_SIGN_P256_SHA256, Algorithm.EC_SIGN_P384_SHA384,
+        Algorithm.RSA_SIGN_PKCS1_2048_SHA256, Algorithm.RSA_SIGN_PSS_2048_SHA256)) {
+      String key = create(KeyPurpose.ASYMMETRIC_SIGN, alg);
+      ByteString sig = client.keys().sign(SignRequest.newBuilder().setKey(key).setData(data).build()).getSignature();
+      String pem = client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(key).build()).getPem();
+      Signature v = jdkVerifier(alg);
+      v.initVerify(KeyFactory.getInstance(alg.name().startsWith("EC") ? "EC" : "RSA")
+          .generatePublic(new X509EncodedKeySpec(der(pem))));
+      v.update(data.toByteArray());
+      assertTrue(v.verify(sig.toByteArray()), "JDK verifies the TPM's " + alg + " signature");
+      assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(data)
+          .setSignature(sig).build()).getValid());
+    }
+
+    String aes = create(KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM);
+    ByteString aad = ByteString.copyFromUtf8("ctx");
+    ByteString ct = client.keys().encrypt(EncryptRequest.newBuilder().setKey(aes).setPlaintext(data)
+        .setAdditionalAuthenticatedData(aad).build()).getCiphertext();
+    assertEquals(data, client.keys().decrypt(DecryptRequest.newBuilder().setKey(aes).setCiphertext(ct)
+        .setAdditionalAuthenticatedData(aad).build()).getPlaintext());
+    assertStatus(Status.Code.INVALID_ARGUMENT, "DECRYPTION_FAILED", () -> client.keys().decrypt(
+        DecryptRequest.newBuilder().setKey(aes).setCiphertext(ct).build()));
+
+    String mac = create(KeyPurpose.MAC, Algorithm.HMAC_SHA256);
+    ByteString m = client.keys().macSign(MacSignRequest.newBuilder().setKey(mac).setData(data).build()).getMac();
+    assertTrue(client.keys().macVerify(MacVerifyRequest.newBuilder().setKey(mac).setVersion(1).setData(data)
+        .setMac(m).build()).getValid());
+
+    String oaep = create(KeyPurpose.ASYMMETRIC_DECRYPT, Algorithm.RSA_DECRYPT_OAEP_2048_SHA256);
+    String pem = client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(oaep).build()).getPem();
+    javax.crypto.Cipher c = javax.crypto.Cipher.getInstance("RSA/ECB/OAEPPadding");
+    c.init(javax.crypto.Cipher.ENCRYPT_MODE, KeyFactory.getInstance("RSA").generatePublic(new X509EncodedKeySpec(der(pem))),
+        new javax.crypto.spec.OAEPParameterSpec("SHA-256", "MGF1", java.security.spec.MGF1ParameterSpec.SHA256,
+            javax.crypto.spec.PSource.PSpecified.DEFAULT));
+    assertEquals("secret", client.keys().asymmetricDecrypt(AsymmetricDecryptRequest.newBuilder().setKey(oaep)
+        .setVersion(1).setCiphertext(ByteString.copyFrom(c.doFinal("secret".getBytes(StandardCharsets.UTF_8))))
+        .build()).getPlaintext().toStringUtf8());
+
+    ByteString r1 = client.keys().generateRandom(GenerateRandomRequest.newBuilder().setLengthBytes(100).build()).getData();
+    assertEquals(100, r1.size());
+    assertNotEquals(r1, client.keys().generateRandom(GenerateRandomRequest.newBuilder().setLengthBytes(100).build())
+        .getData());
+  }
+
+  @Test
+  @Order(2)
+  void attestation_verifiesOffline_withTheCallersNonce() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    byte[] nonce = "fresh-verifier-nonce".getBytes(StandardCharsets.US_ASCII);
+    GetKeyAttestationResponse r = client.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder()
+        .setKey(key).setNonce(ByteString.copyFrom(nonce)).build());
+    assertEquals(1, r.getVersion());
+    var a = r.getAttestation();
+    assertFalse(a.getEkCertificate().isEmpty(), "swtpm_setup provisioned an EK certificate");
+    var statement = new io.tpmkms.protection.KeyAttestation(a.getAttest().toByteArray(),
+        a.getSignature().toByteArray(), der(a.getAttestationKeyPem()), a.getAttestationKeyPublic().toByteArray(),
+        a.getAttestationKeyName().toByteArray(), a.getEkCertificate().toByteArray(),
+        a.getCertifiedName().toByteArray(), a.getCertifiedPublic().toByteArray());
+    byte[] spki = der(client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(key).build()).getPem());
+    KeyAttestationVerifier.verifyStatement(statement, nonce, spki);
+    assertThrows(KeyAttestationVerifier.VerificationException.class,
+        () -> KeyAttestationVerifier.verifyStatement(statement, "replayed".getBytes(StandardCharsets.US_ASCII), spki));
+
+    // software keys cannot attest
+    String soft = "tpm/soft" + SEQ.incrementAndGet();
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(soft.substring(4))
+        .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setProtectionLevel(ProtectionLevel.SOFTWARE).build());
+    assertStatus(Status.Code.UNIMPLEMENTED, "CAPABILITY_UNAVAILABLE", () -> client.keys().getKeyAttestation(
+        GetKeyAttestationRequest.newBuilder().setKey(soft).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().getKeyAttestation(
+        GetKeyAttestationRequest.newBuilder().setKey(key).setNonce(ByteString.copyFrom(new byte[33])).build()));
+  }
+
+  @Test
+  @Order(3)
+  void softwareRootSeed_plainSeedIsMigratedAndSealedByTheTpm() throws Exception {
+    Path sealed = Path.of(dataDir, "software-root.sealed");
+    assertTrue(Files.exists(sealed));
+    byte[] sealedBytes = Files.readAllBytes(sealed);
+    byte[] seed = SwtpmResource.seed();
+    for (int i = 0; i + seed.length <= sealedBytes.length; i++) {
+      assertFalse(java.util.Arrays.equals(seed, 0, seed.length, sealedBytes, i, i + seed.length),
+          "the sealed file does not hold the seed in the clear");
+    }
+    // and software keys work under the sealed root
+    String soft = "tpm/sw" + SEQ.incrementAndGet();
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(soft.substring(4))
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setProtectionLevel(ProtectionLevel.SOFTWARE).build());
+    ByteString ct = client.keys().encrypt(EncryptRequest.newBuilder().setKey(soft)
+        .setPlaintext(ByteString.copyFromUtf8("x")).build()).getCiphertext();
+    assertEquals("x", client.keys().decrypt(DecryptRequest.newBuilder().setKey(soft).setCiphertext(ct).build())
+        .getPlaintext().toStringUtf8());
+  }
+
+  @Test
+  @Order(4)
+  void fiftyKeys_sixteenClients_noObjectMemoryErrorReachesACaller() throws Exception {
+    List<String> keys = new ArrayList<>();
+    for (int i = 0; i < 50; i++) keys.add(create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256));
+    ExecutorService pool = Executors.newFixedThreadPool(16);
+    try {
+      List<Future<Integer>> results = new ArrayList<>();
+      for (int t = 0; t < 16; t++) {
+        int offset = t;
+        results.add(pool.submit(() -> {
+          int ok = 0;
+          for (int i = 0; i < 30; i++) {
+            String key = keys.get((offset * 7 + i) % keys.size());
+            ByteString d = ByteString.copyFromUtf8(key + i);
+            ByteString sig = client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()).getSignature();
+            if (client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
+                .setSignature(sig).build()).getValid()) ok++;
+          }
+          return ok;
+        }));
+      }
+      int ok = 0;
+      for (Future<Integer> f : results) ok += f.get(180, TimeUnit.SECONDS);
+      assertEquals(16 * 30, ok);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  @Order(5)
+  void tpmRestart_duringTheOutageUnavailable_thenRecoversByItself() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    ByteString d = ByteString.copyFromUtf8("before");
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build());
+
+    SwtpmResource.current().kill();
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+        () -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()));
+    assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());
+    // the catalogue is untouched during the outage
+    assertEquals(1, client.keys().getKey(GetKeyRequest.newBuilder().setKey(key).build()).getKey().getPrimaryVersion());
+
+    SwtpmResource.current().startProcess();
+    ByteString sig = client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()).getSignature();
+    assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
+        .setSignature(sig).build()).getValid(), "the old key works after the TPM came back");
+  }
+
+  @Test
+  @Order(6)
+  void anotherTpm_keysFailClearly_andNothingIsDeleted() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    ByteString d = ByteString.copyFromUtf8("owner seed");
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build());
+
+    var swtpm = SwtpmResource.current();
+    Path state = swtpm.stateDir;
+    Path saved = state.resolveSibling("state.saved");
+    swtpm.kill();
+    Files.move(state, saved);
+    Files.createDirectories(state);
+    swtpm.startProcess(); // a TPM with a fresh owner seed on the same socket
+    try {
+      var info = assertStatus(Status.Code.FAILED_PRECONDITION, "KEY_MATERIAL_UNUSABLE",
+          () -> awaitAnswer(() -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build())));
+      assertEquals(null, info.getMetadataMap().get("correlation_id"));
+      assertEquals(1, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(key).build())
+          .getVersionsCount(), "nothing was deleted");
+    } finally {
+      swtpm.kill();
+      try (var files = Files.walk(state)) {
+        for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+      }
+      Files.move(saved, state);
+      swtpm.startProcess();
+    }
+    ByteString sig = awaitAnswer(() -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()))
+        .getSignature();
+    assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
+        .setSignature(sig).build()).getValid(), "back on the right TPM, the key works again");
+  }
+
+  @Test
+  @Order(7)
+  void keyCreatedThroughTheService_loadsAndSignsWithTpm2Tools_opensslVerifies() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    String pem = client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(key).build()).getPem();
+    byte[] blob;
+    try (var c = db.getConnection(); var ps = c.prepareStatement("SELECT v.key_blob FROM kms_key_version v"
+        + " JOIN kms_key k ON k.id = v.key_id WHERE k.namespace = 'tpm' AND k.name = ? AND v.number = 1")) {
+      ps.setString(1, key.substring(4));
+      var rs = ps.executeQuery();
+      assertTrue(rs.next());
+      blob = rs.getBytes(1);
+    }
+    // blob format v1 (docs/tpm-adapter.md): ... | u16 n | SRK name | objectId(16) | TPM2B_PUBLIC | TPM2B_PRIVATE
+    var b = java.nio.ByteBuffer.wrap(blob);
+    int n = b.getShort(8) & 0xffff;
+    byte[] objectId = java.util.Arrays.copyOfRange(blob, 10 + n, 26 + n);
+    int pubStart = 26 + n;
+    int p = b.getShort(pubStart) & 0xffff;
+    int privStart = pubStart + 2 + p;
+    int q = b.getShort(privStart) & 0xffff;
+    Path d = Files.createTempDirectory("tpm2tools-");
+    Files.write(d.resolve("key.pub"), java.util.Arrays.copyOfRange(blob, pubStart, pubStart + 2 + p));
+    Files.write(d.resolve("key.priv"), java.util.Arrays.copyOfRange(blob, privStart, privStart + 2 + q));
+    Files.writeString(d.resolve("pub.pem"), pem);
+    Files.writeString(d.resolve("data.txt"), "signed by tpm2-tools with a tpmkms key");
+    // auth value = HMAC-SHA256(root seed, "tpmkms/tpm/auth/v1" || objectId)
+    javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+    mac.init(new javax.crypto.spec.SecretKeySpec(SwtpmResource.seed(), "HmacSHA256"));
+    mac.update("tpmkms/tpm/auth/v1".getBytes(StandardCharsets.US_ASCII));
+    String auth = java.util.HexFormat.of().formatHex(mac.doFinal(objectId));
+
+    // swtpm serves one connection: the service lets go of it while the tools run
+    ((io.tpmkms.protection.tpm.TpmKeyProtectionBackend) registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM))
+        .releaseConnection();
+    String t = SwtpmResource.current().tcti();
+    run("tpm2_createprimary", "-T", t, "-C", "o", "-G", "ecc256:null:aes128cfb",
+        "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
+        "-c", d.resolve("srk.ctx").toString());
+    // without a resource manager the tools leave their objects loaded: free the slots (swtpm has 3)
+    run("tpm2_flushcontext", "-T", t, "-t");
+    run("tpm2_load", "-T", t, "-C", d.resolve("srk.ctx").toString(), "-u", d.resolve("key.pub").toString(),
+        "-r", d.resolve("key.priv").toString(), "-c", d.resolve("key.ctx").toString());
+    run("tpm2_flushcontext", "-T", t, "-t");
+    run("tpm2_sign", "-T", t, "-c", d.resolve("key.ctx").toString(), "-p", "hex:" + auth, "-g", "sha256",
+        "-f", "plain", "-o", d.resolve("sig.der").toString(), d.resolve("data.txt").toString());
+    run("tpm2_flushcontext", "-T", t, "-t");
+    String out = run("openssl", "dgst", "-sha256", "-verify", d.resolve("pub.pem").toString(),
+        "-signature", d.resolve("sig.der").toString(), d.resolve("data.txt").toString());
+    assertTrue(out.contains("Verified OK"), out);
+    // the service takes the TPM back by itself, and verifies the tools' signature too
+    assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1)
+        .setData(ByteString.copyFrom(Files.readAllBytes(d.resolve("data.txt"))))
+        .setSignature(ByteString.copyFrom(Files.readAllBytes(d.resolve("sig.der")))).build()).getValid());
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(ByteString.copyFromUtf8("again")).build());
+  }
+
+  private static String run(String... cmd) throws Exception {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), String.join(" ", cmd));
+    assertEquals(0, p.exitValue(), String.join(" ", cmd) + "\n" + out);
+    return out;
+  }
+
+  /** Retries while the service reports the TPM as reconnecting (UNAVAILABLE). */
+  private static <T> T awaitAnswer(java.util.function.Supplier<T> call) throws InterruptedException {
+    for (int i = 0; ; i++) {
+      try {
+        return call.get();
+      } catch (StatusRuntimeException e) {
+        if (e.getStatus().getCode() != Status.Code.UNAVAILABLE || i > 50) throw e;
+        Thread.sleep(100);
+      }
+    }
+  }
+
+  private static Signature jdkVerifier(Algorithm alg) throws Exception {
+    return switch (alg) {
+      case EC_SIGN_P256_SHA256 -> Signature.getInstance("SHA256withECDSA");
+      case EC_SIGN_P384_SHA384 -> Signature.getInstance("SHA384withECDSA");
+      case RSA_SIGN_PKCS1_2048_SHA256 -> Signature.getInstance("SHA256withRSA");
+      default -> {
+        Signature s = Signature.getInstance("RSASSA-PSS");
+        s.setParameter(new java.security.spec.PSSParameterSpec("SHA-256", "MGF1",
+            java.security.spec.MGF1ParameterSpec.SHA256, 32, 1));
+        yield s;
+      }
+    };
+  }
+
+  private static byte[] der(String pem) {
+    return Base64.getDecoder().decode(pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", ""));
+  }
+
+  static void same(byte[] a, byte[] b) { assertArrayEquals(a, b); }
+}

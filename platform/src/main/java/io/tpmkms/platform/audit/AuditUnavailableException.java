@@ -1,0 +1,15 @@
+package io.tpmkms.platform.audit;
+
+import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.error.ServiceException;
+import java.util.Map;
+
+/** An operation refused because its audit event could not be made durable (fail closed). */
+public final class AuditUnavailableException extends ServiceException {
+  public static final String REASON = "AUDIT_UNAVAILABLE";
+
+  AuditUnavailableException(Throwable cause) {
+    super(ErrorCode.UNAVAILABLE, REASON,
+        "the operation could not be recorded in the audit trail, so it was refused; retry later", Map.of(), cause);
+  }
+}
