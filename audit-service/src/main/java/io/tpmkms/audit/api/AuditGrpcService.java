@@ -34,7 +34,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link GrpcErrors}; none leaks as UNKNOWN.
  */
 @GrpcService
-public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
+public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.support.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.support.input.RequestGate.strict(AuditServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 100;
   static final int MAX_PAGE = 1000;
   /** Export chunks hold whole lines, about this many bytes (one longer line makes a chunk of its own). */

@@ -31,7 +31,13 @@ import java.util.function.Supplier;
  * cached in-process keys run on the event loop ({@link Dispatch}).
  */
 @GrpcService
-public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
+public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.support.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.support.input.RequestGate.strict(KeyServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 1000;
 

@@ -28,7 +28,13 @@ import java.util.regex.Pattern;
  * next call on. Every failure passes through {@link Dispatch}.
  */
 @GrpcService
-public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
+public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.support.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.support.input.RequestGate.strict(PolicyServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 1000;
   static final int MAX_BATCH = 100;

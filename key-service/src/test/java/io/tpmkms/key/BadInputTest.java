@@ -1,0 +1,108 @@
+package io.tpmkms.key;
+
+import static io.tpmkms.key.testing.GrpcClient.assertStatus;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.google.protobuf.CodedOutputStream;
+import io.grpc.CallOptions;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.stub.ClientCalls;
+import io.quarkus.test.common.WithTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.key.testing.GrpcClient;
+import io.tpmkms.key.testing.PostgresResource;
+import io.tpmkms.proto.key.v1.*;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Malformed requests through the real server (issue 11): NUL and invalid
+ * UTF-8 in strings, unparseable bytes. Each is INVALID_ARGUMENT with a
+ * stable reason, never INTERNAL or UNKNOWN, and changes nothing.
+ */
+@QuarkusTest
+@WithTestResource(PostgresResource.class)
+class BadInputTest {
+  GrpcClient client;
+
+  @BeforeEach
+  void connect() { client = new GrpcClient(); }
+
+  @AfterEach
+  void disconnect() { client.close(); }
+
+  @Test
+  void listKeys_nulInPageToken_invalidString() {
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().listKeys(
+        ListKeysRequest.newBuilder().setPageToken("YWJj\0ZGVm").build()));
+  }
+
+  @Test
+  void createKey_nulInLabelValueOrName_invalidString_andNothingCreated() {
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().createKey(
+        CreateKeyRequest.newBuilder().setNamespace("nul").setName("k1").setPurpose(KeyPurpose.MAC)
+            .putLabels("team", "a\0b").build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().createKey(
+        CreateKeyRequest.newBuilder().setNamespace("nul").setName("k1\0").setPurpose(KeyPurpose.MAC).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().updateKey(
+        UpdateKeyRequest.newBuilder().setKey("nul/k1").addUpdateMask("labels").addUpdateMask("la\0bels").build()));
+    assertEquals(0, client.keys().listKeys(ListKeysRequest.newBuilder().setNamespace("nul").build()).getKeysCount());
+  }
+
+  @Test
+  void listKeys_invalidUtf8InNamespace_invalidString() throws IOException {
+    // field 1 (namespace), length-delimited, bytes that are not UTF-8
+    byte[] bad = message(out -> out.writeByteArray(1, new byte[] {'a', (byte) 0xff, (byte) 0xfe}));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> raw(KeyServiceGrpc.getListKeysMethod(), bad));
+  }
+
+  @Test
+  void anyRpc_garbageBytes_invalidRequest() {
+    byte[] garbage = {(byte) 0xff, (byte) 0xff, (byte) 0xff, 0x07, 0x01};
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> raw(KeyServiceGrpc.getEncryptMethod(), garbage));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        () -> raw(KeyServiceGrpc.getCreateKeyMethod(), new byte[] {0x0a, 0x7f, 'x'}));
+  }
+
+  interface Writer {
+    void write(CodedOutputStream out) throws IOException;
+  }
+
+  static byte[] message(Writer w) throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    CodedOutputStream out = CodedOutputStream.newInstance(bytes);
+    w.write(out);
+    out.flush();
+    return bytes.toByteArray();
+  }
+
+  /** Sends these bytes as the whole request message of the method. */
+  private byte[] raw(MethodDescriptor<?, ?> method, byte[] request) {
+    MethodDescriptor<byte[], byte[]> m = MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName(method.getFullMethodName())
+        .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    return ClientCalls.blockingUnaryCall(client.channel, m, CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS),
+        request);
+  }
+
+  static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public InputStream stream(byte[] value) { return new ByteArrayInputStream(value); }
+
+    @Override
+    public byte[] parse(InputStream stream) {
+      try {
+        return stream.readAllBytes();
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+  };
+}
