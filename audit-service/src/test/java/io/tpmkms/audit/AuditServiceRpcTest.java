@@ -169,6 +169,17 @@ class AuditServiceRpcTest extends ClientTest {
         () -> client.audit().appendEvents(AppendEventsRequest.newBuilder().addAllEvents(tooMany).build()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
         () -> client.audit().queryRecords(QueryRecordsRequest.newBuilder().setPageToken("garbage!").build()));
+    // issue 11: a hand-made cursor of the old format, a token of another filter, NUL in a filter
+    String handMade = java.util.Base64.getUrlEncoder().withoutPadding()
+        .encodeToString("r:1".getBytes(StandardCharsets.US_ASCII));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.audit().queryRecords(QueryRecordsRequest.newBuilder().setPageToken(handMade).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.audit().queryRecords(
+        QueryRecordsRequest.newBuilder().setPrincipal("someone-else").setPageToken(token(0)).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.audit().listCheckpoints(
+        ListCheckpointsRequest.newBuilder().setPageToken(token(0)).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.audit().queryRecords(
+        QueryRecordsRequest.newBuilder().setPrincipal("p\0").build()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_RANGE",
         () -> client.audit().verifyChain(VerifyChainRequest.newBuilder().setFromSequence(5).setToSequence(2).build()));
     assertStatus(Status.Code.NOT_FOUND, "CHECKPOINT_NOT_FOUND",
@@ -236,9 +247,11 @@ class AuditServiceRpcTest extends ClientTest {
     throw new AssertionError("no checkpoint at or after " + atLeast);
   }
 
+  /** A page token, as this deployment issues them, for an unfiltered QueryRecords starting after {@code after}. */
   static String token(long after) {
-    return java.util.Base64.getUrlEncoder().withoutPadding()
-        .encodeToString(("r:" + after).getBytes(StandardCharsets.US_ASCII));
+    return io.tpmkms.support.paging.PageTokens.backedBy(
+            io.quarkus.arc.Arc.container().instance(io.agroal.api.AgroalDataSource.class).get())
+        .issue(QueryRecordsRequest.getDefaultInstance(), after);
   }
 
   @Test

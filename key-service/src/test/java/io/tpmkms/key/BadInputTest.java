@@ -40,18 +40,18 @@ class BadInputTest {
 
   @Test
   void listKeys_nulInPageToken_invalidString() {
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().listKeys(
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.keys().listKeys(
         ListKeysRequest.newBuilder().setPageToken("YWJj\0ZGVm").build()));
   }
 
   @Test
   void createKey_nulInLabelValueOrName_invalidString_andNothingCreated() {
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().createKey(
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.keys().createKey(
         CreateKeyRequest.newBuilder().setNamespace("nul").setName("k1").setPurpose(KeyPurpose.MAC)
             .putLabels("team", "a\0b").build()));
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().createKey(
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.keys().createKey(
         CreateKeyRequest.newBuilder().setNamespace("nul").setName("k1\0").setPurpose(KeyPurpose.MAC).build()));
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> client.keys().updateKey(
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.keys().updateKey(
         UpdateKeyRequest.newBuilder().setKey("nul/k1").addUpdateMask("labels").addUpdateMask("la\0bels").build()));
     assertEquals(0, client.keys().listKeys(ListKeysRequest.newBuilder().setNamespace("nul").build()).getKeysCount());
   }
@@ -60,7 +60,7 @@ class BadInputTest {
   void listKeys_invalidUtf8InNamespace_invalidString() throws IOException {
     // field 1 (namespace), length-delimited, bytes that are not UTF-8
     byte[] bad = message(out -> out.writeByteArray(1, new byte[] {'a', (byte) 0xff, (byte) 0xfe}));
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_STRING", () -> raw(KeyServiceGrpc.getListKeysMethod(), bad));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> raw(KeyServiceGrpc.getListKeysMethod(), bad));
   }
 
   @Test
@@ -69,6 +69,51 @@ class BadInputTest {
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> raw(KeyServiceGrpc.getEncryptMethod(), garbage));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST",
         () -> raw(KeyServiceGrpc.getCreateKeyMethod(), new byte[] {0x0a, 0x7f, 'x'}));
+  }
+
+  @Test
+  void listKeys_handMadeAlteredOrOtherFilterPageTokens_invalidPageToken() {
+    for (int i = 0; i < 3; i++) {
+      client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("pages").setName("p" + i)
+          .setPurpose(KeyPurpose.MAC).build());
+    }
+    ListKeysRequest first = ListKeysRequest.newBuilder().setNamespace("pages").setPageSize(1).build();
+    String token = client.keys().listKeys(first).getNextPageToken();
+    // the issued token pages on
+    assertEquals("pages/p1", client.keys().listKeys(first.toBuilder().setPageToken(token).build()).getKeys(0).getName());
+    // a hand-made cursor (the old format: base64 of namespace NUL name) was accepted
+    String handMade = java.util.Base64.getUrlEncoder().withoutPadding()
+        .encodeToString("pages\0p0".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.keys().listKeys(first.toBuilder().setPageToken(handMade).build()));
+    // an altered one was INTERNAL
+    byte[] raw = java.util.Base64.getUrlDecoder().decode(token);
+    raw[raw.length - 1] ^= 0x55;
+    String altered = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(raw);
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.keys().listKeys(first.toBuilder().setPageToken(altered).build()));
+    // a token of one filter set with another
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.keys().listKeys(first.toBuilder().setNamespace("other").setPageToken(token).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.keys().listKeys(first.toBuilder().putLabels("a", "b").setPageToken(token).build()));
+    // a ListKeys token is not a ListKeyVersions token
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.keys().listKeyVersions(
+        ListKeyVersionsRequest.newBuilder().setKey("pages/p0").setPageToken(token).build()));
+  }
+
+  @Test
+  void listKeyVersions_tokenOfAnotherKey_invalidPageToken() {
+    for (String n : new String[] {"v0", "v1"}) {
+      client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("pages").setName(n)
+          .setPurpose(KeyPurpose.MAC).build());
+      client.keys().rotateKey(RotateKeyRequest.newBuilder().setKey("pages/" + n).build());
+    }
+    ListKeyVersionsRequest q = ListKeyVersionsRequest.newBuilder().setKey("pages/v0").setPageSize(1).build();
+    String token = client.keys().listKeyVersions(q).getNextPageToken();
+    assertEquals(2, client.keys().listKeyVersions(q.toBuilder().setPageToken(token).build()).getVersions(0).getVersion());
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.keys().listKeyVersions(
+        q.toBuilder().setKey("pages/v1").setPageToken(token).build()));
   }
 
   interface Writer {

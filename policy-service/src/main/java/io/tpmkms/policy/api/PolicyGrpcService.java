@@ -15,8 +15,7 @@ import io.tpmkms.policy.store.PolicyVersionEntity;
 import io.tpmkms.policy.store.RoleBindingEntity;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.runtime.auth.Principal;
-import java.nio.charset.StandardCharsets;
-import java.util.Base64;
+import io.tpmkms.support.paging.PageTokens;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -44,11 +43,14 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
   private final Authorizer authorizer;
   private final PolicyStore store;
   private final CallerAuthorizer callers;
+  private final PageTokens pageTokens;
 
-  public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers) {
+  public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers,
+      javax.sql.DataSource dataSource) {
     this.authorizer = authorizer;
     this.store = store;
     this.callers = callers;
+    this.pageTokens = PageTokens.backedBy(dataSource);
   }
 
   private PolicyEngine engine() { return authorizer.engine(); }
@@ -141,11 +143,11 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
     Dispatch.worker(r, out, () -> {
       callers.require("ListPolicies", ResourceRef.DEPLOYMENT);
       int size = pageSize(r.getPageSize());
-      String after = r.getPageToken().isEmpty() ? "" : decodeToken(r.getPageToken());
+      String after = pageTokens.openString(r, "");
       List<PolicyVersionEntity> page = store.listPolicies(r.getIncludeDeleted(), after, size + 1);
       ListPoliciesResponse.Builder b = ListPoliciesResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addPolicies(ProtoMapper.policy(v)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(page.get(size - 1).policyId));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).policyId));
       return b.build();
     });
   }
@@ -156,11 +158,11 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
       callers.require("ListPolicyVersions", ResourceRef.DEPLOYMENT);
       checkPolicyId(r.getId());
       int size = pageSize(r.getPageSize());
-      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      long after = pageTokens.openLong(r, 0);
       List<PolicyVersionEntity> page = store.listVersions(r.getId(), after, size + 1);
       ListPolicyVersionsResponse.Builder b = ListPolicyVersionsResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addVersions(ProtoMapper.policy(v)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).version)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).version));
       return b.build();
     });
   }
@@ -219,11 +221,11 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
       ResourceRef resource = r.hasResource() ? ProtoMapper.resource(r.getResource()) : null;
       SubjectRef subject = r.hasSubject() ? ProtoMapper.subject(r.getSubject()) : null;
       int size = pageSize(r.getPageSize());
-      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      long after = pageTokens.openLong(r, 0);
       List<RoleBindingEntity> page = store.listBindings(resource, subject, r.getIncludeDeleted(), after, size + 1);
       ListRoleBindingsResponse.Builder b = ListRoleBindingsResponse.newBuilder();
       page.stream().limit(size).forEach(x -> b.addBindings(ProtoMapper.binding(x)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).seq)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).seq));
       return b.build();
     });
   }
@@ -268,25 +270,5 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
       throw PolicyException.invalid(Reasons.INVALID_REQUEST, "page_size must be at most " + MAX_PAGE);
     }
     return requested == 0 ? DEFAULT_PAGE : requested;
-  }
-
-  private static String encodeToken(String s) {
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(s.getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String decodeToken(String t) {
-    try {
-      return new String(Base64.getUrlDecoder().decode(t), StandardCharsets.UTF_8);
-    } catch (IllegalArgumentException e) {
-      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
-    }
-  }
-
-  private static long parseLongToken(String t) {
-    try {
-      return Long.parseLong(decodeToken(t));
-    } catch (NumberFormatException e) {
-      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
-    }
   }
 }

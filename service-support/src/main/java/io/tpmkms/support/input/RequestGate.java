@@ -23,7 +23,7 @@ import java.util.Map;
  * parse (bad wire format, invalid UTF-8 in a string field, nesting too deep)
  * or has a string containing U+0000 anywhere (repeated, map and nested fields
  * too) never reaches the service. It is answered INVALID_ARGUMENT with reason
- * {@value #INVALID_STRING} (NUL or invalid UTF-8) or {@value #INVALID_REQUEST}
+ * {@value #INVALID_CHARACTER} (NUL or invalid UTF-8) or {@value #INVALID_REQUEST}
  * (anything else unparseable), after authentication, and changes nothing.
  *
  * <p>Why here and not in an interceptor: grpc-java parses the request before
@@ -38,14 +38,14 @@ import java.util.Map;
  */
 public final class RequestGate {
   /** A string field holds U+0000 or bytes that are not UTF-8. */
-  public static final String INVALID_STRING = "INVALID_STRING";
+  public static final String INVALID_CHARACTER = "INVALID_CHARACTER";
   /** The request is not a well-formed protobuf message of the method's request type. */
   public static final String INVALID_REQUEST = "INVALID_REQUEST";
 
   private RequestGate() {}
 
   /** Why a request was refused before the service saw it. */
-  public record Rejected(String reason, String message) {}
+  public record Rejected(String reason, String message, Map<String, String> metadata) {}
 
   /** The same service with requests parsed and checked by this gate. */
   public static ServerServiceDefinition strict(ServerServiceDefinition service) {
@@ -84,7 +84,7 @@ public final class RequestGate {
         if (message instanceof Rejected r) {
           refused = true;
           StatusRuntimeException s = StatusMapper.toStatus(null, ErrorCode.INVALID_ARGUMENT, r.reason(),
-              r.message(), Map.of());
+              r.message(), r.metadata());
           call.close(s.getStatus(), s.getTrailers() == null ? new Metadata() : s.getTrailers());
           return;
         }
@@ -128,7 +128,8 @@ public final class RequestGate {
       if (q instanceof Message m) {
         String field = firstNul(m, "");
         if (field != null) {
-          return new Rejected(INVALID_STRING, "field " + field + " contains U+0000 (NUL), which no string field accepts");
+          return new Rejected(INVALID_CHARACTER, "field " + field + " contains U+0000 (NUL), which no string field accepts",
+              Map.of("field", field));
         }
       }
       return q;
@@ -139,10 +140,10 @@ public final class RequestGate {
     for (Throwable c = e; c != null; c = c.getCause()) {
       if (c instanceof InvalidProtocolBufferException p && p.getMessage() != null
           && p.getMessage().contains("UTF-8")) {
-        return new Rejected(INVALID_STRING, "a string field is not valid UTF-8");
+        return new Rejected(INVALID_CHARACTER, "a string field is not valid UTF-8", Map.of());
       }
     }
-    return new Rejected(INVALID_REQUEST, "the request is not a well-formed message of this method's type");
+    return new Rejected(INVALID_REQUEST, "the request is not a well-formed message of this method's type", Map.of());
   }
 
   /**
