@@ -116,6 +116,24 @@ class BadInputTest {
         q.toBuilder().setKey("pages/v1").setPageToken(token).build()));
   }
 
+  @Test
+  void createOrUpdateKey_timesAndDurationsBeyondProtobufRange_invalidRequest_andNothingCreated() {
+    CreateKeyRequest base = CreateKeyRequest.newBuilder().setNamespace("range").setName("r1")
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setRotationPeriod(com.google.protobuf.Duration.newBuilder()
+            .setSeconds(30L * 86_400)).build();
+    for (long seconds : new long[] {Long.MAX_VALUE, Long.MIN_VALUE, 253_402_300_800L, -62_135_596_801L}) {
+      assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().createKey(base.toBuilder()
+          .setNextRotationTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(seconds)).build()));
+    }
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().createKey(base.toBuilder()
+        .setRotationPeriod(com.google.protobuf.Duration.newBuilder().setSeconds(Long.MAX_VALUE)
+            .setNanos(Integer.MAX_VALUE)).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().createKey(base.toBuilder()
+        .setRotationPeriod(com.google.protobuf.Duration.newBuilder().setSeconds(86_400L * 365).setNanos(1_000_000_000))
+        .build()));
+    assertEquals(0, client.keys().listKeys(ListKeysRequest.newBuilder().setNamespace("range").build()).getKeysCount());
+  }
+
   interface Writer {
     void write(CodedOutputStream out) throws IOException;
   }
