@@ -92,8 +92,7 @@ class AuthorizationIT {
   @BeforeAll
   static void start() throws Exception {
     Path root = Path.of("..").toAbsolutePath().normalize();
-    keycloak = Keycloak.start(dir.resolve("keycloak"));
-    keycloak.importRealm(root.resolve("deploy/keycloak/tpmkms-realm.json"));
+    keycloak = SharedKeycloak.get();
     keyDb = EmbeddedPostgres.builder().start();
     policyDb = EmbeddedPostgres.builder().start();
     int[] ports = ServiceProcess.freePorts(4);
@@ -149,7 +148,7 @@ class AuthorizationIT {
     if (policyService != null) policyService.close();
     if (keyDb != null) keyDb.close();
     if (policyDb != null) policyDb.close();
-    if (keycloak != null) keycloak.close();
+    // the Keycloak is shared (SharedKeycloak) and ends with the JVM
   }
 
   // ---- the role matrix ----

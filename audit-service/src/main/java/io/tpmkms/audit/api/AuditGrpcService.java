@@ -16,10 +16,10 @@ import io.tpmkms.audit.error.Reasons;
 import io.tpmkms.audit.query.JsonLines;
 import io.tpmkms.audit.query.RecordQueries;
 import io.tpmkms.audit.verify.ChainVerifier;
+import io.tpmkms.platform.paging.PageTokens;
 import io.tpmkms.proto.audit.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -34,7 +34,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link GrpcErrors}; none leaks as UNKNOWN.
  */
 @GrpcService
-public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
+public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.platform.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.platform.input.RequestGate.strict(AuditServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 100;
   static final int MAX_PAGE = 1000;
   /** Export chunks hold whole lines, about this many bytes (one longer line makes a chunk of its own). */
@@ -44,13 +50,15 @@ public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
   private final RecordQueries queries;
   private final CheckpointStore checkpoints;
   private final ChainVerifier verifier;
+  private final PageTokens pageTokens;
 
   public AuditGrpcService(AuditWriter writer, RecordQueries queries, CheckpointStore checkpoints,
-      ChainVerifier verifier) {
+      ChainVerifier verifier, io.agroal.api.AgroalDataSource dataSource) {
     this.writer = writer;
     this.queries = queries;
     this.checkpoints = checkpoints;
     this.verifier = verifier;
+    this.pageTokens = PageTokens.backedBy(dataSource);
   }
 
   @Override
@@ -78,7 +86,7 @@ public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
   public void queryRecords(QueryRecordsRequest r, StreamObserver<QueryRecordsResponse> out) {
     Dispatch.worker(out, () -> {
       int size = pageSize(r.getPageSize());
-      long after = decodeToken(r.getPageToken(), "r");
+      long after = pageTokens.openLong(r, 0);
       Long startSeconds = null;
       Long endSeconds = null;
       if (r.hasStartTime()) startSeconds = r.getStartTime().getSeconds();
@@ -88,7 +96,7 @@ public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
       List<StoredRecord> page = queries.page(f, after, size + 1);
       QueryRecordsResponse.Builder b = QueryRecordsResponse.newBuilder();
       page.stream().limit(size).forEach(x -> b.addRecords(ProtoMapper.record(x)));
-      if (page.size() > size) b.setNextPageToken(encodeToken("r", page.get(size - 1).sequence()));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).sequence()));
       return b.build();
     });
   }
@@ -116,11 +124,11 @@ public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
   public void listCheckpoints(ListCheckpointsRequest r, StreamObserver<ListCheckpointsResponse> out) {
     Dispatch.worker(out, () -> {
       int size = pageSize(r.getPageSize());
-      long after = decodeToken(r.getPageToken(), "c");
+      long after = pageTokens.openLong(r, 0);
       List<Checkpoint> page = checkpoints.page(after, size + 1);
       ListCheckpointsResponse.Builder b = ListCheckpointsResponse.newBuilder();
       page.stream().limit(size).forEach(c -> b.addCheckpoints(ProtoMapper.checkpoint(c)));
-      if (page.size() > size) b.setNextPageToken(encodeToken("c", page.get(size - 1).sequence()));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).sequence()));
       return b.build();
     });
   }
@@ -185,23 +193,5 @@ public class AuditGrpcService extends AuditServiceGrpc.AuditServiceImplBase {
   private static int pageSize(int requested) {
     if (requested < 0) throw AuditException.invalid(Reasons.INVALID_PAGE_SIZE, "page_size must not be negative");
     return requested == 0 ? DEFAULT_PAGE : Math.min(requested, MAX_PAGE);
-  }
-
-  private static String encodeToken(String kind, long sequence) {
-    return Base64.getUrlEncoder().withoutPadding()
-        .encodeToString((kind + ":" + sequence).getBytes(StandardCharsets.US_ASCII));
-  }
-
-  private static long decodeToken(String token, String kind) {
-    if (token.isEmpty()) return 0;
-    try {
-      String s = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.US_ASCII);
-      if (!s.startsWith(kind + ":")) throw new IllegalArgumentException();
-      long v = Long.parseLong(s.substring(kind.length() + 1));
-      if (v < 0) throw new IllegalArgumentException();
-      return v;
-    } catch (IllegalArgumentException e) {
-      throw AuditException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token is not one this service issued");
-    }
   }
 }

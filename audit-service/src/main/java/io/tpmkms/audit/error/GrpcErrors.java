@@ -26,6 +26,9 @@ public final class GrpcErrors {
     if (t instanceof AuditException a) return a;
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof AuditException a) return a;
+      if (c instanceof io.tpmkms.platform.error.ServiceException s) {
+        return new AuditException(s.code(), s.reason(), s.getMessage(), s.metadata(), t);
+      }
       if (c instanceof BackendException b) {
         if (b.kind() == BackendException.Kind.UNAVAILABLE || b.kind() == BackendException.Kind.RESOURCE_EXHAUSTED) {
           return new AuditException(ErrorCode.UNAVAILABLE, Reasons.BACKEND_UNAVAILABLE,

@@ -176,6 +176,17 @@ class AuditServiceRpcTest extends ClientTest {
         () -> client.audit().appendEvents(AppendEventsRequest.newBuilder().addAllEvents(tooMany).build()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
         () -> client.audit().queryRecords(QueryRecordsRequest.newBuilder().setPageToken("garbage!").build()));
+    // issue 11: a hand-made cursor of the old format, a token of another filter, NUL in a filter
+    String handMade = java.util.Base64.getUrlEncoder().withoutPadding()
+        .encodeToString("r:1".getBytes(StandardCharsets.US_ASCII));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN",
+        () -> client.audit().queryRecords(QueryRecordsRequest.newBuilder().setPageToken(handMade).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.audit().queryRecords(
+        QueryRecordsRequest.newBuilder().setPrincipal("someone-else").setPageToken(token(0)).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.audit().listCheckpoints(
+        ListCheckpointsRequest.newBuilder().setPageToken(token(0)).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> client.audit().queryRecords(
+        QueryRecordsRequest.newBuilder().setPrincipal("p\0").build()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_RANGE",
         () -> client.audit().verifyChain(VerifyChainRequest.newBuilder().setFromSequence(5).setToSequence(2).build()));
     assertStatus(Status.Code.NOT_FOUND, "CHECKPOINT_NOT_FOUND",
@@ -227,6 +238,13 @@ class AuditServiceRpcTest extends ClientTest {
     assertTrue(next.getCheckpoints(0).getSequence() > page.getCheckpoints(0).getSequence());
     assertEquals(cp, client.audit().getCheckpoint(GetCheckpointRequest.newBuilder().setSequence(cp.getSequence())
         .build()).getCheckpoint());
+  }
+
+  /** A page token, as this deployment issues them, for an unfiltered QueryRecords starting after {@code after}. */
+  static String token(long after) {
+    return io.tpmkms.platform.paging.PageTokens.backedBy(
+            io.quarkus.arc.Arc.container().instance(io.agroal.api.AgroalDataSource.class).get())
+        .issue(QueryRecordsRequest.getDefaultInstance(), after);
   }
 
   @Test

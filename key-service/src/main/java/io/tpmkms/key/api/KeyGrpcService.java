@@ -16,9 +16,9 @@ import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.UpdateKeyCommand;
 import io.tpmkms.key.lifecycle.KeyVersionEntity;
 import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.platform.paging.PageTokens;
 import io.tpmkms.proto.key.v1.*;
 import java.nio.charset.StandardCharsets;
-import java.util.Base64;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.function.Supplier;
@@ -31,18 +31,27 @@ import java.util.function.Supplier;
  * cached in-process keys run on the event loop ({@link Dispatch}).
  */
 @GrpcService
-public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
+public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.platform.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.platform.input.RequestGate.strict(KeyServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 1000;
 
   private final KeyLifecycleService lifecycle;
   private final CryptoService crypto;
   private final Dispatch dispatch;
+  private final PageTokens pageTokens;
 
-  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Dispatch dispatch) {
+  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Dispatch dispatch,
+      javax.sql.DataSource dataSource) {
     this.lifecycle = lifecycle;
     this.crypto = crypto;
     this.dispatch = dispatch;
+    this.pageTokens = PageTokens.backedBy(dataSource);
   }
 
   // ---- lifecycle --------------------------------------------------------------------------------
@@ -66,7 +75,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
   public void listKeys(ListKeysRequest r, StreamObserver<ListKeysResponse> out) {
     dispatch.worker(r, out, () -> {
       int size = pageSize(r.getPageSize());
-      String[] after = r.getPageToken().isEmpty() ? new String[] {"", ""} : decodeToken(r.getPageToken()).split("\0", 2);
+      String[] after = pageTokens.openString(r, "\0").split("\0", 2);
       if (after.length != 2) throw badToken();
       List<KeyView> page = lifecycle.listKeys(r.getNamespace().isEmpty() ? null : r.getNamespace(),
           r.getLabelsMap(), after[0], after[1], size + 1);
@@ -74,7 +83,7 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
       page.stream().limit(size).forEach(v -> b.addKeys(ProtoMapper.key(v)));
       if (page.size() > size) {
         KeyEntity last = page.get(size - 1).key();
-        b.setNextPageToken(encodeToken(last.namespace + "\0" + last.name));
+        b.setNextPageToken(pageTokens.issue(r, last.namespace + "\0" + last.name));
       }
       return b.build();
     });
@@ -104,19 +113,12 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
   public void listKeyVersions(ListKeyVersionsRequest r, StreamObserver<ListKeyVersionsResponse> out) {
     dispatch.worker(r, out, () -> {
       int size = pageSize(r.getPageSize());
-      int after = 0;
-      if (!r.getPageToken().isEmpty()) {
-        try {
-          after = Integer.parseInt(decodeToken(r.getPageToken()));
-        } catch (NumberFormatException e) {
-          throw badToken();
-        }
-      }
+      int after = Math.toIntExact(pageTokens.openLong(r, 0));
       KeyView key = lifecycle.getKey(r.getKey());
       List<KeyVersionEntity> page = lifecycle.listVersions(r.getKey(), after, size + 1, r.getIncludeDestroyed());
       ListKeyVersionsResponse.Builder b = ListKeyVersionsResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addVersions(ProtoMapper.version(key.key(), v)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(Integer.toString(page.get(size - 1).number)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).number));
       return b.build();
     });
   }
@@ -332,18 +334,6 @@ public class KeyGrpcService extends KeyServiceGrpc.KeyServiceImplBase {
       throw KmsException.invalid(Reasons.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
     }
     return requested == 0 ? DEFAULT_PAGE : requested;
-  }
-
-  private static String encodeToken(String s) {
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(s.getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String decodeToken(String token) {
-    try {
-      return new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
-    } catch (IllegalArgumentException e) {
-      throw badToken();
-    }
   }
 
   private static KmsException badToken() {

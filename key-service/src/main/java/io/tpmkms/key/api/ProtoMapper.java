@@ -107,12 +107,20 @@ final class ProtoMapper {
     if (t.getNanos() < 0 || t.getNanos() > 999_999_999) {
       throw KmsException.invalid(Reasons.INVALID_REQUEST, "timestamp nanos out of range");
     }
+    // google.protobuf.Timestamp's own range, 0001-01-01 .. 9999-12-31 (beyond it Instant or PostgreSQL fails)
+    if (t.getSeconds() < -62_135_596_800L || t.getSeconds() > 253_402_300_799L) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "timestamp outside 0001-01-01 .. 9999-12-31");
+    }
     return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
   }
 
   static java.time.Duration duration(Duration d) {
     if (d.getSeconds() < 0 || d.getNanos() < 0) {
       throw KmsException.invalid(Reasons.INVALID_REQUEST, "durations must not be negative");
+    }
+    // google.protobuf.Duration's own range: at most 10,000 years, nanos below one second
+    if (d.getSeconds() > 315_576_000_000L || d.getNanos() > 999_999_999) {
+      throw KmsException.invalid(Reasons.INVALID_REQUEST, "duration outside google.protobuf.Duration's range");
     }
     return java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
   }

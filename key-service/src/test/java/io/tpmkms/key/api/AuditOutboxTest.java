@@ -95,14 +95,14 @@ class AuditOutboxTest extends GrpcTest {
 
   @Test
   void hostileKeyName_isRecordedClipped_soTheAuditServiceAcceptsIt() throws Exception {
-    String hostile = "auditx/" + "\u0000bad\n".repeat(300);
+    String hostile = "auditx/" + "\u0001bad\n".repeat(300);
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_KEY_NAME",
         () -> client.keys().getKey(GetKeyRequest.newBuilder().setKey(hostile).build()));
     List<AuditEvent> events = events("auditx/");
     assertEquals(1, events.size());
     String recorded = events.get(0).getKey();
     assertEquals(256, recorded.length());
-    assertFalse(recorded.contains("\u0000") || recorded.contains("\n"), recorded);
+    assertFalse(recorded.contains("\u0001") || recorded.contains("\n"), recorded);
   }
 
   /** The events of keys starting with the prefix, from the outbox and the journal, in time order. */

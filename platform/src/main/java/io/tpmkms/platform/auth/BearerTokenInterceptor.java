@@ -51,7 +51,13 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
   /** Services callable without a token. */
   private static final Set<String> OPEN_SERVICES = Set.of("grpc.health.v1.Health",
       "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection");
-  private static final int MAX_TOKEN_LENGTH = 16 * 1024;
+  /**
+   * The largest access token accepted: 64 KiB, room for a Keycloak token with some hundreds of groups.
+   * Longer ones are refused with TOKEN_TOO_LARGE before any parsing. The gRPC server's metadata limit
+   * ({@code quarkus.grpc.server.max-inbound-metadata-size}, 128 KiB) is above it, so such a token
+   * reaches this check instead of failing in the transport.
+   */
+  public static final int MAX_TOKEN_LENGTH = 64 * 1024;
 
   private record Verified(Principal principal, long notAfterMillis) {}
 
@@ -96,13 +102,17 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
       return Contexts.interceptCall(Caller.with(Context.current(), Principal.ANONYMOUS), call, headers, next);
     }
     String header = headers.get(AUTHORIZATION);
+    if (header != null && header.length() > MAX_TOKEN_LENGTH + 7) {
+      return reject(call, "TOKEN_TOO_LARGE", "the access token is longer than " + MAX_TOKEN_LENGTH
+          + " characters; ask for a token with fewer claims (e.g. fewer groups)");
+    }
     if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
       return reject(call, "TOKEN_MISSING", "this call needs an access token: authorization: Bearer <token>"
           + " (tpmkms login)");
     }
     String token = header.substring(7).trim();
-    if (token.isEmpty() || token.length() > MAX_TOKEN_LENGTH) {
-      return reject(call, "TOKEN_INVALID", "the access token is empty or too long");
+    if (token.isEmpty()) {
+      return reject(call, "TOKEN_INVALID", "the access token is empty");
     }
     long now = System.currentTimeMillis();
     Verified known = verified.get(token);

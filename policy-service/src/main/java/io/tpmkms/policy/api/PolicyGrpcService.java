@@ -15,8 +15,7 @@ import io.tpmkms.policy.store.PolicyVersionEntity;
 import io.tpmkms.policy.store.RoleBindingEntity;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.platform.auth.Principal;
-import java.nio.charset.StandardCharsets;
-import java.util.Base64;
+import io.tpmkms.platform.paging.PageTokens;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -28,7 +27,13 @@ import java.util.regex.Pattern;
  * next call on. Every failure passes through {@link Dispatch}.
  */
 @GrpcService
-public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
+public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grpc.BindableService {
+  /** Requests are parsed and checked by the shared {@link io.tpmkms.platform.input.RequestGate}. */
+  @Override
+  public io.grpc.ServerServiceDefinition bindService() {
+    return io.tpmkms.platform.input.RequestGate.strict(PolicyServiceGrpc.bindService(this));
+  }
+
   static final int DEFAULT_PAGE = 50;
   static final int MAX_PAGE = 1000;
   static final int MAX_BATCH = 100;
@@ -38,11 +43,14 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
   private final Authorizer authorizer;
   private final PolicyStore store;
   private final CallerAuthorizer callers;
+  private final PageTokens pageTokens;
 
-  public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers) {
+  public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers,
+      javax.sql.DataSource dataSource) {
     this.authorizer = authorizer;
     this.store = store;
     this.callers = callers;
+    this.pageTokens = PageTokens.backedBy(dataSource);
   }
 
   private PolicyEngine engine() { return authorizer.engine(); }
@@ -135,11 +143,11 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
     Dispatch.worker(r, out, () -> {
       callers.require("ListPolicies", ResourceRef.DEPLOYMENT);
       int size = pageSize(r.getPageSize());
-      String after = r.getPageToken().isEmpty() ? "" : decodeToken(r.getPageToken());
+      String after = pageTokens.openString(r, "");
       List<PolicyVersionEntity> page = store.listPolicies(r.getIncludeDeleted(), after, size + 1);
       ListPoliciesResponse.Builder b = ListPoliciesResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addPolicies(ProtoMapper.policy(v)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(page.get(size - 1).policyId));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).policyId));
       return b.build();
     });
   }
@@ -150,11 +158,11 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
       callers.require("ListPolicyVersions", ResourceRef.DEPLOYMENT);
       checkPolicyId(r.getId());
       int size = pageSize(r.getPageSize());
-      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      long after = pageTokens.openLong(r, 0);
       List<PolicyVersionEntity> page = store.listVersions(r.getId(), after, size + 1);
       ListPolicyVersionsResponse.Builder b = ListPolicyVersionsResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addVersions(ProtoMapper.policy(v)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).version)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).version));
       return b.build();
     });
   }
@@ -213,11 +221,11 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
       ResourceRef resource = r.hasResource() ? ProtoMapper.resource(r.getResource()) : null;
       SubjectRef subject = r.hasSubject() ? ProtoMapper.subject(r.getSubject()) : null;
       int size = pageSize(r.getPageSize());
-      long after = r.getPageToken().isEmpty() ? 0 : parseLongToken(r.getPageToken());
+      long after = pageTokens.openLong(r, 0);
       List<RoleBindingEntity> page = store.listBindings(resource, subject, r.getIncludeDeleted(), after, size + 1);
       ListRoleBindingsResponse.Builder b = ListRoleBindingsResponse.newBuilder();
       page.stream().limit(size).forEach(x -> b.addBindings(ProtoMapper.binding(x)));
-      if (page.size() > size) b.setNextPageToken(encodeToken(Long.toString(page.get(size - 1).seq)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).seq));
       return b.build();
     });
   }
@@ -262,25 +270,5 @@ public class PolicyGrpcService extends PolicyServiceGrpc.PolicyServiceImplBase {
       throw PolicyException.invalid(Reasons.INVALID_REQUEST, "page_size must be at most " + MAX_PAGE);
     }
     return requested == 0 ? DEFAULT_PAGE : requested;
-  }
-
-  private static String encodeToken(String s) {
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(s.getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String decodeToken(String t) {
-    try {
-      return new String(Base64.getUrlDecoder().decode(t), StandardCharsets.UTF_8);
-    } catch (IllegalArgumentException e) {
-      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
-    }
-  }
-
-  private static long parseLongToken(String t) {
-    try {
-      return Long.parseLong(decodeToken(t));
-    } catch (NumberFormatException e) {
-      throw PolicyException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token was not issued by this service");
-    }
   }
 }

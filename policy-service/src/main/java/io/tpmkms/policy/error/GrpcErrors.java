@@ -28,6 +28,9 @@ public final class GrpcErrors {
   public static PolicyException classify(Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof PolicyException p) return p;
+      if (c instanceof io.tpmkms.platform.error.ServiceException s) {
+        return new PolicyException(s.code(), s.reason(), s.getMessage(), s.metadata(), t);
+      }
       if (c instanceof OptimisticLockException || c instanceof StaleStateException
           || c instanceof PessimisticLockException || c instanceof LockAcquisitionException
           || c instanceof ConstraintViolationException) {

@@ -111,4 +111,30 @@ class OidcCallerTest {
         () -> withToken("not.a.token").authorize(AuthorizeRequest.getDefaultInstance()));
     assertEquals(Status.Code.UNAUTHENTICATED, bad.getStatus().getCode());
   }
+
+  /**
+   * Issue 11: a real Keycloak token of a user in 150 groups (about 20 KB) passed gRPC's 8 KiB header
+   * limit: UNKNOWN (HTTP 431) or INTERNAL (RST_STREAM) before any service code ran. Now it authenticates;
+   * a garbage token of that size gets the normal TOKEN_INVALID; one above the documented 64 KiB limit
+   * gets TOKEN_TOO_LARGE.
+   */
+  @Test
+  void largeTokens_normalOutcome_orTokenTooLarge() throws Exception {
+    Keycloak kc = KeycloakResource.current();
+    List<String> groups = new java.util.ArrayList<>();
+    for (int i = 0; i < 150; i++) {
+      String path = "/large-token-group-with-a-rather-long-descriptive-name-like-real-directories-have-" + i;
+      kc.createGroup("tpmkms", path);
+      groups.add(path);
+    }
+    kc.createUser("tpmkms", "many-groups", "many-groups", List.of("tpmkms-viewer"), groups);
+    String token = password("many-groups");
+    assertTrue(token.length() > 16 * 1024, "token of " + token.length() + " characters");
+    WhoAmIResponse me = withToken(token).whoAmI(WhoAmIRequest.getDefaultInstance());
+    assertEquals(150, me.getPrincipal().getGroupsCount());
+    assertStatus(Status.Code.UNAUTHENTICATED, "TOKEN_INVALID",
+        () -> withToken("x".repeat(20_000)).whoAmI(WhoAmIRequest.getDefaultInstance()));
+    assertStatus(Status.Code.UNAUTHENTICATED, "TOKEN_TOO_LARGE",
+        () -> withToken("x".repeat(70_000)).whoAmI(WhoAmIRequest.getDefaultInstance()));
+  }
 }

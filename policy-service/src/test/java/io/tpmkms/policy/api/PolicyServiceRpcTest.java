@@ -97,6 +97,16 @@ class PolicyServiceRpcTest {
     ListPolicyVersionsResponse page2 = svc().listPolicyVersions(ListPolicyVersionsRequest.newBuilder().setId(id)
         .setPageSize(2).setPageToken(page1.getNextPageToken()).build());
     assertEquals(List.of(v3, deleted), page2.getVersionsList());
+    // issue 11: a token is bound to its policy id, and a hand-made cursor (the old format) is refused
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> svc().listPolicyVersions(
+        ListPolicyVersionsRequest.newBuilder().setId(id + "x").setPageToken(page1.getNextPageToken()).build()));
+    String handMade = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString("2".getBytes());
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> svc().listPolicyVersions(
+        ListPolicyVersionsRequest.newBuilder().setId(id).setPageToken(handMade).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> svc().listRoleBindings(
+        ListRoleBindingsRequest.newBuilder().setPageToken(page1.getNextPageToken()).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_CHARACTER", () -> svc().getPolicy(
+        GetPolicyRequest.newBuilder().setId("a\0b").build()));
 
     assertFalse(svc().listPolicies(ListPoliciesRequest.newBuilder().setPageSize(1000).build()).getPoliciesList()
         .stream().anyMatch(p -> p.getId().equals(id)));
