@@ -4,8 +4,8 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.key.KmsConfig;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
@@ -89,11 +89,11 @@ public class BackendRegistry {
     return requested == null ? defaultLevel : requested;
   }
 
-  /** @throws KmsException UNIMPLEMENTED when no backend serves the level */
+  /** @throws ServiceException UNIMPLEMENTED when no backend serves the level */
   public KeyProtectionBackend forLevel(ProtectionLevel level) {
     KeyProtectionBackend b = backends.get(level);
     if (b == null) {
-      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.PROTECTION_LEVEL_UNAVAILABLE,
+      throw new ServiceException(ErrorCode.UNIMPLEMENTED, KeyReason.PROTECTION_LEVEL_UNAVAILABLE,
           "protection level " + level + " is not available on this server");
     }
     return b;
@@ -103,7 +103,7 @@ public class BackendRegistry {
   public KeyProtectionBackend require(ProtectionLevel level, KeyAlgorithm algorithm, Capability capability) {
     KeyProtectionBackend b = forLevel(level);
     if (!b.describe().supports(algorithm) || !b.describe().supports(capability)) {
-      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+      throw new ServiceException(ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
           "protection level " + level + " does not support " + capability + " with " + algorithm);
     }
     return b;

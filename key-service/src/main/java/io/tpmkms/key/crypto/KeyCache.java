@@ -1,8 +1,11 @@
 package io.tpmkms.key.crypto;
 
+import io.tpmkms.platform.rpc.MustBlock;
+
+import io.tpmkms.key.error.KeyErrors;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
-import io.tpmkms.key.error.KmsException;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.key.lifecycle.KeyEntity;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyChanged;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
@@ -63,7 +66,7 @@ public class KeyCache {
    * would time out waiting for the pool (seen: 2 UNAVAILABLE in 2.4 million
    * Encrypts at 64 calls in flight on a saturated two-core box).
    *
-   * @throws KmsException NOT_FOUND
+   * @throws ServiceException NOT_FOUND
    * @throws MustBlock on an event-loop thread, where the database must not be read
    */
   public CachedKey get(KeyName kn) {
@@ -121,7 +124,7 @@ public class KeyCache {
         .setParameter("ns", kn.namespace())
         .setParameter("n", kn.name())
         .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+        .orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     Map<Integer, CachedVersion> versions = em.createQuery(
             "select v from KeyVersionEntity v where v.keyId = :id", KeyVersionEntity.class)
         .setParameter("id", k.id)

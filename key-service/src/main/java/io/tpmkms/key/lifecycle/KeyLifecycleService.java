@@ -1,13 +1,14 @@
 package io.tpmkms.key.lifecycle;
 
+import io.tpmkms.key.error.KeyErrors;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
 import io.tpmkms.platform.audit.AuditLog;
 import io.tpmkms.platform.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.GeneratedKey;
@@ -87,18 +88,18 @@ public class KeyLifecycleService {
   public KeyView createKey(CreateKeyCommand cmd) {
     KeyName kn = KeyNames.of(cmd.namespace(), cmd.name());
     if (cmd.purpose() == null) {
-      throw KmsException.invalid(Reasons.INVALID_PURPOSE, "purpose is required");
+      throw ServiceException.invalid(KeyReason.INVALID_PURPOSE, "purpose is required");
     }
     KeyAlgorithm algorithm = cmd.algorithm() == null ? cmd.purpose().defaultAlgorithm() : cmd.algorithm();
     if (!cmd.purpose().allows(algorithm)) {
-      throw KmsException.invalid(Reasons.INVALID_ALGORITHM,
+      throw ServiceException.invalid(KeyReason.INVALID_ALGORITHM,
           "algorithm " + algorithm + " does not fit purpose " + cmd.purpose());
     }
     Map<String, String> labels = cmd.labels() == null ? Map.of() : cmd.labels();
     KeyNames.checkLabels(labels);
     checkRotationPeriod(cmd.rotationPeriod());
     if (cmd.nextRotationTime() != null && cmd.rotationPeriod() == null) {
-      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+      throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
     KeyProtectionBackend backend = backends.require(level, algorithm, Capability.GENERATE);
@@ -136,7 +137,7 @@ public class KeyLifecycleService {
   /** Creates the next version and makes it primary. Manual rotation does not move the schedule. */
   public KeyView rotateKey(String key) {
     KeyName kn = KeyNames.parse(key);
-    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
@@ -200,7 +201,7 @@ public class KeyLifecycleService {
   public KeyView getKey(String key) {
     KeyName kn = KeyNames.parse(key);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
       return new KeyView(k, version(k, k.primaryVersion));
     });
   }
@@ -209,7 +210,7 @@ public class KeyLifecycleService {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
       return version(k, number);
     });
   }
@@ -256,7 +257,7 @@ public class KeyLifecycleService {
   public List<KeyVersionEntity> listVersions(String key, int afterNumber, int limit, boolean includeDestroyed) {
     KeyName kn = KeyNames.parse(key);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
       return em.createQuery("select v from KeyVersionEntity v where v.keyId = :id and v.number > :after"
               + " and (:all = true or v.state <> :destroyed) order by v.number", KeyVersionEntity.class)
           .setParameter("id", k.id)
@@ -275,7 +276,7 @@ public class KeyLifecycleService {
     KeyName kn = KeyNames.parse(cmd.key());
     Set<String> allowed = Set.of("labels", "rotation_period", "next_rotation_time");
     if (cmd.mask().isEmpty() || !allowed.containsAll(cmd.mask())) {
-      throw KmsException.invalid(Reasons.INVALID_UPDATE_MASK,
+      throw ServiceException.invalid(KeyReason.INVALID_UPDATE_MASK,
           "update_mask must name one or more of " + allowed + ", got " + cmd.mask());
     }
     if (cmd.mask().contains("labels")) KeyNames.checkLabels(cmd.labels());
@@ -284,7 +285,7 @@ public class KeyLifecycleService {
       KeyEntity k = lockKey(kn);
       long etag = k.rowVersion + 1;
       if (cmd.etag() != 0 && cmd.etag() != etag) {
-        throw new KmsException(ErrorCode.ABORTED, Reasons.ETAG_MISMATCH,
+        throw new ServiceException(ErrorCode.ABORTED, KeyReason.ETAG_MISMATCH,
             "key \"" + kn + "\" changed since etag " + cmd.etag() + " (now " + etag + "); read it again",
             Map.of("key", kn.full()), null);
       }
@@ -304,7 +305,7 @@ public class KeyLifecycleService {
       }
       if (cmd.mask().contains("next_rotation_time")) {
         if (cmd.nextRotationTime() != null && k.rotationPeriodSeconds == null) {
-          throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+          throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
         }
         k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime()
             : (k.rotationPeriodSeconds == null ? null : now.plusSeconds(k.rotationPeriodSeconds));
@@ -348,7 +349,7 @@ public class KeyLifecycleService {
     var d = config.destruction();
     Duration effective = delay == null ? d.defaultDelay() : delay;
     if (effective.compareTo(d.minDelay()) < 0 || effective.compareTo(d.maxDelay()) > 0) {
-      throw KmsException.invalid(Reasons.INVALID_DESTROY_DELAY,
+      throw ServiceException.invalid(KeyReason.INVALID_DESTROY_DELAY,
           "destruction delay must be between " + d.minDelay() + " and " + d.maxDelay());
     }
     return transition(key, number, Transition.SCHEDULE_DESTRUCTION, effective);
@@ -366,7 +367,7 @@ public class KeyLifecycleService {
   public KeyView revokeVersion(String key, int number) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
-    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
     GeneratedKey replacement = snapshot.primaryVersion == number
         ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
@@ -379,7 +380,7 @@ public class KeyLifecycleService {
       KeyVersionState next = Transition.REVOKE.apply(v.state, false, v.compromiseTime != null);
       if (k.primaryVersion == number) {
         if (replacement == null) {
-          throw new KmsException(ErrorCode.ABORTED, Reasons.CONCURRENT_MODIFICATION,
+          throw new ServiceException(ErrorCode.ABORTED, KeyReason.CONCURRENT_MODIFICATION,
               "the primary changed concurrently; retry", Map.of("key", kn.full()), null);
         }
         addPrimaryVersion(k, backend, replacement);
@@ -519,7 +520,7 @@ public class KeyLifecycleService {
         .setParameter("n", kn.name())
         .setLockMode(LockModeType.PESSIMISTIC_WRITE)
         .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+        .orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
   }
 
   private Optional<KeyEntity> findKey(KeyName kn) {
@@ -539,14 +540,14 @@ public class KeyLifecycleService {
         .setParameter("id", k.id)
         .setParameter("n", number)
         .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.versionNotFound(k.fullName(), number));
+        .orElseThrow(() -> KeyErrors.versionNotFound(k.fullName(), number));
   }
 
   private void checkRotationPeriod(Duration period) {
     if (period == null) return;
     Duration min = config.rotation().minPeriod();
     if (period.compareTo(min) < 0 || period.compareTo(Duration.ofDays(36500)) > 0) {
-      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD,
+      throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD,
           "rotation_period must be at least " + min + " and at most 100 years");
     }
   }
@@ -561,8 +562,8 @@ public class KeyLifecycleService {
     return false;
   }
 
-  private static KmsException alreadyExists(KeyName kn) {
-    return new KmsException(ErrorCode.ALREADY_EXISTS, Reasons.KEY_ALREADY_EXISTS,
+  private static ServiceException alreadyExists(KeyName kn) {
+    return new ServiceException(ErrorCode.ALREADY_EXISTS, KeyReason.KEY_ALREADY_EXISTS,
         "key \"" + kn + "\" already exists", Map.of("key", kn.full()), null);
   }
 
