@@ -53,7 +53,7 @@ public class BackendRegistry {
     var tpmConfig = config.backend().tpm();
     RootKeySource root;
     if (tpmConfig.isPresent()) {
-      tpm = TpmConnection.open(toTpmConfig(tpmConfig.get()));
+      tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
         refuseNewSeedOverExistingKeys(sealed, db);
@@ -77,12 +77,6 @@ public class BackendRegistry {
     LOG.infof("key protection backends: %s (default %s)", backends.keySet(), defaultLevel);
   }
 
-  private static TpmConfig toTpmConfig(KmsConfig.Backend.Tpm t) {
-    return new TpmConfig(t.transport(), t.path().orElse(null), t.host().orElse(null), t.port().orElse(0),
-        t.commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
-        t.maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
-        t.persistentSrkHandle().map(h -> (int) Long.decode(h).longValue()).orElse(null));
-  }
 
   /** The level to use when a request names none. */
   public ProtectionLevel resolve(ProtectionLevel requested) {
