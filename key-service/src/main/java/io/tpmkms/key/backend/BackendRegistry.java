@@ -1,8 +1,8 @@
 package io.tpmkms.key.backend;
 
-import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.catalogue.KeyCatalogue;
 import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.key.error.KeyReason;
@@ -21,10 +21,6 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.util.EnumMap;
 import java.util.Map;
 import org.jboss.logging.Logger;
@@ -48,7 +44,7 @@ public class BackendRegistry {
   private final ProtectionLevel defaultLevel;
   private TpmConnection tpm;
 
-  public BackendRegistry(KmsConfig config, AgroalDataSource db) {
+  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue) {
     Path plainSeed = Path.of(config.backend().software().seedFile());
     var tpmConfig = config.backend().tpm();
     RootKeySource root;
@@ -56,14 +52,14 @@ public class BackendRegistry {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
-        refuseNewSeedOverExistingKeys(sealed, db);
+        refuseNewSeedOverExistingKeys(sealed, catalogue);
       }
       byte[] seed = new TpmSealedRootKeySource(tpm, sealed, plainSeed).rootSeed();
       root = () -> seed.clone();
       backends.put(ProtectionLevel.TPM, new TpmKeyProtectionBackend(tpm, seed));
     } else {
       if (!Files.exists(plainSeed)) {
-        refuseNewSeedOverExistingKeys(plainSeed, db);
+        refuseNewSeedOverExistingKeys(plainSeed, catalogue);
       }
       root = new FileRootKeySource(plainSeed);
     }
@@ -108,17 +104,10 @@ public class BackendRegistry {
    * SOFTWARE key material, the seed was lost or misconfigured: a new one would
    * make every such key unusable, so refuse to start instead.
    */
-  private static void refuseNewSeedOverExistingKeys(Path seed, AgroalDataSource db) {
-    long wrapped;
-    try (Connection c = db.getConnection();
-        // SOFTWARE blobs are wrapped under the seed, TPM objects' auth values derive from it: any live blob counts
-        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version WHERE key_blob IS NOT NULL");
-        ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      wrapped = rs.getLong(1);
-    } catch (SQLException e) {
-      return; // no catalogue yet: a fresh installation
-    }
+  private static void refuseNewSeedOverExistingKeys(Path seed, KeyCatalogue catalogue) {
+    // SOFTWARE blobs are wrapped under the seed, TPM objects' auth values derive from it: any live blob counts.
+    // Unreadable (empty): no catalogue yet, a fresh installation.
+    long wrapped = catalogue.countVersionsHoldingMaterial().orElse(0);
     if (wrapped > 0) {
       throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
           + wrapped + " key versions that depend on it; restore the seed file from backup"
