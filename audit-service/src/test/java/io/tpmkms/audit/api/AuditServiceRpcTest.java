@@ -240,13 +240,6 @@ class AuditServiceRpcTest extends ClientTest {
         .build()).getCheckpoint());
   }
 
-  /** A page token, as this deployment issues them, for an unfiltered QueryRecords starting after {@code after}. */
-  static String token(long after) {
-    return io.tpmkms.platform.paging.PageTokens.backedBy(
-            io.quarkus.arc.Arc.container().instance(io.agroal.api.AgroalDataSource.class).get())
-        .issue(QueryRecordsRequest.getDefaultInstance(), after);
-  }
-
   @Test
   void export_isJsonLines_wholeLines_withDocumentedFields() throws Exception {
     String who = "export-" + UUID.randomUUID();

@@ -11,10 +11,14 @@ public final class Encodings {
   private Encodings() {
   }
 
-  /** The page token that lists records after sequence {@code after}. */
+  /**
+   * A page token, as this deployment issues them (authenticated, ADR 0020), for an unfiltered
+   * QueryRecords starting after {@code after}; only inside a running @QuarkusTest.
+   */
   public static String token(long after) {
-    return java.util.Base64.getUrlEncoder().withoutPadding()
-        .encodeToString(("r:" + after).getBytes(StandardCharsets.US_ASCII));
+    return io.tpmkms.platform.paging.PageTokens.backedBy(
+            io.quarkus.arc.Arc.container().instance(io.agroal.api.AgroalDataSource.class).get())
+        .issue(io.tpmkms.proto.audit.v1.QueryRecordsRequest.getDefaultInstance(), after);
   }
 
   public static byte[] canonical(AuditRecord r) {
