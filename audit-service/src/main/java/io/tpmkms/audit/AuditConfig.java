@@ -21,18 +21,8 @@ public interface AuditConfig {
     /** The TPM; absent: a software signing key and the "software" anchor. */
     Optional<Tpm> tpm();
 
-    interface Tpm {
-      /** unix (swtpm's socket), tcp (swtpm's data port) or device (/dev/tpmrm0). */
-      TpmConfig.Transport transport();
-      Optional<String> path();
-      Optional<String> host();
-      Optional<Integer> port();
-      /** Deadline of one TPM command; unset: 60 s. */
-      Optional<Duration> commandTimeout();
-      Optional<Integer> maxLoadedObjects();
-      /** A persistent SRK handle such as 0x81000001 (real hardware); unset: re-derive the SRK. */
-      Optional<String> persistentSrkHandle();
-    }
+    /** The audit service's TPM: the shared connection settings, nothing else. */
+    interface Tpm extends io.tpmkms.platform.tpm.TpmSettings {}
   }
 
   interface Audit {

@@ -31,20 +31,8 @@ public interface KmsConfig {
     /** The TPM; absent: no TPM protection level (and the software root seed is a plain file). */
     Optional<Tpm> tpm();
 
-    interface Tpm {
-      /** unix (swtpm's socket), tcp (swtpm's data port) or device (/dev/tpmrm0). */
-      TpmConfig.Transport transport();
-      /** Socket or device path (unix, device). */
-      Optional<String> path();
-      /** Host and port (tcp). */
-      Optional<String> host();
-      Optional<Integer> port();
-      /** Deadline of one TPM command; unset: 60 s. (No defaults in this group: a default would make it present.) */
-      Optional<Duration> commandTimeout();
-      /** Transient slots the key cache may use besides the SRK; unset: 2 (swtpm). */
-      Optional<Integer> maxLoadedObjects();
-      /** A persistent SRK handle such as 0x81000001 (real hardware); unset: re-derive the SRK. */
-      Optional<String> persistentSrkHandle();
+    /** The shared connection settings, and where the TPM-sealed software root seed is kept. */
+    interface Tpm extends io.tpmkms.platform.tpm.TpmSettings {
       /** Where the TPM-sealed software root seed is kept; unset: {@code <data-dir>/software-root.sealed}. */
       Optional<String> sealedSeedFile();
     }

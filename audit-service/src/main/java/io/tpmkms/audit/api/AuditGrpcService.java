@@ -9,14 +9,15 @@ import io.tpmkms.audit.chain.Event;
 import io.tpmkms.audit.chain.StoredRecord;
 import io.tpmkms.audit.checkpoint.Checkpoint;
 import io.tpmkms.audit.checkpoint.CheckpointStore;
-import io.tpmkms.audit.error.AuditException;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.audit.error.GrpcErrors;
-import io.tpmkms.audit.error.Reasons;
+import io.tpmkms.audit.error.AuditErrors;
+import io.tpmkms.audit.error.AuditReason;
 import io.tpmkms.audit.query.JsonLines;
 import io.tpmkms.audit.query.RecordQueries;
 import io.tpmkms.audit.verify.ChainVerifier;
 import io.tpmkms.platform.paging.PageTokens;
+import io.tpmkms.platform.rpc.Pipeline;
 import io.tpmkms.proto.audit.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
@@ -28,10 +29,11 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The gRPC adapter of tpmkms.audit.v1.AuditService: messages to domain calls
- * and back. AppendEvents is validated on the event loop and answered by the
- * single writer after COMMIT; every other call runs on the worker pool
- * ({@link Dispatch}). Every failure becomes a status with an ErrorInfo via
- * {@link GrpcErrors}; none leaks as UNKNOWN.
+ * and back. Each method hands its handler to the platform's {@link Pipeline}
+ * with its declaration in {@link AuditRpcs}: AppendEvents is validated on the
+ * event loop and answered by the single writer after COMMIT; every other call
+ * runs on the worker pool. Every failure becomes a status with an ErrorInfo
+ * ({@link AuditErrors}); none leaks as UNKNOWN.
  */
 @GrpcService
 public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.BindableService {
@@ -51,6 +53,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
   private final CheckpointStore checkpoints;
   private final ChainVerifier verifier;
   private final PageTokens pageTokens;
+  private final Pipeline pipeline = Pipeline.builder(AuditErrors.GRPC, AuditReason.OVERLOADED).build();
 
   public AuditGrpcService(AuditWriter writer, RecordQueries queries, CheckpointStore checkpoints,
       ChainVerifier verifier, io.agroal.api.AgroalDataSource dataSource) {
@@ -63,28 +66,17 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void appendEvents(AppendEventsRequest r, StreamObserver<AppendEventsResponse> out) {
-    List<Event> events;
-    try {
-      events = EventValidation.events(r.getEventsList(), Instant.now());
-    } catch (Throwable t) {
-      out.onError(GrpcErrors.toStatus(t));
-      return;
-    }
-    writer.append(events).whenComplete((sequences, failure) -> {
-      if (failure != null) {
-        out.onError(GrpcErrors.toStatus(failure));
-        return;
-      }
-      AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
-      for (long s : sequences) b.addSequences(s);
-      out.onNext(b.build());
-      out.onCompleted();
-    });
+    pipeline.async(AuditRpcs.APPEND_EVENTS, r, out, () -> writer.append(EventValidation.events(r.getEventsList(),
+        Instant.now())).thenApply(sequences -> {
+          AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
+          for (long s : sequences) b.addSequences(s);
+          return b.build();
+        }));
   }
 
   @Override
   public void queryRecords(QueryRecordsRequest r, StreamObserver<QueryRecordsResponse> out) {
-    Dispatch.worker(out, () -> {
+    pipeline.unary(AuditRpcs.QUERY_RECORDS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       long after = pageTokens.openLong(r, 0);
       Long startSeconds = null;
@@ -103,9 +95,9 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void verifyChain(VerifyChainRequest r, StreamObserver<VerifyChainResponse> out) {
-    Dispatch.worker(out, () -> {
+    pipeline.unary(AuditRpcs.VERIFY_CHAIN, r, out, () -> {
       if (r.getToSequence() != 0 && r.getFromSequence() > r.getToSequence()) {
-        throw AuditException.invalid(Reasons.INVALID_RANGE, "from_sequence is after to_sequence");
+        throw ServiceException.invalid(AuditReason.INVALID_RANGE, "from_sequence is after to_sequence");
       }
       ChainVerifier.Result v = verifier.verify(r.getFromSequence(), r.getToSequence());
       return VerifyChainResponse.newBuilder()
@@ -122,7 +114,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void listCheckpoints(ListCheckpointsRequest r, StreamObserver<ListCheckpointsResponse> out) {
-    Dispatch.worker(out, () -> {
+    pipeline.unary(AuditRpcs.LIST_CHECKPOINTS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       long after = pageTokens.openLong(r, 0);
       List<Checkpoint> page = checkpoints.page(after, size + 1);
@@ -135,9 +127,9 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void getCheckpoint(GetCheckpointRequest r, StreamObserver<GetCheckpointResponse> out) {
-    Dispatch.worker(out, () -> {
+    pipeline.unary(AuditRpcs.GET_CHECKPOINT, r, out, () -> {
       var cp = r.getSequence() == 0 ? checkpoints.latest() : checkpoints.get(r.getSequence());
-      Checkpoint c = cp.orElseThrow(() -> new AuditException(ErrorCode.NOT_FOUND, Reasons.CHECKPOINT_NOT_FOUND,
+      Checkpoint c = cp.orElseThrow(() -> new ServiceException(ErrorCode.NOT_FOUND, AuditReason.CHECKPOINT_NOT_FOUND,
           r.getSequence() == 0 ? "no checkpoint yet" : "no checkpoint at sequence " + r.getSequence(),
           Map.of("sequence", Long.toString(r.getSequence())), null));
       return GetCheckpointResponse.newBuilder().setCheckpoint(ProtoMapper.checkpoint(c)).build();
@@ -159,9 +151,9 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
     };
     call.setOnReadyHandler(signal);
     call.setOnCancelHandler(signal);
-    Dispatch.workerStream(out, () -> {
+    pipeline.stream(AuditRpcs.EXPORT_RECORDS, r, out, () -> {
       if (r.getToSequence() != 0 && r.getFromSequence() > r.getToSequence()) {
-        throw AuditException.invalid(Reasons.INVALID_RANGE, "from_sequence is after to_sequence");
+        throw ServiceException.invalid(AuditReason.INVALID_RANGE, "from_sequence is after to_sequence");
       }
       long to = r.getToSequence() == 0 ? Long.MAX_VALUE : r.getToSequence();
       StringBuilder chunk = new StringBuilder(CHUNK_BYTES + 4096);
@@ -191,7 +183,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
   }
 
   private static int pageSize(int requested) {
-    if (requested < 0) throw AuditException.invalid(Reasons.INVALID_PAGE_SIZE, "page_size must not be negative");
+    if (requested < 0) throw ServiceException.invalid(AuditReason.INVALID_PAGE_SIZE, "page_size must not be negative");
     return requested == 0 ? DEFAULT_PAGE : Math.min(requested, MAX_PAGE);
   }
 }

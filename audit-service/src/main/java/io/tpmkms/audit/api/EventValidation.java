@@ -1,9 +1,9 @@
 package io.tpmkms.audit.api;
 
 import io.tpmkms.audit.chain.Event;
-import io.tpmkms.audit.error.AuditException;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.audit.error.Reasons;
+import io.tpmkms.audit.error.AuditReason;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -38,7 +38,7 @@ final class EventValidation {
 
   static List<Event> events(List<AuditEvent> in, Instant now) {
     if (in.size() > MAX_EVENTS) {
-      throw new AuditException(ErrorCode.INVALID_ARGUMENT, Reasons.TOO_MANY_EVENTS,
+      throw new ServiceException(ErrorCode.INVALID_ARGUMENT, AuditReason.TOO_MANY_EVENTS,
           "at most " + MAX_EVENTS + " events per request, got " + in.size(), Map.of("limit", "" + MAX_EVENTS), null);
     }
     List<Event> out = new ArrayList<>(in.size());
@@ -48,7 +48,7 @@ final class EventValidation {
 
   private static Event event(int i, AuditEvent e, Instant now) {
     if (!UUID.matcher(e.getEventId()).matches()) {
-      throw bad(i, "event_id", Reasons.INVALID_EVENT_ID, "event_id must be a UUID (8-4-4-4-12 hex digits)");
+      throw bad(i, "event_id", AuditReason.INVALID_EVENT_ID, "event_id must be a UUID (8-4-4-4-12 hex digits)");
     }
     long seconds = now.getEpochSecond();
     int nanos = now.getNano();
@@ -56,16 +56,16 @@ final class EventValidation {
       seconds = e.getTime().getSeconds();
       nanos = e.getTime().getNanos();
       if (seconds < MIN_SECONDS || seconds > MAX_SECONDS || nanos < 0 || nanos > 999_999_999) {
-        throw bad(i, "time", Reasons.INVALID_TIME, "time is not a valid timestamp");
+        throw bad(i, "time", AuditReason.INVALID_TIME, "time is not a valid timestamp");
       }
     }
     int decision = e.getDecisionValue();
     if (decision < 0 || decision > 3) {
-      throw bad(i, "decision", Reasons.INVALID_DECISION, "unknown decision " + decision);
+      throw bad(i, "decision", AuditReason.INVALID_DECISION, "unknown decision " + decision);
     }
     int digest = e.getRequestDigest().size();
     if (digest != 0 && digest != 32) {
-      throw bad(i, "request_digest", Reasons.INVALID_DIGEST, "request_digest must be empty or 32 bytes (SHA-256)");
+      throw bad(i, "request_digest", AuditReason.INVALID_DIGEST, "request_digest must be empty or 32 bytes (SHA-256)");
     }
     return new Event(e.getEventId().toLowerCase(Locale.ROOT), seconds, nanos,
         required(i, "service", e.getService()), text(i, "principal", e.getPrincipal()),
@@ -76,16 +76,16 @@ final class EventValidation {
   }
 
   private static String required(int i, String field, String v) {
-    if (v.isEmpty()) throw bad(i, field, Reasons.MISSING_FIELD, field + " is required");
+    if (v.isEmpty()) throw bad(i, field, AuditReason.MISSING_FIELD, field + " is required");
     return text(i, field, v);
   }
 
   private static String text(int i, String field, String v) {
     if (v.length() > MAX_STRING_BYTES || utf8Length(v) > MAX_STRING_BYTES) {
-      throw bad(i, field, Reasons.FIELD_TOO_LONG, field + " is longer than " + MAX_STRING_BYTES + " bytes");
+      throw bad(i, field, AuditReason.FIELD_TOO_LONG, field + " is longer than " + MAX_STRING_BYTES + " bytes");
     }
     if (v.indexOf('\0') >= 0) {
-      throw bad(i, field, Reasons.INVALID_CHARACTER, field + " contains U+0000");
+      throw bad(i, field, AuditReason.INVALID_CHARACTER, field + " contains U+0000");
     }
     return v;
   }
@@ -104,8 +104,8 @@ final class EventValidation {
     return n;
   }
 
-  private static AuditException bad(int index, String field, String reason, String message) {
-    return new AuditException(ErrorCode.INVALID_ARGUMENT, reason, "event " + index + ": " + message,
+  private static ServiceException bad(int index, String field, AuditReason reason, String message) {
+    return new ServiceException(ErrorCode.INVALID_ARGUMENT, reason, "event " + index + ": " + message,
         Map.of("index", Integer.toString(index), "field", field), null);
   }
 }

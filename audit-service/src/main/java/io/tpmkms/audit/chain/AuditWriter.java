@@ -3,10 +3,10 @@ package io.tpmkms.audit.chain;
 import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.audit.AuditConfig;
-import io.tpmkms.audit.error.AuditException;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.audit.error.GrpcErrors;
-import io.tpmkms.audit.error.Reasons;
+import io.tpmkms.audit.error.AuditErrors;
+import io.tpmkms.audit.error.AuditReason;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.security.MessageDigest;
@@ -100,7 +100,7 @@ public class AuditWriter {
   /**
    * Queues events for appending; the future completes with one sequence per
    * event, in order, once they are committed — or fails with an
-   * {@link AuditException}.
+   * {@link ServiceException}.
    */
   public CompletableFuture<long[]> append(List<Event> events) {
     CompletableFuture<long[]> f = new CompletableFuture<>();
@@ -109,13 +109,13 @@ public class AuditWriter {
       return f;
     }
     if (!running) {
-      f.completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+      f.completeExceptionally(new ServiceException(ErrorCode.UNAVAILABLE, AuditReason.OVERLOADED,
           "the audit service is shutting down; retry"));
       return f;
     }
     if (queuedEvents.addAndGet(events.size()) > capacity) {
       queuedEvents.addAndGet(-events.size());
-      f.completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+      f.completeExceptionally(new ServiceException(ErrorCode.UNAVAILABLE, AuditReason.OVERLOADED,
           "the audit writer is overloaded; retry"));
       return f;
     }
@@ -154,7 +154,7 @@ public class AuditWriter {
       }
     }
     for (Append a; (a = queue.poll()) != null; ) {
-      a.result().completeExceptionally(new AuditException(ErrorCode.UNAVAILABLE, Reasons.OVERLOADED,
+      a.result().completeExceptionally(new ServiceException(ErrorCode.UNAVAILABLE, AuditReason.OVERLOADED,
           "the audit service is shutting down; retry"));
     }
   }
@@ -223,9 +223,9 @@ public class AuditWriter {
       if (!lookUp && e instanceof SQLException s && UNIQUE_VIOLATION.equals(s.getSQLState())) {
         return false; // an id of the batch is already stored: write it again, looking the ids up
       }
-      AuditException failure = e instanceof SQLException s && GrpcErrors.databaseDown(s)
-          ? AuditException.databaseUnavailable(e)
-          : GrpcErrors.classify(e);
+      ServiceException failure = e instanceof SQLException s && io.tpmkms.platform.error.io.tpmkms.platform.error.GrpcErrors.databaseDown(s)
+          ? AuditErrors.databaseUnavailable(e)
+          : AuditErrors.GRPC.classify(e);
       if (failure.code() == ErrorCode.INTERNAL) LOG.error("append batch failed", e);
       for (Append a : batch) a.result().completeExceptionally(failure);
       return true;

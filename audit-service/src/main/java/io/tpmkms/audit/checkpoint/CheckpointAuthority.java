@@ -68,7 +68,7 @@ public class CheckpointAuthority {
     var tpmConfig = config.backend().tpm();
     Path keyFile;
     if (tpmConfig.isPresent()) {
-      tpm = TpmConnection.open(toTpmConfig(tpmConfig.get()));
+      tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       byte[] seed = new TpmSealedRootKeySource(tpm, dataDir.resolve("audit-root.sealed"), null).rootSeed();
       backend = new TpmKeyProtectionBackend(tpm, seed);
       nv = new TpmNvExtendIndex(tpm, Integer.decode(config.audit().nvIndex()));
@@ -152,12 +152,6 @@ public class CheckpointAuthority {
     }
   }
 
-  private static TpmConfig toTpmConfig(AuditConfig.Backend.Tpm t) {
-    return new TpmConfig(t.transport(), t.path().orElse(null), t.host().orElse(null), t.port().orElse(0),
-        t.commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
-        t.maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
-        t.persistentSrkHandle().map(Integer::decode).orElse(null));
-  }
 
   @PreDestroy
   void close() {

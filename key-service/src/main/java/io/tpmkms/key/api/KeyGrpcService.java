@@ -7,28 +7,27 @@ import io.tpmkms.key.crypto.CryptoService;
 import io.tpmkms.key.crypto.CryptoService.Result;
 import io.tpmkms.key.crypto.CryptoService.Verdict;
 import io.tpmkms.key.crypto.KeyCache.CachedVersion;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
-import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
+import io.tpmkms.key.catalogue.KeyEntity;
 import io.tpmkms.key.lifecycle.KeyLifecycleService;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.CreateKeyCommand;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.UpdateKeyCommand;
-import io.tpmkms.key.lifecycle.KeyVersionEntity;
-import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.key.catalogue.KeyVersionEntity;
 import io.tpmkms.platform.paging.PageTokens;
+import io.tpmkms.platform.rpc.Pipeline;
 import io.tpmkms.proto.key.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.function.Supplier;
 
 /**
  * The gRPC adapter of tpmkms.key.v1.KeyService: turns messages into domain
- * calls and back. Every method goes through {@link Dispatch}, so every failure
- * becomes a status with an ErrorInfo via {@link GrpcErrors} and none leaks as
- * UNKNOWN. Lifecycle calls run on the worker pool; cryptographic calls on
- * cached in-process keys run on the event loop ({@link Dispatch}).
+ * calls and back, nothing else. Every method hands its handler to the
+ * platform's {@link Pipeline} with its declaration in {@link KeyRpcs}, which
+ * authorizes, runs it where it belongs, audits and answers (every failure a
+ * status with an ErrorInfo, none UNKNOWN).
  */
 @GrpcService
 public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.BindableService {
@@ -43,14 +42,14 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   private final KeyLifecycleService lifecycle;
   private final CryptoService crypto;
-  private final Dispatch dispatch;
+  private final Pipeline pipeline;
   private final PageTokens pageTokens;
 
-  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Dispatch dispatch,
+  public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Pipeline pipeline,
       javax.sql.DataSource dataSource) {
     this.lifecycle = lifecycle;
     this.crypto = crypto;
-    this.dispatch = dispatch;
+    this.pipeline = pipeline;
     this.pageTokens = PageTokens.backedBy(dataSource);
   }
 
@@ -58,7 +57,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void createKey(CreateKeyRequest r, StreamObserver<CreateKeyResponse> out) {
-    dispatch.worker(r, out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
+    pipeline.unary(KeyRpcs.CREATE_KEY, r, out, () -> CreateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.createKey(new CreateKeyCommand(
         r.getNamespace(), r.getName(), ProtoMapper.purpose(r.getPurpose()), ProtoMapper.algorithm(r.getAlgorithm()),
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
@@ -68,12 +67,12 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void getKey(GetKeyRequest r, StreamObserver<GetKeyResponse> out) {
-    dispatch.worker(r, out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
+    pipeline.unary(KeyRpcs.GET_KEY, r, out, () -> GetKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.getKey(r.getKey()))).build());
   }
 
   @Override
   public void listKeys(ListKeysRequest r, StreamObserver<ListKeysResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.LIST_KEYS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       String[] after = pageTokens.openString(r, "\0").split("\0", 2);
       if (after.length != 2) throw badToken();
@@ -91,7 +90,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void updateKey(UpdateKeyRequest r, StreamObserver<UpdateKeyResponse> out) {
-    dispatch.worker(r, out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
+    pipeline.unary(KeyRpcs.UPDATE_KEY, r, out, () -> UpdateKeyResponse.newBuilder().setKey(ProtoMapper.key(lifecycle.updateKey(new UpdateKeyCommand(
         r.getKey(), new LinkedHashSet<>(r.getUpdateMaskList()), r.getLabelsMap(),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
@@ -100,7 +99,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void rotateKey(RotateKeyRequest r, StreamObserver<RotateKeyResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.ROTATE_KEY, r, out, () -> {
       KeyView v = lifecycle.rotateKey(r.getKey());
       return RotateKeyResponse.newBuilder()
           .setKey(ProtoMapper.key(v))
@@ -111,7 +110,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void listKeyVersions(ListKeyVersionsRequest r, StreamObserver<ListKeyVersionsResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.LIST_KEY_VERSIONS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       int after = Math.toIntExact(pageTokens.openLong(r, 0));
       KeyView key = lifecycle.getKey(r.getKey());
@@ -125,32 +124,32 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void getKeyVersion(GetKeyVersionRequest r, StreamObserver<GetKeyVersionResponse> out) {
-    dispatch.worker(r, out, () -> GetKeyVersionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.GET_KEY_VERSION, r, out, () -> GetKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.getVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void setPrimaryVersion(SetPrimaryVersionRequest r, StreamObserver<SetPrimaryVersionResponse> out) {
-    dispatch.worker(r, out, () -> SetPrimaryVersionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.SET_PRIMARY_VERSION, r, out, () -> SetPrimaryVersionResponse.newBuilder()
         .setKey(ProtoMapper.key(lifecycle.setPrimaryVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void disableKeyVersion(DisableKeyVersionRequest r, StreamObserver<DisableKeyVersionResponse> out) {
-    dispatch.worker(r, out, () -> DisableKeyVersionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.DISABLE_KEY_VERSION, r, out, () -> DisableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.disableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void enableKeyVersion(EnableKeyVersionRequest r, StreamObserver<EnableKeyVersionResponse> out) {
-    dispatch.worker(r, out, () -> EnableKeyVersionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.ENABLE_KEY_VERSION, r, out, () -> EnableKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.enableVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest r,
       StreamObserver<ScheduleKeyVersionDestructionResponse> out) {
-    dispatch.worker(r, out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.SCHEDULE_KEY_VERSION_DESTRUCTION, r, out, () -> ScheduleKeyVersionDestructionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.scheduleDestruction(r.getKey(), r.getVersion(),
             r.hasDelay() ? ProtoMapper.duration(r.getDelay()) : null)))
         .build());
@@ -158,13 +157,13 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void restoreKeyVersion(RestoreKeyVersionRequest r, StreamObserver<RestoreKeyVersionResponse> out) {
-    dispatch.worker(r, out, () -> RestoreKeyVersionResponse.newBuilder()
+    pipeline.unary(KeyRpcs.RESTORE_KEY_VERSION, r, out, () -> RestoreKeyVersionResponse.newBuilder()
         .setVersion(versionMessage(r.getKey(), lifecycle.restoreVersion(r.getKey(), r.getVersion()))).build());
   }
 
   @Override
   public void revokeKeyVersion(RevokeKeyVersionRequest r, StreamObserver<RevokeKeyVersionResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.REVOKE_KEY_VERSION, r, out, () -> {
       KeyView key = lifecycle.revokeVersion(r.getKey(), r.getVersion());
       return RevokeKeyVersionResponse.newBuilder()
           .setKey(ProtoMapper.key(key))
@@ -177,7 +176,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void encrypt(EncryptRequest r, StreamObserver<EncryptResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.ENCRYPT, r, out, () -> {
       Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
@@ -186,7 +185,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void decrypt(DecryptRequest r, StreamObserver<DecryptResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.DECRYPT, r, out, () -> {
       Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
           r.getAdditionalAuthenticatedData().toByteArray());
       return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
@@ -195,7 +194,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void generateDataKey(GenerateDataKeyRequest r, StreamObserver<GenerateDataKeyResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.GENERATE_DATA_KEY, r, out, () -> {
       Result[] res = crypto.generateDataKey(r.getKey(), r.getLengthBytes(),
           r.getAdditionalAuthenticatedData().toByteArray());
       GenerateDataKeyResponse.Builder b = GenerateDataKeyResponse.newBuilder()
@@ -207,7 +206,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void sign(SignRequest r, StreamObserver<SignResponse> out) {
-    asymmetric(r, out, () -> {
+    pipeline.unary(KeyRpcs.SIGN, r, out, () -> {
       Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()));
       return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
@@ -216,7 +215,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void verify(VerifyRequest r, StreamObserver<VerifyResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.VERIFY, r, out, () -> {
       Verdict v = crypto.verify(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
           data(r.hasDigest(), r.getDigest()), r.getSignature().toByteArray());
       return VerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
@@ -225,7 +224,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void asymmetricDecrypt(AsymmetricDecryptRequest r, StreamObserver<AsymmetricDecryptResponse> out) {
-    asymmetric(r, out, () -> {
+    pipeline.unary(KeyRpcs.ASYMMETRIC_DECRYPT, r, out, () -> {
       Result res = crypto.asymmetricDecrypt(r.getKey(), r.getVersion(), r.getCiphertext().toByteArray());
       return AsymmetricDecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
     });
@@ -233,7 +232,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void getPublicKey(GetPublicKeyRequest r, StreamObserver<GetPublicKeyResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.GET_PUBLIC_KEY, r, out, () -> {
       CachedVersion v = crypto.publicKey(r.getKey(), r.getVersion());
       return GetPublicKeyResponse.newBuilder()
           .setPem(ProtoMapper.pem(v.publicKey()))
@@ -245,7 +244,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.MAC_SIGN, r, out, () -> {
       Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
       return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
     });
@@ -253,7 +252,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> out) {
-    crypto(r, out, () -> {
+    pipeline.unary(KeyRpcs.MAC_VERIFY, r, out, () -> {
       Verdict v = crypto.macVerify(r.getKey(), r.getVersion(), r.getData().toByteArray(), r.getMac().toByteArray());
       return MacVerifyResponse.newBuilder().setValid(v.valid()).setVersion(v.version()).build();
     });
@@ -261,7 +260,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> out) {
-    dispatch.worker(r, out, () -> GenerateRandomResponse.newBuilder()
+    pipeline.unary(KeyRpcs.GENERATE_RANDOM, r, out, () -> GenerateRandomResponse.newBuilder()
         .setData(ByteString.copyFrom(crypto.generateRandom(r.getLengthBytes(),
             ProtoMapper.level(r.getProtectionLevel()))))
         .build());
@@ -269,7 +268,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> out) {
-    dispatch.worker(r, out, () -> {
+    pipeline.unary(KeyRpcs.GET_KEY_ATTESTATION, r, out, () -> {
       CryptoService.Attestation result = crypto.attest(r.getKey(), r.getVersion(), r.getNonce().toByteArray());
       io.tpmkms.protection.KeyAttestation a = result.statement();
       KeyAttestation.Builder b = KeyAttestation.newBuilder()
@@ -287,36 +286,6 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   // ---- plumbing ---------------------------------------------------------------------------------
 
-  /**
-   * A cheap cryptographic call (symmetric, MAC, public key): inline when its key
-   * is hot and in-process, else on a worker. Asymmetric private-key and
-   * verification work (~0.5-1 ms of CPU) always goes to the worker pool, so it
-   * uses every core and never holds up the event loop that carries other calls.
-   */
-  private <T extends com.google.protobuf.Message> void crypto(com.google.protobuf.Message r, StreamObserver<T> out,
-      Supplier<T> call) {
-    route(r, out, call, true);
-  }
-
-  /** Asymmetric work: never on the event loop; TPM keys on the TPM queue, others on a worker. */
-  private <T extends com.google.protobuf.Message> void asymmetric(com.google.protobuf.Message r,
-      StreamObserver<T> out, Supplier<T> call) {
-    route(r, out, call, false);
-  }
-
-  private <T extends com.google.protobuf.Message> void route(com.google.protobuf.Message r, StreamObserver<T> out,
-      Supplier<T> call, boolean cheap) {
-    String key = (String) r.getField(r.getDescriptorForType().findFieldByName("key"));
-    ProtectionLevel level = crypto.cachedLevel(key);
-    if (level == ProtectionLevel.TPM) {
-      dispatch.tpm(r, out, call);
-    } else if (level == ProtectionLevel.SOFTWARE && cheap) {
-      dispatch.inline(r, out, call);
-    } else {
-      dispatch.worker(r, out, call);
-    }
-  }
-
   private KeyVersion versionMessage(String key, KeyVersionEntity v) {
     return ProtoMapper.version(key, lifecycle.getKey(key).key().primaryVersion, v);
   }
@@ -331,12 +300,12 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   private static int pageSize(int requested) {
     if (requested < 0 || requested > MAX_PAGE) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
     }
     return requested == 0 ? DEFAULT_PAGE : requested;
   }
 
-  private static KmsException badToken() {
-    return KmsException.invalid(Reasons.INVALID_PAGE_TOKEN, "page_token is not one this service issued");
+  private static ServiceException badToken() {
+    return ServiceException.invalid(KeyReason.INVALID_PAGE_TOKEN, "page_token is not one this service issued");
   }
 }

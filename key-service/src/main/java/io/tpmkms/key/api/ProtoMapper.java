@@ -2,12 +2,12 @@ package io.tpmkms.key.api;
 
 import com.google.protobuf.Duration;
 import com.google.protobuf.Timestamp;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
-import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
+import io.tpmkms.key.catalogue.KeyEntity;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyPurpose;
-import io.tpmkms.key.lifecycle.KeyVersionEntity;
+import io.tpmkms.key.catalogue.KeyVersionEntity;
 import io.tpmkms.proto.key.v1.Algorithm;
 import io.tpmkms.proto.key.v1.Key;
 import io.tpmkms.proto.key.v1.KeyVersion;
@@ -73,14 +73,14 @@ final class ProtoMapper {
   /** null for UNSPECIFIED. */
   static KeyAlgorithm algorithm(Algorithm a) {
     if (a == Algorithm.ALGORITHM_UNSPECIFIED) return null;
-    if (a == Algorithm.UNRECOGNIZED) throw KmsException.invalid(Reasons.INVALID_ALGORITHM, "unknown algorithm");
+    if (a == Algorithm.UNRECOGNIZED) throw ServiceException.invalid(KeyReason.INVALID_ALGORITHM, "unknown algorithm");
     return KeyAlgorithm.valueOf(a.name());
   }
 
   static KeyPurpose purpose(io.tpmkms.proto.key.v1.KeyPurpose p) {
     if (p == io.tpmkms.proto.key.v1.KeyPurpose.KEY_PURPOSE_UNSPECIFIED) return null;
     if (p == io.tpmkms.proto.key.v1.KeyPurpose.UNRECOGNIZED) {
-      throw KmsException.invalid(Reasons.INVALID_PURPOSE, "unknown purpose");
+      throw ServiceException.invalid(KeyReason.INVALID_PURPOSE, "unknown purpose");
     }
     return KeyPurpose.valueOf(p.name());
   }
@@ -95,7 +95,7 @@ final class ProtoMapper {
       case PROTECTION_LEVEL_UNSPECIFIED -> null;
       case SOFTWARE -> ProtectionLevel.SOFTWARE;
       case TPM -> ProtectionLevel.TPM;
-      default -> throw KmsException.invalid(Reasons.INVALID_REQUEST, "unknown protection level");
+      default -> throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "unknown protection level");
     };
   }
 
@@ -105,22 +105,22 @@ final class ProtoMapper {
 
   static Instant instant(Timestamp t) {
     if (t.getNanos() < 0 || t.getNanos() > 999_999_999) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "timestamp nanos out of range");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "timestamp nanos out of range");
     }
     // google.protobuf.Timestamp's own range, 0001-01-01 .. 9999-12-31 (beyond it Instant or PostgreSQL fails)
     if (t.getSeconds() < -62_135_596_800L || t.getSeconds() > 253_402_300_799L) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "timestamp outside 0001-01-01 .. 9999-12-31");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "timestamp outside 0001-01-01 .. 9999-12-31");
     }
     return Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
   }
 
   static java.time.Duration duration(Duration d) {
     if (d.getSeconds() < 0 || d.getNanos() < 0) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "durations must not be negative");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "durations must not be negative");
     }
     // google.protobuf.Duration's own range: at most 10,000 years, nanos below one second
     if (d.getSeconds() > 315_576_000_000L || d.getNanos() > 999_999_999) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "duration outside google.protobuf.Duration's range");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "duration outside google.protobuf.Duration's range");
     }
     return java.time.Duration.ofSeconds(d.getSeconds(), d.getNanos());
   }

@@ -3,14 +3,12 @@ package io.tpmkms.key.authz;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
-import com.google.protobuf.Descriptors.FieldDescriptor;
-import com.google.protobuf.Message;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames;
 import io.tpmkms.proto.audit.v1.Decision;
 import io.tpmkms.proto.policy.v1.AuthorizeRequest;
@@ -23,6 +21,8 @@ import io.tpmkms.platform.auth.AuthConfig;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.auth.ServiceCredentials;
 import io.tpmkms.platform.error.ErrorCode;
+import io.tpmkms.platform.rpc.Authorization;
+import io.tpmkms.platform.rpc.Target;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.util.Map;
@@ -37,9 +37,9 @@ import org.jboss.logging.Logger;
  * call does anything, and fails closed: no decision (policy service down,
  * slow, or refusing the key service) means UNAVAILABLE (POLICY_UNAVAILABLE)
  * and nothing happens; a DENY means PERMISSION_DENIED with the decision's
- * reasons. The action is the RPC's name; the resource is the key the request
- * names, its namespace (ListKeys) or the whole deployment (GenerateRandom,
- * ListKeys over all namespaces).
+ * reasons. The action and the resource come from the RPC's declaration
+ * ({@code KeyRpcs}): the key the request names, its namespace (ListKeys) or
+ * the whole deployment (GenerateRandom, ListKeys over all namespaces).
  *
  * <p>Decisions are remembered for {@code tpmkms.authz.cache-ttl} per
  * principal, action and resource, so a hot client costs one map lookup; a
@@ -47,13 +47,8 @@ import org.jboss.logging.Logger;
  * reload interval (docs/authorization.md).
  */
 @ApplicationScoped
-public class Authorizer {
+public class Authorizer implements Authorization {
   private static final Logger LOG = Logger.getLogger(Authorizer.class);
-
-  /** The outcome of one decision; {@code reason} is what the audit record and the caller see. */
-  public record Verdict(boolean allowed, String reason, long expiresAtNanos) {
-    static final Verdict NOT_EVALUATED = new Verdict(true, "", Long.MAX_VALUE);
-  }
 
   private record CacheKey(Principal principal, String action, String namespace, String keyName) {}
 
@@ -93,12 +88,13 @@ public class Authorizer {
    * ({@link #ask}). Throws for a request whose resource name is invalid (the
    * call then fails with that INVALID_ARGUMENT and nothing is asked).
    */
-  public Verdict known(CallInfo call, Message request) {
+  @Override
+  public Verdict known(CallInfo call, String action, Target target) {
     if (!enabled || call == null) return Verdict.NOT_EVALUATED;
-    CacheKey key = keyOf(call, request);
+    CacheKey key = keyOf(call, action, target);
     Verdict v = cache.get(key);
     if (v == null) return null;
-    if (v.expiresAtNanos - System.nanoTime() <= 0) {
+    if (v.expiresAtNanos() - System.nanoTime() <= 0) {
       cache.remove(key, v);
       return null;
     }
@@ -107,8 +103,9 @@ public class Authorizer {
   }
 
   /** Asks the policy service; completes with its verdict or fails with UNAVAILABLE (fail closed). */
-  public CompletableFuture<Verdict> ask(CallInfo call, Message request) {
-    CacheKey key = keyOf(call, request);
+  @Override
+  public CompletableFuture<Verdict> ask(CallInfo call, String action, Target target) {
+    CacheKey key = keyOf(call, action, target);
     AuthorizeRequest.Builder req = AuthorizeRequest.newBuilder()
         .setPrincipal(key.principal().toProto())
         .setAction(key.action())
@@ -136,7 +133,7 @@ public class Authorizer {
       @Override
       public void onFailure(Throwable t) {
         LOG.warnf("no authorization decision for %s (%s): refusing the call", key.action(), t.getMessage());
-        done.completeExceptionally(new KmsException(ErrorCode.UNAVAILABLE, Reasons.POLICY_UNAVAILABLE,
+        done.completeExceptionally(new ServiceException(ErrorCode.UNAVAILABLE, KeyReason.POLICY_UNAVAILABLE,
             "no authorization decision could be had (policy service unavailable), so the call was refused; "
                 + "retry later", Map.of(), t));
       }
@@ -145,8 +142,9 @@ public class Authorizer {
   }
 
   /** The error a denied call ends with. */
-  public static KmsException denied(Verdict v) {
-    return new KmsException(ErrorCode.PERMISSION_DENIED, Reasons.PERMISSION_DENIED,
+  @Override
+  public ServiceException denied(Verdict v, String action, Target target) {
+    return new ServiceException(ErrorCode.PERMISSION_DENIED, KeyReason.PERMISSION_DENIED,
         "permission denied: " + v.reason(), Map.of(), null);
   }
 
@@ -156,7 +154,7 @@ public class Authorizer {
   }
 
   private static void record(CallInfo call, Verdict v) {
-    call.decided(v.allowed ? Decision.ALLOW : Decision.DENY, v.reason);
+    call.decided(v.allowed() ? Decision.ALLOW : Decision.DENY, v.reason());
   }
 
   private static String explain(AuthorizeResponse r) {
@@ -183,26 +181,23 @@ public class Authorizer {
     return colon > 0 ? s.substring(0, colon) : s;
   }
 
-  private static CacheKey keyOf(CallInfo call, Message request) {
-    String action = call.method();
+  private static CacheKey keyOf(CallInfo call, String action, Target target) {
     Principal p = call.caller == null ? Principal.ANONYMOUS : call.caller;
-    var d = request.getDescriptorForType();
-    FieldDescriptor key = d.findFieldByName("key");
-    FieldDescriptor ns = d.findFieldByName("namespace");
-    FieldDescriptor name = d.findFieldByName("name");
-    if (key != null && key.getType() == FieldDescriptor.Type.STRING) {
-      KeyNames.KeyName k = KeyNames.parse((String) request.getField(key));
-      return new CacheKey(p, action, k.namespace(), k.name());
-    }
-    if (ns != null && name != null) {
-      KeyNames.KeyName k = KeyNames.of((String) request.getField(ns), (String) request.getField(name));
-      return new CacheKey(p, action, k.namespace(), k.name());
-    }
-    if (ns != null) {
-      String namespace = (String) request.getField(ns);
-      if (!namespace.isEmpty()) KeyNames.checkNamespace(namespace);
-      return new CacheKey(p, action, namespace, "");
-    }
-    return new CacheKey(p, action, "", "");
+    return switch (target.kind()) {
+      case KEY -> {
+        KeyNames.KeyName k = KeyNames.parse(target.key());
+        yield new CacheKey(p, action, k.namespace(), k.name());
+      }
+      case KEY_PARTS -> {
+        KeyNames.KeyName k = KeyNames.of(target.namespace(), target.name());
+        yield new CacheKey(p, action, k.namespace(), k.name());
+      }
+      case NAMESPACE -> {
+        if (!target.namespace().isEmpty()) KeyNames.checkNamespace(target.namespace());
+        yield new CacheKey(p, action, target.namespace(), "");
+      }
+      case DEPLOYMENT -> new CacheKey(p, action, "", "");
+      default -> throw new IllegalStateException(action + ": the key service has no " + target.kind() + " targets");
+    };
   }
 }

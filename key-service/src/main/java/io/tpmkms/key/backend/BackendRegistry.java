@@ -1,11 +1,11 @@
 package io.tpmkms.key.backend;
 
-import io.agroal.api.AgroalDataSource;
 import io.quarkus.runtime.Startup;
 import io.tpmkms.key.KmsConfig;
+import io.tpmkms.key.catalogue.KeyCatalogue;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
@@ -21,10 +21,6 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.util.EnumMap;
 import java.util.Map;
 import org.jboss.logging.Logger;
@@ -48,22 +44,22 @@ public class BackendRegistry {
   private final ProtectionLevel defaultLevel;
   private TpmConnection tpm;
 
-  public BackendRegistry(KmsConfig config, AgroalDataSource db) {
+  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue) {
     Path plainSeed = Path.of(config.backend().software().seedFile());
     var tpmConfig = config.backend().tpm();
     RootKeySource root;
     if (tpmConfig.isPresent()) {
-      tpm = TpmConnection.open(toTpmConfig(tpmConfig.get()));
+      tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
-        refuseNewSeedOverExistingKeys(sealed, db);
+        refuseNewSeedOverExistingKeys(sealed, catalogue);
       }
       byte[] seed = new TpmSealedRootKeySource(tpm, sealed, plainSeed).rootSeed();
       root = () -> seed.clone();
       backends.put(ProtectionLevel.TPM, new TpmKeyProtectionBackend(tpm, seed));
     } else {
       if (!Files.exists(plainSeed)) {
-        refuseNewSeedOverExistingKeys(plainSeed, db);
+        refuseNewSeedOverExistingKeys(plainSeed, catalogue);
       }
       root = new FileRootKeySource(plainSeed);
     }
@@ -77,23 +73,17 @@ public class BackendRegistry {
     LOG.infof("key protection backends: %s (default %s)", backends.keySet(), defaultLevel);
   }
 
-  private static TpmConfig toTpmConfig(KmsConfig.Backend.Tpm t) {
-    return new TpmConfig(t.transport(), t.path().orElse(null), t.host().orElse(null), t.port().orElse(0),
-        t.commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
-        t.maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
-        t.persistentSrkHandle().map(h -> (int) Long.decode(h).longValue()).orElse(null));
-  }
 
   /** The level to use when a request names none. */
   public ProtectionLevel resolve(ProtectionLevel requested) {
     return requested == null ? defaultLevel : requested;
   }
 
-  /** @throws KmsException UNIMPLEMENTED when no backend serves the level */
+  /** @throws ServiceException UNIMPLEMENTED when no backend serves the level */
   public KeyProtectionBackend forLevel(ProtectionLevel level) {
     KeyProtectionBackend b = backends.get(level);
     if (b == null) {
-      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.PROTECTION_LEVEL_UNAVAILABLE,
+      throw new ServiceException(ErrorCode.UNIMPLEMENTED, KeyReason.PROTECTION_LEVEL_UNAVAILABLE,
           "protection level " + level + " is not available on this server");
     }
     return b;
@@ -103,7 +93,7 @@ public class BackendRegistry {
   public KeyProtectionBackend require(ProtectionLevel level, KeyAlgorithm algorithm, Capability capability) {
     KeyProtectionBackend b = forLevel(level);
     if (!b.describe().supports(algorithm) || !b.describe().supports(capability)) {
-      throw new KmsException(ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+      throw new ServiceException(ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
           "protection level " + level + " does not support " + capability + " with " + algorithm);
     }
     return b;
@@ -114,17 +104,10 @@ public class BackendRegistry {
    * SOFTWARE key material, the seed was lost or misconfigured: a new one would
    * make every such key unusable, so refuse to start instead.
    */
-  private static void refuseNewSeedOverExistingKeys(Path seed, AgroalDataSource db) {
-    long wrapped;
-    try (Connection c = db.getConnection();
-        // SOFTWARE blobs are wrapped under the seed, TPM objects' auth values derive from it: any live blob counts
-        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version WHERE key_blob IS NOT NULL");
-        ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      wrapped = rs.getLong(1);
-    } catch (SQLException e) {
-      return; // no catalogue yet: a fresh installation
-    }
+  private static void refuseNewSeedOverExistingKeys(Path seed, KeyCatalogue catalogue) {
+    // SOFTWARE blobs are wrapped under the seed, TPM objects' auth values derive from it: any live blob counts.
+    // Unreadable (empty): no catalogue yet, a fresh installation.
+    long wrapped = catalogue.countVersionsHoldingMaterial().orElse(0);
     if (wrapped > 0) {
       throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
           + wrapped + " key versions that depend on it; restore the seed file from backup"

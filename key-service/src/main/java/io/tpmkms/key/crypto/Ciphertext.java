@@ -1,7 +1,7 @@
 package io.tpmkms.key.crypto;
 
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 
@@ -25,17 +25,17 @@ public record Ciphertext(int version, byte[] payload) {
         .put(FORMAT_V1).putInt(version).put(payload).array();
   }
 
-  /** @throws KmsException INVALID_ARGUMENT (CIPHERTEXT_INVALID) for anything not in the format */
+  /** @throws ServiceException INVALID_ARGUMENT (CIPHERTEXT_INVALID) for anything not in the format */
   public static Ciphertext decode(byte[] bytes) {
     if (bytes.length <= HEADER_LENGTH) {
-      throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext is too short");
+      throw ServiceException.invalid(KeyReason.CIPHERTEXT_INVALID, "ciphertext is too short");
     }
     if (bytes[0] != FORMAT_V1) {
-      throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext has an unknown format");
+      throw ServiceException.invalid(KeyReason.CIPHERTEXT_INVALID, "ciphertext has an unknown format");
     }
     int version = ByteBuffer.wrap(bytes, 1, 4).getInt();
     if (version <= 0) {
-      throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext names no valid key version");
+      throw ServiceException.invalid(KeyReason.CIPHERTEXT_INVALID, "ciphertext names no valid key version");
     }
     return new Ciphertext(version, Arrays.copyOfRange(bytes, HEADER_LENGTH, bytes.length));
   }

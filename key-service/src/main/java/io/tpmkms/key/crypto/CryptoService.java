@@ -1,10 +1,11 @@
 package io.tpmkms.key.crypto;
 
+import io.tpmkms.key.error.KeyErrors;
 import io.tpmkms.key.backend.BackendRegistry;
 import io.tpmkms.key.crypto.KeyCache.CachedKey;
 import io.tpmkms.key.crypto.KeyCache.CachedVersion;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.key.lifecycle.KeyPurpose;
@@ -73,8 +74,8 @@ public class CryptoService {
   }
 
   public Result encrypt(String key, byte[] plaintext, byte[] aad) {
-    limit(plaintext, MAX_PLAINTEXT, Reasons.PLAINTEXT_TOO_LARGE, "plaintext");
-    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    limit(plaintext, MAX_PLAINTEXT, KeyReason.PLAINTEXT_TOO_LARGE, "plaintext");
+    limit(aad, MAX_AAD, KeyReason.AAD_TOO_LARGE, "additional authenticated data");
     KeyName kn = KeyNames.parse(key);
     CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
     CachedVersion v = usable(k, k.primaryVersion(), KeyUse.ENCRYPT);
@@ -83,15 +84,15 @@ public class CryptoService {
   }
 
   public Result decrypt(String key, byte[] ciphertext, byte[] aad) {
-    limit(ciphertext, MAX_CIPHERTEXT, Reasons.CIPHERTEXT_INVALID, "ciphertext");
-    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    limit(ciphertext, MAX_CIPHERTEXT, KeyReason.CIPHERTEXT_INVALID, "ciphertext");
+    limit(aad, MAX_AAD, KeyReason.AAD_TOO_LARGE, "additional authenticated data");
     KeyName kn = KeyNames.parse(key);
     Ciphertext ct = Ciphertext.decode(ciphertext);
     CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
     if (!k.versions().containsKey(ct.version())) {
       k = cache.reload(kn); // a version created on another replica since this one cached the key
       if (!k.versions().containsKey(ct.version())) {
-        throw KmsException.invalid(Reasons.CIPHERTEXT_INVALID, "ciphertext names a version this key does not have");
+        throw ServiceException.invalid(KeyReason.CIPHERTEXT_INVALID, "ciphertext names a version this key does not have");
       }
     }
     CachedVersion v = usable(k, ct.version(), KeyUse.DECRYPT);
@@ -106,12 +107,12 @@ public class CryptoService {
   public Result[] generateDataKey(String key, int lengthBytes, byte[] aad) {
     int len = lengthBytes == 0 ? 32 : lengthBytes;
     if (len != 16 && len != 32) {
-      throw KmsException.invalid(Reasons.INVALID_LENGTH, "data key length must be 16 or 32 bytes");
+      throw ServiceException.invalid(KeyReason.INVALID_LENGTH, "data key length must be 16 or 32 bytes");
     }
     KeyName kn = KeyNames.parse(key);
     CachedKey k = purpose(kn, KeyPurpose.ENCRYPT_DECRYPT);
     CachedVersion v = usable(k, k.primaryVersion(), KeyUse.ENCRYPT);
-    limit(aad, MAX_AAD, Reasons.AAD_TOO_LARGE, "additional authenticated data");
+    limit(aad, MAX_AAD, KeyReason.AAD_TOO_LARGE, "additional authenticated data");
     byte[] dataKey = backend(v, Capability.RANDOM).randomBytes(len);
     byte[] payload = backend(v, Capability.ENCRYPT).encrypt(v.handle(), dataKey, aad);
     return new Result[] {
@@ -130,7 +131,7 @@ public class CryptoService {
   public Verdict verify(String key, int version, byte[] data, byte[] digest, byte[] signature) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(version);
-    limit(signature, MAX_DATA, Reasons.DATA_TOO_LARGE, "signature");
+    limit(signature, MAX_DATA, KeyReason.DATA_TOO_LARGE, "signature");
     CachedKey k = purpose(kn, KeyPurpose.ASYMMETRIC_SIGN);
     CachedVersion v = usable(k, version, KeyUse.VERIFY);
     byte[] d = digestOf(v.algorithm(), data, digest);
@@ -140,7 +141,7 @@ public class CryptoService {
   public Result asymmetricDecrypt(String key, int version, byte[] ciphertext) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(version);
-    limit(ciphertext, MAX_DATA, Reasons.CIPHERTEXT_INVALID, "ciphertext");
+    limit(ciphertext, MAX_DATA, KeyReason.CIPHERTEXT_INVALID, "ciphertext");
     CachedKey k = purpose(kn, KeyPurpose.ASYMMETRIC_DECRYPT);
     CachedVersion v = usable(k, version, KeyUse.ASYMMETRIC_DECRYPT);
     try {
@@ -162,7 +163,7 @@ public class CryptoService {
   }
 
   public Result macSign(String key, byte[] data) {
-    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
+    limit(data, MAX_DATA, KeyReason.DATA_TOO_LARGE, "data");
     KeyName kn = KeyNames.parse(key);
     CachedKey k = purpose(kn, KeyPurpose.MAC);
     CachedVersion v = usable(k, k.primaryVersion(), KeyUse.MAC_SIGN);
@@ -170,8 +171,8 @@ public class CryptoService {
   }
 
   public Verdict macVerify(String key, int version, byte[] data, byte[] mac) {
-    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
-    limit(mac, MAX_DATA, Reasons.DATA_TOO_LARGE, "mac");
+    limit(data, MAX_DATA, KeyReason.DATA_TOO_LARGE, "data");
+    limit(mac, MAX_DATA, KeyReason.DATA_TOO_LARGE, "mac");
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(version);
     CachedKey k = purpose(kn, KeyPurpose.MAC);
@@ -187,7 +188,7 @@ public class CryptoService {
    */
   public Attestation attest(String key, int version, byte[] nonce) {
     if (nonce != null && nonce.length > MAX_NONCE) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "nonce must be at most " + MAX_NONCE + " bytes");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "nonce must be at most " + MAX_NONCE + " bytes");
     }
     KeyName kn = KeyNames.parse(key);
     CachedKey k = cache.get(kn);
@@ -198,7 +199,7 @@ public class CryptoService {
     }
     KeyProtectionBackend b = backends.forLevel(v.level());
     if (!b.describe().supports(Capability.CERTIFY)) {
-      throw new KmsException(io.tpmkms.platform.error.ErrorCode.UNIMPLEMENTED, Reasons.CAPABILITY_UNAVAILABLE,
+      throw new ServiceException(io.tpmkms.platform.error.ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
           "keys with protection level " + v.level() + " cannot be attested; only TPM keys can");
     }
     return new Attestation(b.certify(v.handle(), nonce == null ? new byte[0] : nonce), v.number());
@@ -206,7 +207,7 @@ public class CryptoService {
 
   public byte[] generateRandom(int length, ProtectionLevel level) {
     if (length < 1 || length > MAX_RANDOM) {
-      throw KmsException.invalid(Reasons.INVALID_LENGTH, "length_bytes must be between 1 and " + MAX_RANDOM);
+      throw ServiceException.invalid(KeyReason.INVALID_LENGTH, "length_bytes must be between 1 and " + MAX_RANDOM);
     }
     KeyProtectionBackend b = backends.forLevel(backends.resolve(level));
     if (!b.describe().supports(Capability.RANDOM)) {
@@ -228,7 +229,7 @@ public class CryptoService {
     if (v == null) {
       // perhaps created on another replica since this one cached the key
       v = cache.reload(KeyNames.parse(k.name())).versions().get(number);
-      if (v == null) throw KmsException.versionNotFound(k.name(), number);
+      if (v == null) throw KeyErrors.versionNotFound(k.name(), number);
     }
     use.check(k.name(), number, v.state());
     return v;
@@ -241,32 +242,32 @@ public class CryptoService {
   private static byte[] digestOf(KeyAlgorithm alg, byte[] data, byte[] digest) {
     if (digest != null) {
       if (digest.length != alg.digestLength()) {
-        throw KmsException.invalid(Reasons.INVALID_DIGEST,
+        throw ServiceException.invalid(KeyReason.INVALID_DIGEST,
             "digest must be " + alg.digestLength() + " bytes (" + alg.digestName() + ") for " + alg);
       }
       return digest;
     }
     if (data == null) {
-      throw KmsException.invalid(Reasons.INVALID_REQUEST, "either data or digest is required");
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "either data or digest is required");
     }
-    limit(data, MAX_DATA, Reasons.DATA_TOO_LARGE, "data");
+    limit(data, MAX_DATA, KeyReason.DATA_TOO_LARGE, "data");
     return alg.digest(data);
   }
 
-  private static void limit(byte[] b, int max, String reason, String what) {
+  private static void limit(byte[] b, int max, KeyReason reason, String what) {
     if (b != null && b.length > max) {
-      throw KmsException.invalid(reason, what + " is larger than " + max + " bytes");
+      throw ServiceException.invalid(reason, what + " is larger than " + max + " bytes");
     }
   }
 
-  private static KmsException wrongPurpose(KeyName kn, KeyPurpose actual, String expected) {
-    return KmsException.failedPrecondition(Reasons.WRONG_KEY_PURPOSE,
+  private static ServiceException wrongPurpose(KeyName kn, KeyPurpose actual, String expected) {
+    return ServiceException.failedPrecondition(KeyReason.WRONG_KEY_PURPOSE,
         "key \"" + kn + "\" has purpose " + actual + "; this operation needs " + expected)
         .with("key", kn.full());
   }
 
-  private static KmsException decryptionFailed(BackendException e) {
-    return new KmsException(io.tpmkms.platform.error.ErrorCode.INVALID_ARGUMENT, Reasons.DECRYPTION_FAILED,
+  private static ServiceException decryptionFailed(BackendException e) {
+    return new ServiceException(io.tpmkms.platform.error.ErrorCode.INVALID_ARGUMENT, KeyReason.DECRYPTION_FAILED,
         "decryption failed", Map.of(), e);
   }
 }

@@ -1,13 +1,16 @@
 package io.tpmkms.key.crypto;
 
+import io.tpmkms.platform.rpc.MustBlock;
+
+import io.tpmkms.key.error.KeyErrors;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.lifecycle.KeyEntity;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.catalogue.KeyCatalogue;
+import io.tpmkms.key.catalogue.KeyCatalogue.KeyAndVersions;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyChanged;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.key.lifecycle.KeyPurpose;
-import io.tpmkms.key.lifecycle.KeyVersionEntity;
 import io.tpmkms.key.lifecycle.KeyVersionState;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
@@ -15,7 +18,6 @@ import io.tpmkms.protection.ProtectionLevel;
 import io.vertx.core.Context;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import jakarta.persistence.EntityManager;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -44,14 +46,14 @@ public class KeyCache {
     public CachedVersion primary() { return versions.get(primaryVersion); }
   }
 
-  private final EntityManager em;
+  private final KeyCatalogue catalogue;
   private final long ttlNanos;
   private final Map<String, CachedKey> entries = new ConcurrentHashMap<>();
   /** Reads in progress for {@link #get}, by key name. */
   private final Map<String, CompletableFuture<CachedKey>> loading = new ConcurrentHashMap<>();
 
-  public KeyCache(EntityManager em, KmsConfig config) {
-    this.em = em;
+  public KeyCache(KeyCatalogue catalogue, KmsConfig config) {
+    this.catalogue = catalogue;
     this.ttlNanos = config.cache().ttl().toNanos();
   }
 
@@ -63,7 +65,7 @@ public class KeyCache {
    * would time out waiting for the pool (seen: 2 UNAVAILABLE in 2.4 million
    * Encrypts at 64 calls in flight on a saturated two-core box).
    *
-   * @throws KmsException NOT_FOUND
+   * @throws ServiceException NOT_FOUND
    * @throws MustBlock on an event-loop thread, where the database must not be read
    */
   public CachedKey get(KeyName kn) {
@@ -117,17 +119,10 @@ public class KeyCache {
   }
 
   private CachedKey load(KeyName kn) {
-    KeyEntity k = em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
-        .setParameter("ns", kn.namespace())
-        .setParameter("n", kn.name())
-        .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
-    Map<Integer, CachedVersion> versions = em.createQuery(
-            "select v from KeyVersionEntity v where v.keyId = :id", KeyVersionEntity.class)
-        .setParameter("id", k.id)
-        .getResultStream()
+    KeyAndVersions k = catalogue.findKeyWithVersions(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
+    Map<Integer, CachedVersion> versions = k.versions().stream()
         .map(v -> new CachedVersion(v.number, v.state, v.algorithm, v.protectionLevel, v.handle(), v.publicKey))
         .collect(Collectors.toUnmodifiableMap(CachedVersion::number, Function.identity()));
-    return new CachedKey(kn.full(), k.purpose, k.primaryVersion, versions, System.nanoTime());
+    return new CachedKey(kn.full(), k.key().purpose, k.key().primaryVersion, versions, System.nanoTime());
   }
 }

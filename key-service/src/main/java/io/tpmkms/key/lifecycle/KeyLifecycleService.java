@@ -1,13 +1,17 @@
 package io.tpmkms.key.lifecycle;
 
+import io.tpmkms.key.error.KeyErrors;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.tpmkms.key.KmsConfig;
 import io.tpmkms.platform.audit.AuditLog;
 import io.tpmkms.platform.audit.CallInfo;
 import io.tpmkms.key.backend.BackendRegistry;
+import io.tpmkms.key.catalogue.KeyCatalogue;
+import io.tpmkms.key.catalogue.KeyEntity;
+import io.tpmkms.key.catalogue.KeyVersionEntity;
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.GeneratedKey;
@@ -19,7 +23,6 @@ import io.tpmkms.protection.ProtectionLevel;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Event;
 import jakarta.persistence.EntityManager;
-import jakarta.persistence.LockModeType;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -29,7 +32,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Supplier;
-import org.hibernate.exception.ConstraintViolationException;
 import org.jboss.logging.Logger;
 
 /**
@@ -45,20 +47,26 @@ import org.jboss.logging.Logger;
  * <p>After every commit a {@link KeyChanged} event is fired so caches drop the
  * key at once on this replica; other replicas see the change within the cache
  * TTL.
+ *
+ * <p>The transactions are this class's; what they read, lock and write in the
+ * key tables goes through the {@link KeyCatalogue}, in the same transaction.
  */
 @ApplicationScoped
 public class KeyLifecycleService {
   private static final Logger LOG = Logger.getLogger(KeyLifecycleService.class);
 
-  private final EntityManager em;
+  private final KeyCatalogue catalogue;
+  /** The transaction's persistence context, only to hand to {@link AuditLog#recordInTransaction} (the outbox). */
+  private final EntityManager outbox;
   private final BackendRegistry backends;
   private final KmsConfig config;
   private final Event<KeyChanged> changed;
   private final AuditLog audit;
 
-  public KeyLifecycleService(EntityManager em, BackendRegistry backends, KmsConfig config, Event<KeyChanged> changed,
-      AuditLog audit) {
-    this.em = em;
+  public KeyLifecycleService(KeyCatalogue catalogue, EntityManager outbox, BackendRegistry backends, KmsConfig config,
+      Event<KeyChanged> changed, AuditLog audit) {
+    this.catalogue = catalogue;
+    this.outbox = outbox;
     this.backends = backends;
     this.config = config;
     this.changed = changed;
@@ -87,18 +95,18 @@ public class KeyLifecycleService {
   public KeyView createKey(CreateKeyCommand cmd) {
     KeyName kn = KeyNames.of(cmd.namespace(), cmd.name());
     if (cmd.purpose() == null) {
-      throw KmsException.invalid(Reasons.INVALID_PURPOSE, "purpose is required");
+      throw ServiceException.invalid(KeyReason.INVALID_PURPOSE, "purpose is required");
     }
     KeyAlgorithm algorithm = cmd.algorithm() == null ? cmd.purpose().defaultAlgorithm() : cmd.algorithm();
     if (!cmd.purpose().allows(algorithm)) {
-      throw KmsException.invalid(Reasons.INVALID_ALGORITHM,
+      throw ServiceException.invalid(KeyReason.INVALID_ALGORITHM,
           "algorithm " + algorithm + " does not fit purpose " + cmd.purpose());
     }
     Map<String, String> labels = cmd.labels() == null ? Map.of() : cmd.labels();
     KeyNames.checkLabels(labels);
     checkRotationPeriod(cmd.rotationPeriod());
     if (cmd.nextRotationTime() != null && cmd.rotationPeriod() == null) {
-      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+      throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
     KeyProtectionBackend backend = backends.require(level, algorithm, Capability.GENERATE);
@@ -115,8 +123,6 @@ public class KeyLifecycleService {
       k.purpose = cmd.purpose();
       k.algorithm = algorithm;
       k.protectionLevel = level;
-      k.primaryVersion = 1;
-      k.lastVersion = 1;
       k.labels = new HashMap<>(labels);
       k.createTime = now;
       k.updateTime = now;
@@ -124,9 +130,8 @@ public class KeyLifecycleService {
         k.rotationPeriodSeconds = cmd.rotationPeriod().toSeconds();
         k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime() : now.plus(cmd.rotationPeriod());
       }
-      em.persist(k);
-      KeyVersionEntity v = newVersion(k, 1, backend, material, now);
-      em.flush();
+      KeyVersionEntity v = catalogue.insertKey(k, newVersion(k, backend, material, now)); // version 1, primary
+      catalogue.flush();
       return new KeyView(k, v);
     }), kn);
     LOG.infof("created key %s (%s, %s, %s)", kn, cmd.purpose(), algorithm, level);
@@ -136,7 +141,7 @@ public class KeyLifecycleService {
   /** Creates the next version and makes it primary. Manual rotation does not move the schedule. */
   public KeyView rotateKey(String key) {
     KeyName kn = KeyNames.parse(key);
-    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
@@ -157,21 +162,16 @@ public class KeyLifecycleService {
    * @return whether this call rotated the key
    */
   public boolean rotateIfDue(long keyId) {
-    KeyEntity snapshot = inNewTransaction(() -> em.find(KeyEntity.class, keyId));
+    KeyEntity snapshot = inNewTransaction(() -> catalogue.findKey(keyId).orElse(null));
     if (snapshot == null) return false;
     KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
     Integer rotated = persistOrDestroy(backend, material.handle(), () -> mutation(CallInfo.system("scheduler/RotateKey"), kn.full(), v -> v == null ? 0 : v, () -> {
       Instant now = now();
-      List<?> locked = em.createNativeQuery(
-              "SELECT id FROM kms_key WHERE id = ?1 AND next_rotation_time <= ?2 FOR UPDATE SKIP LOCKED")
-          .setParameter(1, keyId)
-          .setParameter(2, now)
-          .getResultList();
+      Optional<KeyEntity> locked = catalogue.claimDueForRotation(keyId, now);
       if (locked.isEmpty()) return null;
-      KeyEntity k = em.find(KeyEntity.class, keyId);
-      em.refresh(k);
+      KeyEntity k = locked.get();
       KeyVersionEntity v = addPrimaryVersion(k, backend, material);
       Instant next = k.nextRotationTime.plusSeconds(k.rotationPeriodSeconds);
       k.nextRotationTime = next.isAfter(now) ? next : now.plusSeconds(k.rotationPeriodSeconds);
@@ -187,11 +187,7 @@ public class KeyLifecycleService {
 
   /** Ids of keys whose rotation is due, oldest first. */
   public List<Long> dueForRotation(int limit) {
-    return inNewTransaction(() -> em.createQuery(
-            "select k.id from KeyEntity k where k.nextRotationTime <= :now order by k.nextRotationTime", Long.class)
-        .setParameter("now", now())
-        .setMaxResults(limit)
-        .getResultList());
+    return inNewTransaction(() -> catalogue.dueForRotation(now(), limit));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -200,7 +196,7 @@ public class KeyLifecycleService {
   public KeyView getKey(String key) {
     KeyName kn = KeyNames.parse(key);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      KeyEntity k = catalogue.findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
       return new KeyView(k, version(k, k.primaryVersion));
     });
   }
@@ -209,7 +205,7 @@ public class KeyLifecycleService {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+      KeyEntity k = catalogue.findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
       return version(k, number);
     });
   }
@@ -219,52 +215,17 @@ public class KeyLifecycleService {
       String afterName, int limit) {
     if (namespace != null) KeyNames.checkNamespace(namespace);
     KeyNames.checkLabels(labels);
-    return inNewTransaction(() -> {
-      StringBuilder sql = new StringBuilder("SELECT k.id FROM kms_key k WHERE (k.namespace, k.name) > (:ans, :an)");
-      if (namespace != null) sql.append(" AND k.namespace = :ns");
-      int i = 0;
-      for (String ignored : labels.keySet()) {
-        sql.append(" AND EXISTS (SELECT 1 FROM kms_key_label l WHERE l.key_id = k.id AND l.label_key = :lk")
-            .append(i).append(" AND l.label_value = :lv").append(i).append(')');
-        i++;
-      }
-      sql.append(" ORDER BY k.namespace, k.name LIMIT :lim");
-      var q = em.createNativeQuery(sql.toString())
-          .setParameter("ans", afterNamespace == null ? "" : afterNamespace)
-          .setParameter("an", afterName == null ? "" : afterName)
-          .setParameter("lim", limit);
-      if (namespace != null) q.setParameter("ns", namespace);
-      i = 0;
-      for (Map.Entry<String, String> e : labels.entrySet()) {
-        q.setParameter("lk" + i, e.getKey()).setParameter("lv" + i, e.getValue());
-        i++;
-      }
-      List<Long> ids = ((List<?>) q.getResultList()).stream().map(o -> ((Number) o).longValue()).toList();
-      if (ids.isEmpty()) return List.of();
-      List<KeyEntity> keys = em.createQuery(
-              "select k from KeyEntity k where k.id in :ids order by k.namespace, k.name", KeyEntity.class)
-          .setParameter("ids", ids).getResultList();
-      Map<Long, KeyVersionEntity> primaries = new HashMap<>();
-      em.createQuery("select v from KeyVersionEntity v, KeyEntity k where v.keyId = k.id"
-              + " and v.number = k.primaryVersion and k.id in :ids", KeyVersionEntity.class)
-          .setParameter("ids", ids).getResultList().forEach(v -> primaries.put(v.keyId, v));
-      return keys.stream().map(k -> new KeyView(k, primaries.get(k.id))).toList();
-    });
+    return inNewTransaction(() -> catalogue.pageKeys(namespace, labels, afterNamespace, afterName, limit).stream()
+        .map(p -> new KeyView(p.key(), p.primary()))
+        .toList());
   }
 
   /** A page of a key's versions in ascending number, after the given number. */
   public List<KeyVersionEntity> listVersions(String key, int afterNumber, int limit, boolean includeDestroyed) {
     KeyName kn = KeyNames.parse(key);
     return inNewTransaction(() -> {
-      KeyEntity k = findKeyInTx(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
-      return em.createQuery("select v from KeyVersionEntity v where v.keyId = :id and v.number > :after"
-              + " and (:all = true or v.state <> :destroyed) order by v.number", KeyVersionEntity.class)
-          .setParameter("id", k.id)
-          .setParameter("after", afterNumber)
-          .setParameter("all", includeDestroyed)
-          .setParameter("destroyed", KeyVersionState.DESTROYED)
-          .setMaxResults(limit)
-          .getResultList();
+      KeyEntity k = catalogue.findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
+      return catalogue.pageVersions(k.id, afterNumber, limit, includeDestroyed);
     });
   }
 
@@ -275,7 +236,7 @@ public class KeyLifecycleService {
     KeyName kn = KeyNames.parse(cmd.key());
     Set<String> allowed = Set.of("labels", "rotation_period", "next_rotation_time");
     if (cmd.mask().isEmpty() || !allowed.containsAll(cmd.mask())) {
-      throw KmsException.invalid(Reasons.INVALID_UPDATE_MASK,
+      throw ServiceException.invalid(KeyReason.INVALID_UPDATE_MASK,
           "update_mask must name one or more of " + allowed + ", got " + cmd.mask());
     }
     if (cmd.mask().contains("labels")) KeyNames.checkLabels(cmd.labels());
@@ -284,7 +245,7 @@ public class KeyLifecycleService {
       KeyEntity k = lockKey(kn);
       long etag = k.rowVersion + 1;
       if (cmd.etag() != 0 && cmd.etag() != etag) {
-        throw new KmsException(ErrorCode.ABORTED, Reasons.ETAG_MISMATCH,
+        throw new ServiceException(ErrorCode.ABORTED, KeyReason.ETAG_MISMATCH,
             "key \"" + kn + "\" changed since etag " + cmd.etag() + " (now " + etag + "); read it again",
             Map.of("key", kn.full()), null);
       }
@@ -304,13 +265,13 @@ public class KeyLifecycleService {
       }
       if (cmd.mask().contains("next_rotation_time")) {
         if (cmd.nextRotationTime() != null && k.rotationPeriodSeconds == null) {
-          throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
+          throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
         }
         k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime()
             : (k.rotationPeriodSeconds == null ? null : now.plusSeconds(k.rotationPeriodSeconds));
       }
       k.updateTime = now;
-      em.flush();
+      catalogue.flush();
       return new KeyView(k, version(k, k.primaryVersion));
     });
     changed.fire(new KeyChanged(kn.full()));
@@ -327,7 +288,7 @@ public class KeyLifecycleService {
       if (k.primaryVersion != number) {
         k.primaryVersion = number;
         k.updateTime = now();
-        em.flush();
+        catalogue.flush();
       }
       return new KeyView(k, v);
     });
@@ -348,7 +309,7 @@ public class KeyLifecycleService {
     var d = config.destruction();
     Duration effective = delay == null ? d.defaultDelay() : delay;
     if (effective.compareTo(d.minDelay()) < 0 || effective.compareTo(d.maxDelay()) > 0) {
-      throw KmsException.invalid(Reasons.INVALID_DESTROY_DELAY,
+      throw ServiceException.invalid(KeyReason.INVALID_DESTROY_DELAY,
           "destruction delay must be between " + d.minDelay() + " and " + d.maxDelay());
     }
     return transition(key, number, Transition.SCHEDULE_DESTRUCTION, effective);
@@ -366,7 +327,7 @@ public class KeyLifecycleService {
   public KeyView revokeVersion(String key, int number) {
     KeyName kn = KeyNames.parse(key);
     KeyNames.checkVersion(number);
-    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
     GeneratedKey replacement = snapshot.primaryVersion == number
         ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
@@ -379,7 +340,7 @@ public class KeyLifecycleService {
       KeyVersionState next = Transition.REVOKE.apply(v.state, false, v.compromiseTime != null);
       if (k.primaryVersion == number) {
         if (replacement == null) {
-          throw new KmsException(ErrorCode.ABORTED, Reasons.CONCURRENT_MODIFICATION,
+          throw new ServiceException(ErrorCode.ABORTED, KeyReason.CONCURRENT_MODIFICATION,
               "the primary changed concurrently; retry", Map.of("key", kn.full()), null);
         }
         addPrimaryVersion(k, backend, replacement);
@@ -390,7 +351,7 @@ public class KeyLifecycleService {
         v.compromiseTime = now();
         k.updateTime = now();
       }
-      em.flush();
+      catalogue.flush();
       return new KeyView(k, version(k, k.primaryVersion));
     });
     KeyView view = replacement == null ? work.get() : persistOrDestroy(backend, replacement.handle(), work, kn);
@@ -412,7 +373,7 @@ public class KeyLifecycleService {
       v.state = next;
       v.destroyTime = t == Transition.SCHEDULE_DESTRUCTION ? now.plus(delay) : null;
       k.updateTime = now;
-      em.flush();
+      catalogue.flush();
       return v;
     });
     changed.fire(new KeyChanged(kn.full()));
@@ -432,24 +393,18 @@ public class KeyLifecycleService {
    */
   public int destroyDueVersions(int limit) {
     List<Object[]> destroyed = inNewTransaction(() -> {
-      @SuppressWarnings("unchecked")
-      List<Object> ids = em.createNativeQuery("SELECT id FROM kms_key_version WHERE state = 'DESTROY_SCHEDULED'"
-              + " AND destroy_time <= ?1 ORDER BY destroy_time LIMIT ?2 FOR UPDATE SKIP LOCKED")
-          .setParameter(1, now())
-          .setParameter(2, limit)
-          .getResultList();
+      List<Long> ids = catalogue.claimDueForDestruction(now(), limit);
       List<Object[]> out = new java.util.ArrayList<>();
-      for (Object id : ids) {
-        KeyVersionEntity v = em.find(KeyVersionEntity.class, ((Number) id).longValue());
-        em.refresh(v);
-        KeyEntity k = em.find(KeyEntity.class, v.keyId);
+      for (long id : ids) {
+        KeyVersionEntity v = catalogue.reloadVersion(id);
+        KeyEntity k = catalogue.findKey(v.keyId).orElseThrow();
         v.state = Transition.DESTROY.apply(v.state, k.primaryVersion == v.number, v.compromiseTime != null);
         KeyHandle handle = v.handle();
         v.keyBlob = null; // the public key stays with the tombstone: it is not secret
         v.destroyEventTime = now();
         k.updateTime = v.destroyEventTime;
         out.add(new Object[] {k.fullName(), v.number, v.protectionLevel, handle});
-        audit.recordInTransaction(em, CallInfo.system("scheduler/DestroyKeyVersion"), k.fullName(), v.number);
+        audit.recordInTransaction(outbox, CallInfo.system("scheduler/DestroyKeyVersion"), k.fullName(), v.number);
       }
       return out;
     });
@@ -472,19 +427,16 @@ public class KeyLifecycleService {
 
   private KeyVersionEntity addPrimaryVersion(KeyEntity k, KeyProtectionBackend backend, GeneratedKey material) {
     Instant now = now();
-    int number = ++k.lastVersion;
-    KeyVersionEntity v = newVersion(k, number, backend, material, now);
-    k.primaryVersion = number;
+    KeyVersionEntity v = catalogue.insertNextVersion(k, newVersion(k, backend, material, now));
+    k.primaryVersion = v.number;
     k.updateTime = now;
-    em.flush();
+    catalogue.flush();
     return v;
   }
 
-  private KeyVersionEntity newVersion(KeyEntity k, int number, KeyProtectionBackend backend, GeneratedKey material,
-      Instant now) {
+  /** A new ENABLED version of {@code k} holding {@code material}, not yet in the catalogue (no key id, no number). */
+  private KeyVersionEntity newVersion(KeyEntity k, KeyProtectionBackend backend, GeneratedKey material, Instant now) {
     KeyVersionEntity v = new KeyVersionEntity();
-    v.keyId = k.id;
-    v.number = number;
     v.state = KeyVersionState.ENABLED;
     v.algorithm = k.algorithm;
     v.protectionLevel = k.protectionLevel;
@@ -492,7 +444,6 @@ public class KeyLifecycleService {
     v.keyBlob = material.handle().blob();
     v.publicKey = material.publicKeyDer();
     v.createTime = now;
-    em.persist(v);
     return v;
   }
 
@@ -506,63 +457,39 @@ public class KeyLifecycleService {
       } catch (RuntimeException destroyFailure) {
         e.addSuppressed(destroyFailure);
       }
-      if (isNameConflict(e)) throw alreadyExists(kn);
+      if (KeyCatalogue.isNameConflict(e)) throw alreadyExists(kn);
       throw e;
     } finally {
       changed.fire(new KeyChanged(kn.full()));
     }
   }
 
+  /** The key, its row locked until the transaction ends. */
   private KeyEntity lockKey(KeyName kn) {
-    return em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
-        .setParameter("ns", kn.namespace())
-        .setParameter("n", kn.name())
-        .setLockMode(LockModeType.PESSIMISTIC_WRITE)
-        .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.keyNotFound(kn.full()));
+    return catalogue.lockKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
   }
 
+  /** The key, read in a transaction of its own. */
   private Optional<KeyEntity> findKey(KeyName kn) {
-    return inNewTransaction(() -> findKeyInTx(kn));
-  }
-
-  private Optional<KeyEntity> findKeyInTx(KeyName kn) {
-    return em.createQuery("select k from KeyEntity k where k.namespace = :ns and k.name = :n", KeyEntity.class)
-        .setParameter("ns", kn.namespace())
-        .setParameter("n", kn.name())
-        .getResultStream().findFirst();
+    return inNewTransaction(() -> catalogue.findKey(kn));
   }
 
   private KeyVersionEntity version(KeyEntity k, int number) {
-    return em.createQuery("select v from KeyVersionEntity v where v.keyId = :id and v.number = :n",
-            KeyVersionEntity.class)
-        .setParameter("id", k.id)
-        .setParameter("n", number)
-        .getResultStream().findFirst()
-        .orElseThrow(() -> KmsException.versionNotFound(k.fullName(), number));
+    return catalogue.findVersion(k.id, number)
+        .orElseThrow(() -> KeyErrors.versionNotFound(k.fullName(), number));
   }
 
   private void checkRotationPeriod(Duration period) {
     if (period == null) return;
     Duration min = config.rotation().minPeriod();
     if (period.compareTo(min) < 0 || period.compareTo(Duration.ofDays(36500)) > 0) {
-      throw KmsException.invalid(Reasons.INVALID_ROTATION_PERIOD,
+      throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD,
           "rotation_period must be at least " + min + " and at most 100 years");
     }
   }
 
-  private static boolean isNameConflict(Throwable e) {
-    for (Throwable c = e; c != null; c = c.getCause()) {
-      if (c instanceof ConstraintViolationException cv && cv.getConstraintName() != null
-          && cv.getConstraintName().contains("kms_key_name_uk")) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  private static KmsException alreadyExists(KeyName kn) {
-    return new KmsException(ErrorCode.ALREADY_EXISTS, Reasons.KEY_ALREADY_EXISTS,
+  private static ServiceException alreadyExists(KeyName kn) {
+    return new ServiceException(ErrorCode.ALREADY_EXISTS, KeyReason.KEY_ALREADY_EXISTS,
         "key \"" + kn + "\" already exists", Map.of("key", kn.full()), null);
   }
 
@@ -579,7 +506,7 @@ public class KeyLifecycleService {
   private <T> T mutation(CallInfo call, String key, java.util.function.ToIntFunction<T> version, Supplier<T> work) {
     T result = inNewTransaction(() -> {
       T r = work.get();
-      if (r != null) audit.recordInTransaction(em, call, key, version.applyAsInt(r));
+      if (r != null) audit.recordInTransaction(outbox, call, key, version.applyAsInt(r));
       return r;
     });
     if (result != null) audit.committed(call);

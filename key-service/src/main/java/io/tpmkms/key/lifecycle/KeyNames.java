@@ -1,7 +1,7 @@
 package io.tpmkms.key.lifecycle;
 
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -26,11 +26,11 @@ public final class KeyNames {
 
   public static KeyName parse(String key) {
     if (key == null || key.isEmpty()) {
-      throw KmsException.invalid(Reasons.INVALID_KEY_NAME, "key is required, as \"namespace/name\"");
+      throw ServiceException.invalid(KeyReason.INVALID_KEY_NAME, "key is required, as \"namespace/name\"");
     }
     int slash = key.indexOf('/');
     if (slash < 0) {
-      throw KmsException.invalid(Reasons.INVALID_KEY_NAME, "key must be \"namespace/name\"");
+      throw ServiceException.invalid(KeyReason.INVALID_KEY_NAME, "key must be \"namespace/name\"");
     }
     return of(key.substring(0, slash), key.substring(slash + 1));
   }
@@ -38,7 +38,7 @@ public final class KeyNames {
   public static KeyName of(String namespace, String name) {
     checkNamespace(namespace);
     if (name == null || !NAME.matcher(name).matches()) {
-      throw KmsException.invalid(Reasons.INVALID_KEY_NAME,
+      throw ServiceException.invalid(KeyReason.INVALID_KEY_NAME,
           "key name must match " + NAME.pattern() + " (1-128 characters)");
     }
     return new KeyName(namespace, name);
@@ -46,28 +46,28 @@ public final class KeyNames {
 
   public static void checkNamespace(String namespace) {
     if (namespace == null || !NAMESPACE.matcher(namespace).matches()) {
-      throw KmsException.invalid(Reasons.INVALID_NAMESPACE,
+      throw ServiceException.invalid(KeyReason.INVALID_NAMESPACE,
           "namespace must match " + NAMESPACE.pattern() + " (1-63 characters)");
     }
   }
 
   public static void checkLabels(Map<String, String> labels) {
     if (labels.size() > MAX_LABELS) {
-      throw KmsException.invalid(Reasons.INVALID_LABEL, "at most " + MAX_LABELS + " labels");
+      throw ServiceException.invalid(KeyReason.INVALID_LABEL, "at most " + MAX_LABELS + " labels");
     }
     labels.forEach((k, v) -> {
       if (!LABEL_KEY.matcher(k).matches()) {
-        throw KmsException.invalid(Reasons.INVALID_LABEL, "label key must match " + LABEL_KEY.pattern());
+        throw ServiceException.invalid(KeyReason.INVALID_LABEL, "label key must match " + LABEL_KEY.pattern());
       }
       if (!LABEL_VALUE.matcher(v).matches()) {
-        throw KmsException.invalid(Reasons.INVALID_LABEL, "label value must match " + LABEL_VALUE.pattern());
+        throw ServiceException.invalid(KeyReason.INVALID_LABEL, "label value must match " + LABEL_VALUE.pattern());
       }
     });
   }
 
   public static int checkVersion(int version) {
     if (version <= 0) {
-      throw KmsException.invalid(Reasons.INVALID_VERSION, "version must be 1 or more");
+      throw ServiceException.invalid(KeyReason.INVALID_VERSION, "version must be 1 or more");
     }
     return version;
   }

@@ -1,7 +1,7 @@
 package io.tpmkms.key.lifecycle;
 
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 
 /**
  * The cryptographic uses of a version and the states that allow them. Uses
@@ -17,24 +17,24 @@ public enum KeyUse {
 
   KeyUse(boolean protectsNewData) { this.protectsNewData = protectsNewData; }
 
-  /** @throws KmsException FAILED_PRECONDITION naming the state when the version cannot be used so */
+  /** @throws ServiceException FAILED_PRECONDITION naming the state when the version cannot be used so */
   public void check(String key, int version, KeyVersionState state) {
     switch (state) {
       case ENABLED -> { return; }
       case COMPROMISED -> {
         if (!protectsNewData) return;
-        throw fail(Reasons.KEY_VERSION_COMPROMISED, key, version,
+        throw fail(KeyReason.KEY_VERSION_COMPROMISED, key, version,
             "is revoked (COMPROMISED) and can no longer " + verb());
       }
-      case DESTROYED -> throw fail(Reasons.KEY_VERSION_DESTROYED, key, version, "is destroyed");
-      default -> throw fail(Reasons.KEY_VERSION_NOT_ENABLED, key, version, "is " + state + ", not ENABLED");
+      case DESTROYED -> throw fail(KeyReason.KEY_VERSION_DESTROYED, key, version, "is destroyed");
+      default -> throw fail(KeyReason.KEY_VERSION_NOT_ENABLED, key, version, "is " + state + ", not ENABLED");
     }
   }
 
   private String verb() { return name().toLowerCase().replace('_', ' '); }
 
-  private static KmsException fail(String reason, String key, int version, String what) {
-    return KmsException.failedPrecondition(reason, "version " + version + " of key \"" + key + "\" " + what)
+  private static ServiceException fail(KeyReason reason, String key, int version, String what) {
+    return ServiceException.failedPrecondition(reason, "version " + version + " of key \"" + key + "\" " + what)
         .with("key", key).with("version", Integer.toString(version));
   }
 }

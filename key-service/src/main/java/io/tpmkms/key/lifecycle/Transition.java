@@ -7,8 +7,8 @@ import static io.tpmkms.key.lifecycle.KeyVersionState.DISABLED;
 import static io.tpmkms.key.lifecycle.KeyVersionState.ENABLED;
 import static io.tpmkms.key.lifecycle.KeyVersionState.PENDING_IMPORT;
 
-import io.tpmkms.key.error.KmsException;
-import io.tpmkms.key.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.key.error.KeyReason;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -48,7 +48,7 @@ public enum Transition {
    * The state the version ends in, or {@code current} if the transition is
    * already in effect.
    *
-   * @throws KmsException FAILED_PRECONDITION (PRIMARY_VERSION_PROTECTED or
+   * @throws ServiceException FAILED_PRECONDITION (PRIMARY_VERSION_PROTECTED or
    *     ILLEGAL_STATE_TRANSITION) when not allowed
    */
   public KeyVersionState apply(KeyVersionState current, boolean primary, boolean wasCompromised) {
@@ -57,11 +57,11 @@ public enum Transition {
       return current;
     }
     if (primary && forbiddenOnPrimary) {
-      throw KmsException.failedPrecondition(Reasons.PRIMARY_VERSION_PROTECTED,
+      throw ServiceException.failedPrecondition(KeyReason.PRIMARY_VERSION_PROTECTED,
           "the primary version cannot be " + pastTense() + "; make another version primary or rotate first");
     }
     if (!from.contains(current)) {
-      throw KmsException.failedPrecondition(Reasons.ILLEGAL_STATE_TRANSITION,
+      throw ServiceException.failedPrecondition(KeyReason.ILLEGAL_STATE_TRANSITION,
           "cannot " + verb() + " a version in state " + current);
     }
     return target;

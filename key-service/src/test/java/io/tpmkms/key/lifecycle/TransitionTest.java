@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.tpmkms.platform.error.ErrorCode;
-import io.tpmkms.key.error.KmsException;
+import io.tpmkms.platform.error.ServiceException;
 import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;
@@ -32,7 +32,7 @@ class TransitionTest {
         if (expected != null) {
           assertEquals(expected, t.apply(s, false, false), t + " from " + s);
         } else {
-          KmsException e = assertThrows(KmsException.class, () -> t.apply(s, false, false), t + " from " + s);
+          ServiceException e = assertThrows(ServiceException.class, () -> t.apply(s, false, false), t + " from " + s);
           assertEquals(ErrorCode.FAILED_PRECONDITION, e.code());
           assertEquals("ILLEGAL_STATE_TRANSITION", e.reason());
         }
@@ -43,7 +43,7 @@ class TransitionTest {
   @Test
   void primary_cannotBeDisabledScheduledOrDestroyed_butCanBeRevoked() {
     for (Transition t : EnumSet.of(Transition.DISABLE, Transition.SCHEDULE_DESTRUCTION)) {
-      KmsException e = assertThrows(KmsException.class, () -> t.apply(ENABLED, true, false));
+      ServiceException e = assertThrows(ServiceException.class, () -> t.apply(ENABLED, true, false));
       assertEquals("PRIMARY_VERSION_PROTECTED", e.reason());
     }
     assertEquals(COMPROMISED, Transition.REVOKE.apply(ENABLED, true, false));
@@ -64,7 +64,7 @@ class TransitionTest {
         if (allowed) {
           use.check("ns/k", 1, s);
         } else {
-          KmsException e = assertThrows(KmsException.class, () -> use.check("ns/k", 1, s), use + " in " + s);
+          ServiceException e = assertThrows(ServiceException.class, () -> use.check("ns/k", 1, s), use + " in " + s);
           assertEquals(ErrorCode.FAILED_PRECONDITION, e.code());
           String reason = switch (s) {
             case COMPROMISED -> "KEY_VERSION_COMPROMISED";

@@ -9,7 +9,7 @@ public final class AuditUnavailableException extends ServiceException {
   public static final String REASON = "AUDIT_UNAVAILABLE";
 
   AuditUnavailableException(Throwable cause) {
-    super(ErrorCode.UNAVAILABLE, REASON,
+    super(ErrorCode.UNAVAILABLE, io.tpmkms.platform.error.CommonReason.AUDIT_UNAVAILABLE,
         "the operation could not be recorded in the audit trail, so it was refused; retry later", Map.of(), cause);
   }
 }

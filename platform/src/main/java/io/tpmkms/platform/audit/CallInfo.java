@@ -5,7 +5,6 @@ import com.google.protobuf.Message;
 import io.grpc.Context;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.Set;
 import java.util.UUID;
 import io.tpmkms.proto.audit.v1.Decision;
 import io.tpmkms.platform.auth.Principal;
@@ -19,9 +18,6 @@ import io.tpmkms.platform.auth.Principal;
  */
 public final class CallInfo {
   static final Context.Key<CallInfo> KEY = Context.key("tpmkms-call-info");
-
-  /** Request fields never hashed into the digest as they are: they may be secret or guessable. */
-  private static final Set<String> SECRET_FIELDS = Set.of("plaintext", "data", "digest");
 
   private static final ThreadLocal<MessageDigest> SHA256 = ThreadLocal.withInitial(() -> {
     try {
@@ -64,21 +60,20 @@ public final class CallInfo {
 
   /**
    * Takes the key name and a digest of the request: SHA-256 of its
-   * deterministic serialization with {@code plaintext}, {@code data} and
-   * {@code digest} cleared (docs/audit.md).
+   * deterministic serialization with its secret fields cleared (docs/audit.md).
+   * Which fields are secret, and which key the call is about, come from the
+   * RPC's declaration ({@code io.tpmkms.platform.rpc.Rpc}), not from field names.
    *
-   * <p>Every audited call runs this, so it avoids what costs: which fields are
-   * secret and where the key name is are looked up once per message type; the
-   * request is copied only when a secret field is set; the bytes are written
-   * into a per-thread buffer, not a stream.
+   * <p>Every audited call runs this, so it avoids what costs: the request is
+   * copied only when a secret field is set; the bytes are written into a
+   * per-thread buffer, not a stream.
    */
-  public void request(Message request) {
-    Shape shape = SHAPES.computeIfAbsent(request.getDescriptorForType(), CallInfo::shape);
+  public void request(Message request, FieldDescriptor[] secret, String key) {
     Message cleared = request;
-    for (FieldDescriptor f : shape.secret) {
+    for (FieldDescriptor f : secret) {
       if (f.isRepeated() ? request.getRepeatedFieldCount(f) > 0 : request.hasField(f)) {
         Message.Builder b = request.toBuilder();
-        for (FieldDescriptor s : shape.secret) b.clearField(s);
+        for (FieldDescriptor s : secret) b.clearField(s);
         cleared = b.build();
         break;
       }
@@ -100,32 +95,7 @@ public final class CallInfo {
     MessageDigest md = SHA256.get();
     md.update(buf, 0, size);
     requestDigest = md.digest();
-    if (shape.key != null) {
-      key = (String) request.getField(shape.key);
-    } else if (shape.namespace != null) {
-      key = request.getField(shape.namespace) + "/" + request.getField(shape.name);
-    }
-  }
-
-  /** What {@link #request} needs to know of one request type. */
-  private record Shape(FieldDescriptor[] secret, FieldDescriptor key, FieldDescriptor namespace,
-      FieldDescriptor name) {}
-
-  private static final java.util.concurrent.ConcurrentHashMap<com.google.protobuf.Descriptors.Descriptor, Shape>
-      SHAPES = new java.util.concurrent.ConcurrentHashMap<>();
-
-  private static Shape shape(com.google.protobuf.Descriptors.Descriptor d) {
-    FieldDescriptor[] secret = d.getFields().stream()
-        .filter(f -> SECRET_FIELDS.contains(f.getName())).toArray(FieldDescriptor[]::new);
-    FieldDescriptor key = d.findFieldByName("key");
-    if (key != null && (key.getType() != FieldDescriptor.Type.STRING || key.isRepeated())) key = null;
-    FieldDescriptor ns = d.findFieldByName("namespace");
-    FieldDescriptor name = d.findFieldByName("name");
-    if (ns == null || name == null || ns.isRepeated() || name.isRepeated()) {
-      ns = null;
-      name = null;
-    }
-    return new Shape(secret, key, ns, name);
+    this.key = key == null ? "" : key;
   }
 
   /** Requests above this size get a buffer of their own (a thread keeps no more than this). */
@@ -147,9 +117,6 @@ public final class CallInfo {
   }
 
   public String key() { return key; }
-
-  /** Overrides the key name taken from the request (a call whose resource is not in a "key" field). */
-  public void key(String key) { this.key = key == null ? "" : key; }
 
   /** Records the authorization decision of this call and why (the matching rules). */
   public void decided(Decision decision, String reason) {

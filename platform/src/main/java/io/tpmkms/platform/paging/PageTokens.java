@@ -58,7 +58,7 @@ public final class PageTokens {
   /** A page token this service did not issue for this query. */
   public static final class InvalidPageToken extends ServiceException {
     InvalidPageToken() {
-      super(ErrorCode.INVALID_ARGUMENT, INVALID_PAGE_TOKEN,
+      super(ErrorCode.INVALID_ARGUMENT, io.tpmkms.platform.error.CommonReason.INVALID_PAGE_TOKEN,
           "page_token is not one this service issued for this query; list again without a token", Map.of(), null);
     }
   }

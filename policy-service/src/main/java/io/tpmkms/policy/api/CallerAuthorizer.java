@@ -4,14 +4,18 @@ import io.tpmkms.policy.engine.Authorizer;
 import io.tpmkms.policy.engine.AuthzRequest;
 import io.tpmkms.policy.engine.Decision;
 import io.tpmkms.policy.engine.ResourceRef;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import io.tpmkms.platform.auth.AuthConfig;
 import io.tpmkms.platform.auth.Caller;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.error.ErrorCode;
 import jakarta.enterprise.context.ApplicationScoped;
+import io.tpmkms.platform.audit.CallInfo;
+import io.tpmkms.platform.rpc.Authorization;
+import io.tpmkms.platform.rpc.Target;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Authorizes the caller of a management RPC through this service's own
@@ -24,7 +28,7 @@ import java.util.Map;
  * other principal (a test that sets one) is decided normally.
  */
 @ApplicationScoped
-public class CallerAuthorizer {
+public class CallerAuthorizer implements Authorization {
   /** The client role that lets a service (the key service) ask for decisions about others. */
   public static final String AUTHORIZER_CLIENT = "tpmkms-policy-service";
   public static final String AUTHORIZER_ROLE = "authorizer";
@@ -42,7 +46,7 @@ public class CallerAuthorizer {
     Principal p = Caller.current();
     if (p != null) return p;
     if (auth.mode() == AuthConfig.Mode.NONE) return Principal.ANONYMOUS;
-    throw new PolicyException(ErrorCode.UNAUTHENTICATED, Reasons.UNAUTHENTICATED, "this call needs an access token");
+    throw new ServiceException(ErrorCode.UNAUTHENTICATED, PolicyReason.UNAUTHENTICATED, "this call needs an access token");
   }
 
   /** Requires the caller be allowed {@code action} on {@code resource}; returns the caller. */
@@ -51,7 +55,7 @@ public class CallerAuthorizer {
     if (trusted(p)) return p;
     Decision d = authorizer.decide(AuthzRequest.of(p, action, resource));
     if (!d.allowed()) {
-      throw new PolicyException(ErrorCode.PERMISSION_DENIED, Reasons.PERMISSION_DENIED,
+      throw new ServiceException(ErrorCode.PERMISSION_DENIED, PolicyReason.PERMISSION_DENIED,
           action + " on " + resource.describe() + " denied for " + p.subject() + ": " + d.explain(),
           Map.of("action", action), null);
     }
@@ -71,5 +75,32 @@ public class CallerAuthorizer {
 
   private boolean trusted(Principal p) {
     return auth.mode() == AuthConfig.Mode.NONE && p.anonymous();
+  }
+
+  /**
+   * The pipeline's step: decided here and now (this service's engine is in process), a denial thrown
+   * as PERMISSION_DENIED; IN_HANDLER targets are decided by their handler.
+   */
+  @Override
+  public Verdict known(CallInfo call, String action, Target target) {
+    switch (target.kind()) {
+      case DEPLOYMENT -> require(action, ResourceRef.DEPLOYMENT);
+      case RESOURCE -> require(action, ResourceRef.of(target.namespace(), target.name()));
+      case ANY_CALLER -> caller();
+      case IN_HANDLER -> { }
+      default -> throw new IllegalStateException(action + ": the policy service has no " + target.kind() + " targets");
+    }
+    return Verdict.NOT_EVALUATED;
+  }
+
+  @Override
+  public CompletableFuture<Verdict> ask(CallInfo call, String action, Target target) {
+    return CompletableFuture.completedFuture(known(call, action, target));
+  }
+
+  @Override
+  public RuntimeException denied(Verdict verdict, String action, Target target) {
+    return new ServiceException(ErrorCode.PERMISSION_DENIED, PolicyReason.PERMISSION_DENIED,
+        action + " denied: " + verdict.reason(), Map.of("action", action), null);
   }
 }

@@ -8,14 +8,15 @@ import io.tpmkms.policy.engine.PolicyEngine;
 import io.tpmkms.policy.engine.ResourceRef;
 import io.tpmkms.policy.engine.Role;
 import io.tpmkms.policy.engine.SubjectRef;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import io.tpmkms.policy.store.PolicyStore;
 import io.tpmkms.policy.store.PolicyVersionEntity;
 import io.tpmkms.policy.store.RoleBindingEntity;
 import io.tpmkms.proto.policy.v1.*;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.paging.PageTokens;
+import io.tpmkms.platform.rpc.Pipeline;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -24,7 +25,9 @@ import java.util.regex.Pattern;
  * first authorizes its caller ({@link CallerAuthorizer}) and checks its input
  * (bad input changes nothing), then calls the store; after a change the
  * engine reloads at once, so this replica decides with the change from the
- * next call on. Every failure passes through {@link Dispatch}.
+ * next call on. Each method hands its handler to the platform's
+ * {@link Pipeline} with its declaration in {@link PolicyRpcs}, which checks
+ * the caller, runs it where it belongs and maps every failure.
  */
 @GrpcService
 public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grpc.BindableService {
@@ -44,9 +47,11 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
   private final PolicyStore store;
   private final CallerAuthorizer callers;
   private final PageTokens pageTokens;
+  private final Pipeline pipeline;
 
   public PolicyGrpcService(Authorizer authorizer, PolicyStore store, CallerAuthorizer callers,
-      javax.sql.DataSource dataSource) {
+      javax.sql.DataSource dataSource, Pipeline pipeline) {
+    this.pipeline = pipeline;
     this.authorizer = authorizer;
     this.store = store;
     this.callers = callers;
@@ -59,7 +64,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void authorize(AuthorizeRequest r, StreamObserver<AuthorizeResponse> out) {
-    Dispatch.inline(out, () -> {
+    pipeline.unary(PolicyRpcs.AUTHORIZE, r, out, () -> {
       callers.requireDecisionCaller();
       return decide(r);
     });
@@ -68,10 +73,10 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
   @Override
   public void batchAuthorize(BatchAuthorizeRequest r, StreamObserver<BatchAuthorizeResponse> out) {
     // up to 100 decisions (tens of ms): too long for the event loop
-    Dispatch.worker(r, out, () -> {
+    pipeline.unary(PolicyRpcs.BATCH_AUTHORIZE, r, out, () -> {
       callers.requireDecisionCaller();
       if (r.getRequestsCount() > MAX_BATCH) {
-        throw PolicyException.invalid(Reasons.INVALID_REQUEST, "at most " + MAX_BATCH + " requests per batch");
+        throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "at most " + MAX_BATCH + " requests per batch");
       }
       BatchAuthorizeResponse.Builder b = BatchAuthorizeResponse.newBuilder();
       for (AuthorizeRequest one : r.getRequestsList()) b.addResponses(decide(one));
@@ -80,7 +85,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
   }
 
   private AuthorizeResponse decide(AuthorizeRequest r) {
-    if (!r.hasPrincipal()) throw PolicyException.invalid(Reasons.INVALID_PRINCIPAL, "principal is required");
+    if (!r.hasPrincipal()) throw ServiceException.invalid(PolicyReason.INVALID_PRINCIPAL, "principal is required");
     AuthzRequest q = new AuthzRequest(Principal.fromProto(r.getPrincipal()), r.getAction(),
         ProtoMapper.resource(r.getResource()), r.getContextMap());
     return ProtoMapper.decision(authorizer.decide(q));
@@ -90,8 +95,8 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void createPolicy(CreatePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
-    Dispatch.worker(r, out, () -> {
-      Principal p = callers.require("CreatePolicy", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.CREATE_POLICY, r, out, () -> {
+      Principal p = callers.caller();
       checkPolicyId(r.getId());
       checkDescription(r.getDescription());
       engine().requireValid(r.getText());
@@ -103,8 +108,8 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void updatePolicy(UpdatePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
-    Dispatch.worker(r, out, () -> {
-      Principal p = callers.require("UpdatePolicy", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.UPDATE_POLICY, r, out, () -> {
+      Principal p = callers.caller();
       checkPolicyId(r.getId());
       checkDescription(r.getDescription());
       checkVersion(r.getExpectedVersion());
@@ -118,8 +123,8 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void deletePolicy(DeletePolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
-    Dispatch.worker(r, out, () -> {
-      Principal p = callers.require("DeletePolicy", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.DELETE_POLICY, r, out, () -> {
+      Principal p = callers.caller();
       checkPolicyId(r.getId());
       checkVersion(r.getExpectedVersion());
       PolicyVersionEntity v = store.deletePolicy(r.getId(), r.getExpectedVersion(), p.subject());
@@ -130,8 +135,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void getPolicy(GetPolicyRequest r, StreamObserver<io.tpmkms.proto.policy.v1.Policy> out) {
-    Dispatch.worker(r, out, () -> {
-      callers.require("GetPolicy", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.GET_POLICY, r, out, () -> {
       checkPolicyId(r.getId());
       checkVersion(r.getVersion());
       return ProtoMapper.policy(store.getPolicy(r.getId(), r.getVersion()));
@@ -140,8 +144,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void listPolicies(ListPoliciesRequest r, StreamObserver<ListPoliciesResponse> out) {
-    Dispatch.worker(r, out, () -> {
-      callers.require("ListPolicies", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.LIST_POLICIES, r, out, () -> {
       int size = pageSize(r.getPageSize());
       String after = pageTokens.openString(r, "");
       List<PolicyVersionEntity> page = store.listPolicies(r.getIncludeDeleted(), after, size + 1);
@@ -154,8 +157,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void listPolicyVersions(ListPolicyVersionsRequest r, StreamObserver<ListPolicyVersionsResponse> out) {
-    Dispatch.worker(r, out, () -> {
-      callers.require("ListPolicyVersions", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.LIST_POLICY_VERSIONS, r, out, () -> {
       checkPolicyId(r.getId());
       int size = pageSize(r.getPageSize());
       long after = pageTokens.openLong(r, 0);
@@ -169,8 +171,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void validatePolicy(ValidatePolicyRequest r, StreamObserver<ValidatePolicyResponse> out) {
-    Dispatch.worker(r, out, () -> {
-      callers.require("ValidatePolicy", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.VALIDATE_POLICY, r, out, () -> {
       List<String> errors = engine().validate(r.getText());
       return ValidatePolicyResponse.newBuilder().setValid(errors.isEmpty()).addAllErrors(errors).build();
     });
@@ -180,9 +181,9 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void createRoleBinding(CreateRoleBindingRequest r, StreamObserver<RoleBinding> out) {
-    Dispatch.worker(r, out, () -> {
+    pipeline.unary(PolicyRpcs.CREATE_ROLE_BINDING, r, out, () -> {
       ResourceRef resource = ProtoMapper.resource(r.getResource());
-      Principal p = callers.require("CreateRoleBinding", resource);
+      Principal p = callers.caller();
       SubjectRef subject = ProtoMapper.subject(r.getSubject());
       Role role = ProtoMapper.role(r.getRole());
       checkDescription(r.getDescription());
@@ -194,16 +195,16 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void deleteRoleBinding(DeleteRoleBindingRequest r, StreamObserver<RoleBinding> out) {
-    Dispatch.worker(r, out, () -> {
+    pipeline.unary(PolicyRpcs.DELETE_ROLE_BINDING, r, out, () -> {
       Principal caller = callers.caller();
       if (r.getId().isEmpty() || r.getId().length() > 64) {
-        throw PolicyException.invalid(Reasons.INVALID_REQUEST, "id: the binding id, e.g. \"rb-12\"");
+        throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "id: the binding id, e.g. \"rb-12\"");
       }
       // Whoever may not delete it learns nothing about it: the decision comes before NOT_FOUND details.
       RoleBindingEntity existing;
       try {
         existing = store.getBinding(r.getId());
-      } catch (PolicyException e) {
+      } catch (ServiceException e) {
         callers.require("DeleteRoleBinding", ResourceRef.DEPLOYMENT);
         throw e;
       }
@@ -216,8 +217,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void listRoleBindings(ListRoleBindingsRequest r, StreamObserver<ListRoleBindingsResponse> out) {
-    Dispatch.worker(r, out, () -> {
-      callers.require("ListRoleBindings", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.LIST_ROLE_BINDINGS, r, out, () -> {
       ResourceRef resource = r.hasResource() ? ProtoMapper.resource(r.getResource()) : null;
       SubjectRef subject = r.hasSubject() ? ProtoMapper.subject(r.getSubject()) : null;
       int size = pageSize(r.getPageSize());
@@ -234,8 +234,7 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void getSchema(GetSchemaRequest r, StreamObserver<GetSchemaResponse> out) {
-    Dispatch.inline(out, () -> {
-      callers.require("GetSchema", ResourceRef.DEPLOYMENT);
+    pipeline.unary(PolicyRpcs.GET_SCHEMA, r, out, () -> {
       return GetSchemaResponse.newBuilder().setSchema(engine().schemaText())
           .addAllActions(engine().actions().names()).build();
     });
@@ -244,30 +243,30 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
   /** Any authenticated caller may see how it is seen: that is what one needs to understand a denial. */
   @Override
   public void whoAmI(WhoAmIRequest r, StreamObserver<WhoAmIResponse> out) {
-    Dispatch.inline(out, () -> WhoAmIResponse.newBuilder().setPrincipal(callers.caller().toProto()).build());
+    pipeline.unary(PolicyRpcs.WHO_AM_I, r, out, () -> WhoAmIResponse.newBuilder().setPrincipal(callers.caller().toProto()).build());
   }
 
   // ---- input checks -----------------------------------------------------------------------------
 
   private static void checkPolicyId(String id) {
     if (!POLICY_ID.matcher(id).matches()) {
-      throw PolicyException.invalid(Reasons.INVALID_POLICY_ID, "id must match [a-z0-9][a-z0-9._-]{0,62}");
+      throw ServiceException.invalid(PolicyReason.INVALID_POLICY_ID, "id must match [a-z0-9][a-z0-9._-]{0,62}");
     }
   }
 
   private static void checkDescription(String d) {
     if (d.length() > MAX_DESCRIPTION) {
-      throw PolicyException.invalid(Reasons.INVALID_REQUEST, "description longer than " + MAX_DESCRIPTION + " characters");
+      throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "description longer than " + MAX_DESCRIPTION + " characters");
     }
   }
 
   private static void checkVersion(long v) {
-    if (v < 0) throw PolicyException.invalid(Reasons.INVALID_REQUEST, "version must not be negative");
+    if (v < 0) throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "version must not be negative");
   }
 
   static int pageSize(int requested) {
     if (requested < 0 || requested > MAX_PAGE) {
-      throw PolicyException.invalid(Reasons.INVALID_REQUEST, "page_size must be at most " + MAX_PAGE);
+      throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "page_size must be at most " + MAX_PAGE);
     }
     return requested == 0 ? DEFAULT_PAGE : requested;
   }

@@ -5,8 +5,8 @@ import io.tpmkms.policy.engine.Decision;
 import io.tpmkms.policy.engine.ResourceRef;
 import io.tpmkms.policy.engine.Role;
 import io.tpmkms.policy.engine.SubjectRef;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import io.tpmkms.policy.store.PolicyVersionEntity;
 import io.tpmkms.policy.store.RoleBindingEntity;
 import io.tpmkms.proto.policy.v1.AuthorizeResponse;
@@ -36,7 +36,7 @@ final class ProtoMapper {
       case REALM_ROLE -> SubjectRef.of(SubjectRef.Kind.REALM_ROLE, s.getRealmRole());
       case CLIENT_ROLE -> SubjectRef.of(SubjectRef.Kind.CLIENT_ROLE, s.getClientRole());
       case CLIENT -> SubjectRef.of(SubjectRef.Kind.CLIENT, s.getClient());
-      case KIND_NOT_SET -> throw PolicyException.invalid(Reasons.INVALID_SUBJECT,
+      case KIND_NOT_SET -> throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT,
           "subject: set one of user, group, realm_role, client_role, client");
     };
   }
@@ -60,7 +60,7 @@ final class ProtoMapper {
       case DUPLICATOR -> Role.DUPLICATOR;
       case AUDITOR -> Role.AUDITOR;
       case VIEWER -> Role.VIEWER;
-      default -> throw PolicyException.invalid(Reasons.INVALID_ROLE,
+      default -> throw ServiceException.invalid(PolicyReason.INVALID_ROLE,
           "role: one of ADMIN, USER, DUPLICATOR, AUDITOR, VIEWER");
     };
   }

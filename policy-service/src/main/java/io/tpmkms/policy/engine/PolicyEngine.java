@@ -18,8 +18,8 @@ import com.cedarpolicy.value.EntityTypeName;
 import com.cedarpolicy.value.EntityUID;
 import com.cedarpolicy.value.PrimString;
 import com.cedarpolicy.value.Value;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.error.ErrorCode;
 import java.io.IOException;
@@ -55,7 +55,7 @@ import java.util.Set;
  * match), and Cedar still makes the decision.
  *
  * <p>Thread-safe and stateless apart from the native caches. Failures:
- * malformed input fails {@link PolicyException} INVALID_ARGUMENT; a failure
+ * malformed input fails {@link ServiceException} INVALID_ARGUMENT; a failure
  * of the native library is an {@link IllegalStateException} (INTERNAL).
  */
 public final class PolicyEngine {
@@ -162,7 +162,7 @@ public final class PolicyEngine {
   public void requireValid(String text) {
     List<String> errors = validate(text);
     if (!errors.isEmpty()) {
-      throw PolicyException.invalid(Reasons.POLICY_INVALID, "invalid policy: " + String.join("; ", errors));
+      throw ServiceException.invalid(PolicyReason.POLICY_INVALID, "invalid policy: " + String.join("; ", errors));
     }
   }
 
@@ -281,7 +281,7 @@ public final class PolicyEngine {
     if (response.success.isEmpty()) {
       String why = response.errors.map(l -> String.join("; ", l.stream().map(PolicyEngine::describe).toList()))
           .orElse("the request does not fit the schema");
-      throw PolicyException.invalid(Reasons.INVALID_REQUEST, "request rejected by the schema: " + why);
+      throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "request rejected by the schema: " + why);
     }
     return explain(state, request, response.success.get());
   }
@@ -319,25 +319,25 @@ public final class PolicyEngine {
   private ActionCatalog.Action checkRequest(AuthzRequest r) {
     Principal p = r.principal();
     if (p == null || p.subject() == null || p.subject().isEmpty()) {
-      throw PolicyException.invalid(Reasons.INVALID_PRINCIPAL, "principal: subject is required");
+      throw ServiceException.invalid(PolicyReason.INVALID_PRINCIPAL, "principal: subject is required");
     }
     ActionCatalog.Action action = actions.get(r.action());
     if (action == null) {
-      throw PolicyException.invalid(Reasons.INVALID_ACTION, "unknown action \"" + clip(r.action())
+      throw ServiceException.invalid(PolicyReason.INVALID_ACTION, "unknown action \"" + clip(r.action())
           + "\" (GetSchema lists the actions)");
     }
     if (!action.resourceKinds().contains(r.resource().kind())) {
-      throw PolicyException.invalid(Reasons.INVALID_RESOURCE, action.name() + " applies to "
+      throw ServiceException.invalid(PolicyReason.INVALID_RESOURCE, action.name() + " applies to "
           + String.join(" or ", action.resourceKinds().stream().map(k -> k.name().toLowerCase(java.util.Locale.ROOT)).toList())
           + ", not to " + r.resource().describe());
     }
     for (Map.Entry<String, String> e : r.context().entrySet()) {
       if (!CONTEXT_NAMES.contains(e.getKey())) {
-        throw PolicyException.invalid(Reasons.INVALID_CONTEXT, "unknown context name \"" + clip(e.getKey())
+        throw ServiceException.invalid(PolicyReason.INVALID_CONTEXT, "unknown context name \"" + clip(e.getKey())
             + "\"; known: " + String.join(", ", new java.util.TreeSet<>(CONTEXT_NAMES)));
       }
       if (e.getValue().length() > MAX_CONTEXT_VALUE) {
-        throw PolicyException.invalid(Reasons.INVALID_CONTEXT, "context " + e.getKey() + " longer than "
+        throw ServiceException.invalid(PolicyReason.INVALID_CONTEXT, "context " + e.getKey() + " longer than "
             + MAX_CONTEXT_VALUE + " characters");
       }
     }

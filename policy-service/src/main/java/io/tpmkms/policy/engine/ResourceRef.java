@@ -1,7 +1,7 @@
 package io.tpmkms.policy.engine;
 
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import java.util.regex.Pattern;
 
 /**
@@ -29,14 +29,14 @@ public record ResourceRef(String namespace, String keyName) {
   public static ResourceRef of(String namespace, String keyName) {
     ResourceRef r = new ResourceRef(namespace, keyName);
     if (r.namespace.isEmpty() && !r.keyName.isEmpty()) {
-      throw PolicyException.invalid(Reasons.INVALID_RESOURCE, "resource: key_name without namespace");
+      throw ServiceException.invalid(PolicyReason.INVALID_RESOURCE, "resource: key_name without namespace");
     }
     if (!r.namespace.isEmpty() && !NAMESPACE.matcher(r.namespace).matches()) {
-      throw PolicyException.invalid(Reasons.INVALID_RESOURCE,
+      throw ServiceException.invalid(PolicyReason.INVALID_RESOURCE,
           "resource: namespace must match [a-z0-9][a-z0-9._-]{0,62}");
     }
     if (!r.keyName.isEmpty() && !KEY_NAME.matcher(r.keyName).matches()) {
-      throw PolicyException.invalid(Reasons.INVALID_RESOURCE,
+      throw ServiceException.invalid(PolicyReason.INVALID_RESOURCE,
           "resource: key_name must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     }
     return r;

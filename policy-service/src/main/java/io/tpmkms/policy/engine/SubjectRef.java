@@ -1,7 +1,7 @@
 package io.tpmkms.policy.engine;
 
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 
 /**
  * Who a role binding applies to, as a Cedar entity a {@code User} can be
@@ -36,19 +36,19 @@ public record SubjectRef(Kind kind, String value) {
    * ("/name") or a client role lacks its "client/" part.
    */
   public static SubjectRef of(Kind kind, String value) {
-    if (kind == null) throw PolicyException.invalid(Reasons.INVALID_SUBJECT, "subject: exactly one kind must be set");
+    if (kind == null) throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT, "subject: exactly one kind must be set");
     if (value == null || value.isEmpty()) {
-      throw PolicyException.invalid(Reasons.INVALID_SUBJECT, "subject: " + kind.label + " is empty");
+      throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT, "subject: " + kind.label + " is empty");
     }
     if (value.length() > MAX_LENGTH || value.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
-      throw PolicyException.invalid(Reasons.INVALID_SUBJECT,
+      throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT,
           "subject: at most " + MAX_LENGTH + " characters, no control characters");
     }
     if (kind == Kind.GROUP && (!value.startsWith("/") || value.endsWith("/") && value.length() > 1 || value.contains("//"))) {
-      throw PolicyException.invalid(Reasons.INVALID_SUBJECT, "subject: a group is its full path, e.g. \"/payments\"");
+      throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT, "subject: a group is its full path, e.g. \"/payments\"");
     }
     if (kind == Kind.CLIENT_ROLE && (value.indexOf('/') <= 0 || value.endsWith("/"))) {
-      throw PolicyException.invalid(Reasons.INVALID_SUBJECT, "subject: a client role is \"<client>/<role>\"");
+      throw ServiceException.invalid(PolicyReason.INVALID_SUBJECT, "subject: a client role is \"<client>/<role>\"");
     }
     return new SubjectRef(kind, value);
   }

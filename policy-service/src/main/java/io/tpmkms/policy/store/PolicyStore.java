@@ -1,12 +1,13 @@
 package io.tpmkms.policy.store;
 
+import io.tpmkms.policy.error.PolicyErrors;
 import io.tpmkms.policy.engine.Binding;
 import io.tpmkms.policy.engine.OperatorPolicy;
 import io.tpmkms.policy.engine.ResourceRef;
 import io.tpmkms.policy.engine.Role;
 import io.tpmkms.policy.engine.SubjectRef;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.policy.error.PolicyReason;
 import io.tpmkms.platform.error.ErrorCode;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
@@ -50,7 +51,7 @@ public class PolicyStore {
   public PolicyVersionEntity createPolicy(String id, String description, String text, String by) {
     PolicyEntity head = em.find(PolicyEntity.class, id, LockModeType.OPTIMISTIC);
     if (head != null && !head.deleted) {
-      throw new PolicyException(ErrorCode.ALREADY_EXISTS, Reasons.POLICY_ALREADY_EXISTS,
+      throw new ServiceException(ErrorCode.ALREADY_EXISTS, PolicyReason.POLICY_ALREADY_EXISTS,
           "policy \"" + id + "\" already exists (version " + head.latestVersion + ")", Map.of("policy_id", id), null);
     }
     if (head == null) {
@@ -81,11 +82,11 @@ public class PolicyStore {
   @Transactional
   public PolicyVersionEntity getPolicy(String id, long version) {
     PolicyEntity head = em.find(PolicyEntity.class, id);
-    if (head == null) throw PolicyException.policyNotFound(id);
+    if (head == null) throw PolicyErrors.policyNotFound(id);
     if (version == 0) return version(id, head.latestVersion);
     PolicyVersionEntity v = em.find(PolicyVersionEntity.class, new PolicyVersionEntity.Key(id, version));
     if (v == null) {
-      throw new PolicyException(ErrorCode.NOT_FOUND, Reasons.POLICY_VERSION_NOT_FOUND,
+      throw new ServiceException(ErrorCode.NOT_FOUND, PolicyReason.POLICY_VERSION_NOT_FOUND,
           "policy \"" + id + "\" has no version " + version, Map.of("policy_id", id, "version", Long.toString(version)),
           null);
     }
@@ -103,7 +104,7 @@ public class PolicyStore {
 
   @Transactional
   public List<PolicyVersionEntity> listVersions(String id, long afterVersion, int limit) {
-    if (em.find(PolicyEntity.class, id) == null) throw PolicyException.policyNotFound(id);
+    if (em.find(PolicyEntity.class, id) == null) throw PolicyErrors.policyNotFound(id);
     return em.createQuery("SELECT v FROM PolicyVersionEntity v WHERE v.policyId = :id AND v.version > :after"
             + " ORDER BY v.version", PolicyVersionEntity.class)
         .setParameter("id", id).setParameter("after", afterVersion).setMaxResults(limit).getResultList();
@@ -111,9 +112,9 @@ public class PolicyStore {
 
   private PolicyEntity live(String id) {
     PolicyEntity head = em.find(PolicyEntity.class, id, LockModeType.OPTIMISTIC);
-    if (head == null) throw PolicyException.policyNotFound(id);
+    if (head == null) throw PolicyErrors.policyNotFound(id);
     if (head.deleted) {
-      throw new PolicyException(ErrorCode.NOT_FOUND, Reasons.POLICY_NOT_FOUND,
+      throw new ServiceException(ErrorCode.NOT_FOUND, PolicyReason.POLICY_NOT_FOUND,
           "policy \"" + id + "\" was deleted (version " + head.latestVersion + ")", Map.of("policy_id", id), null);
     }
     return head;
@@ -121,7 +122,7 @@ public class PolicyStore {
 
   private static void checkExpected(PolicyEntity head, long expected) {
     if (expected != 0 && expected != head.latestVersion) {
-      throw new PolicyException(ErrorCode.ABORTED, Reasons.CONCURRENT_MODIFICATION,
+      throw new ServiceException(ErrorCode.ABORTED, PolicyReason.CONCURRENT_MODIFICATION,
           "policy \"" + head.id + "\" is at version " + head.latestVersion + ", not " + expected
               + "; read it again and re-apply your change",
           Map.of("policy_id", head.id, "version", Long.toString(head.latestVersion)), null);
@@ -166,7 +167,7 @@ public class PolicyStore {
         .setParameter("k", subject.kind()).setParameter("v", subject.value()).setParameter("r", role)
         .setParameter("ns", resource.namespace()).setParameter("key", resource.keyName()).getResultList();
     if (!same.isEmpty()) {
-      throw new PolicyException(ErrorCode.ALREADY_EXISTS, Reasons.ROLE_BINDING_ALREADY_EXISTS,
+      throw new ServiceException(ErrorCode.ALREADY_EXISTS, PolicyReason.ROLE_BINDING_ALREADY_EXISTS,
           "an identical role binding exists: " + same.get(0).id, Map.of("binding_id", same.get(0).id), null);
     }
     RoleBindingEntity b = new RoleBindingEntity();
@@ -191,7 +192,7 @@ public class PolicyStore {
   public RoleBindingEntity getBinding(String id) {
     List<RoleBindingEntity> found = em.createQuery("SELECT b FROM RoleBindingEntity b WHERE b.id = :id",
         RoleBindingEntity.class).setParameter("id", id).getResultList();
-    if (found.isEmpty()) throw PolicyException.bindingNotFound(id);
+    if (found.isEmpty()) throw PolicyErrors.bindingNotFound(id);
     return found.get(0);
   }
 
@@ -200,7 +201,7 @@ public class PolicyStore {
   public RoleBindingEntity deleteBinding(String id, String by) {
     RoleBindingEntity b = getBinding(id);
     if (b.deleted) {
-      throw new PolicyException(ErrorCode.NOT_FOUND, Reasons.ROLE_BINDING_NOT_FOUND,
+      throw new ServiceException(ErrorCode.NOT_FOUND, PolicyReason.ROLE_BINDING_NOT_FOUND,
           "role binding \"" + id + "\" was already deleted", Map.of("binding_id", id), null);
     }
     b.deleted = true;

@@ -6,8 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tpmkms.policy.engine.Decision.Reason;
-import io.tpmkms.policy.error.PolicyException;
-import io.tpmkms.policy.error.Reasons;
+import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.error.ErrorCode;
 import java.util.ArrayList;
@@ -253,10 +252,10 @@ class PolicyEngineTest {
     List<String> errors = ENGINE.validate("permit(principal, action == Tpmkms::Action::\"Encrpyt\", resource);");
     assertFalse(errors.isEmpty());
     assertTrue(errors.get(0).contains("unrecognized action"), errors.toString());
-    PolicyException e = assertThrows(PolicyException.class,
+    ServiceException e = assertThrows(ServiceException.class,
         () -> ENGINE.requireValid("permit(principal, action == Tpmkms::Action::\"Encrpyt\", resource);"));
     assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
-    assertEquals(Reasons.POLICY_INVALID, e.reason());
+    assertEquals("POLICY_INVALID", e.reason());
     assertTrue(e.getMessage().contains("Encrpyt"), e.getMessage());
   }
 
@@ -287,18 +286,18 @@ class PolicyEngineTest {
   void authorize_badInput_refusedWithReason() {
     CompiledPolicies state = ENGINE.compile(1, List.of(), List.of());
     Principal p = user("x", List.of(), List.of());
-    assertReason(Reasons.INVALID_CONTEXT, () -> ENGINE.authorize(state, new AuthzRequest(p, "Encrypt",
+    assertReason("INVALID_CONTEXT", () -> ENGINE.authorize(state, new AuthzRequest(p, "Encrypt",
         ResourceRef.key("a", "b"), Map.of("region", "eu"))));
-    assertReason(Reasons.INVALID_ACTION, () -> decide(state, p, "Frobnicate", ResourceRef.DEPLOYMENT));
-    assertReason(Reasons.INVALID_ACTION, () -> decide(state, p, "role:admin", ResourceRef.DEPLOYMENT));
-    assertReason(Reasons.INVALID_RESOURCE, () -> decide(state, p, "Encrypt", ResourceRef.namespace("a")));
-    assertReason(Reasons.INVALID_RESOURCE, () -> decide(state, p, "CreatePolicy", ResourceRef.namespace("a")));
-    assertReason(Reasons.INVALID_PRINCIPAL, () -> decide(state,
+    assertReason("INVALID_ACTION", () -> decide(state, p, "Frobnicate", ResourceRef.DEPLOYMENT));
+    assertReason("INVALID_ACTION", () -> decide(state, p, "role:admin", ResourceRef.DEPLOYMENT));
+    assertReason("INVALID_RESOURCE", () -> decide(state, p, "Encrypt", ResourceRef.namespace("a")));
+    assertReason("INVALID_RESOURCE", () -> decide(state, p, "CreatePolicy", ResourceRef.namespace("a")));
+    assertReason("INVALID_PRINCIPAL", () -> decide(state,
         new Principal("", "", "", List.of(), List.of(), List.of(), ""), "GetKey", ResourceRef.key("a", "b")));
-    assertReason(Reasons.INVALID_RESOURCE, () -> ResourceRef.of("", "k"));
-    assertReason(Reasons.INVALID_RESOURCE, () -> ResourceRef.of("Bad NS", ""));
-    assertReason(Reasons.INVALID_SUBJECT, () -> SubjectRef.of(SubjectRef.Kind.GROUP, "payments"));
-    assertReason(Reasons.INVALID_SUBJECT, () -> SubjectRef.of(SubjectRef.Kind.CLIENT_ROLE, "norole"));
+    assertReason("INVALID_RESOURCE", () -> ResourceRef.of("", "k"));
+    assertReason("INVALID_RESOURCE", () -> ResourceRef.of("Bad NS", ""));
+    assertReason("INVALID_SUBJECT", () -> SubjectRef.of(SubjectRef.Kind.GROUP, "payments"));
+    assertReason("INVALID_SUBJECT", () -> SubjectRef.of(SubjectRef.Kind.CLIENT_ROLE, "norole"));
   }
 
   @Test
@@ -316,7 +315,7 @@ class PolicyEngineTest {
   }
 
   private static void assertReason(String reason, org.junit.jupiter.api.function.Executable call) {
-    PolicyException e = assertThrows(PolicyException.class, call);
+    ServiceException e = assertThrows(ServiceException.class, call);
     assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
     assertEquals(reason, e.reason(), e.getMessage());
   }

@@ -21,33 +21,33 @@ class GrpcErrorsTest {
 
   @Test
   void lostOptimisticLock_aborted() throws Exception {
-    StatusRuntimeException s = GrpcErrors.toStatus(new RuntimeException(new OptimisticLockException("row 7")));
+    StatusRuntimeException s = PolicyErrors.GRPC.toStatus(new RuntimeException(new OptimisticLockException("row 7")));
     assertEquals(Status.Code.ABORTED, s.getStatus().getCode());
-    assertEquals(Reasons.CONCURRENT_MODIFICATION, info(s).getReason());
+    assertEquals("CONCURRENT_MODIFICATION", info(s).getReason());
   }
 
   @Test
   void lostDatabase_unavailable() throws Exception {
-    StatusRuntimeException s = GrpcErrors.toStatus(new JDBCConnectionException("down", new SQLException("x")));
+    StatusRuntimeException s = PolicyErrors.GRPC.toStatus(new JDBCConnectionException("down", new SQLException("x")));
     assertEquals(Status.Code.UNAVAILABLE, s.getStatus().getCode());
-    assertEquals(Reasons.DATABASE_UNAVAILABLE, info(s).getReason());
+    assertEquals("DATABASE_UNAVAILABLE", info(s).getReason());
   }
 
   @Test
   void anythingElse_internalWithCorrelationId_causeNotShown() throws Exception {
-    StatusRuntimeException s = GrpcErrors.toStatus(new IllegalStateException("secret detail"));
+    StatusRuntimeException s = PolicyErrors.GRPC.toStatus(new IllegalStateException("secret detail"));
     assertEquals(Status.Code.INTERNAL, s.getStatus().getCode());
     ErrorInfo i = info(s);
-    assertEquals(Reasons.INTERNAL, i.getReason());
+    assertEquals("INTERNAL", i.getReason());
     assertTrue(i.getMetadataMap().containsKey("correlation_id"));
     assertFalse(s.getStatus().getDescription().contains("secret"));
   }
 
   @Test
   void policyException_keepsItsCodeReasonAndMetadata() throws Exception {
-    StatusRuntimeException s = GrpcErrors.toStatus(PolicyException.policyNotFound("p1"));
+    StatusRuntimeException s = PolicyErrors.GRPC.toStatus(PolicyErrors.policyNotFound("p1"));
     assertEquals(Status.Code.NOT_FOUND, s.getStatus().getCode());
-    assertEquals(Reasons.POLICY_NOT_FOUND, info(s).getReason());
+    assertEquals("POLICY_NOT_FOUND", info(s).getReason());
     assertEquals("p1", info(s).getMetadataMap().get("policy_id"));
   }
 }

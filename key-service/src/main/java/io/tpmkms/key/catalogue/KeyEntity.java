@@ -1,5 +1,6 @@
-package io.tpmkms.key.lifecycle;
+package io.tpmkms.key.catalogue;
 
+import io.tpmkms.key.lifecycle.KeyPurpose;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.ProtectionLevel;
 import jakarta.persistence.CollectionTable;
@@ -23,9 +24,11 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * A key: the catalogue entry that names its versions. Mutated only inside
- * {@link KeyLifecycleService} under a row lock; {@code rowVersion} is both the
- * optimistic lock and the etag clients see.
+ * A key: the catalogue entry that names its versions. Read and written through
+ * {@link KeyCatalogue}; its fields are changed only by
+ * {@link io.tpmkms.key.lifecycle.KeyLifecycleService} under the key's row lock
+ * ({@link KeyCatalogue#lockKey}); {@code rowVersion} is both the optimistic
+ * lock and the etag clients see.
  */
 @Entity
 @Table(name = "kms_key")

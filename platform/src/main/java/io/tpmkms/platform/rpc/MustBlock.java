@@ -1,8 +1,9 @@
-package io.tpmkms.key.crypto;
+package io.tpmkms.platform.rpc;
 
 /**
  * Thrown on an event-loop thread by code that would have to block (read the
- * database); the dispatcher re-runs the call on a worker. Carries no stack.
+ * database) before it has any effect; the {@link Pipeline} re-runs the call on
+ * a worker. Carries no stack.
  */
 public final class MustBlock extends RuntimeException {
   public MustBlock() {

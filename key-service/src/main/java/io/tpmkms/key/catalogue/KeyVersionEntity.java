@@ -1,5 +1,6 @@
-package io.tpmkms.key.lifecycle;
+package io.tpmkms.key.catalogue;
 
+import io.tpmkms.key.lifecycle.KeyVersionState;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
 import io.tpmkms.protection.ProtectionLevel;
@@ -18,7 +19,8 @@ import java.time.Instant;
 /**
  * One version of a key: its state (metadata here, never inside the backend)
  * and its wrapped key blob, which is set to null when the version is
- * destroyed while the row stays as a tombstone.
+ * destroyed while the row stays as a tombstone. Its number is given by
+ * {@link KeyCatalogue} from the key's {@code last_version} and never reused.
  */
 @Entity
 @Table(name = "kms_key_version")

@@ -1,0 +1,33 @@
+package io.tpmkms.audit.error;
+
+import io.tpmkms.platform.error.Reason;
+
+/**
+ * The stable {@code google.rpc.ErrorInfo.reason} values of the audit service
+ * (docs/audit.md lists each with its status). Never renamed.
+ */
+public enum AuditReason implements Reason {
+
+  // INVALID_ARGUMENT
+  INVALID_REQUEST,
+  TOO_MANY_EVENTS,
+  INVALID_EVENT_ID,
+  MISSING_FIELD,
+  FIELD_TOO_LONG,
+  INVALID_CHARACTER,
+  INVALID_TIME,
+  INVALID_DECISION,
+  INVALID_DIGEST,
+  INVALID_PAGE_TOKEN,
+  INVALID_PAGE_SIZE,
+  INVALID_RANGE,
+
+  // NOT_FOUND
+  CHECKPOINT_NOT_FOUND,
+
+  // UNAVAILABLE / INTERNAL
+  DATABASE_UNAVAILABLE,
+  BACKEND_UNAVAILABLE,
+  OVERLOADED,
+  INTERNAL;
+}

@@ -1,0 +1,178 @@
+package io.tpmkms.key.api;
+
+import static io.tpmkms.platform.rpc.Placement.KEY_USE_HEAVY;
+import static io.tpmkms.platform.rpc.Placement.KEY_USE_LIGHT;
+import static io.tpmkms.platform.rpc.Placement.WORKER;
+
+import io.tpmkms.platform.rpc.Rpc;
+import io.tpmkms.platform.rpc.RpcTable;
+import io.tpmkms.platform.rpc.Target;
+import io.tpmkms.proto.key.v1.*;
+
+/**
+ * Every RPC of tpmkms.key.v1.KeyService, declared once: the policy action (its
+ * name), the key or namespace it acts on, its secret request fields (cleared
+ * before the audit digest), the key version its audit event names (from the
+ * response; from the request when the call failed) and where it runs
+ * (ADR 0010: lifecycle and reads on a worker; cheap use of a hot in-process key
+ * on the event loop; private-key work off it; TPM keys on the TPM queue).
+ * {@code KeyRpcsTest} checks the table against the service descriptor.
+ */
+public final class KeyRpcs {
+  private KeyRpcs() {}
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+
+  public static final Rpc<CreateKeyRequest, CreateKeyResponse> CREATE_KEY = Rpc.of(KeyServiceGrpc.getCreateKeyMethod())
+      .target(q -> Target.key(q.getNamespace(), q.getName()))
+      .version((q, r) -> r == null ? 0 : r.getKey().getPrimaryVersion())
+      .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<GetKeyRequest, GetKeyResponse> GET_KEY = Rpc.of(KeyServiceGrpc.getGetKeyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .version((q, r) -> r == null ? 0 : r.getKey().getPrimaryVersion())
+      .runs(WORKER).build();
+
+  public static final Rpc<ListKeysRequest, ListKeysResponse> LIST_KEYS = Rpc.of(KeyServiceGrpc.getListKeysMethod())
+      .target(q -> Target.namespace(q.getNamespace()))
+      .runs(WORKER).build();
+
+  public static final Rpc<UpdateKeyRequest, UpdateKeyResponse> UPDATE_KEY = Rpc.of(KeyServiceGrpc.getUpdateKeyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .version((q, r) -> r == null ? 0 : r.getKey().getPrimaryVersion())
+      .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<RotateKeyRequest, RotateKeyResponse> ROTATE_KEY = Rpc.of(KeyServiceGrpc.getRotateKeyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .version((q, r) -> r == null ? 0 : r.getVersion().getVersion())
+      .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<ListKeyVersionsRequest, ListKeyVersionsResponse> LIST_KEY_VERSIONS =
+      Rpc.of(KeyServiceGrpc.getListKeyVersionsMethod())
+          .target(q -> Target.key(q.getKey()))
+          .runs(WORKER).build();
+
+  public static final Rpc<GetKeyVersionRequest, GetKeyVersionResponse> GET_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getGetKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .runs(WORKER).build();
+
+  public static final Rpc<SetPrimaryVersionRequest, SetPrimaryVersionResponse> SET_PRIMARY_VERSION =
+      Rpc.of(KeyServiceGrpc.getSetPrimaryVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getKey().getPrimaryVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<DisableKeyVersionRequest, DisableKeyVersionResponse> DISABLE_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getDisableKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<EnableKeyVersionRequest, EnableKeyVersionResponse> ENABLE_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getEnableKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<ScheduleKeyVersionDestructionRequest, ScheduleKeyVersionDestructionResponse>
+      SCHEDULE_KEY_VERSION_DESTRUCTION = Rpc.of(KeyServiceGrpc.getScheduleKeyVersionDestructionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<RestoreKeyVersionRequest, RestoreKeyVersionResponse> RESTORE_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getRestoreKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<RevokeKeyVersionRequest, RevokeKeyVersionResponse> REVOKE_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getRevokeKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
+  // ---- use --------------------------------------------------------------------------------------
+
+  public static final Rpc<EncryptRequest, EncryptResponse> ENCRYPT = Rpc.of(KeyServiceGrpc.getEncryptMethod())
+      .target(q -> Target.key(q.getKey()))
+      .secret(EncryptRequest.PLAINTEXT_FIELD_NUMBER)
+      .version((q, r) -> r == null ? 0 : r.getVersion())
+      .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<DecryptRequest, DecryptResponse> DECRYPT = Rpc.of(KeyServiceGrpc.getDecryptMethod())
+      .target(q -> Target.key(q.getKey()))
+      .version((q, r) -> r == null ? 0 : r.getVersion())
+      .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<GenerateDataKeyRequest, GenerateDataKeyResponse> GENERATE_DATA_KEY =
+      Rpc.of(KeyServiceGrpc.getGenerateDataKeyMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? 0 : r.getVersion())
+          .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<SignRequest, SignResponse> SIGN = Rpc.of(KeyServiceGrpc.getSignMethod())
+      .target(q -> Target.key(q.getKey()))
+      .secret(SignRequest.DATA_FIELD_NUMBER, SignRequest.DIGEST_FIELD_NUMBER)
+      .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+      .runs(KEY_USE_HEAVY).build();
+
+  public static final Rpc<VerifyRequest, VerifyResponse> VERIFY = Rpc.of(KeyServiceGrpc.getVerifyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .secret(VerifyRequest.DATA_FIELD_NUMBER, VerifyRequest.DIGEST_FIELD_NUMBER)
+      .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+      .runs(WORKER).build();
+
+  public static final Rpc<AsymmetricDecryptRequest, AsymmetricDecryptResponse> ASYMMETRIC_DECRYPT =
+      Rpc.of(KeyServiceGrpc.getAsymmetricDecryptMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+          .runs(KEY_USE_HEAVY).build();
+
+  public static final Rpc<GetPublicKeyRequest, GetPublicKeyResponse> GET_PUBLIC_KEY =
+      Rpc.of(KeyServiceGrpc.getGetPublicKeyMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+          .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<MacSignRequest, MacSignResponse> MAC_SIGN = Rpc.of(KeyServiceGrpc.getMacSignMethod())
+      .target(q -> Target.key(q.getKey()))
+      .secret(MacSignRequest.DATA_FIELD_NUMBER)
+      .version((q, r) -> r == null ? 0 : r.getVersion())
+      .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<MacVerifyRequest, MacVerifyResponse> MAC_VERIFY = Rpc.of(KeyServiceGrpc.getMacVerifyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .secret(MacVerifyRequest.DATA_FIELD_NUMBER)
+      .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+      .runs(KEY_USE_LIGHT).build();
+
+  public static final Rpc<GenerateRandomRequest, GenerateRandomResponse> GENERATE_RANDOM =
+      Rpc.of(KeyServiceGrpc.getGenerateRandomMethod())
+          .target(q -> Target.deployment())
+          .runs(WORKER).build();
+
+  public static final Rpc<GetKeyAttestationRequest, GetKeyAttestationResponse> GET_KEY_ATTESTATION =
+      Rpc.of(KeyServiceGrpc.getGetKeyAttestationMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
+          .runs(WORKER).build();
+
+  /** The whole service. */
+  public static final RpcTable TABLE = RpcTable.of(KeyServiceGrpc.getServiceDescriptor(),
+      CREATE_KEY, GET_KEY, LIST_KEYS, UPDATE_KEY, ROTATE_KEY, LIST_KEY_VERSIONS, GET_KEY_VERSION, SET_PRIMARY_VERSION,
+      DISABLE_KEY_VERSION, ENABLE_KEY_VERSION, SCHEDULE_KEY_VERSION_DESTRUCTION, RESTORE_KEY_VERSION,
+      REVOKE_KEY_VERSION, ENCRYPT, DECRYPT, GENERATE_DATA_KEY, SIGN, VERIFY, ASYMMETRIC_DECRYPT, GET_PUBLIC_KEY,
+      MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION);
+}

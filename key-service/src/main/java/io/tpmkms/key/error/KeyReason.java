@@ -1,0 +1,65 @@
+package io.tpmkms.key.error;
+
+import io.tpmkms.platform.error.Reason;
+
+/**
+ * The stable {@code google.rpc.ErrorInfo.reason} values. Clients may switch on
+ * them; they are never renamed (docs/errors.md lists each with its status).
+ */
+public enum KeyReason implements Reason {
+
+  // INVALID_ARGUMENT
+  INVALID_REQUEST,
+  INVALID_KEY_NAME,
+  INVALID_NAMESPACE,
+  INVALID_LABEL,
+  INVALID_ALGORITHM,
+  INVALID_PURPOSE,
+  INVALID_ROTATION_PERIOD,
+  INVALID_DESTROY_DELAY,
+  INVALID_VERSION,
+  INVALID_PAGE_TOKEN,
+  INVALID_UPDATE_MASK,
+  PLAINTEXT_TOO_LARGE,
+  AAD_TOO_LARGE,
+  DATA_TOO_LARGE,
+  INVALID_DIGEST,
+  INVALID_LENGTH,
+  CIPHERTEXT_INVALID,
+  DECRYPTION_FAILED,
+
+  // NOT_FOUND / ALREADY_EXISTS
+  KEY_NOT_FOUND,
+  // PERMISSION_DENIED
+  /** The policy service denied the call; the message carries the decision's reasons. */
+  PERMISSION_DENIED,
+  KEY_VERSION_NOT_FOUND,
+  KEY_ALREADY_EXISTS,
+
+  // FAILED_PRECONDITION
+  WRONG_KEY_PURPOSE,
+  KEY_VERSION_NOT_ENABLED,
+  KEY_VERSION_COMPROMISED,
+  KEY_VERSION_DESTROYED,
+  ILLEGAL_STATE_TRANSITION,
+  PRIMARY_VERSION_PROTECTED,
+  KEY_MATERIAL_UNUSABLE,
+
+  // UNIMPLEMENTED
+  PROTECTION_LEVEL_UNAVAILABLE,
+  CAPABILITY_UNAVAILABLE,
+
+  // ABORTED
+  CONCURRENT_MODIFICATION,
+  ETAG_MISMATCH,
+
+  // UNAVAILABLE / RESOURCE_EXHAUSTED / INTERNAL
+  BACKEND_UNAVAILABLE,
+  DATABASE_UNAVAILABLE,
+  /** The operation's audit event could not be made durable, so the operation was refused (fail closed). */
+  AUDIT_UNAVAILABLE,
+  /** No authorization decision could be had (policy service unreachable or refusing us): fail closed. */
+  POLICY_UNAVAILABLE,
+  BACKEND_RESOURCE_EXHAUSTED,
+  INTERNAL;
+}

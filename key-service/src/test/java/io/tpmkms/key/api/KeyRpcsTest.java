@@ -1,0 +1,141 @@
+package io.tpmkms.key.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.Message;
+import io.tpmkms.platform.rpc.Placement;
+import io.tpmkms.platform.rpc.Rpc;
+import io.tpmkms.testing.RpcTables;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The key service's RPC table against its descriptor, and against what the
+ * service did before the table existed: the audit key, secret fields and key
+ * version that field-name lookups gave at run time (kept here, as the
+ * reference, for every RPC of the service) must equal what the typed
+ * declarations give — for a filled-in request, a filled-in response and a
+ * failed call.
+ */
+class KeyRpcsTest {
+  @Test
+  void everyMethodDeclared_secretsExist_everyBytesFieldClassified() {
+    RpcTables.assertComplete(KeyRpcs.TABLE, Set.of(
+        "DecryptRequest.ciphertext", "DecryptRequest.additional_authenticated_data",
+        "EncryptRequest.additional_authenticated_data", "GenerateDataKeyRequest.additional_authenticated_data",
+        "VerifyRequest.signature", "AsymmetricDecryptRequest.ciphertext", "MacVerifyRequest.mac",
+        "GetKeyAttestationRequest.nonce"));
+  }
+
+  @Test
+  void secretFields_areThoseTheDigestAlwaysLeftOut() {
+    for (Rpc<?, ?> rpc : KeyRpcs.TABLE.rpcs()) {
+      Set<String> legacy = rpc.requestType().getFields().stream().map(FieldDescriptor::getName)
+          .filter(Set.of("plaintext", "data", "digest")::contains).collect(Collectors.toCollection(TreeSet::new));
+      Set<String> declared = Arrays.stream(rpc.secretFields()).map(FieldDescriptor::getName)
+          .collect(Collectors.toCollection(TreeSet::new));
+      assertEquals(legacy, declared, rpc.fullName());
+    }
+  }
+
+  @Test
+  void auditKeyAndVersion_asTheFieldNameLookupsGaveThem() throws Exception {
+    for (Rpc<?, ?> rpc : KeyRpcs.TABLE.rpcs()) {
+      Message request = parse(rpc, true, filled(rpc.requestType()));
+      Message response = parse(rpc, false, filled(rpc.responseType()));
+      assertEquals(legacyKey(request), RpcTables.target(rpc, request).auditKey(), rpc + " audit key");
+      assertEquals(legacyVersion(response, request), RpcTables.version(rpc, request, response),
+          rpc + " version of a success");
+      assertEquals(legacyVersion(null, request), RpcTables.version(rpc, request, null), rpc + " version of a failure");
+    }
+  }
+
+  @Test
+  void placements_asTheServiceRanThem() {
+    Map<String, Placement> expected = Map.ofEntries(
+        Map.entry("Encrypt", Placement.KEY_USE_LIGHT), Map.entry("Decrypt", Placement.KEY_USE_LIGHT),
+        Map.entry("GenerateDataKey", Placement.KEY_USE_LIGHT), Map.entry("GetPublicKey", Placement.KEY_USE_LIGHT),
+        Map.entry("MacSign", Placement.KEY_USE_LIGHT), Map.entry("MacVerify", Placement.KEY_USE_LIGHT),
+        Map.entry("Sign", Placement.KEY_USE_HEAVY), Map.entry("AsymmetricDecrypt", Placement.KEY_USE_HEAVY));
+    for (Rpc<?, ?> rpc : KeyRpcs.TABLE.rpcs()) {
+      assertEquals(expected.getOrDefault(rpc.method().getBareMethodName(), Placement.WORKER), rpc.placement(),
+          rpc.fullName());
+      assertEquals(rpc.method().getBareMethodName(), rpc.action(), "the policy action is the RPC's name");
+    }
+  }
+
+  // ---- the run-time lookups the declarations replace (Dispatch.versionOf, CallInfo's shapes) -----
+
+  private static String legacyKey(Message request) {
+    Descriptor d = request.getDescriptorForType();
+    FieldDescriptor key = d.findFieldByName("key");
+    if (key != null && key.getType() == FieldDescriptor.Type.STRING && !key.isRepeated()) {
+      return (String) request.getField(key);
+    }
+    FieldDescriptor ns = d.findFieldByName("namespace");
+    FieldDescriptor name = d.findFieldByName("name");
+    if (ns != null && name != null) return request.getField(ns) + "/" + request.getField(name);
+    return "";
+  }
+
+  private static int legacyVersion(Message response, Message request) {
+    if (response != null) {
+      FieldDescriptor v = response.getDescriptorForType().findFieldByName("version");
+      if (v != null && v.getType() == FieldDescriptor.Type.UINT32) return (Integer) response.getField(v);
+      if (v != null && v.getType() == FieldDescriptor.Type.MESSAGE) {
+        Message m = (Message) response.getField(v);
+        FieldDescriptor n = m.getDescriptorForType().findFieldByName("version");
+        if (n != null && n.getType() == FieldDescriptor.Type.UINT32) return (Integer) m.getField(n);
+      }
+      FieldDescriptor k = response.getDescriptorForType().findFieldByName("key");
+      if (k != null && k.getType() == FieldDescriptor.Type.MESSAGE) {
+        Message m = (Message) response.getField(k);
+        FieldDescriptor p = m.getDescriptorForType().findFieldByName("primary_version");
+        if (p != null) return (Integer) m.getField(p);
+      }
+    }
+    FieldDescriptor rv = request.getDescriptorForType().findFieldByName("version");
+    if (rv != null && rv.getType() == FieldDescriptor.Type.UINT32) return (Integer) request.getField(rv);
+    return 0;
+  }
+
+  // ---- messages with every field set to a value of its own ---------------------------------------
+
+  private static int counter = 10;
+
+  private static DynamicMessage filled(Descriptor d) {
+    DynamicMessage.Builder b = DynamicMessage.newBuilder(d);
+    for (FieldDescriptor f : d.getFields()) {
+      if (f.isRepeated() || f.getRealContainingOneof() != null && f.getIndex() != f.getRealContainingOneof().getField(0)
+          .getIndex()) {
+        continue;
+      }
+      Object v = switch (f.getJavaType()) {
+        case STRING -> f.getName() + "-" + counter++;
+        case INT -> counter++;
+        case LONG -> (long) counter++;
+        case BOOLEAN -> true;
+        case BYTE_STRING -> ByteString.copyFromUtf8("b" + counter++);
+        case ENUM -> f.getEnumType().getValues().get(f.getEnumType().getValues().size() - 1);
+        case MESSAGE -> filled(f.getMessageType());
+        default -> null;
+      };
+      if (v != null) b.setField(f, v);
+    }
+    return b.build();
+  }
+
+  /** The generated message type of the RPC's request or response, parsed from the filled dynamic one. */
+  private static Message parse(Rpc<?, ?> rpc, boolean request, DynamicMessage m) throws Exception {
+    var marshaller = request ? rpc.method().getRequestMarshaller() : rpc.method().getResponseMarshaller();
+    return (Message) marshaller.parse(new java.io.ByteArrayInputStream(m.toByteArray()));
+  }
+}

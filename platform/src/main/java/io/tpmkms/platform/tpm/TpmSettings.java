@@ -1,0 +1,41 @@
+package io.tpmkms.platform.tpm;
+
+import io.tpmkms.protection.tpm.TpmConfig;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * How a service reaches its TPM ({@code tpmkms.backend.tpm.*}): the one
+ * configuration group the key and audit services share (each extends it with
+ * what only it needs). No defaults in this group: a default would make an
+ * absent TPM look configured.
+ */
+public interface TpmSettings {
+  /** unix (swtpm's socket), tcp (swtpm's data port) or device (/dev/tpmrm0). */
+  TpmConfig.Transport transport();
+
+  /** Socket or device path (unix, device). */
+  Optional<String> path();
+
+  /** Host and port (tcp). */
+  Optional<String> host();
+
+  Optional<Integer> port();
+
+  /** Deadline of one TPM command; unset: 60 s. */
+  Optional<Duration> commandTimeout();
+
+  /** Transient slots the adapter may use besides the SRK; unset: 2 (swtpm). */
+  Optional<Integer> maxLoadedObjects();
+
+  /** A persistent SRK handle such as 0x81000001 (real hardware); unset: re-derive the SRK. */
+  Optional<String> persistentSrkHandle();
+
+  /** The adapter's configuration. Handles above 0x7fffffff (all persistent ones) are read as unsigned. */
+  default TpmConfig toTpmConfig() {
+    return new TpmConfig(transport(), path().orElse(null), host().orElse(null), port().orElse(0),
+        commandTimeout().orElse(TpmConfig.DEFAULT_COMMAND_TIMEOUT),
+        maxLoadedObjects().orElse(TpmConfig.DEFAULT_MAX_LOADED_OBJECTS),
+        persistentSrkHandle().map(h -> (int) Long.decode(h).longValue()).orElse(null));
+  }
+}
