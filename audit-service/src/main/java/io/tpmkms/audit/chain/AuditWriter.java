@@ -223,7 +223,7 @@ public class AuditWriter {
       if (!lookUp && e instanceof SQLException s && UNIQUE_VIOLATION.equals(s.getSQLState())) {
         return false; // an id of the batch is already stored: write it again, looking the ids up
       }
-      ServiceException failure = e instanceof SQLException s && io.tpmkms.platform.error.io.tpmkms.platform.error.GrpcErrors.databaseDown(s)
+      ServiceException failure = e instanceof SQLException s && io.tpmkms.platform.error.GrpcErrors.databaseDown(s)
           ? AuditErrors.databaseUnavailable(e)
           : AuditErrors.GRPC.classify(e);
       if (failure.code() == ErrorCode.INTERNAL) LOG.error("append batch failed", e);
