@@ -110,6 +110,18 @@ public final class TpmkmsCommand implements Callable<Integer> {
      */
     static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
 
+    /**
+     * The commands that group others, with their subcommands (loaded only for the group a run names):
+     * a run that names one of them and one of its subcommands builds the model of that one only.
+     */
+    static final Map<String, java.util.function.Supplier<Class<?>[]>> GROUPS = Map.of(
+            "keys", () -> KeysCommand.SUBCOMMANDS,
+            "attestation", () -> AttestationCommand.SUBCOMMANDS,
+            "audit", () -> AuditCommand.SUBCOMMANDS,
+            "policy", () -> PolicyCommand.SUBCOMMANDS,
+            "bindings", () -> BindingsCommand.SUBCOMMANDS,
+            "token", () -> TokenCommand.SUBCOMMANDS);
+
     /** Root options that take a value in the next argument (for finding the subcommand's name). */
     private static final Set<String> OPTIONS_WITH_VALUE = Set.of("--address", "--audit-address", "--policy-address",
             "--timeout");
@@ -150,7 +162,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
 
     /** The command line with every subcommand, tpmkms's error reporting and exit codes, writing to {@code console}. */
     public static CommandLine commandLine(Console console, Platform platform) {
-        return build(console, platform, SUBCOMMANDS.keySet());
+        return build(console, platform, SUBCOMMANDS.keySet(), null);
     }
 
     /**
@@ -159,8 +171,21 @@ public final class TpmkmsCommand implements Callable<Integer> {
      */
     public static CommandLine commandLine(Console console, Platform platform, String[] args) {
         String name = subcommandOf(args);
-        return build(console, platform, name != null && SUBCOMMANDS.containsKey(name) && !name.equals("help")
-                ? Set.of(name) : SUBCOMMANDS.keySet());
+        if (name == null || !SUBCOMMANDS.containsKey(name) || name.equals("help")) {
+            return build(console, platform, SUBCOMMANDS.keySet(), null);
+        }
+        return build(console, platform, Set.of(name), secondOf(args, name));
+    }
+
+    /** The argument after the group's name when it is a word (not an option); {@code null} otherwise. */
+    static String secondOf(String[] args, String group) {
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals(group)) {
+                String next = args[i + 1];
+                return next.startsWith("-") ? null : next;
+            }
+        }
+        return null;
     }
 
     /** The first argument that is neither a root option nor its value; {@code null} when there is none. */
@@ -181,12 +206,26 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return null;
     }
 
-    private static CommandLine build(Console console, Platform platform, Iterable<String> names) {
+    /**
+     * @param second the subcommand of a group to register alone; {@code null} (or a name the group does
+     *     not have, so that usage errors and suggestions are complete) registers all of the group's
+     */
+    private static CommandLine build(Console console, Platform platform, Iterable<String> names, String second) {
         TpmkmsCommand root = new TpmkmsCommand(console, platform);
         ErrorReporter errors = new ErrorReporter(root);
         CommandLine line = new CommandLine(root);
         for (String name : names) {
             line.addSubcommand(name, SUBCOMMANDS.get(name));
+            var group = GROUPS.get(name);
+            if (group != null) {
+                CommandLine g = line.getSubcommands().get(name);
+                Class<?>[] all = group.get();
+                Class<?> only = null;
+                for (Class<?> c : all) {
+                    if (second != null && c.getAnnotation(CommandLine.Command.class).name().equals(second)) only = c;
+                }
+                for (Class<?> c : only != null ? new Class<?>[] {only} : all) g.addSubcommand(c);
+            }
         }
         // after the subcommands: picocli applies these to the commands registered at this point
         return line

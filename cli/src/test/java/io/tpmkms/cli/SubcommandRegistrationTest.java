@@ -50,6 +50,31 @@ class SubcommandRegistrationTest {
     }
 
     @Test
+    void groupWithASubcommand_registersOnlyThatOne_elseAllOfTheGroup() {
+        CommandLine keys = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"keys", "schedule-destroy", "a/b", "1"}).getSubcommands().get("keys");
+        assertEquals(List.of("schedule-destroy"), List.copyOf(keys.getSubcommands().keySet()));
+        for (String[] args : List.of(new String[] {"keys"}, new String[] {"keys", "--help"},
+                new String[] {"keys", "lst"})) {
+            CommandLine all = TpmkmsCommand.commandLine(console(), Platform.system(), args).getSubcommands().get("keys");
+            assertEquals(KeysCommand_SUBCOMMAND_NAMES, List.copyOf(all.getSubcommands().keySet()), String.join(" ", args));
+        }
+    }
+
+    @Test
+    void everyGroupsSubcommands_areRegisteredWhenTheGroupIsHelpedWith() {
+        CommandLine all = TpmkmsCommand.commandLine(console(), Platform.system());
+        for (var e : TpmkmsCommand.GROUPS.entrySet()) {
+            List<String> names = java.util.Arrays.stream(e.getValue().get())
+                    .map(c -> c.getAnnotation(Command.class).name()).toList();
+            assertEquals(names, List.copyOf(all.getSubcommands().get(e.getKey()).getSubcommands().keySet()), e.getKey());
+        }
+    }
+
+    private static final List<String> KeysCommand_SUBCOMMAND_NAMES = List.of("create", "list", "get", "update",
+            "rotate", "versions", "version", "set-primary", "disable", "enable", "schedule-destroy", "restore", "revoke");
+
+    @Test
     void lazyCommandLine_inheritsGlobalOptionsAfterTheSubcommand() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();

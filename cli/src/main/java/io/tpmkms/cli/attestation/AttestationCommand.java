@@ -32,9 +32,17 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code tpmkms attestation ...}: TPM key attestations (TPM2_Certify statements), fetched and verified. */
-@Command(name = "attestation", description = "Fetch a TPM key's attestation and verify it offline.",
-        subcommands = {AttestationCommand.Get.class, AttestationCommand.Verify.class})
+@Command(name = "attestation", description = "Fetch a TPM key's attestation and verify it offline.")
 public final class AttestationCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            AttestationCommand.Get.class,
+            AttestationCommand.Verify.class,
+    };
+
 
     /** The service takes at most this many nonce bytes (TPM2_Certify qualifyingData). */
     static final int MAX_NONCE = 32;

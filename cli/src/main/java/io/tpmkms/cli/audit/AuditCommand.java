@@ -34,15 +34,20 @@ import picocli.CommandLine.Spec;
 /** {@code tpmkms audit ...}: the audit service's records, chain verification, export and checkpoints. */
 @Command(name = "audit", description = {
         "Query, verify and export the audit chain; show its signed checkpoints.",
-        "Talks to the audit service at --audit-address (env TPMKMS_AUDIT_ADDRESS, default localhost:9091)."},
-        subcommands = {
-                AuditCommand.Query.class,
-                AuditCommand.Verify.class,
-                AuditCommand.Export.class,
-                AuditCommand.Checkpoints.class,
-                AuditCommand.GetCheckpoint.class,
-        })
+        "Talks to the audit service at --audit-address (env TPMKMS_AUDIT_ADDRESS, default localhost:9091)."})
 public final class AuditCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            AuditCommand.Query.class,
+            AuditCommand.Verify.class,
+            AuditCommand.Export.class,
+            AuditCommand.Checkpoints.class,
+            AuditCommand.GetCheckpoint.class,
+    };
+
 
     /** The service's largest page. */
     static final int MAX_PAGE = 1000;

@@ -12,9 +12,16 @@ import picocli.CommandLine.Spec;
  * services with other tools ({@code grpcurl -H "authorization: Bearer $(tpmkms token print)"}).
  * The token is a credential: whoever reads the output can act as you until it expires.
  */
-@Command(name = "token", description = "The current access token, for scripts (SENSITIVE).",
-        subcommands = TokenCommand.Print.class)
+@Command(name = "token", description = "The current access token, for scripts (SENSITIVE).")
 public final class TokenCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            TokenCommand.Print.class,
+    };
+
 
     @Spec
     CommandSpec spec;

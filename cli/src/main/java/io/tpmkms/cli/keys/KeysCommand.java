@@ -32,23 +32,28 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code tpmkms keys ...}: the key lifecycle. Version-level commands are in {@link VersionCommands}. */
-@Command(name = "keys", description = "Create, list, inspect, update and rotate keys; manage their versions.",
-        subcommands = {
-                KeysCommand.Create.class,
-                KeysCommand.List.class,
-                KeysCommand.Get.class,
-                KeysCommand.Update.class,
-                KeysCommand.Rotate.class,
-                VersionCommands.Versions.class,
-                VersionCommands.Version.class,
-                VersionCommands.SetPrimary.class,
-                VersionCommands.Disable.class,
-                VersionCommands.Enable.class,
-                VersionCommands.ScheduleDestroy.class,
-                VersionCommands.Restore.class,
-                VersionCommands.Revoke.class,
-        })
+@Command(name = "keys", description = "Create, list, inspect, update and rotate keys; manage their versions.")
 public final class KeysCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            KeysCommand.Create.class,
+            KeysCommand.List.class,
+            KeysCommand.Get.class,
+            KeysCommand.Update.class,
+            KeysCommand.Rotate.class,
+            VersionCommands.Versions.class,
+            VersionCommands.Version.class,
+            VersionCommands.SetPrimary.class,
+            VersionCommands.Disable.class,
+            VersionCommands.Enable.class,
+            VersionCommands.ScheduleDestroy.class,
+            VersionCommands.Restore.class,
+            VersionCommands.Revoke.class,
+    };
+
 
     @Spec
     CommandSpec spec;

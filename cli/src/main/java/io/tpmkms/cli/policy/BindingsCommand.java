@@ -28,13 +28,18 @@ import picocli.CommandLine.TypeConversionException;
  */
 @Command(name = "bindings", description = {
         "Grant tpmkms roles (admin, user, duplicator, auditor, viewer) on the deployment, a namespace or a key.",
-        "Talks to the policy service at --policy-address (env TPMKMS_POLICY_ADDRESS, default localhost:9092)."},
-        subcommands = {
-                BindingsCommand.List.class,
-                BindingsCommand.Create.class,
-                BindingsCommand.Delete.class,
-        })
+        "Talks to the policy service at --policy-address (env TPMKMS_POLICY_ADDRESS, default localhost:9092)."})
 public final class BindingsCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            BindingsCommand.List.class,
+            BindingsCommand.Create.class,
+            BindingsCommand.Delete.class,
+    };
+
 
     @Spec
     CommandSpec spec;

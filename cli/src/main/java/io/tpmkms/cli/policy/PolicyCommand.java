@@ -37,19 +37,24 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "policy", description = {
         "Manage Cedar policies, show the schema, and check what a principal may do.",
-        "Talks to the policy service at --policy-address (env TPMKMS_POLICY_ADDRESS, default localhost:9092)."},
-        subcommands = {
-                PolicyCommand.List.class,
-                PolicyCommand.Get.class,
-                PolicyCommand.Versions.class,
-                PolicyCommand.Create.class,
-                PolicyCommand.Update.class,
-                PolicyCommand.Delete.class,
-                PolicyCommand.Validate.class,
-                PolicyCommand.Schema.class,
-                PolicyCommand.Check.class,
-        })
+        "Talks to the policy service at --policy-address (env TPMKMS_POLICY_ADDRESS, default localhost:9092)."})
 public final class PolicyCommand implements Callable<Integer> {
+    /**
+     * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
+     * {@code @Command(subcommands=...)}: a run builds picocli's model of only the one it executes (ADR 0018).
+     */
+    public static final Class<?>[] SUBCOMMANDS = {
+            PolicyCommand.List.class,
+            PolicyCommand.Get.class,
+            PolicyCommand.Versions.class,
+            PolicyCommand.Create.class,
+            PolicyCommand.Update.class,
+            PolicyCommand.Delete.class,
+            PolicyCommand.Validate.class,
+            PolicyCommand.Schema.class,
+            PolicyCommand.Check.class,
+    };
+
 
     @Spec
     CommandSpec spec;
