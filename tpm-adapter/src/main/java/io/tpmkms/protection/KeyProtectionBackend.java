@@ -24,6 +24,15 @@ public interface KeyProtectionBackend extends AutoCloseable {
   /** Generates a key inside the protection boundary; needs {@link Capability#GENERATE}. */
   GeneratedKey generate(KeySpec spec);
 
+  /**
+   * Makes a key of {@code spec.algorithm()} from caller-supplied material (the
+   * import path); needs {@link Capability#IMPORT}. The material must be of the
+   * spec's algorithm ({@link KeyMaterial#algorithm()}); the backend never keeps a
+   * reference to it, and the caller closes (zeroes) it afterwards. The handle's
+   * blob records that the key was imported.
+   */
+  GeneratedKey importKey(KeySpec spec, KeyMaterial material);
+
   /** DER SubjectPublicKeyInfo of an asymmetric key. */
   byte[] publicKey(KeyHandle handle);
 

@@ -189,6 +189,11 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
   }
 
   @Override
+  public GeneratedKey importKey(KeySpec spec, io.tpmkms.protection.KeyMaterial material) {
+    throw new BackendException(BackendException.Kind.UNSUPPORTED, "import not implemented yet"); // TODO(issue 12)
+  }
+
+  @Override
   public byte[] publicKey(KeyHandle handle) {
     Unwrapped key = unwrap(handle);
     if (!(key instanceof Asymmetric a)) {

@@ -200,11 +200,11 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
           && curves.contains(TPM_ECC_CURVE.NIST_P256.toInt());
       case EC_SIGN_P384_SHA384 -> algs.contains(TPM_ALG_ID.ECC.toInt()) && algs.contains(TPM_ALG_ID.ECDSA.toInt())
           && algs.contains(TPM_ALG_ID.SHA384.toInt()) && curves.contains(TPM_ECC_CURVE.NIST_P384.toInt());
-      case RSA_SIGN_PKCS1_2048_SHA256, RSA_SIGN_PKCS1_3072_SHA256 ->
+      case RSA_SIGN_PKCS1_2048_SHA256, RSA_SIGN_PKCS1_3072_SHA256, RSA_SIGN_PKCS1_4096_SHA256 ->
           algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.RSASSA.toInt());
-      case RSA_SIGN_PSS_2048_SHA256, RSA_SIGN_PSS_3072_SHA256 ->
+      case RSA_SIGN_PSS_2048_SHA256, RSA_SIGN_PSS_3072_SHA256, RSA_SIGN_PSS_4096_SHA256 ->
           algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.RSAPSS.toInt());
-      case RSA_DECRYPT_OAEP_2048_SHA256, RSA_DECRYPT_OAEP_3072_SHA256 ->
+      case RSA_DECRYPT_OAEP_2048_SHA256, RSA_DECRYPT_OAEP_3072_SHA256, RSA_DECRYPT_OAEP_4096_SHA256 ->
           algs.contains(TPM_ALG_ID.RSA.toInt()) && algs.contains(TPM_ALG_ID.OAEP.toInt());
       case HMAC_SHA256, AES_256_GCM -> algs.contains(TPM_ALG_ID.KEYEDHASH.toInt())
           && algs.contains(TPM_ALG_ID.HMAC.toInt());
@@ -293,6 +293,11 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
               + HexFormat.of().formatHex(srkName) + "); it cannot be used here");
     }
     return s.load(k.handle(), k.blob().tpmtPublic(), k.blob().tpm2bPrivate(), authValue(k.blob().objectId()));
+  }
+
+  @Override
+  public GeneratedKey importKey(KeySpec spec, io.tpmkms.protection.KeyMaterial material) {
+    throw new BackendException(BackendException.Kind.UNSUPPORTED, "import not implemented yet"); // TODO(issue 12)
   }
 
   @Override

@@ -66,6 +66,7 @@ class TpmKeyProtectionBackendTest extends KeyProtectionBackendContract {
   private record ReleasingBackend(TpmKeyProtectionBackend b) implements KeyProtectionBackend {
     @Override public io.tpmkms.protection.BackendDescription describe() { return b.describe(); }
     @Override public io.tpmkms.protection.GeneratedKey generate(io.tpmkms.protection.KeySpec s) { return b.generate(s); }
+    @Override public io.tpmkms.protection.GeneratedKey importKey(io.tpmkms.protection.KeySpec s, io.tpmkms.protection.KeyMaterial m) { return b.importKey(s, m); }
     @Override public byte[] publicKey(io.tpmkms.protection.KeyHandle h) { return b.publicKey(h); }
     @Override public byte[] sign(io.tpmkms.protection.KeyHandle h, byte[] d) { return b.sign(h, d); }
     @Override public byte[] encrypt(io.tpmkms.protection.KeyHandle h, byte[] p, byte[] a) { return b.encrypt(h, p, a); }
