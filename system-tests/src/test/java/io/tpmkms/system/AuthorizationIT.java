@@ -138,6 +138,38 @@ class AuthorizationIT {
           .setPurpose(KeyPurpose.valueOf(k[1])).build());
     }
     keys(adminToken).rotateKey(RotateKeyRequest.newBuilder().setKey("alpha/life").build());
+    keys(adminToken).createKey(CreateKeyRequest.newBuilder().setNamespace("alpha").setName("imp")
+        .setPurpose(KeyPurpose.MAC).setImportOnly(true).build());
+    ImportJob job = keys(adminToken).createImportJob(CreateImportJobRequest.newBuilder().setNamespace("alpha")
+        .setJobId("job").setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256)
+        .setWait(com.google.protobuf.Duration.newBuilder().setSeconds(60)).build()).getImportJob();
+    assertEquals(ImportJobState.ACTIVE, job.getState(), "the matrix's import job is ready");
+    jobPublicKey = java.security.KeyFactory.getInstance("RSA").generatePublic(new java.security.spec.X509EncodedKeySpec(
+        java.util.Base64.getMimeDecoder().decode(job.getPublicKeyPem().replaceAll("-----[A-Z ]+-----", ""))));
+  }
+
+  static java.security.PublicKey jobPublicKey;
+
+  /**
+   * A fresh 32-byte HMAC key wrapped for the matrix's job as docs/import-export.md says
+   * (RSA-OAEP SHA-256 of a one-time AES-256 key, then AES-KWP), with plain JCA.
+   */
+  static ByteString wrappedHmacKey() {
+    try {
+      java.security.SecureRandom rnd = new java.security.SecureRandom();
+      byte[] material = new byte[32];
+      byte[] kek = new byte[32];
+      rnd.nextBytes(material);
+      rnd.nextBytes(kek);
+      javax.crypto.Cipher oaep = javax.crypto.Cipher.getInstance("RSA/ECB/OAEPPadding");
+      oaep.init(javax.crypto.Cipher.ENCRYPT_MODE, jobPublicKey, new javax.crypto.spec.OAEPParameterSpec("SHA-256",
+          "MGF1", java.security.spec.MGF1ParameterSpec.SHA256, javax.crypto.spec.PSource.PSpecified.DEFAULT));
+      javax.crypto.Cipher kwp = javax.crypto.Cipher.getInstance("AES/KWP/NoPadding");
+      kwp.init(javax.crypto.Cipher.ENCRYPT_MODE, new javax.crypto.spec.SecretKeySpec(kek, "AES"));
+      return ByteString.copyFrom(oaep.doFinal(kek)).concat(ByteString.copyFrom(kwp.doFinal(material)));
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   @AfterAll
@@ -159,6 +191,8 @@ class AuthorizationIT {
   static final Set<R> READERS = EnumSet.of(R.VIEWER, R.USER, R.ADMIN, R.DUPLICATOR, R.AUDITOR);
   static final Set<R> USERS = EnumSet.of(R.USER);
   static final Set<R> ADMINS = EnumSet.of(R.ADMIN);
+  /** Import jobs and imports: admins, and duplicators (the role that moves wrapped keys). */
+  static final Set<R> IMPORTERS = EnumSet.of(R.ADMIN, R.DUPLICATOR);
 
   static List<Rpc> rpcs() {
     ByteString data = ByteString.copyFromUtf8("matrix");
@@ -210,6 +244,17 @@ class AuthorizationIT {
         s -> s.restoreKeyVersion(RestoreKeyVersionRequest.newBuilder().setKey("alpha/life").setVersion(1).build())));
     l.add(new Rpc("RevokeKeyVersion", ADMINS,
         s -> s.revokeKeyVersion(RevokeKeyVersionRequest.newBuilder().setKey("alpha/life").setVersion(1).build())));
+    // import: admins and duplicators make jobs and import; every role reads jobs
+    l.add(new Rpc("CreateImportJob", IMPORTERS, s -> s.createImportJob(CreateImportJobRequest.newBuilder()
+        .setNamespace("alpha").setJobId("job-" + System.nanoTime())
+        .setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256).build())));
+    l.add(new Rpc("GetImportJob", READERS,
+        s -> s.getImportJob(GetImportJobRequest.newBuilder().setImportJob("alpha/job").build())));
+    l.add(new Rpc("ListImportJobs", READERS,
+        s -> s.listImportJobs(ListImportJobsRequest.newBuilder().setNamespace("alpha").build())));
+    l.add(new Rpc("ImportKeyVersion", IMPORTERS, s -> s.importKeyVersion(ImportKeyVersionRequest.newBuilder()
+        .setKey("alpha/imp").setImportJob("alpha/job").setAlgorithm(Algorithm.HMAC_SHA256)
+        .setWrappedKey(wrappedHmacKey()).build())));
     return l;
   }
 
@@ -242,6 +287,8 @@ class AuthorizationIT {
     }
     assertTrue(wrong.isEmpty(), "role matrix mismatches:\n" + String.join("\n", wrong));
     assertNotEquals(before, stateOf("alpha/life"), "the admin's lifecycle calls did change the key");
+    assertEquals(IMPORTERS.size(), keys(adminToken).listKeyVersions(ListKeyVersionsRequest.newBuilder()
+        .setKey("alpha/imp").build()).getVersionsCount(), "one imported version per importer, none from the denied");
 
     // the denials are in the audit trail with their reason
     List<AuditEvent> events = outbox();
