@@ -205,6 +205,16 @@ public final class KeyMaterial implements AutoCloseable {
       }
       if (!given.equals(q)) throw invalid("the public key in the PKCS#8 does not match the private scalar (not d·G)");
     }
+    org.bouncycastle.asn1.ASN1BitString outer = info.getPublicKeyData(); // OneAsymmetricKey (RFC 5958) v2
+    if (outer != null) {
+      ECPoint given;
+      try {
+        given = x9.getCurve().decodePoint(outer.getOctets()).normalize();
+      } catch (RuntimeException e) {
+        throw invalid("the public key in the PKCS#8 is not a point on " + got, e);
+      }
+      if (!given.equals(q)) throw invalid("the public key in the PKCS#8 does not match the private scalar (not d·G)");
+    }
     int size = (x9.getCurve().getFieldSize() + 7) / 8;
     byte[] scalar = BigIntegers.asUnsignedByteArray(size, d);
     byte[] x = BigIntegers.asUnsignedByteArray(size, q.getAffineXCoord().toBigInteger());
@@ -253,6 +263,18 @@ public final class KeyMaterial implements AutoCloseable {
     BigInteger e = k.getPublicExponent();
     if (!RSA_EXPONENT.equals(e)) {
       throw invalid("RSA public exponent must be 65537 (the exponent TPMs take), the key has another");
+    }
+    org.bouncycastle.asn1.ASN1BitString outer = info.getPublicKeyData(); // OneAsymmetricKey (RFC 5958) v2
+    if (outer != null) {
+      org.bouncycastle.asn1.pkcs.RSAPublicKey pub;
+      try {
+        pub = org.bouncycastle.asn1.pkcs.RSAPublicKey.getInstance(outer.getOctets());
+      } catch (RuntimeException ex) {
+        throw invalid("the public key in the PKCS#8 is not an RSA public key", ex);
+      }
+      if (!pub.getModulus().equals(n) || !pub.getPublicExponent().equals(e)) {
+        throw invalid("the public key in the PKCS#8 does not match the private key");
+      }
     }
     BigInteger p = k.getPrime1();
     BigInteger q = k.getPrime2();

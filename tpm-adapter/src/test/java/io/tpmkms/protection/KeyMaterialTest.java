@@ -205,6 +205,28 @@ class KeyMaterialTest {
     refused(KeyAlgorithm.EC_SIGN_P256_SHA256, ecPkcs8(p256(), d, offCurve));
   }
 
+  @Test
+  void oneAsymmetricKeyV2_outerPublicKey_mustMatch() throws Exception {
+    var x9 = CustomNamedCurves.getByName("P-256");
+    BigInteger d = new BigInteger(250, RANDOM).add(BigInteger.ONE);
+    var ec = new org.bouncycastle.asn1.sec.ECPrivateKey(256, d, null);
+    byte[] right = x9.getG().multiply(d).normalize().getEncoded(false);
+    byte[] wrong = x9.getG().multiply(d.add(BigInteger.ONE)).normalize().getEncoded(false);
+    try (KeyMaterial m = KeyMaterial.parse(KeyAlgorithm.EC_SIGN_P256_SHA256,
+        new PrivateKeyInfo(p256(), ec, null, right).getEncoded("DER"))) {
+      assertEquals(d, new BigInteger(1, m.ecPrivateScalar()));
+    }
+    BackendException e = refused(KeyAlgorithm.EC_SIGN_P256_SHA256, new PrivateKeyInfo(p256(), ec, null, wrong).getEncoded("DER"));
+    assertTrue(e.getMessage().contains("does not match"), e.getMessage());
+    RSAPrivateCrtKey k = (RSAPrivateCrtKey) pair("RSA2048").getPrivate();
+    var rsa = new RSAPrivateKey(k.getModulus(), k.getPublicExponent(), k.getPrivateExponent(), k.getPrimeP(),
+        k.getPrimeQ(), k.getPrimeExponentP(), k.getPrimeExponentQ(), k.getCrtCoefficient());
+    byte[] otherPub = new org.bouncycastle.asn1.pkcs.RSAPublicKey(k.getModulus().add(BigInteger.TWO),
+        k.getPublicExponent()).getEncoded("DER");
+    refused(KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256, new PrivateKeyInfo(
+        new AlgorithmIdentifier(PKCSObjectIdentifiers.rsaEncryption, DERNull.INSTANCE), rsa, null, otherPub).getEncoded("DER"));
+  }
+
   // --- RSA ------------------------------------------------------------------------------
 
   @Test

@@ -123,7 +123,10 @@ public final class KeyAttestationVerifier {
    */
   public static void verifyStatement(KeyAttestation att, byte[] qualifyingData, byte[] expectedSpki)
       throws VerificationException {
-    requireGenerated(verifyStatementResult(att, qualifyingData, expectedSpki));
+    if (att == null) throw new VerificationException("attestation and key public area required");
+    // the original order: statement, attributes, then the public key
+    requireGenerated(verifyResult(att, att.certifiedTpmPublic(), qualifyingData));
+    checkSpki(att, expectedSpki);
   }
 
   /**
@@ -136,18 +139,21 @@ public final class KeyAttestationVerifier {
       throws VerificationException {
     if (att == null) throw new VerificationException("attestation and key public area required");
     Result result = verifyResult(att, att.certifiedTpmPublic(), qualifyingData);
-    if (expectedSpki != null) {
-      byte[] spki;
-      try {
-        spki = spkiOf(att.certifiedTpmPublic());
-      } catch (RuntimeException e) {
-        throw new VerificationException("the certified public area holds no public key", e);
-      }
-      if (!MessageDigest.isEqual(spki, expectedSpki)) {
-        throw new VerificationException("the certified key is not the key whose public key was given");
-      }
-    }
+    checkSpki(att, expectedSpki);
     return result;
+  }
+
+  private static void checkSpki(KeyAttestation att, byte[] expectedSpki) throws VerificationException {
+    if (expectedSpki == null) return;
+    byte[] spki;
+    try {
+      spki = spkiOf(att.certifiedTpmPublic());
+    } catch (RuntimeException e) {
+      throw new VerificationException("the certified public area holds no public key", e);
+    }
+    if (!MessageDigest.isEqual(spki, expectedSpki)) {
+      throw new VerificationException("the certified key is not the key whose public key was given");
+    }
   }
 
   /** DER SubjectPublicKeyInfo of an ECC or RSA TPMT_PUBLIC. */
