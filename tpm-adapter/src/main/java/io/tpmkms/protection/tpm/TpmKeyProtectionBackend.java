@@ -76,6 +76,10 @@ import tss.tpm.TPM_RH;
  *       {@link TpmConfig#maxLoadedObjects()} objects; cold ones are flushed and reloaded from the
  *       blob when used again (no ContextSave: a Load from the blob is as fast on swtpm and needs
  *       no saved-context bookkeeping across TPM restarts).
+ *   <li>Imported keys ({@link #importKey}): AES/HMAC by TPM2_Create with the caller's data
+ *       (fixedTPM kept), EC/RSA by TPM2_Import without wrappers (fixedTPM/fixedParent CLEAR, an
+ *       authPolicy no session can satisfy, so never duplicable); blob format v2 with the
+ *       imported flag; sensitiveDataOrigin CLEAR tells the attestation verifier.
  *   <li>AEAD (ADR 0009): the key is an HMAC object; per message DEK = TPM2_HMAC(key,
  *       "tpmkms/tpm/aead/v1" || salt16), then AES-256-GCM in software; payload
  *       salt(16) | nonce(12) | ciphertext | tag(16).
