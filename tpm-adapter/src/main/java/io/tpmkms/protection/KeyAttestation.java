@@ -4,8 +4,8 @@ package io.tpmkms.protection;
  * A TPM's statement about a key version (TPM2_Certify): the TPM signed, with
  * its attestation key (AK), that an object of the given name is loaded in it.
  * Together with the key's public area (whose attributes say fixedTPM,
- * fixedParent, sensitiveDataOrigin) it shows that the key was generated in the
- * TPM and cannot leave it. Verify offline with
+ * fixedParent, sensitiveDataOrigin) it shows whether the key was generated in
+ * the TPM or imported, and whether it can leave it. Verify offline with
  * {@code io.tpmkms.protection.tpm.KeyAttestationVerifier}.
  *
  * <p>Trust in the AK itself comes from the EK: the AK is a primary key in the

@@ -486,6 +486,75 @@ public abstract class KeyProtectionBackendContract {
     }
   }
 
+  // --- import -------------------------------------------------------------------------------
+
+  /** JCA key pairs by curve / modulus size, shared by the algorithms of that size. */
+  private final Map<String, java.security.KeyPair> importPairs = new ConcurrentHashMap<>();
+
+  private java.security.KeyPair importPair(KeyAlgorithm alg) {
+    return importPairs.computeIfAbsent((alg.isEc() ? "EC" : "RSA") + alg.keyBits(), id -> {
+      try {
+        java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance(alg.isEc() ? "EC" : "RSA");
+        if (alg.isEc()) {
+          g.initialize(new java.security.spec.ECGenParameterSpec(alg.keyBits() == 384 ? "secp384r1" : "secp256r1"));
+        } else {
+          g.initialize(alg.keyBits());
+        }
+        return g.generateKeyPair();
+      } catch (java.security.GeneralSecurityException e) {
+        throw new IllegalStateException(e);
+      }
+    });
+  }
+
+  @ParameterizedTest
+  @MethodSource("allAlgorithms")
+  void importKey_jcaMaterial_worksAsTheOriginalKey_andAfterReopen(KeyAlgorithm alg) throws Exception {
+    assumeSupported(alg);
+    Assumptions.assumeTrue(backend.describe().supports(Capability.IMPORT), "no IMPORT capability");
+    byte[] raw = alg.isAsymmetric() ? null : randomBytes(32);
+    java.security.KeyPair pair = alg.isAsymmetric() ? importPair(alg) : null;
+    GeneratedKey k;
+    try (KeyMaterial m = KeyMaterial.parse(alg, raw != null ? raw : pair.getPrivate().getEncoded())) {
+      k = backend.importKey(new KeySpec(alg), m);
+    }
+    byte[] data = bytes("imported material");
+    for (KeyProtectionBackend b : new KeyProtectionBackend[] {backend, null}) {
+      try (KeyProtectionBackend reopened = b == null ? reopenBackend() : null) {
+        KeyProtectionBackend use = b == null ? reopened : b;
+        switch (alg.kind()) {
+          case MAC -> {
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+            mac.init(new javax.crypto.spec.SecretKeySpec(raw, "HmacSHA256"));
+            assertArrayEquals(mac.doFinal(data), use.mac(k.handle(), data));
+          }
+          case SYMMETRIC_AEAD -> assertArrayEquals(data, use.decrypt(k.handle(), use.encrypt(k.handle(), data, data), data));
+          case SIGN -> {
+            assertArrayEquals(pair.getPublic().getEncoded(), use.publicKey(k.handle()));
+            assertTrue(jcaVerify(alg, pair.getPublic().getEncoded(), data, use.sign(k.handle(), alg.digest(data))));
+          }
+          case ASYMMETRIC_DECRYPT -> assertArrayEquals(data,
+              use.asymmetricDecrypt(k.handle(), jcaOaepEncrypt(pair.getPublic().getEncoded(), data)));
+        }
+      }
+    }
+    if (alg.isAsymmetric()) assertArrayEquals(pair.getPublic().getEncoded(), k.publicKeyDer());
+    else assertNull(k.publicKeyDer());
+  }
+
+  @Test
+  void importKey_materialCheckedAsAnotherAlgorithm_isInvalidInput() {
+    Assumptions.assumeTrue(backend.describe().supports(Capability.IMPORT), "no IMPORT capability");
+    try (KeyMaterial m = KeyMaterial.parse(KeyAlgorithm.HMAC_SHA256, randomBytes(32))) {
+      assertKind(Kind.INVALID_INPUT, () -> backend.importKey(new KeySpec(KeyAlgorithm.AES_256_GCM), m));
+    }
+    try (KeyMaterial m = KeyMaterial.parse(KeyAlgorithm.EC_SIGN_P256_SHA256,
+        importPair(KeyAlgorithm.EC_SIGN_P256_SHA256).getPrivate().getEncoded())) {
+      assertKind(Kind.INVALID_INPUT, () -> backend.importKey(new KeySpec(KeyAlgorithm.EC_SIGN_P384_SHA384), m));
+    }
+    assertKind(Kind.INVALID_INPUT, () -> backend.importKey(new KeySpec(KeyAlgorithm.AES_256_GCM), null));
+  }
+
   // --- helpers ------------------------------------------------------------------------------
 
   /** Runs the algorithm's main operation; for AEAD returns a payload of "survives a restart" under that AAD. */

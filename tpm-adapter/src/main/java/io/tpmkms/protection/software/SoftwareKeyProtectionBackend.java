@@ -8,6 +8,7 @@ import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAttestation;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.KeySpec;
 import io.tpmkms.protection.ProtectionLevel;
@@ -59,7 +60,8 @@ import org.jboss.logging.Logger;
  *   <li>KEK = HKDF-SHA256(ikm = seed, salt = empty, info = "tpmkms/software/kek/v1"), 32 bytes.
  *   <li>Root id = the first 8 bytes of SHA-256("tpmkms/software/root-id/v1" || seed); written
  *       into each blob so a blob from another root is refused with a clear message.
- *   <li>Blob format v1: see {@link SoftwareBlob} and docs/tpm-adapter.md.
+ *   <li>Blob format v1 (generated keys) and v2 (imported keys, flag byte): see {@link SoftwareBlob}
+ *       and docs/tpm-adapter.md.
  * </ul>
  *
  * <p>Threading: safe for concurrent use without a global lock. Unwrapped keys
@@ -90,7 +92,7 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
 
   private static final BackendDescription DESCRIPTION = new BackendDescription(
       ID, ProtectionLevel.SOFTWARE,
-      EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT,
+      EnumSet.of(Capability.GENERATE, Capability.IMPORT, Capability.SIGN, Capability.ENCRYPT,
           Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM),
       EnumSet.allOf(KeyAlgorithm.class));
 
@@ -104,13 +106,14 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
   /** An unwrapped key, as kept in the cache. */
   private sealed interface Unwrapped permits Symmetric, Asymmetric {
     KeyAlgorithm algorithm();
+    boolean imported();
   }
 
-  private record Symmetric(KeyAlgorithm algorithm, SecretKey key) implements Unwrapped {}
+  private record Symmetric(KeyAlgorithm algorithm, SecretKey key, boolean imported) implements Unwrapped {}
 
   /** {@code pss} is the Bouncy Castle form of an RSA-PSS key, null otherwise. */
   private record Asymmetric(KeyAlgorithm algorithm, PrivateKey key, byte[] spki,
-      RSAPrivateCrtKeyParameters pss) implements Unwrapped {}
+      RSAPrivateCrtKeyParameters pss, boolean imported) implements Unwrapped {}
 
   private final SecretKey kek;
   private final byte[] rootId;
@@ -164,33 +167,66 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
     KeyAlgorithm alg = spec.algorithm();
     SecureRandom random = RANDOM.get();
-    byte[] material = null;
+    if (alg.isAsymmetric()) {
+      KeyPair pair = generatePair(alg, random);
+      return seal(alg, pair.getPublic().getEncoded(), pair.getPrivate(), null, random, false);
+    }
+    byte[] key = new byte[SYMMETRIC_KEY_LENGTH];
+    random.nextBytes(key);
+    return seal(alg, null, null, key, random, false);
+  }
+
+  /**
+   * Seals caller-supplied material into the same blob layout {@link #generate} writes (format
+   * v2 with the imported flag, {@link SoftwareBlob}); EC and RSA keys are stored as the SPKI
+   * derived from the private key and the JDK's PKCS#8 encoding of the checked key.
+   *
+   * @throws BackendException INVALID_INPUT when the material is not of the spec's algorithm
+   */
+  @Override
+  public GeneratedKey importKey(KeySpec spec, KeyMaterial material) {
+    ensureOpen();
+    if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
+    if (material == null) throw new BackendException(Kind.INVALID_INPUT, "key material is required");
+    KeyAlgorithm alg = spec.algorithm();
+    if (material.algorithm() != alg) {
+      throw new BackendException(Kind.INVALID_INPUT,
+          "key material was checked as " + material.algorithm() + " but the key is " + alg);
+    }
+    SecureRandom random = RANDOM.get();
+    if (alg.isAsymmetric()) {
+      return seal(alg, material.publicKeyDer(), material.toJcaPrivateKey(), null, random, true);
+    }
+    return seal(alg, null, null, material.rawKey(), random, true);
+  }
+
+  /** Seals a key pair or a symmetric key (zeroing {@code symmetricKey} and every copy made here). */
+  private GeneratedKey seal(KeyAlgorithm alg, byte[] spki, PrivateKey priv, byte[] symmetricKey,
+      SecureRandom random, boolean imported) {
+    byte[] material = symmetricKey;
     try {
-      byte[] spki = null;
-      if (alg.isAsymmetric()) {
-        KeyPair pair = generatePair(alg, random);
-        spki = pair.getPublic().getEncoded();
-        byte[] pkcs8 = pair.getPrivate().getEncoded();
+      if (priv != null) {
+        byte[] pkcs8 = priv.getEncoded();
         material = new byte[2 + spki.length + pkcs8.length];
         material[0] = (byte) (spki.length >>> 8);
         material[1] = (byte) spki.length;
         System.arraycopy(spki, 0, material, 2, spki.length);
         System.arraycopy(pkcs8, 0, material, 2 + spki.length, pkcs8.length);
         Arrays.fill(pkcs8, (byte) 0);
-      } else {
-        material = new byte[SYMMETRIC_KEY_LENGTH];
-        random.nextBytes(material);
       }
-      KeyHandle handle = new KeyHandle(SoftwareBlob.seal(alg, rootId, kek, material, random));
+      KeyHandle handle = new KeyHandle(SoftwareBlob.seal(alg, rootId, kek, material, random, imported));
       return new GeneratedKey(handle, spki);
     } finally {
       if (material != null) Arrays.fill(material, (byte) 0);
     }
   }
 
-  @Override
-  public GeneratedKey importKey(KeySpec spec, io.tpmkms.protection.KeyMaterial material) {
-    throw new BackendException(BackendException.Kind.UNSUPPORTED, "import not implemented yet"); // TODO(issue 12)
+  /**
+   * Whether the handle's key was imported (its blob is format v2 with the imported flag) rather
+   * than generated here. Opens the blob, so a blob of another root is KEY_INVALID.
+   */
+  public boolean imported(KeyHandle handle) {
+    return unwrap(handle).imported();
   }
 
   @Override
@@ -343,7 +379,8 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     try {
       if (!alg.isAsymmetric()) {
         if (m.length != SYMMETRIC_KEY_LENGTH) throw malformed(alg, null);
-        return new Symmetric(alg, new SecretKeySpec(m, alg == KeyAlgorithm.HMAC_SHA256 ? "HmacSHA256" : "AES"));
+        return new Symmetric(alg, new SecretKeySpec(m, alg == KeyAlgorithm.HMAC_SHA256 ? "HmacSHA256" : "AES"),
+            opened.imported());
       }
       if (m.length < 2) throw malformed(alg, null);
       int spkiLength = ((m[0] & 0xff) << 8) | (m[1] & 0xff);
@@ -362,7 +399,7 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
         pss = new RSAPrivateCrtKeyParameters(k.getModulus(), k.getPublicExponent(), k.getPrivateExponent(),
             k.getPrimeP(), k.getPrimeQ(), k.getPrimeExponentP(), k.getPrimeExponentQ(), k.getCrtCoefficient());
       }
-      return new Asymmetric(alg, priv, spki, pss);
+      return new Asymmetric(alg, priv, spki, pss, opened.imported());
     } finally {
       Arrays.fill(m, (byte) 0);
     }

@@ -13,6 +13,7 @@ import java.security.PublicKey;
 import java.security.Signature;
 import java.security.SignatureException;
 import java.security.spec.X509EncodedKeySpec;
+import java.util.HexFormat;
 
 /**
  * Offline verification of a {@link KeyAttestation} with the JDK alone (no TPM,
@@ -20,11 +21,22 @@ import java.security.spec.X509EncodedKeySpec;
  * area, which is a restricted signing key; the signature over the attest bytes
  * verifies under the AK public key; TPMS_ATTEST magic is TPM_GENERATED_VALUE and
  * type TPM_ST_ATTEST_CERTIFY; extraData equals the qualifying data; the
- * certified name is nameAlg || SHA-256(TPMT_PUBLIC of the key); the key's
- * attributes include fixedTPM, fixedParent and sensitiveDataOrigin.
+ * certified name is nameAlg || SHA-256(TPMT_PUBLIC of the key). Then it reads
+ * what the key's public area says about it ({@link Result}): generated in the
+ * TPM or imported, fixedTPM, fixedParent, whether it can be duplicated.
+ *
+ * <p>Two families of methods: {@link #verifyResult} and
+ * {@link #verifyStatementResult} accept generated and imported keys and return
+ * the {@link Result}, which the caller shows or judges; {@link #verify} and
+ * {@link #verifyStatement} (the original ones) also require fixedTPM, fixedParent
+ * and sensitiveDataOrigin, i.e. a key generated in the TPM that cannot leave it,
+ * and refuse imported keys.
  *
  * <p>Not checked here: that the AK belongs to a genuine TPM (EK certificate
- * chain and credential activation) — the caller's trust decision.
+ * chain and credential activation) — the caller's trust decision; and which
+ * parent the key is under (the statement's qualifiedName is not checked
+ * against an SRK): a key with fixedTPM CLEAR could leave with a duplicable
+ * parent, tpmkms imports under the SRK, which is fixedTPM.
  *
  * <p>Stateless and thread-safe.
  */
@@ -33,7 +45,67 @@ public final class KeyAttestationVerifier {
 
   static final int TPM_GENERATED_VALUE = 0xff544347;
   static final int TPM_ST_ATTEST_CERTIFY = 0x8017;
-  private static final int REQUIRED = Templates.FIXED_TPM | Templates.FIXED_PARENT | Templates.SENSITIVE_DATA_ORIGIN;
+
+  /** Where the key's material came from, by its sensitiveDataOrigin attribute. */
+  public enum Origin {
+    /** sensitiveDataOrigin SET: the TPM generated the material. */
+    GENERATED,
+    /** sensitiveDataOrigin CLEAR: the material came from outside (TPM2_Create with data, TPM2_Import). */
+    IMPORTED
+  }
+
+  /**
+   * What a verified statement says about the key, read from its certified public area.
+   *
+   * @param duplicable false when fixedTPM is SET, or when fixedTPM is CLEAR but the authPolicy is
+   *     tpmkms' impossible-duplication digest ({@link #NO_DUPLICATION_POLICY}); true otherwise
+   * @param authPolicy the key's authPolicy (empty if none)
+   */
+  public record Result(Origin origin, boolean fixedTpm, boolean fixedParent, boolean duplicable,
+      boolean restricted, boolean decrypt, boolean sign, byte[] authPolicy) {
+    public Result {
+      authPolicy = authPolicy.clone();
+    }
+
+    @Override public byte[] authPolicy() { return authPolicy.clone(); }
+
+    /** Whether the key was generated in the TPM and can never leave it (what {@link #verify} requires). */
+    public boolean generatedAndFixed() { return origin == Origin.GENERATED && fixedTpm && fixedParent; }
+
+    /** One line for people, true to the attributes. */
+    public String summary() {
+      String from = origin == Origin.GENERATED ? "generated in this TPM"
+          : "imported into this TPM (material came from outside)";
+      if (fixedTpm && fixedParent) {
+        return from + (origin == Origin.IMPORTED
+            ? "; fixedTPM, fixedParent: cannot be duplicated (it cannot leave this TPM; copies of the material may exist outside)"
+            : "; fixedTPM, fixedParent: it cannot leave the TPM");
+      }
+      if (fixedTpm) return from + "; fixedTPM: it cannot leave the TPM";
+      String policy = HexFormat.of().formatHex(authPolicy);
+      if (!duplicable) {
+        return from + "; fixedTPM CLEAR but duplication impossible by policy " + policy
+            + " (tpmkms no-duplication digest)";
+      }
+      return from + "; fixedTPM CLEAR" + (fixedParent ? "" : ", fixedParent CLEAR")
+          + "; its policy " + (policy.isEmpty() ? "(empty)" : policy) + " may allow duplication: it may leave the TPM";
+    }
+
+    @Override public boolean equals(Object o) {
+      return o instanceof Result r && origin == r.origin && fixedTpm == r.fixedTpm && fixedParent == r.fixedParent
+          && duplicable == r.duplicable && restricted == r.restricted && decrypt == r.decrypt && sign == r.sign
+          && java.util.Arrays.equals(authPolicy, r.authPolicy);
+    }
+
+    @Override public int hashCode() { return java.util.Objects.hash(origin, fixedTpm, fixedParent, duplicable); }
+
+    @Override public String toString() { return "Result[" + summary() + "]"; }
+  }
+
+  /** The authPolicy tpmkms gives imported EC/RSA keys: no policy session can satisfy it (see Templates). */
+  public static byte[] noDuplicationPolicy() { return NO_DUPLICATION_POLICY.clone(); }
+
+  private static final byte[] NO_DUPLICATION_POLICY = Templates.NO_DUPLICATION_POLICY.clone();
 
   /** The statement failed a check; the message names which. */
   public static final class VerificationException extends Exception {
@@ -51,17 +123,36 @@ public final class KeyAttestationVerifier {
    */
   public static void verifyStatement(KeyAttestation att, byte[] qualifyingData, byte[] expectedSpki)
       throws VerificationException {
-    verify(att, att.certifiedTpmPublic(), qualifyingData);
-    if (expectedSpki != null) {
-      byte[] spki;
-      try {
-        spki = spkiOf(att.certifiedTpmPublic());
-      } catch (RuntimeException e) {
-        throw new VerificationException("the certified public area holds no public key", e);
-      }
-      if (!MessageDigest.isEqual(spki, expectedSpki)) {
-        throw new VerificationException("the certified key is not the key whose public key was given");
-      }
+    if (att == null) throw new VerificationException("attestation and key public area required");
+    // the original order: statement, attributes, then the public key
+    requireGenerated(verifyResult(att, att.certifiedTpmPublic(), qualifyingData));
+    checkSpki(att, expectedSpki);
+  }
+
+  /**
+   * As {@link #verifyStatement}, for generated and imported keys: returns what the statement
+   * says about the key instead of requiring a generated one.
+   *
+   * @throws VerificationException if any check fails
+   */
+  public static Result verifyStatementResult(KeyAttestation att, byte[] qualifyingData, byte[] expectedSpki)
+      throws VerificationException {
+    if (att == null) throw new VerificationException("attestation and key public area required");
+    Result result = verifyResult(att, att.certifiedTpmPublic(), qualifyingData);
+    checkSpki(att, expectedSpki);
+    return result;
+  }
+
+  private static void checkSpki(KeyAttestation att, byte[] expectedSpki) throws VerificationException {
+    if (expectedSpki == null) return;
+    byte[] spki;
+    try {
+      spki = spkiOf(att.certifiedTpmPublic());
+    } catch (RuntimeException e) {
+      throw new VerificationException("the certified public area holds no public key", e);
+    }
+    if (!MessageDigest.isEqual(spki, expectedSpki)) {
+      throw new VerificationException("the certified key is not the key whose public key was given");
     }
   }
 
@@ -79,6 +170,24 @@ public final class KeyAttestationVerifier {
    * @throws VerificationException if any check fails
    */
   public static void verify(KeyAttestation att, byte[] keyTpmPublic, byte[] qualifyingData)
+      throws VerificationException {
+    requireGenerated(verifyResult(att, keyTpmPublic, qualifyingData));
+  }
+
+  private static void requireGenerated(Result r) throws VerificationException {
+    if (!r.generatedAndFixed()) {
+      throw new VerificationException(
+          "key lacks fixedTPM|fixedParent|sensitiveDataOrigin: it may be exportable or imported (" + r.summary() + ")");
+    }
+  }
+
+  /**
+   * As {@link #verify}, for generated and imported keys: every check but the attribute
+   * requirement, and returns what the key's public area says.
+   *
+   * @throws VerificationException if any check fails
+   */
+  public static Result verifyResult(KeyAttestation att, byte[] keyTpmPublic, byte[] qualifyingData)
       throws VerificationException {
     if (att == null || keyTpmPublic == null) throw new VerificationException("attestation and key public area required");
     byte[] akTpmt = att.akTpmPublic();
@@ -129,9 +238,24 @@ public final class KeyAttestationVerifier {
     } catch (BufferUnderflowException | IllegalArgumentException e) {
       throw new VerificationException("malformed TPMS_ATTEST", e);
     }
-    if ((attributes(keyTpmPublic) & REQUIRED) != REQUIRED) {
-      throw new VerificationException("key lacks fixedTPM|fixedParent|sensitiveDataOrigin: it may be exportable or imported");
+    return readResult(keyTpmPublic);
+  }
+
+  private static Result readResult(byte[] keyTpmPublic) throws VerificationException {
+    int a = attributes(keyTpmPublic);
+    byte[] policy;
+    try {
+      ByteBuffer b = ByteBuffer.wrap(keyTpmPublic, 8, keyTpmPublic.length - 8);
+      policy = sized(b);
+    } catch (BufferUnderflowException | IllegalArgumentException e) {
+      throw new VerificationException("malformed key public area", e);
     }
+    boolean fixedTpm = (a & Templates.FIXED_TPM) != 0;
+    boolean fixedParent = (a & Templates.FIXED_PARENT) != 0;
+    boolean duplicable = !fixedTpm && !MessageDigest.isEqual(policy, NO_DUPLICATION_POLICY);
+    return new Result((a & Templates.SENSITIVE_DATA_ORIGIN) != 0 ? Origin.GENERATED : Origin.IMPORTED,
+        fixedTpm, fixedParent, duplicable, (a & Templates.RESTRICTED) != 0, (a & Templates.DECRYPT) != 0,
+        (a & Templates.SIGN) != 0, policy);
   }
 
   /** TPMA_OBJECT of a TPMT_PUBLIC: type(2) nameAlg(2) attributes(4). */

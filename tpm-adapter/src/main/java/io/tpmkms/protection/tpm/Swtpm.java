@@ -101,6 +101,18 @@ public final class Swtpm implements AutoCloseable {
     return s;
   }
 
+  /** Runs a command, returns its exit code and output ("exit N\n" + output) whatever the exit code. */
+  public static String runAllowingFailure(List<String> cmd, int timeoutSeconds) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    Process p = pb.start();
+    byte[] out = p.getInputStream().readAllBytes();
+    if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("timed out: " + cmd);
+    }
+    return "exit " + p.exitValue() + "\n" + new String(out, StandardCharsets.UTF_8);
+  }
+
   private static boolean onPath(String exe) {
     for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
       if (Files.isExecutable(Path.of(d, exe))) return true;

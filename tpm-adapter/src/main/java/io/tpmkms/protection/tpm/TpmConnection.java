@@ -128,6 +128,7 @@ public final class TpmConnection implements AutoCloseable {
       case "Sign", "HMAC", "HMAC_Start", "SequenceUpdate", "SequenceComplete", "Unseal", "Certify" ->
           ResponseCodes.Op.USE_KEY;
       case "RSA_Decrypt" -> ResponseCodes.Op.DECRYPT;
+      case "Import", "Create(imported data)" -> ResponseCodes.Op.IMPORT;
       default -> ResponseCodes.Op.OTHER;
     };
   }

@@ -8,6 +8,7 @@ import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyAttestation;
 import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.KeySpec;
 import io.tpmkms.protection.ProtectionLevel;
@@ -47,6 +48,8 @@ import tss.tpm.TPMS_SENSITIVE_CREATE;
 import tss.tpm.TPMS_SIGNATURE_ECC;
 import tss.tpm.TPMS_SIGNATURE_RSA;
 import tss.tpm.TPMT_PUBLIC;
+import tss.tpm.TPMS_ECC_POINT;
+import tss.tpm.TPM2B_PUBLIC_KEY_RSA;
 import tss.tpm.TPMT_TK_HASHCHECK;
 import tss.tpm.TPMU_SIGNATURE;
 import tss.tpm.TPM_ALG_ID;
@@ -73,6 +76,10 @@ import tss.tpm.TPM_RH;
  *       {@link TpmConfig#maxLoadedObjects()} objects; cold ones are flushed and reloaded from the
  *       blob when used again (no ContextSave: a Load from the blob is as fast on swtpm and needs
  *       no saved-context bookkeeping across TPM restarts).
+ *   <li>Imported keys ({@link #importKey}): AES/HMAC by TPM2_Create with the caller's data
+ *       (fixedTPM kept), EC/RSA by TPM2_Import without wrappers (fixedTPM/fixedParent CLEAR, an
+ *       authPolicy no session can satisfy, so never duplicable); blob format v2 with the
+ *       imported flag; sensitiveDataOrigin CLEAR tells the attestation verifier.
  *   <li>AEAD (ADR 0009): the key is an HMAC object; per message DEK = TPM2_HMAC(key,
  *       "tpmkms/tpm/aead/v1" || salt16), then AES-256-GCM in software; payload
  *       salt(16) | nonce(12) | ciphertext | tag(16).
@@ -187,8 +194,8 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
       }
     }
     return new BackendDescription(ID, ProtectionLevel.TPM,
-        EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT, Capability.ASYMMETRIC_DECRYPT,
-            Capability.MAC, Capability.RANDOM, Capability.CERTIFY),
+        EnumSet.of(Capability.GENERATE, Capability.IMPORT, Capability.SIGN, Capability.ENCRYPT,
+            Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM, Capability.CERTIFY),
         supported);
   }
 
@@ -264,9 +271,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     TpmBlob blob = TpmBlob.decode(handle.blob(), TpmBlob.BACKEND_TPM);
     KeyAlgorithm alg = blob.algorithm();
     TPMT_PUBLIC pub = blob.publicArea();
-    if (!Templates.matches(alg, pub)) {
-      throw new BackendException(Kind.KEY_INVALID,
-          "key blob's TPM public area does not match the " + alg + " template (corrupt or tampered blob)");
+    if (!Templates.matches(alg, pub, blob.imported())) {
+      throw new BackendException(Kind.KEY_INVALID, "key blob's TPM public area does not match the "
+          + (blob.imported() ? "imported " : "") + alg + " template (corrupt or tampered blob)");
     }
     return new Key(handle, blob, alg, pub);
   }
@@ -295,9 +302,183 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return s.load(k.handle(), k.blob().tpmtPublic(), k.blob().tpm2bPrivate(), authValue(k.blob().objectId()));
   }
 
+  // --- import ---------------------------------------------------------------------------
+
+  /**
+   * Makes a TPM object from caller material, under the SRK (docs/tpm-adapter.md, "Imported keys"):
+   *
+   * <ul>
+   *   <li>AES_256_GCM, HMAC_SHA256: TPM2_Create with the 32 bytes as the sensitive data and the
+   *       generated key's template with sensitiveDataOrigin CLEAR (fixedTPM, fixedParent stay SET).
+   *   <li>EC, RSA: TPM2_Import with no outer and no inner wrapper (empty encryption key, symmetric
+   *       algorithm NULL, empty seed): the duplicate is the TPM2B_SENSITIVE in clear. The public
+   *       area has fixedTPM, fixedParent and sensitiveDataOrigin CLEAR and
+   *       {@link Templates#NO_DUPLICATION_POLICY} as authPolicy, so it can never be duplicated.
+   * </ul>
+   *
+   * Then TPM2_Load checks that the TPM takes the object. The blob is format v2 with the imported
+   * flag. Both commands are marshalled here, so the buffers that carried the sensitive part are
+   * zeroed afterwards; they cross the TPM bus in clear (no parameter encryption session).
+   *
+   * @throws BackendException UNSUPPORTED for an algorithm this TPM lacks (RSA-4096 on swtpm);
+   *     INVALID_INPUT when the material is not of the spec's algorithm or the TPM refuses it
+   */
   @Override
-  public GeneratedKey importKey(KeySpec spec, io.tpmkms.protection.KeyMaterial material) {
-    throw new BackendException(BackendException.Kind.UNSUPPORTED, "import not implemented yet"); // TODO(issue 12)
+  public GeneratedKey importKey(KeySpec spec, KeyMaterial material) {
+    ensureOpen();
+    if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
+    if (material == null) throw new BackendException(Kind.INVALID_INPUT, "key material is required");
+    KeyAlgorithm alg = spec.algorithm();
+    if (material.algorithm() != alg) {
+      throw new BackendException(Kind.INVALID_INPUT,
+          "key material was checked as " + material.algorithm() + " but the key is " + alg);
+    }
+    if (!description.supports(alg)) {
+      throw new BackendException(Kind.UNSUPPORTED, "this TPM does not support " + alg);
+    }
+    byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
+    RANDOM.get().nextBytes(objectId);
+    byte[] auth = authValue(objectId);
+    TPMT_PUBLIC template = Templates.key(alg, true);
+    byte[][] secrets = new byte[3][];
+    try {
+      TpmBlob blob;
+      if (alg.isAsymmetric()) {
+        if (alg.isEc()) {
+          byte[] x = material.ecPublicX();
+          byte[] y = material.ecPublicY();
+          template.unique = new TPMS_ECC_POINT(x, y);
+          secrets[0] = material.ecPrivateScalar();
+          secrets[1] = sensitive(TPM_ALG_ID.ECC.toInt(), auth, secrets[0]);
+        } else {
+          template.unique = new TPM2B_PUBLIC_KEY_RSA(
+              org.bouncycastle.util.BigIntegers.asUnsignedByteArray(alg.keyBits() / 8, material.rsaModulus()));
+          secrets[0] = material.rsaPrime();
+          secrets[1] = sensitive(TPM_ALG_ID.RSA.toInt(), auth, secrets[0]);
+        }
+        byte[] tpmt = template.toBytes();
+        secrets[2] = importCommand(tpmt, secrets[1]);
+        byte[] command = secrets[2];
+        blob = connection.execute(s -> {
+          setParent(command, s);
+          byte[] r = s.raw("Import", command);
+          byte[] priv = firstTpm2b(r);
+          return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), priv,
+              TpmBlob.FLAG_IMPORTED);
+        });
+      } else {
+        secrets[0] = material.rawKey();
+        secrets[2] = createCommand(auth, secrets[0], template.toBytes());
+        byte[] command = secrets[2];
+        blob = connection.execute(s -> {
+          setParent(command, s);
+          byte[] r = s.raw("Create(imported data)", command);
+          ByteBuffer b = ByteBuffer.wrap(r, 14, r.length - 14);
+          byte[] priv = tpm2b(b);
+          byte[] pub = tpm2b(b);
+          return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, pub, priv,
+              TpmBlob.FLAG_IMPORTED);
+        });
+      }
+      KeyHandle handle = new KeyHandle(blob.encode());
+      Key k = decode(handle);
+      connection.execute(s -> {
+        try {
+          return load(s, k);
+        } catch (TpmRcException e) {
+          throw new TpmRcException("Import", e.rc()); // the TPM refuses what it imported: the material's fault
+        }
+      });
+      byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, k.pub()) : null;
+      if (spki != null && !java.security.MessageDigest.isEqual(spki, material.publicKeyDer())) {
+        destroy(handle);
+        throw new BackendException(Kind.INTERNAL, "imported key's TPM public area does not hold the material's public key");
+      }
+      return new GeneratedKey(handle, spki);
+    } finally {
+      for (byte[] b : secrets) {
+        if (b != null) Arrays.fill(b, (byte) 0);
+      }
+      Arrays.fill(auth, (byte) 0);
+    }
+  }
+
+  /** Whether the handle's key was imported (blob format v2 with the imported flag; its public area agrees). */
+  public boolean imported(KeyHandle handle) {
+    return parse(handle).blob().imported();
+  }
+
+  private static final int TPM_ST_SESSIONS = 0x8002;
+  private static final int TPM_CC_CREATE = 0x153;
+  private static final int TPM_CC_IMPORT = 0x156;
+  private static final int TPM_RS_PW = 0x40000009;
+  private static final int TPM_ALG_NULL = 0x0010;
+  /** Offset of the parent handle in a command: tag(2) size(4) code(4). */
+  private static final int PARENT_OFFSET = 10;
+
+  /**
+   * TPM2B_SENSITIVE with no wrapper, as TPM2_Import takes it in {@code duplicate}: uint16 size ||
+   * TPMT_SENSITIVE {sensitiveType, authValue, seedValue (empty: not a parent), sensitive (TPM2B)}.
+   */
+  private static byte[] sensitive(int type, byte[] auth, byte[] secret) {
+    int inner = 2 + 2 + auth.length + 2 + 2 + secret.length;
+    ByteBuffer b = ByteBuffer.allocate(2 + inner);
+    b.putShort((short) inner).putShort((short) type);
+    b.putShort((short) auth.length).put(auth);
+    b.putShort((short) 0);
+    b.putShort((short) secret.length).put(secret);
+    return b.array();
+  }
+
+  /** TPM2_Import(SRK, encryptionKey empty, objectPublic, duplicate, inSymSeed empty, symmetricAlg NULL). */
+  private static byte[] importCommand(byte[] tpmtPublic, byte[] tpm2bSensitive) {
+    int size = 10 + 4 + 4 + 9 + 2 + (2 + tpmtPublic.length) + (2 + tpm2bSensitive.length) + 2 + 2;
+    ByteBuffer b = header(size, TPM_CC_IMPORT);
+    b.putShort((short) 0); // encryptionKey
+    b.putShort((short) tpmtPublic.length).put(tpmtPublic);
+    b.putShort((short) tpm2bSensitive.length).put(tpm2bSensitive);
+    b.putShort((short) 0); // inSymSeed
+    b.putShort((short) TPM_ALG_NULL); // symmetricAlg
+    return b.array();
+  }
+
+  /** TPM2_Create(SRK, inSensitive {userAuth, data}, inPublic, outsideInfo empty, creationPCR none). */
+  private static byte[] createCommand(byte[] auth, byte[] data, byte[] tpmtPublic) {
+    int sensitive = 2 + auth.length + 2 + data.length;
+    int size = 10 + 4 + 4 + 9 + (2 + sensitive) + (2 + tpmtPublic.length) + 2 + 4;
+    ByteBuffer b = header(size, TPM_CC_CREATE);
+    b.putShort((short) sensitive);
+    b.putShort((short) auth.length).put(auth);
+    b.putShort((short) data.length).put(data);
+    b.putShort((short) tpmtPublic.length).put(tpmtPublic);
+    b.putShort((short) 0); // outsideInfo
+    b.putInt(0); // creationPCR: TPML_PCR_SELECTION count 0
+    return b.array();
+  }
+
+  /** Header, a placeholder parent handle (set under the lock), an empty password session for the SRK. */
+  private static ByteBuffer header(int size, int commandCode) {
+    ByteBuffer b = ByteBuffer.allocate(size);
+    b.putShort((short) TPM_ST_SESSIONS).putInt(size).putInt(commandCode);
+    b.putInt(0); // parent handle
+    b.putInt(9).putInt(TPM_RS_PW).putShort((short) 0).put((byte) 0).putShort((short) 0);
+    return b;
+  }
+
+  private static void setParent(byte[] command, TpmSession s) {
+    ByteBuffer.wrap(command).putInt(PARENT_OFFSET, s.srk().handle);
+  }
+
+  /** The first response parameter (a TPM2B), size included: after header(10) and parameterSize(4). */
+  private static byte[] firstTpm2b(byte[] response) {
+    return tpm2b(ByteBuffer.wrap(response, 14, response.length - 14));
+  }
+
+  private static byte[] tpm2b(ByteBuffer b) {
+    int n = b.getShort(b.position()) & 0xffff;
+    byte[] out = new byte[2 + n];
+    b.get(out);
+    return out;
   }
 
   @Override

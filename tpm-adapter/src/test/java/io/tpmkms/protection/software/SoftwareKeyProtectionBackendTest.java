@@ -11,6 +11,7 @@ import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.KeyProtectionBackendContract;
 import io.tpmkms.protection.KeySpec;
@@ -80,7 +81,7 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     var d = backend().describe();
     assertEquals("software", d.id());
     assertEquals(ProtectionLevel.SOFTWARE, d.level());
-    assertEquals(EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT,
+    assertEquals(EnumSet.of(Capability.GENERATE, Capability.IMPORT, Capability.SIGN, Capability.ENCRYPT,
         Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM), d.capabilities());
     assertEquals(EnumSet.allOf(KeyAlgorithm.class), d.algorithms());
   }
@@ -211,6 +212,55 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     s.initSign(priv);
     s.update(bytes("data"));
     assertTrue(jcaVerify(KeyAlgorithm.EC_SIGN_P256_SHA256, ec.publicKeyDer(), bytes("data"), s.sign()));
+  }
+
+  @Test
+  void blob_ofAnImportedKey_isFormatV2WithTheImportedFlag_andHoldsTheMaterial() throws Exception {
+    SoftwareKeyProtectionBackend b = (SoftwareKeyProtectionBackend) backend();
+    byte[] raw = randomBytes(32);
+    GeneratedKey k;
+    try (KeyMaterial m = KeyMaterial.parse(KeyAlgorithm.HMAC_SHA256, raw)) {
+      k = b.importKey(new KeySpec(KeyAlgorithm.HMAC_SHA256), m);
+    }
+    byte[] blob = k.handle().blob();
+    assertArrayEquals(new byte[] {'T', 'K', 'M', 'S', 2, 1, 0, 40, 1}, Arrays.copyOf(blob, 9));
+    assertArrayEquals(expectedRootId(Files.readAllBytes(seedFile)), Arrays.copyOfRange(blob, 9, 17));
+    assertEquals(29 + 32 + 16, blob.length);
+    assertEquals(-1, indexOf(blob, raw), "raw key inside the blob");
+    // unwrap by the documented v2 layout: nonce at 17, AAD = the 29-byte header
+    byte[] kek = new byte[32];
+    HKDFBytesGenerator hkdf = new HKDFBytesGenerator(new SHA256Digest());
+    hkdf.init(new HKDFParameters(Files.readAllBytes(seedFile), new byte[0],
+        "tpmkms/software/kek/v1".getBytes(StandardCharsets.US_ASCII)));
+    hkdf.generateBytes(kek, 0, 32);
+    Cipher c = Cipher.getInstance("AES/GCM/NoPadding");
+    c.init(Cipher.DECRYPT_MODE, new SecretKeySpec(kek, "AES"), new GCMParameterSpec(128, blob, 17, 12));
+    c.updateAAD(blob, 0, 29);
+    assertArrayEquals(raw, c.doFinal(blob, 29, blob.length - 29));
+    assertTrue(b.imported(k.handle()));
+    assertFalse(b.imported(key(KeyAlgorithm.HMAC_SHA256).handle()));
+    // the flag is authenticated; unknown flags are refused
+    byte[] cleared = blob.clone();
+    cleared[8] = 0;
+    assertTrue(assertKind(Kind.KEY_INVALID, () -> b.mac(new KeyHandle(cleared), bytes("x")))
+        .getMessage().contains("integrity check failed"));
+    byte[] odd = blob.clone();
+    odd[8] = 3;
+    assertTrue(assertKind(Kind.KEY_INVALID, () -> b.mac(new KeyHandle(odd), bytes("x")))
+        .getMessage().contains("unknown flags"));
+  }
+
+  @Test
+  void generate_rsa4096Algorithms_give4096BitGeneratedKeys() throws Exception {
+    SoftwareKeyProtectionBackend b = (SoftwareKeyProtectionBackend) backend();
+    for (KeyAlgorithm alg : new KeyAlgorithm[] {KeyAlgorithm.RSA_SIGN_PKCS1_4096_SHA256,
+        KeyAlgorithm.RSA_SIGN_PSS_4096_SHA256, KeyAlgorithm.RSA_DECRYPT_OAEP_4096_SHA256}) {
+      GeneratedKey g = key(alg);
+      var pub = (java.security.interfaces.RSAPublicKey) KeyFactory.getInstance("RSA")
+          .generatePublic(new java.security.spec.X509EncodedKeySpec(g.publicKeyDer()));
+      assertEquals(4096, pub.getModulus().bitLength(), alg.toString());
+      assertFalse(b.imported(g.handle()));
+    }
   }
 
   /** Follows docs/tpm-adapter.md, not the backend's code. */

@@ -90,6 +90,8 @@ public final class ResponseCodes {
     USE_KEY,
     /** TPM2_RSA_Decrypt. */
     DECRYPT,
+    /** TPM2_Import of caller material, TPM2_Create with caller data (the import path). */
+    IMPORT,
     /** Anything else: CreatePrimary, Create, GetRandom, Certify, Unseal, housekeeping. */
     OTHER
   }
@@ -170,6 +172,12 @@ public final class ResponseCodes {
         // libtpms 0.9 (OpenSSL) answers a bad OAEP padding with TPM_RC_FAILURE, the reference code with VALUE
         if ((rc & 0x080) != 0 || b == FAILURE) {
           return new BackendException(Kind.INVALID_INPUT, "decryption failed", e);
+        }
+      }
+      case IMPORT -> {
+        // the material was checked before (KeyMaterial); a TPM that still refuses it says why in the code
+        if ((rc & 0x0C0) == 0x0C0 || b == KEY || b == BINDING || b == ECC_POINT || b == KEY_SIZE) {
+          return new BackendException(Kind.INVALID_INPUT, "TPM refused the imported key material: " + what, e);
         }
       }
       case OTHER -> { }

@@ -38,6 +38,19 @@ public final class Templates {
   /** Marker in the authPolicy of AEAD keys (ADR 0009): binds the purpose into the object's name. */
   public static final byte[] AEAD_POLICY_MARKER = sha256("tpmkms/tpm/aead-key/v1");
 
+  /**
+   * authPolicy of imported EC/RSA keys (TPM2_Import needs fixedTPM and fixedParent CLEAR, so
+   * such a key could be duplicated by whoever satisfies its policy): SHA-256 of the 28 ASCII
+   * bytes "tpmkms/tpm/no-duplication/v1". TPM2_Duplicate needs the DUP role, which only a policy
+   * session whose policyDigest equals authPolicy can give. A policy session's digest starts at
+   * all zeros and each policy command replaces it with SHA-256(old digest (32 bytes) || command
+   * code (4) || …), an input of at least 36 bytes; PolicyAuthorize and PolicyOR start over from
+   * zeros with inputs just as long. Reaching this digest therefore needs a second SHA-256
+   * preimage of a 28-byte input with an input of 36 bytes or more: no session can satisfy it.
+   * Everyone can recompute it, so a verifier recognizes it (KeyAttestationVerifier).
+   */
+  public static final byte[] NO_DUPLICATION_POLICY = sha256("tpmkms/tpm/no-duplication/v1");
+
   public static final int FIXED_TPM = 0x2;
   public static final int FIXED_PARENT = 0x10;
   public static final int SENSITIVE_DATA_ORIGIN = 0x20;
@@ -86,6 +99,26 @@ public final class Templates {
     };
   }
 
+  /**
+   * The attributes of an imported key: sensitiveDataOrigin CLEAR (the material came from outside);
+   * EC/RSA keys (TPM2_Import) also have fixedTPM and fixedParent CLEAR, which TPM2_Import requires,
+   * and {@link #NO_DUPLICATION_POLICY} as authPolicy; AES/HMAC keys (TPM2_Create with the data)
+   * keep fixedTPM and fixedParent.
+   */
+  public static int importedAttributes(KeyAlgorithm alg) {
+    int a = attributes(alg) & ~SENSITIVE_DATA_ORIGIN;
+    return alg.isAsymmetric() ? a & ~(FIXED_TPM | FIXED_PARENT) : a;
+  }
+
+  /** The template of a generated key ({@code imported} false) or an imported one; see {@link #importedAttributes}. */
+  public static TPMT_PUBLIC key(KeyAlgorithm alg, boolean imported) {
+    TPMT_PUBLIC t = key(alg);
+    if (!imported) return t;
+    t.objectAttributes = TPMA_OBJECT.fromInt(importedAttributes(alg));
+    if (alg.isAsymmetric()) t.authPolicy = NO_DUPLICATION_POLICY.clone();
+    return t;
+  }
+
   /** The template a key version of the algorithm is created from (and its blob is checked against). */
   public static TPMT_PUBLIC key(KeyAlgorithm alg) {
     TPMA_OBJECT attrs = TPMA_OBJECT.fromInt(attributes(alg));
@@ -132,7 +165,12 @@ public final class Templates {
    * algorithm makes: same type, name algorithm, attributes, policy and parameters.
    */
   public static boolean matches(KeyAlgorithm alg, TPMT_PUBLIC pub) {
-    TPMT_PUBLIC t = key(alg);
+    return matches(alg, pub, false);
+  }
+
+  /** {@link #matches(KeyAlgorithm, TPMT_PUBLIC)} against the generated or the imported template. */
+  public static boolean matches(KeyAlgorithm alg, TPMT_PUBLIC pub, boolean imported) {
+    TPMT_PUBLIC t = key(alg, imported);
     return pub.type() == t.type() && pub.nameAlg == t.nameAlg
         && pub.objectAttributes.toInt() == t.objectAttributes.toInt()
         && MessageDigest.isEqual(nz(pub.authPolicy), nz(t.authPolicy))

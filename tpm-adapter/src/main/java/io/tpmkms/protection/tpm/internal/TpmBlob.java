@@ -27,24 +27,43 @@ import tss.tpm.TPMT_PUBLIC;
  * </pre>
  *
  * No trailing bytes. Sealed-root files use the same layout with backend 0x03 and
- * algorithm code 0. Stateless.
+ * algorithm code 0.
+ *
+ * <p>Format v2 (imported keys) is v1 with one flags byte after the algorithm code (offset 8;
+ * bit 0 {@link #FLAG_IMPORTED}, other bits must be 0); everything after it moves by one byte.
+ * Blobs without flags (generated keys, sealed roots) are still written as v1, so older versions
+ * read them. The flag is not what the TPM trusts: the public area (attributes, authPolicy) is
+ * bound into the object's name, and the backend checks that it is the imported template
+ * exactly when the flag is set. Stateless.
  */
 public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId,
-    byte[] tpm2bPublic, byte[] tpm2bPrivate) {
+    byte[] tpm2bPublic, byte[] tpm2bPrivate, int flags) {
 
   public static final byte[] MAGIC = "TKMS".getBytes(StandardCharsets.US_ASCII);
   public static final int FORMAT_V1 = 0x01;
+  public static final int FORMAT_V2 = 0x02;
+  /** v2 flags bit 0: the key's material came from outside (TPM2_Import, or TPM2_Create with data). */
+  public static final int FLAG_IMPORTED = 0x01;
   public static final int BACKEND_TPM = 0x02;
   public static final int BACKEND_TPM_SEALED_ROOT = 0x03;
   public static final int OBJECT_ID_LENGTH = 16;
 
+  /** A blob without flags (written as format v1). */
+  public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
+      byte[] tpm2bPrivate) {
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, 0);
+  }
+
+  public boolean imported() { return (flags & FLAG_IMPORTED) != 0; }
+
   public byte[] encode() {
     ByteArrayOutputStream out = new ByteArrayOutputStream(64 + tpm2bPublic.length + tpm2bPrivate.length);
     out.writeBytes(MAGIC);
-    out.write(FORMAT_V1);
+    out.write(flags == 0 ? FORMAT_V1 : FORMAT_V2);
     out.write(backend);
     out.write(algorithmCode >>> 8);
     out.write(algorithmCode);
+    if (flags != 0) out.write(flags);
     out.write(srkName.length >>> 8);
     out.write(srkName.length);
     out.writeBytes(srkName);
@@ -77,7 +96,7 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
       throw invalid("bad magic: not a tpmkms key blob");
     }
     int version = blob[4] & 0xff;
-    if (version != FORMAT_V1) throw invalid("unknown key blob format version " + version);
+    if (version != FORMAT_V1 && version != FORMAT_V2) throw invalid("unknown key blob format version " + version);
     int backend = blob[5] & 0xff;
     if (backend != expectedBackend) {
       throw invalid("not a TPM " + (expectedBackend == BACKEND_TPM ? "key" : "sealed-root")
@@ -86,6 +105,13 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
     try {
       ByteBuffer b = ByteBuffer.wrap(blob, 6, blob.length - 6);
       int alg = b.getShort() & 0xffff;
+      int flags = 0;
+      if (version == FORMAT_V2) {
+        flags = b.get() & 0xff;
+        if (flags == 0 || (flags & ~FLAG_IMPORTED) != 0) {
+          throw invalid("key blob has unknown flags 0x" + Integer.toHexString(flags));
+        }
+      }
       byte[] srkName = take(b, b.getShort() & 0xffff);
       if (srkName.length < 2) throw invalid("key blob has an empty SRK name");
       byte[] objectId = take(b, OBJECT_ID_LENGTH);
@@ -93,7 +119,7 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
       byte[] priv = sized(b);
       if (b.hasRemaining()) throw invalid("key blob has " + b.remaining() + " trailing bytes");
       if (pub.length < 2 + 10 || priv.length < 2 + 16) throw invalid("key blob has an empty TPM part");
-      return new TpmBlob(backend, alg, srkName, objectId, pub, priv);
+      return new TpmBlob(backend, alg, srkName, objectId, pub, priv, flags);
     } catch (java.nio.BufferUnderflowException e) {
       throw new BackendException(Kind.KEY_INVALID, "key blob truncated (" + blob.length + " bytes)", e);
     }

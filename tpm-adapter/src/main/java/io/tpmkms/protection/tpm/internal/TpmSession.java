@@ -138,6 +138,23 @@ public final class TpmSession {
     return result;
   }
 
+  /**
+   * Sends a command marshalled by the caller (for commands whose parameters hold secrets the
+   * caller zeroes afterwards: TSS.Java would keep copies in its buffers) and returns the whole
+   * response, header included.
+   *
+   * @throws TpmRcException for any response code but success
+   * @throws TpmIoException when the TPM cannot be reached
+   */
+  public byte[] raw(String command, byte[] marshalled) {
+    device.clearLastResponse();
+    device.dispatchCommand(marshalled);
+    byte[] response = device.getResponse();
+    int rc = device.lastResponseCode();
+    if (rc != 0) throw new TpmRcException(command, rc);
+    return response;
+  }
+
   public void run(String command, Runnable call) {
     run(command, () -> {
       call.run();
