@@ -141,6 +141,9 @@ public final class AttestationCommand implements Callable<Integer> {
                     + "key's public area, and that its attributes say fixedTPM fixedParent sensitiveDataOrigin "
                     + "(the key was made in the TPM and cannot leave it); optionally the public key and the EK "
                     + "certificate's issuer. Exit 0 when every check passes, 1 otherwise (the failed check on stderr).",
+            "With KEY, the version's origin is fetched too (GetKeyVersion): for an imported version the TPM must say "
+                    + "sensitiveDataOrigin clear, and the output shows which of fixedTPM/fixedParent it has "
+                    + "(imported asymmetric keys have neither: only their policy keeps them from duplication).",
             "Not checked: that the attestation key belongs to the TPM of the EK certificate (credential activation)."})
     public static final class Verify extends KmsCommand {
         // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
