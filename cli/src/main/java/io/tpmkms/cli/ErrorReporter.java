@@ -54,6 +54,9 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
         if (ex instanceof AuthenticationException e) {
             err.println("error: " + e.getMessage() + (e.suggestLogin() ? loginHint() : ""));
             code = e.exitCode();
+        } else if (ex instanceof CommandException e) {
+            err.println("error: " + e.getMessage());
+            code = e.exitCode();
         } else if (ex instanceof StatusRuntimeException sre) {
             KmsConnection.Service service = commandLine.getCommand() instanceof KmsCommand command
                     ? command.service() : KmsConnection.Service.KEY;

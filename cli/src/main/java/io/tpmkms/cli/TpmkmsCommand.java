@@ -21,6 +21,7 @@ import io.tpmkms.cli.crypto.RandomCommand;
 import io.tpmkms.cli.crypto.SignCommand;
 import io.tpmkms.cli.crypto.VerifyCommand;
 import io.tpmkms.cli.format.DurationText;
+import io.tpmkms.cli.imports.ImportJobsCommand;
 import io.tpmkms.cli.keys.KeysCommand;
 import io.tpmkms.cli.policy.BindingsCommand;
 import io.tpmkms.cli.policy.PolicyCommand;
@@ -116,6 +117,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
      */
     static final Map<String, java.util.function.Supplier<Class<?>[]>> GROUPS = Map.of(
             "keys", () -> KeysCommand.SUBCOMMANDS,
+            "import-jobs", () -> ImportJobsCommand.SUBCOMMANDS,
             "attestation", () -> AttestationCommand.SUBCOMMANDS,
             "audit", () -> AuditCommand.SUBCOMMANDS,
             "policy", () -> PolicyCommand.SUBCOMMANDS,
@@ -129,6 +131,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
     private static Map<String, Class<?>> subcommands() {
         Map<String, Class<?>> m = new LinkedHashMap<>();
         m.put("keys", KeysCommand.class);
+        m.put("import-jobs", ImportJobsCommand.class);
         m.put("encrypt", EncryptCommand.class);
         m.put("decrypt", DecryptCommand.class);
         m.put("data-key", DataKeyCommand.class);

@@ -43,5 +43,9 @@ public final class FakeKeyService extends FakeService<FakeKeyService> implements
     @Override public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> o) { answer(r, o, MacSignResponse.getDefaultInstance()); }
     @Override public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> o) { answer(r, o, MacVerifyResponse.getDefaultInstance()); }
     @Override public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> o) { answer(r, o, GetKeyAttestationResponse.getDefaultInstance()); }
+    @Override public void createImportJob(CreateImportJobRequest r, StreamObserver<CreateImportJobResponse> o) { answer(r, o, CreateImportJobResponse.getDefaultInstance()); }
+    @Override public void getImportJob(GetImportJobRequest r, StreamObserver<GetImportJobResponse> o) { answer(r, o, GetImportJobResponse.getDefaultInstance()); }
+    @Override public void listImportJobs(ListImportJobsRequest r, StreamObserver<ListImportJobsResponse> o) { answer(r, o, ListImportJobsResponse.getDefaultInstance()); }
+    @Override public void importKeyVersion(ImportKeyVersionRequest r, StreamObserver<ImportKeyVersionResponse> o) { answer(r, o, ImportKeyVersionResponse.getDefaultInstance()); }
     @Override public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> o) { answer(r, o, GenerateRandomResponse.getDefaultInstance()); }
 }

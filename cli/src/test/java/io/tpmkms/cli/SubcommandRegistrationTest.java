@@ -62,6 +62,16 @@ class SubcommandRegistrationTest {
     }
 
     @Test
+    void importJobsGroup_registersOnlyTheNamedSubcommand() {
+        CommandLine jobs = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"import-jobs", "get", "ns/j"}).getSubcommands().get("import-jobs");
+        assertEquals(List.of("get"), List.copyOf(jobs.getSubcommands().keySet()));
+        CommandLine keys = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"keys", "import", "ns/k"}).getSubcommands().get("keys");
+        assertEquals(List.of("import"), List.copyOf(keys.getSubcommands().keySet()));
+    }
+
+    @Test
     void everyGroupsSubcommands_areRegisteredWhenTheGroupIsHelpedWith() {
         CommandLine all = TpmkmsCommand.commandLine(console(), Platform.system());
         for (var e : TpmkmsCommand.GROUPS.entrySet()) {
@@ -72,7 +82,7 @@ class SubcommandRegistrationTest {
     }
 
     private static final List<String> KeysCommand_SUBCOMMAND_NAMES = List.of("create", "list", "get", "update",
-            "rotate", "versions", "version", "set-primary", "disable", "enable", "schedule-destroy", "restore", "revoke");
+            "rotate", "import", "versions", "version", "set-primary", "disable", "enable", "schedule-destroy", "restore", "revoke");
 
     @Test
     void lazyCommandLine_inheritsGlobalOptionsAfterTheSubcommand() {

@@ -14,12 +14,12 @@ import java.util.Base64;
  * The attestation file: a GetKeyAttestationResponse in the protobuf JSON mapping (bytes in
  * base64), as {@code attestation get} writes it. A bare KeyAttestation object is read too.
  */
-final class AttestationFile {
+public final class AttestationFile {
 
     private AttestationFile() {
     }
 
-    static String write(GetKeyAttestationResponse response) throws InvalidProtocolBufferException {
+    public static String write(GetKeyAttestationResponse response) throws InvalidProtocolBufferException {
         return Session.json(response) + "\n";
     }
 
@@ -49,7 +49,7 @@ final class AttestationFile {
     }
 
     /** The adapter's record of the wire message; the AK's PEM becomes DER. */
-    static io.tpmkms.protection.KeyAttestation toStatement(KeyAttestation a) {
+    public static io.tpmkms.protection.KeyAttestation toStatement(KeyAttestation a) {
         byte[] ek = a.getEkCertificate().isEmpty() ? null : a.getEkCertificate().toByteArray();
         return new io.tpmkms.protection.KeyAttestation(a.getAttest().toByteArray(), a.getSignature().toByteArray(),
                 pemToDer(a.getAttestationKeyPem()), a.getAttestationKeyPublic().toByteArray(),
@@ -62,7 +62,7 @@ final class AttestationFile {
      *
      * @throws IllegalArgumentException if the base64 is broken
      */
-    static byte[] pemToDer(String pem) {
+    public static byte[] pemToDer(String pem) {
         int begin = pem.indexOf("-----BEGIN ");
         if (begin < 0) {
             return new byte[0];
@@ -81,7 +81,7 @@ final class AttestationFile {
      * @return the DER SubjectPublicKeyInfo
      * @throws IllegalArgumentException if it is not a public key
      */
-    static byte[] publicKeyDer(byte[] file) {
+    public static byte[] publicKeyDer(byte[] file) {
         String text = new String(file, StandardCharsets.US_ASCII);
         byte[] der = text.contains("-----BEGIN ") ? pemToDer(text) : file;
         for (String alg : new String[] {"EC", "RSA"}) {

@@ -44,6 +44,7 @@ final class AttestationVerification {
     static final String NONCE = "nonce";
     static final String NAME = "certified name = hash of the public area";
     static final String ATTRIBUTES = "attributes fixedTPM fixedParent sensitiveDataOrigin";
+    static final String ATTRIBUTES_IMPORTED = "attributes of an imported key (sensitiveDataOrigin clear)";
     static final String PUBLIC_KEY = "public key matches";
     static final String EK = "EK certificate issued by the given CA";
     static final String VERIFIER = "statement";
@@ -51,7 +52,12 @@ final class AttestationVerification {
     static final String TRUST_NOTE = "the attestation key is not bound to the EK by credential activation: "
             + "this statement does not by itself prove that the attestation key is in a genuine TPM";
 
+    /** What the service says about the key version's material: made in the TPM, or imported. */
+    enum Claim { GENERATED, IMPORTED }
+
     final List<Check> checks = new ArrayList<>();
+    /** The certified public area's attributes and policy; null when it cannot be parsed. */
+    CertifiedObject certified;
     String ekSubject;
     String ekIssuer;
 
@@ -69,10 +75,27 @@ final class AttestationVerification {
      */
     static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
                                        Collection<X509Certificate> ekCaCertificates) {
+        return run(att, nonce, expectedSpki, ekCaCertificates, Claim.GENERATED);
+    }
+
+    /**
+     * @param claim what the service says about the version: {@link Claim#GENERATED} requires fixedTPM,
+     *     fixedParent and sensitiveDataOrigin (as the verifier does); {@link Claim#IMPORTED} requires
+     *     sensitiveDataOrigin clear (the TPM agrees the material came from outside) and reports
+     *     fixedTPM/fixedParent as they are: TPM2_Import requires them clear for asymmetric keys
+     */
+    static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
+                                       Collection<X509Certificate> ekCaCertificates, Claim claim) {
         AttestationVerification v = new AttestationVerification();
-        List<String> order = new ArrayList<>(List.of(AK, SIGNATURE, STATEMENT, NONCE, NAME, ATTRIBUTES));
+        String attributesCheck = claim == Claim.IMPORTED ? ATTRIBUTES_IMPORTED : ATTRIBUTES;
+        List<String> order = new ArrayList<>(List.of(AK, SIGNATURE, STATEMENT, NONCE, NAME, attributesCheck));
         if (expectedSpki != null) {
             order.add(PUBLIC_KEY);
+        }
+        try {
+            v.certified = CertifiedObject.parse(att.certifiedTpmPublic());
+        } catch (IllegalArgumentException e) {
+            v.certified = null;
         }
         String failedCheck = null;
         String detail = null;
@@ -89,6 +112,24 @@ final class AttestationVerification {
             } catch (RuntimeException e) {
                 failedCheck = VERIFIER;
                 detail = "malformed attestation: " + e;
+            }
+        }
+        if (claim == Claim.IMPORTED && (failedCheck == null || failedCheck.equals(ATTRIBUTES))) {
+            // Everything up to the attributes verified; judge them against the claim, then the public key.
+            if (v.certified == null || v.certified.generatedInTpm()) {
+                failedCheck = ATTRIBUTES_IMPORTED;
+                detail = "the service says the version was imported, but the TPM object says sensitiveDataOrigin "
+                        + "(generated in a TPM)";
+            } else {
+                failedCheck = null;
+                detail = null;
+                if (expectedSpki != null) {
+                    String mismatch = publicKeyMismatch(att, expectedSpki);
+                    if (mismatch != null) {
+                        failedCheck = PUBLIC_KEY;
+                        detail = mismatch;
+                    }
+                }
             }
         }
         if (failedCheck != null && !order.contains(failedCheck)) {
@@ -140,6 +181,18 @@ final class AttestationVerification {
             return PUBLIC_KEY;
         }
         return VERIFIER;
+    }
+
+    /** The verifier's public-key check, for when its attribute check (which comes first) does not apply. */
+    private static String publicKeyMismatch(KeyAttestation att, byte[] expectedSpki) {
+        byte[] spki;
+        try {
+            spki = KeyAttestationVerifier.spkiOf(att.certifiedTpmPublic());
+        } catch (RuntimeException e) {
+            return "the certified public area holds no public key";
+        }
+        return MessageDigest.isEqual(spki, expectedSpki) ? null
+                : "the certified key is not the key whose public key was given";
     }
 
     /**

@@ -1,6 +1,8 @@
 package io.tpmkms.cli.format;
 
 import io.tpmkms.proto.key.v1.Algorithm;
+import io.tpmkms.proto.key.v1.ImportJobState;
+import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.KeyVersionState;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
@@ -23,17 +25,28 @@ public final class Vocabulary<E extends Enum<E>> {
             "asymmetric-decrypt", KeyPurpose.ASYMMETRIC_DECRYPT,
             "mac", KeyPurpose.MAC));
 
-    public static final Vocabulary<Algorithm> ALGORITHM = new Vocabulary<>("algorithm", Algorithm.class, Map.of(
-            "aes-256-gcm", Algorithm.AES_256_GCM,
-            "ec-p256-sha256", Algorithm.EC_SIGN_P256_SHA256,
-            "ec-p384-sha384", Algorithm.EC_SIGN_P384_SHA384,
-            "rsa-pkcs1-2048-sha256", Algorithm.RSA_SIGN_PKCS1_2048_SHA256,
-            "rsa-pkcs1-3072-sha256", Algorithm.RSA_SIGN_PKCS1_3072_SHA256,
-            "rsa-pss-2048-sha256", Algorithm.RSA_SIGN_PSS_2048_SHA256,
-            "rsa-pss-3072-sha256", Algorithm.RSA_SIGN_PSS_3072_SHA256,
-            "rsa-oaep-2048-sha256", Algorithm.RSA_DECRYPT_OAEP_2048_SHA256,
-            "rsa-oaep-3072-sha256", Algorithm.RSA_DECRYPT_OAEP_3072_SHA256,
-            "hmac-sha256", Algorithm.HMAC_SHA256));
+    public static final Vocabulary<Algorithm> ALGORITHM = new Vocabulary<>("algorithm", Algorithm.class, Map.ofEntries(
+            Map.entry("aes-256-gcm", Algorithm.AES_256_GCM),
+            Map.entry("ec-p256-sha256", Algorithm.EC_SIGN_P256_SHA256),
+            Map.entry("ec-p384-sha384", Algorithm.EC_SIGN_P384_SHA384),
+            Map.entry("rsa-pkcs1-2048-sha256", Algorithm.RSA_SIGN_PKCS1_2048_SHA256),
+            Map.entry("rsa-pkcs1-3072-sha256", Algorithm.RSA_SIGN_PKCS1_3072_SHA256),
+            Map.entry("rsa-pkcs1-4096-sha256", Algorithm.RSA_SIGN_PKCS1_4096_SHA256),
+            Map.entry("rsa-pss-2048-sha256", Algorithm.RSA_SIGN_PSS_2048_SHA256),
+            Map.entry("rsa-pss-3072-sha256", Algorithm.RSA_SIGN_PSS_3072_SHA256),
+            Map.entry("rsa-pss-4096-sha256", Algorithm.RSA_SIGN_PSS_4096_SHA256),
+            Map.entry("rsa-oaep-2048-sha256", Algorithm.RSA_DECRYPT_OAEP_2048_SHA256),
+            Map.entry("rsa-oaep-3072-sha256", Algorithm.RSA_DECRYPT_OAEP_3072_SHA256),
+            Map.entry("rsa-oaep-4096-sha256", Algorithm.RSA_DECRYPT_OAEP_4096_SHA256),
+            Map.entry("hmac-sha256", Algorithm.HMAC_SHA256)));
+
+    /** How key material is wrapped for an import job (the words of {@code import-jobs create --method}). */
+    public static final Vocabulary<ImportMethod> IMPORT_METHOD = new Vocabulary<>("import method", ImportMethod.class,
+            Map.of(
+                    "rsa-oaep-3072-sha256-aes-256", ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
+                    "rsa-oaep-4096-sha256-aes-256", ImportMethod.RSA_OAEP_4096_SHA256_AES_256,
+                    "rsa-oaep-3072-sha256", ImportMethod.RSA_OAEP_3072_SHA256,
+                    "rsa-oaep-4096-sha256", ImportMethod.RSA_OAEP_4096_SHA256));
 
     public static final Vocabulary<ProtectionLevel> PROTECTION = new Vocabulary<>("protection level",
             ProtectionLevel.class, Map.of(
@@ -46,6 +59,14 @@ public final class Vocabulary<E extends Enum<E>> {
             return "-";
         }
         return state == KeyVersionState.UNRECOGNIZED ? "unknown" : kebab(state.name());
+    }
+
+    /** Import job states are only shown: {@code pending-generation}, {@code active}, {@code expired}. */
+    public static String state(ImportJobState state) {
+        if (state == ImportJobState.IMPORT_JOB_STATE_UNSPECIFIED) {
+            return "-";
+        }
+        return state == ImportJobState.UNRECOGNIZED ? "unknown" : kebab(state.name());
     }
 
     private final String what;
@@ -111,6 +132,19 @@ public final class Vocabulary<E extends Enum<E>> {
         @Override
         public ProtectionLevel convert(String value) {
             return PROTECTION.parse(value);
+        }
+    }
+
+    public static final class ImportMethodConverter implements ITypeConverter<ImportMethod> {
+        @Override
+        public ImportMethod convert(String value) {
+            return IMPORT_METHOD.parse(value);
+        }
+    }
+
+    public static final class ImportMethodWords extends ArrayList<String> {
+        public ImportMethodWords() {
+            IMPORT_METHOD.words().forEach(this::add);
         }
     }
 

@@ -44,6 +44,7 @@ public final class KeysCommand implements Callable<Integer> {
             KeysCommand.Get.class,
             KeysCommand.Update.class,
             KeysCommand.Rotate.class,
+            io.tpmkms.cli.imports.ImportKeyCommand.class,
             VersionCommands.Versions.class,
             VersionCommands.Version.class,
             VersionCommands.SetPrimary.class,
@@ -64,7 +65,8 @@ public final class KeysCommand implements Callable<Integer> {
         return ExitCodes.USAGE;
     }
 
-    @Command(name = "create", description = "Create a key and its first version (1, enabled, primary).")
+    @Command(name = "create", description = {"Create a key and its first version (1, enabled, primary).",
+            "With --import-only the key has no version until one is imported ('keys import'), and never generates one."})
     static final class Create extends KmsCommand {
         @Parameters(paramLabel = "NAMESPACE/NAME", description = "Name of the new key.")
         String key;
@@ -95,6 +97,10 @@ public final class KeysCommand implements Callable<Integer> {
         @Option(names = "--label", paramLabel = "KEY=VALUE", description = "A label; repeatable.")
         Map<String, String> labels = new LinkedHashMap<>();
 
+        @Option(names = "--import-only", description = "No generated first version: versions come only from "
+                + "'keys import'; 'keys rotate' is refused.")
+        boolean importOnly;
+
         @Override
         protected int run(Session s) throws Exception {
             int slash = key.indexOf('/');
@@ -105,6 +111,7 @@ public final class KeysCommand implements Callable<Integer> {
                     .setNamespace(key.substring(0, slash))
                     .setName(key.substring(slash + 1))
                     .setPurpose(purpose)
+                    .setImportOnly(importOnly)
                     .putAllLabels(labels);
             if (algorithm != null) {
                 request.setAlgorithm(algorithm);

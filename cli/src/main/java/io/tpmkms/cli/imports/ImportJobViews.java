@@ -1,0 +1,88 @@
+package io.tpmkms.cli.imports;
+
+import io.tpmkms.cli.attestation.AttestationFile;
+import io.tpmkms.cli.attestation.ImportJobAttestation;
+import io.tpmkms.cli.format.Table;
+import io.tpmkms.cli.format.TimeText;
+import io.tpmkms.cli.format.Vocabulary;
+import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ProtectionLevel;
+import java.io.PrintStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/** The human-readable views of import jobs: a table for lists, aligned fields for one. */
+final class ImportJobViews {
+
+    private ImportJobViews() {
+    }
+
+    static void job(ImportJob j, PrintStream out) {
+        new Table("name:", j.getName())
+                .row("state:", Vocabulary.state(j.getState()))
+                .row("method:", Vocabulary.IMPORT_METHOD.show(j.getImportMethod()))
+                .row("protection:", Vocabulary.PROTECTION.show(j.getProtectionLevel()))
+                .row("created:", TimeText.show(j.getCreateTime()))
+                .row("generated:", TimeText.show(j.getGenerateTime()))
+                .row("expires:", TimeText.show(j.getExpireTime()))
+                .row("expired:", TimeText.show(j.getExpireEventTime()))
+                .row("public key:", fingerprint(j))
+                .row("attestation:", attestation(j))
+                .print(out);
+    }
+
+    static void table(Iterable<ImportJob> jobs, PrintStream out) {
+        Table table = new Table("NAME", "STATE", "METHOD", "PROTECTION", "CREATED", "EXPIRES", "PUBLIC KEY", "ATTESTATION");
+        for (ImportJob j : jobs) {
+            String fp = fingerprint(j);
+            table.row(j.getName(), Vocabulary.state(j.getState()), Vocabulary.IMPORT_METHOD.show(j.getImportMethod()),
+                    Vocabulary.PROTECTION.show(j.getProtectionLevel()), TimeText.show(j.getCreateTime()),
+                    TimeText.show(j.getExpireTime()), fp.length() > 23 ? fp.substring(0, 23) + "..." : fp,
+                    attestationWord(j));
+        }
+        table.print(out);
+    }
+
+    /**
+     * {@code sha256:HEX} of the wrapping key's DER SubjectPublicKeyInfo, what
+     * {@code openssl pkey -pubin -in wrap.pem -outform DER | sha256sum} prints; {@code -} before the key exists.
+     */
+    static String fingerprint(ImportJob j) {
+        if (j.getPublicKeyPem().isEmpty()) {
+            return "-";
+        }
+        try {
+            byte[] der = AttestationFile.pemToDer(j.getPublicKeyPem());
+            if (der.length == 0) {
+                return "(not PEM)";
+            }
+            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(der));
+        } catch (IllegalArgumentException e) {
+            return "(malformed PEM)";
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The offline verification of a TPM job's attestation, in one line. */
+    static String attestation(ImportJob j) {
+        if (j.getProtectionLevel() != ProtectionLevel.TPM) {
+            return "none: " + Vocabulary.PROTECTION.show(j.getProtectionLevel()) + " job, the wrapping key is not attested";
+        }
+        if (j.getPublicKeyPem().isEmpty() && !j.hasAttestation()) {
+            return "- (no wrapping key yet)";
+        }
+        ImportJobAttestation.Result r = ImportJobAttestation.verify(j);
+        return r.verified()
+                ? "verified offline: " + r.detail() + "; attestation key name " + r.attestationKeyName()
+                : "NOT VERIFIED: " + r.detail();
+    }
+
+    private static String attestationWord(ImportJob j) {
+        if (j.getProtectionLevel() != ProtectionLevel.TPM || (j.getPublicKeyPem().isEmpty() && !j.hasAttestation())) {
+            return "-";
+        }
+        return ImportJobAttestation.verify(j).verified() ? "verified" : "FAILED";
+    }
+}

@@ -1,0 +1,229 @@
+package io.tpmkms.cli.imports;
+
+import static io.tpmkms.cli.imports.ImportFixtures.job;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.util.JsonFormat;
+import io.tpmkms.cli.CliHarness;
+import io.tpmkms.cli.ExitCodes;
+import io.tpmkms.proto.key.v1.GetImportJobResponse;
+import io.tpmkms.proto.key.v1.GetKeyAttestationResponse;
+import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ImportJobState;
+import io.tpmkms.proto.key.v1.ImportKeyVersionRequest;
+import io.tpmkms.proto.key.v1.ImportKeyVersionResponse;
+import io.tpmkms.proto.key.v1.ImportMethod;
+import io.tpmkms.proto.key.v1.KeyAttestation;
+import io.tpmkms.proto.key.v1.KeyVersion;
+import io.tpmkms.proto.key.v1.ProtectionLevel;
+import io.tpmkms.protection.GeneratedKey;
+import io.tpmkms.protection.ImportWrapping;
+import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.KeySpec;
+import io.tpmkms.protection.tpm.Swtpm;
+import io.tpmkms.protection.tpm.TpmKeyProtectionBackend;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPairGenerator;
+import java.security.SecureRandom;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * TPM import jobs with real wrapping keys and attestations: on a swtpm, tpm-adapter generates an
+ * RSA_DECRYPT_OAEP_3072_SHA256 key (fixedTPM fixedParent sensitiveDataOrigin decrypt) and certifies it
+ * with empty qualifying data, as the service does for a job. {@code keys import --key-file} must
+ * verify that offline before wrapping, and what it sends must unwrap in that TPM (TPM2_RSA_Decrypt of
+ * the OAEP part, then AES-KWP). Skipped when swtpm is not installed.
+ */
+class ImportTpmJobTest extends CliHarness {
+
+    static final byte[] AUTH_SECRET = "cli import test auth secret".getBytes(StandardCharsets.US_ASCII);
+    static final String JOB = "ns/tpmjob";
+
+    private Swtpm swtpm;
+    private TpmKeyProtectionBackend backend;
+    private GeneratedKey wrappingKey;
+    private ImportJob tpmJob;
+    /** An EC sign key generated and certified the same way: genuine, but not a decrypt key. */
+    private ImportJob signKeyJob;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    void makeWrappingKey() throws Exception {
+        for (String exe : new String[] {"swtpm", "swtpm_setup", "swtpm_localca", "tpm2_createprimary"}) {
+            Assumptions.assumeTrue(onPath(exe), exe + " is not installed (apt-get install swtpm swtpm-tools tpm2-tools)");
+        }
+        swtpm = Swtpm.startWithEkCertificate();
+        backend = TpmKeyProtectionBackend.open(swtpm.config(), AUTH_SECRET);
+        wrappingKey = backend.generate(new KeySpec(KeyAlgorithm.RSA_DECRYPT_OAEP_3072_SHA256));
+        tpmJob = job(JOB, ImportJobState.ACTIVE, ProtectionLevel.TPM, ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
+                wrappingKey.publicKeyDer()).toBuilder()
+                .setAttestation(wire(backend.certify(wrappingKey.handle(), new byte[0]))).build();
+        GeneratedKey sign = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
+        signKeyJob = job(JOB, ImportJobState.ACTIVE, ProtectionLevel.TPM, ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
+                sign.publicKeyDer()).toBuilder()
+                .setAttestation(wire(backend.certify(sign.handle(), new byte[0]))).build();
+    }
+
+    @AfterAll
+    void stopTpm() throws Exception {
+        if (backend != null) {
+            backend.close();
+        }
+        if (swtpm != null) {
+            swtpm.close();
+        }
+    }
+
+    private static boolean onPath(String exe) {
+        for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
+            if (Files.isExecutable(Path.of(d, exe))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static KeyAttestation wire(io.tpmkms.protection.KeyAttestation a) {
+        var b = KeyAttestation.newBuilder()
+                .setAttest(ByteString.copyFrom(a.attest()))
+                .setSignature(ByteString.copyFrom(a.signature()))
+                .setAttestationKeyPem(ImportFixtures.pem("PUBLIC KEY", a.akPublicDer()))
+                .setAttestationKeyPublic(ByteString.copyFrom(a.akTpmPublic()))
+                .setAttestationKeyName(ByteString.copyFrom(a.akName()))
+                .setCertifiedName(ByteString.copyFrom(a.certifiedName()))
+                .setCertifiedPublic(ByteString.copyFrom(a.certifiedTpmPublic()));
+        if (a.ekCertificateDer() != null) {
+            b.setEkCertificate(ByteString.copyFrom(a.ekCertificateDer()));
+        }
+        return b.build();
+    }
+
+    private static ByteString flip(ByteString b, int index) {
+        byte[] a = b.toByteArray();
+        a[index] ^= 1;
+        return ByteString.copyFrom(a);
+    }
+
+    private ImportJob tampered(UnaryOperator<KeyAttestation.Builder> change) {
+        return tpmJob.toBuilder().setAttestation(change.apply(tpmJob.getAttestation().toBuilder())).build();
+    }
+
+    private Result importAes(ImportJob job, byte[] aes) throws Exception {
+        Path f = Files.write(dir.resolve("aes.bin"), aes);
+        service.respond(GetImportJobResponse.newBuilder().setImportJob(job).build(),
+                ImportKeyVersionResponse.newBuilder().setVersion(KeyVersion.newBuilder().setKey("ns/k").setVersion(1)
+                        .setImported(true).setImportJob(JOB)).build());
+        return run("keys", "import", "ns/k", "--import-job", JOB, "--algorithm", "aes-256-gcm", "--key-file", f.toString());
+    }
+
+    private static byte[] random(int n) {
+        byte[] b = new byte[n];
+        new SecureRandom().nextBytes(b);
+        return b;
+    }
+
+    private void assertRefused(Result r, String why) {
+        assertEquals(ExitCodes.FAILED, r.exitCode(), r::toString);
+        assertTrue(r.stderr().contains("the attestation of import job " + JOB + "'s wrapping key does not verify"), r::toString);
+        assertTrue(r.stderr().contains(why), r::toString);
+        assertTrue(r.stderr().contains("nothing was sent"), r::toString);
+        assertTrue(service.requests(ImportKeyVersionRequest.class).isEmpty(), "no ImportKeyVersion");
+    }
+
+    @Test
+    void import_genuineTpmJob_verifiesThenWraps_andTheTpmUnwrapsTheSameBytes() throws Exception {
+        byte[] aes = random(32);
+
+        Result r = importAes(tpmJob, aes);
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertEquals("", r.stderr(), "no warning for an attested job");
+        byte[] wrapped = service.only(ImportKeyVersionRequest.class).getWrappedKey().toByteArray();
+        ImportWrapping.Parts parts = ImportWrapping.split(ImportWrapping.Method.RSA_OAEP_3072_SHA256_AES_256, wrapped);
+        byte[] k = backend.asymmetricDecrypt(wrappingKey.handle(), parts.oaep());
+        assertArrayEquals(aes, ImportWrapping.unwrapKwp(k, parts.kwp()));
+    }
+
+    @Test
+    void get_genuineTpmJob_saysVerifiedOffline_andWritesAnAttestationThatAttestationVerifyAccepts() throws Exception {
+        service.respond(GetImportJobResponse.newBuilder().setImportJob(tpmJob).build());
+        Path att = dir.resolve("job-att.json");
+        Path pem = dir.resolve("wrap.pem");
+
+        Result r = run("import-jobs", "get", JOB, "--attestation-out", att.toString(), "--public-key-out", pem.toString());
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertTrue(r.stdout().contains("verified offline: TPM2_Certify of the wrapping key: fixedTPM fixedParent "
+                + "sensitiveDataOrigin"), r::toString);
+        assertTrue(r.stdout().contains(" decrypt; public key = the job's"), r::toString);
+        GetKeyAttestationResponse.Builder back = GetKeyAttestationResponse.newBuilder();
+        JsonFormat.parser().merge(Files.readString(att), back);
+        assertEquals(tpmJob.getAttestation(), back.getAttestation());
+
+        Result v = runAgainst(new byte[0], "attestation", "verify", "--in", att.toString(), "--nonce", "",
+                "--public-key", pem.toString(), "--address", "127.0.0.1:1");
+        assertEquals(0, v.exitCode(), v::toString);
+        assertTrue(v.stdout().contains("public key matches: ok"), v::toString);
+        assertTrue(v.stdout().contains("origin (TPM attributes): generated in the TPM"), v::toString);
+    }
+
+    @Test
+    void import_tamperedSignature_isRefused() throws Exception {
+        int index = tpmJob.getAttestation().getSignature().size() - 2;
+
+        Result r = importAes(tampered(b -> b.setSignature(flip(b.getSignature(), index))), random(32));
+
+        assertRefused(r, "signature by the attestation key");
+    }
+
+    @Test
+    void import_jobPublicKeyIsNotTheCertifiedKey_isRefused() throws Exception {
+        KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+        g.initialize(3072);
+        String foreign = ImportFixtures.pem("PUBLIC KEY", g.generateKeyPair().getPublic().getEncoded());
+
+        Result r = importAes(tpmJob.toBuilder().setPublicKeyPem(foreign).build(), random(32));
+
+        assertRefused(r, "public key matches");
+    }
+
+    @Test
+    void import_attestationWithANonce_isNotTheJobsStatement_andIsRefused() throws Exception {
+        ImportJob withNonce = tpmJob.toBuilder()
+                .setAttestation(wire(backend.certify(wrappingKey.handle(), random(16)))).build();
+
+        Result r = importAes(withNonce, random(32));
+
+        assertRefused(r, "nonce");
+    }
+
+    @Test
+    void import_certifiedKeyIsASignKey_isRefused() throws Exception {
+        Result r = importAes(signKeyJob, random(32));
+
+        assertRefused(r, "not a decrypt key");
+    }
+
+    @Test
+    void import_tamperedCertifiedPublic_isRefused() throws Exception {
+        byte[] pub = tpmJob.getAttestation().getCertifiedPublic().toByteArray();
+        pub[7] &= ~0x20; // clear sensitiveDataOrigin: the name no longer matches the signed statement
+
+        Result r = importAes(tampered(b -> b.setCertifiedPublic(ByteString.copyFrom(pub))), random(32));
+
+        assertRefused(r, "certified name = hash of the public area");
+    }
+
+}
