@@ -357,12 +357,16 @@ class FuzzIT {
 
   /**
    * What a failed call must not change: the key catalogue (keys, versions,
-   * labels), the policy store (policies, versions, bindings) and the audit
-   * records appended by callers (not those the services forward: every call
-   * is audited, failed ones too), read from the databases.
+   * labels; which import jobs exist, not their state: a job created by an
+   * earlier successful call turns ACTIVE in the background), the policy store
+   * (policies, versions, bindings) and the audit records appended by callers
+   * (not those the services forward: every call is audited, failed ones too),
+   * read from the databases.
    */
   static String digest() throws Exception {
-    return digest(keyDb, "kms_key", "kms_key_version", "kms_key_label") + "/"
+    return digest(keyDb, "kms_key", "kms_key_version", "kms_key_label")
+        + query(keyDb, "SELECT coalesce(md5(string_agg(namespace || '/' || job_id, '|' ORDER BY namespace, job_id)), '') "
+            + "FROM import_job") + "/"
         + digest(policyDb, "policy", "policy_version", "role_binding") + "/"
         + query(auditDb, "SELECT count(*) || ':' || coalesce(max(sequence), 0) FROM audit_record "
             + "WHERE service NOT IN ('key-service', 'policy-service')");
