@@ -156,9 +156,15 @@ final class ImportBaselines {
     /**
      * The create/import step of the raw TPM baseline: until the adapter's {@code importKey} lands on
      * main, a TPM2_Create of a generated key of the same algorithm (the material is unwrapped but not
-     * used). TODO(issue 12 merge): replace the body with
-     * {@code return backend.importKey(new KeySpec(algorithm), KeyMaterial.parse(algorithm, material));}
-     * (closing the KeyMaterial) and update {@link #TPM_CREATE_STEP_LABEL}.
+     * used). TODO(issue 12 merge): replace the body with (checked on a scratch merge of the adapter and
+     * key-service branches)
+     * <pre>{@code
+     * try (KeyMaterial m = KeyMaterial.parse(algorithm, material)) {
+     *     return backend.importKey(new KeySpec(algorithm), m);
+     * }
+     * }</pre>
+     * and set {@link #TPM_CREATE_STEP_LABEL} to
+     * {@code "importKey (TPM2_Create with the AES key / TPM2_Import of the EC key)"}.
      */
     static GeneratedKey tpmCreateStep(TpmKeyProtectionBackend backend, KeyAlgorithm algorithm, byte[] material) {
         return backend.generate(new KeySpec(algorithm));

@@ -32,13 +32,13 @@ final class ImportBenchmark {
 
     static final String SECTION = "import";
     static final String NOT_IMPLEMENTED = "import: service does not implement ImportKeyVersion yet";
-    static final String USAGE = "usage: java -jar tpmkms-bench.jar --import [--iterations 100] [--warmup-iterations 10]"
+    static final String USAGE = "usage: java -jar tpmkms-bench.jar --import [--iterations 100] [--warmup-iterations 20]"
             + " [--service-jar PATH] [--report docs/benchmarks.md | --no-report]";
 
     record Options(Path serviceJar, int warmup, int iterations, Path report, Duration startTimeout) {
 
         static Options defaults() {
-            return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"), 10, 100,
+            return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"), 20, 100,
                     Path.of("docs/benchmarks.md"), Duration.ofSeconds(90));
         }
 
