@@ -18,7 +18,8 @@ import java.util.Locale;
  * <p>With {@code --tpm} it runs the TPM suite instead ({@link TpmBenchmark}, section {@code tpm}); with
  * {@code --audit} the audit suite ({@link AuditBenchmark}, section {@code audit}); with {@code --authz}
  * the authorization suite ({@link AuthzBenchmark}, section {@code authz}); with {@code --cli} the CLI's
- * start-up ({@link CliBenchmark}, section {@code cli}).
+ * start-up ({@link CliBenchmark}, section {@code cli}); with {@code --import} ImportKeyVersion against its
+ * parts ({@link ImportBenchmark}, section {@code import}).
  */
 public final class Benchmark {
 
@@ -139,6 +140,10 @@ public final class Benchmark {
             System.exit(CliBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--import")) {
+            System.exit(ImportBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -154,6 +159,7 @@ public final class Benchmark {
             System.err.println("   or: " + TpmBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + AuditBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + CliBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + ImportBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

@@ -42,6 +42,11 @@ run with a custom set prints its table but does not write the report). The run f
             swtpm, measures a `tpm2_sign` loop, the raw TPM backend in-process, then the key service on that
             swtpm over gRPC (Sign ECDSA P-256 / RSA-2048, Encrypt 1 KiB on TPM keys). Needs swtpm and tpm2-tools.
 
+            **Import suite** (section `import`): `java -jar bench/target/tpmkms-bench.jar --import` measures
+            ImportKeyVersion of AES-256 and EC P-256 through SOFTWARE and TPM import jobs over gRPC, against a JCA
+            baseline (RSA-OAEP-3072 decrypt, AES-KWP unwrap, parse) and the raw TPM commands the import needs, on
+            one swtpm in one run. Needs swtpm.
+
             **Audit suite** (section `audit`): `java -jar bench/target/tpmkms-bench.jar --audit` starts the audit
             service, measures AppendEvents and VerifyChain over 1,000,000 records, then key-service Encrypt with
             auditing off and on (see the section for the method).

@@ -226,7 +226,7 @@ final class TpmBenchmark {
     }
 
     /** "swtpm 0.7.1" from {@code swtpm --version}, or "swtpm" when it does not answer. */
-    private static String swtpmVersion() {
+    static String swtpmVersion() {
         try {
             String out = Swtpm.run(List.of("swtpm", "--version"), 10);
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("version (\\S+?),?\\s").matcher(out);
