@@ -191,8 +191,8 @@ class AuthorizationIT {
   static final Set<R> READERS = EnumSet.of(R.VIEWER, R.USER, R.ADMIN, R.DUPLICATOR, R.AUDITOR);
   static final Set<R> USERS = EnumSet.of(R.USER);
   static final Set<R> ADMINS = EnumSet.of(R.ADMIN);
-  /** Import jobs and imports: admins, and duplicators (the role that moves wrapped keys). */
-  static final Set<R> IMPORTERS = EnumSet.of(R.ADMIN, R.DUPLICATOR);
+  /** Import jobs and imports: admins (the duplicator role is for TPM duplication, issue 14). */
+  static final Set<R> IMPORTERS = EnumSet.of(R.ADMIN);
 
   static List<Rpc> rpcs() {
     ByteString data = ByteString.copyFromUtf8("matrix");
@@ -244,7 +244,7 @@ class AuthorizationIT {
         s -> s.restoreKeyVersion(RestoreKeyVersionRequest.newBuilder().setKey("alpha/life").setVersion(1).build())));
     l.add(new Rpc("RevokeKeyVersion", ADMINS,
         s -> s.revokeKeyVersion(RevokeKeyVersionRequest.newBuilder().setKey("alpha/life").setVersion(1).build())));
-    // import: admins and duplicators make jobs and import; every role reads jobs
+    // import: admins make jobs and import; every role reads jobs
     l.add(new Rpc("CreateImportJob", IMPORTERS, s -> s.createImportJob(CreateImportJobRequest.newBuilder()
         .setNamespace("alpha").setJobId("job-" + System.nanoTime())
         .setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256).build())));
