@@ -202,11 +202,14 @@ public final class KeyRpcs {
           .target(q -> new Target(Target.Kind.NAMESPACE, q.getNamespace() + "/importJobs/", q.getNamespace(), ""))
           .runs(WORKER).build();
 
-  /** Targets the key; its audit event names the key and the new (or re-imported) version, never the material. */
+  /**
+   * Targets the key; its audit event names the key and the new (or re-imported) version, never the material.
+   * wrapped_key is not secret in the digest's sense: like a Decrypt's ciphertext it is protected by a key the
+   * caller does not hold (the job's), and the digest is a hash.
+   */
   public static final Rpc<ImportKeyVersionRequest, ImportKeyVersionResponse> IMPORT_KEY_VERSION =
       Rpc.of(KeyServiceGrpc.getImportKeyVersionMethod())
           .target(q -> Target.key(q.getKey()))
-          .secret(ImportKeyVersionRequest.WRAPPED_KEY_FIELD_NUMBER)
           .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
           .changesState()
           .runs(WORKER).build();
