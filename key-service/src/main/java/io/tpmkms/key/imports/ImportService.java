@@ -71,7 +71,7 @@ import org.jboss.logging.Logger;
  * stored with the job and returned by every Get/List. A fresh statement per Get
  * would cost a TPM load and certify per job listed, and GetImportJob has no nonce
  * to make it fresh for the caller; the wrapping key never changes, so the
- * statement made at generation says all there is (ADR 0022).
+ * statement made at generation says all there is.
  *
  * <p><b>Import.</b> The wrapped key is split by the job's method, the RSA-OAEP part
  * is decrypted by the job's backend (inside the TPM for TPM jobs), the AES-KWP part
