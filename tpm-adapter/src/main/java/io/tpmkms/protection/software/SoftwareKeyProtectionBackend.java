@@ -91,7 +91,7 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
   private static final BackendDescription DESCRIPTION = new BackendDescription(
       ID, ProtectionLevel.SOFTWARE,
       EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT,
-          Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM, Capability.IMPORT),
+          Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM),
       EnumSet.allOf(KeyAlgorithm.class));
 
   private static final ThreadLocal<SecureRandom> RANDOM = ThreadLocal.withInitial(
@@ -190,24 +190,7 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
 
   @Override
   public GeneratedKey importKey(KeySpec spec, io.tpmkms.protection.KeyMaterial material) {
-    // TEMP adapter stand-in (issue 12): dropped when the adapter branch is merged.
-    ensureOpen();
-    if (material.algorithm() != spec.algorithm()) throw new BackendException(Kind.INVALID_INPUT, "algorithm mismatch");
-    byte[] m = material.encoded();
-    byte[] spki = material.publicKeyDer();
-    byte[] sealed = m;
-    if (spki != null) {
-      sealed = new byte[2 + spki.length + m.length];
-      sealed[0] = (byte) (spki.length >>> 8);
-      sealed[1] = (byte) spki.length;
-      System.arraycopy(spki, 0, sealed, 2, spki.length);
-      System.arraycopy(m, 0, sealed, 2 + spki.length, m.length);
-    }
-    try {
-      return new GeneratedKey(new KeyHandle(SoftwareBlob.seal(spec.algorithm(), rootId, kek, sealed, RANDOM.get())), spki);
-    } finally {
-      if (sealed != m) Arrays.fill(sealed, (byte) 0);
-    }
+    throw new BackendException(BackendException.Kind.UNSUPPORTED, "import not implemented yet"); // TODO(issue 12)
   }
 
   @Override

@@ -81,7 +81,7 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     assertEquals("software", d.id());
     assertEquals(ProtectionLevel.SOFTWARE, d.level());
     assertEquals(EnumSet.of(Capability.GENERATE, Capability.SIGN, Capability.ENCRYPT,
-        Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM, Capability.IMPORT), d.capabilities()); // TEMP adapter stand-in
+        Capability.ASYMMETRIC_DECRYPT, Capability.MAC, Capability.RANDOM), d.capabilities());
     assertEquals(EnumSet.allOf(KeyAlgorithm.class), d.algorithms());
   }
 
