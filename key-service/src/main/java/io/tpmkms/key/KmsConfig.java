@@ -21,6 +21,8 @@ public interface KmsConfig {
 
   Cache cache();
 
+  Imports imports();
+
 
   interface Backend {
     /** Protection level of keys created without one; unset: TPM when a TPM is configured, else SOFTWARE. */
@@ -57,6 +59,23 @@ public interface KmsConfig {
     Duration minPeriod();
     /** How often each replica looks for keys due for rotation. */
     String checkInterval();
+  }
+
+  interface Imports {
+    /** How long an import job accepts imports after its wrapping key was generated (Cloud KMS: 3 days). */
+    @WithDefault("72H")
+    Duration jobLifetime();
+
+    /** How often each replica expires due jobs and regenerates jobs whose generation was lost. */
+    @WithDefault("30S")
+    String checkInterval();
+
+    /**
+     * A job still PENDING_GENERATION this long after its creation lost its generation (a crash between
+     * insert and generation); the scheduler generates its wrapping key.
+     */
+    @WithDefault("60S")
+    Duration pendingGrace();
   }
 
   interface Cache {

@@ -15,6 +15,9 @@ import io.tpmkms.key.lifecycle.KeyLifecycleService.CreateKeyCommand;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.UpdateKeyCommand;
 import io.tpmkms.key.catalogue.KeyVersionEntity;
+import io.tpmkms.key.catalogue.ImportJobEntity;
+import io.tpmkms.key.imports.ImportService;
+import io.tpmkms.key.lifecycle.KeyLifecycleService.VersionView;
 import io.tpmkms.platform.paging.PageTokens;
 import io.tpmkms.platform.rpc.Pipeline;
 import io.tpmkms.proto.key.v1.*;
@@ -44,9 +47,11 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
   private final CryptoService crypto;
   private final Pipeline pipeline;
   private final PageTokens pageTokens;
+  private final ImportService imports;
 
   public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Pipeline pipeline,
-      javax.sql.DataSource dataSource) {
+      javax.sql.DataSource dataSource, ImportService imports) {
+    this.imports = imports;
     this.lifecycle = lifecycle;
     this.crypto = crypto;
     this.pipeline = pipeline;
@@ -62,7 +67,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
-        r.getLabelsMap())))).build());
+        r.getLabelsMap(), r.getImportOnly())))).build());
   }
 
   @Override
@@ -281,6 +286,52 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
           .setCertifiedPublic(ByteString.copyFrom(a.certifiedTpmPublic()));
       if (a.ekCertificateDer() != null) b.setEkCertificate(ByteString.copyFrom(a.ekCertificateDer()));
       return GetKeyAttestationResponse.newBuilder().setAttestation(b).setVersion(result.version()).build();
+    });
+  }
+
+  // ---- import -----------------------------------------------------------------------------------
+
+  static final int DEFAULT_JOB_PAGE = 100;
+
+  @Override
+  public void createImportJob(CreateImportJobRequest r, StreamObserver<CreateImportJobResponse> out) {
+    pipeline.unary(KeyRpcs.CREATE_IMPORT_JOB, r, out, () -> CreateImportJobResponse.newBuilder()
+        .setImportJob(ProtoMapper.importJob(imports.createJob(new ImportService.CreateJobCommand(
+            r.getNamespace(), r.getJobId(), ProtoMapper.method(r.getImportMethod()),
+            ProtoMapper.level(r.getProtectionLevel()), r.hasWait() ? ProtoMapper.duration(r.getWait()) : null))))
+        .build());
+  }
+
+  @Override
+  public void getImportJob(GetImportJobRequest r, StreamObserver<GetImportJobResponse> out) {
+    pipeline.unary(KeyRpcs.GET_IMPORT_JOB, r, out, () -> GetImportJobResponse.newBuilder()
+        .setImportJob(ProtoMapper.importJob(imports.getJob(r.getImportJob()))).build());
+  }
+
+  @Override
+  public void listImportJobs(ListImportJobsRequest r, StreamObserver<ListImportJobsResponse> out) {
+    pipeline.unary(KeyRpcs.LIST_IMPORT_JOBS, r, out, () -> {
+      if (r.getPageSize() < 0 || r.getPageSize() > MAX_PAGE) {
+        throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
+      }
+      int size = r.getPageSize() == 0 ? DEFAULT_JOB_PAGE : r.getPageSize();
+      String after = pageTokens.openString(r, "");
+      List<ImportJobEntity> page = imports.listJobs(r.getNamespace(), after, size + 1);
+      ListImportJobsResponse.Builder b = ListImportJobsResponse.newBuilder();
+      page.stream().limit(size).forEach(j -> b.addImportJobs(ProtoMapper.importJob(j)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).jobId));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void importKeyVersion(ImportKeyVersionRequest r, StreamObserver<ImportKeyVersionResponse> out) {
+    pipeline.unary(KeyRpcs.IMPORT_KEY_VERSION, r, out, () -> {
+      byte[] wrapped = r.getWrappedKey().toByteArray();
+      VersionView v = imports.importKeyVersion(new ImportService.ImportCommand(r.getKey(), r.getImportJob(),
+          ProtoMapper.algorithm(r.getAlgorithm()), wrapped, Integer.toUnsignedLong(r.getVersion()),
+          r.getMakePrimary()));
+      return ImportKeyVersionResponse.newBuilder().setVersion(ProtoMapper.version(v.key(), v.version())).build();
     });
   }
 

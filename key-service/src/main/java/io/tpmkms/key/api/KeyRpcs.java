@@ -169,10 +169,56 @@ public final class KeyRpcs {
           .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
           .runs(WORKER).build();
 
+  // ---- import -----------------------------------------------------------------------------------
+
+  /**
+   * An import job's target: its namespace (the policy decides on the namespace, as for ListKeys); the
+   * audit resource "namespace/importJobs/job_id". A name without a namespace targets the deployment
+   * (a stricter decision) and then fails INVALID_IMPORT_JOB_NAME.
+   */
+  static Target importJob(String namespace, String jobId) {
+    return new Target(Target.Kind.NAMESPACE, namespace + "/importJobs/" + jobId, namespace, "");
+  }
+
+  static Target importJob(String name) {
+    int slash = name.indexOf('/');
+    return slash < 0 ? new Target(Target.Kind.NAMESPACE, name, "", "")
+        : importJob(name.substring(0, slash), name.substring(slash + 1));
+  }
+
+  public static final Rpc<CreateImportJobRequest, CreateImportJobResponse> CREATE_IMPORT_JOB =
+      Rpc.of(KeyServiceGrpc.getCreateImportJobMethod())
+          .target(q -> importJob(q.getNamespace(), q.getJobId()))
+          .changesState()
+          .runs(WORKER).build();
+
+  public static final Rpc<GetImportJobRequest, GetImportJobResponse> GET_IMPORT_JOB =
+      Rpc.of(KeyServiceGrpc.getGetImportJobMethod())
+          .target(q -> importJob(q.getImportJob()))
+          .runs(WORKER).build();
+
+  public static final Rpc<ListImportJobsRequest, ListImportJobsResponse> LIST_IMPORT_JOBS =
+      Rpc.of(KeyServiceGrpc.getListImportJobsMethod())
+          .target(q -> new Target(Target.Kind.NAMESPACE, q.getNamespace() + "/importJobs/", q.getNamespace(), ""))
+          .runs(WORKER).build();
+
+  /**
+   * Targets the key; its audit event names the key and the new (or re-imported) version, never the material.
+   * wrapped_key is not secret in the digest's sense: like a Decrypt's ciphertext it is protected by a key the
+   * caller does not hold (the job's), and the digest is a hash.
+   */
+  public static final Rpc<ImportKeyVersionRequest, ImportKeyVersionResponse> IMPORT_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getImportKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
+          .changesState()
+          .runs(WORKER).build();
+
   /** The whole service. */
   public static final RpcTable TABLE = RpcTable.of(KeyServiceGrpc.getServiceDescriptor(),
       CREATE_KEY, GET_KEY, LIST_KEYS, UPDATE_KEY, ROTATE_KEY, LIST_KEY_VERSIONS, GET_KEY_VERSION, SET_PRIMARY_VERSION,
       DISABLE_KEY_VERSION, ENABLE_KEY_VERSION, SCHEDULE_KEY_VERSION_DESTRUCTION, RESTORE_KEY_VERSION,
       REVOKE_KEY_VERSION, ENCRYPT, DECRYPT, GENERATE_DATA_KEY, SIGN, VERIFY, ASYMMETRIC_DECRYPT, GET_PUBLIC_KEY,
-      MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION);
+      MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION,
+      CREATE_IMPORT_JOB, GET_IMPORT_JOB, LIST_IMPORT_JOBS, IMPORT_KEY_VERSION);
 }

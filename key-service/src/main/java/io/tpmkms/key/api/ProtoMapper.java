@@ -8,6 +8,11 @@ import io.tpmkms.key.catalogue.KeyEntity;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.KeyView;
 import io.tpmkms.key.lifecycle.KeyPurpose;
 import io.tpmkms.key.catalogue.KeyVersionEntity;
+import io.tpmkms.key.catalogue.ImportJobEntity;
+import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ImportJobState;
+import io.tpmkms.proto.key.v1.ImportMethod;
+import io.tpmkms.proto.key.v1.KeyAttestation;
 import io.tpmkms.proto.key.v1.Algorithm;
 import io.tpmkms.proto.key.v1.Key;
 import io.tpmkms.proto.key.v1.KeyVersion;
@@ -33,7 +38,8 @@ final class ProtoMapper {
         .putAllLabels(k.labels)
         .setCreateTime(ts(k.createTime))
         .setUpdateTime(ts(k.updateTime))
-        .setEtag(k.rowVersion + 1); // never 0: 0 means "no check" in UpdateKey
+        .setEtag(k.rowVersion + 1) // never 0: 0 means "no check" in UpdateKey
+        .setImportOnly(k.importOnly);
     if (k.rotationPeriodSeconds != null) b.setRotationPeriod(Duration.newBuilder().setSeconds(k.rotationPeriodSeconds));
     if (k.nextRotationTime != null) b.setNextRotationTime(ts(k.nextRotationTime));
     if (view.primary() != null) b.setPrimary(version(k, view.primary()));
@@ -57,7 +63,44 @@ final class ProtoMapper {
     if (v.destroyEventTime != null) b.setDestroyEventTime(ts(v.destroyEventTime));
     if (v.compromiseTime != null) b.setCompromiseTime(ts(v.compromiseTime));
     if (v.publicKey != null) b.setPublicKeyPem(pem(v.publicKey));
+    if (v.imported) {
+      b.setImported(true);
+      if (v.importJob != null) b.setImportJob(v.importJob);
+      if (v.importTime != null) b.setImportTime(ts(v.importTime));
+    }
     return b.build();
+  }
+
+  static ImportJob importJob(ImportJobEntity j) {
+    ImportJob.Builder b = ImportJob.newBuilder()
+        .setName(j.fullName())
+        .setNamespace(j.namespace)
+        .setJobId(j.jobId)
+        .setImportMethod(ImportMethod.valueOf(j.method.name()))
+        .setProtectionLevel(level(j.protectionLevel))
+        .setState(ImportJobState.valueOf(j.state.name()))
+        .setCreateTime(ts(j.createTime));
+    if (j.generateTime != null) b.setGenerateTime(ts(j.generateTime));
+    if (j.expireTime != null) b.setExpireTime(ts(j.expireTime));
+    if (j.expireEventTime != null) b.setExpireEventTime(ts(j.expireEventTime));
+    if (j.publicKey != null && j.state == ImportJobEntity.State.ACTIVE) b.setPublicKeyPem(pem(j.publicKey));
+    if (j.attestation != null) {
+      try {
+        b.setAttestation(KeyAttestation.parseFrom(j.attestation));
+      } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+        throw new IllegalStateException("stored attestation of import job " + j.fullName() + " does not parse", e);
+      }
+    }
+    return b.build();
+  }
+
+  /** null for UNSPECIFIED. */
+  static io.tpmkms.protection.ImportWrapping.Method method(ImportMethod m) {
+    if (m == ImportMethod.IMPORT_METHOD_UNSPECIFIED) return null;
+    if (m == ImportMethod.UNRECOGNIZED) {
+      throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "unknown import method");
+    }
+    return io.tpmkms.protection.ImportWrapping.Method.valueOf(m.name());
   }
 
   static String pem(byte[] spki) {

@@ -235,6 +235,16 @@ public class KeyCatalogue {
   }
 
   /**
+   * Inserts a key without versions (an import-only key): primary and last version
+   * 0 until the first import ({@link #insertNextVersion}) makes version 1.
+   */
+  public void insertKeyWithoutVersion(KeyEntity k) {
+    k.primaryVersion = 0;
+    k.lastVersion = 0;
+    em.persist(k);
+  }
+
+  /**
    * Inserts the next version of a key whose row the caller has locked: its
    * number is the key's {@code last_version + 1}, and the key's last version
    * moves on to it. Does not change the primary.

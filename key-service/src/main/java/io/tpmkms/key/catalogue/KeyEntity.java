@@ -49,6 +49,8 @@ public class KeyEntity {
   @Column(name = "next_rotation_time") public Instant nextRotationTime;
   @Column(name = "create_time", nullable = false) public Instant createTime;
   @Column(name = "update_time", nullable = false) public Instant updateTime;
+  /** Versions come only from ImportKeyVersion: no generated first version, RotateKey refused. */
+  @Column(name = "import_only", nullable = false) public boolean importOnly;
 
   @ElementCollection(fetch = FetchType.EAGER)
   @CollectionTable(name = "kms_key_label", joinColumns = @JoinColumn(name = "key_id"))

@@ -42,6 +42,17 @@ public class KeyVersionEntity {
   @Column(name = "destroy_time") public Instant destroyTime;
   @Column(name = "destroy_event_time") public Instant destroyEventTime;
   @Column(name = "compromise_time") public Instant compromiseTime;
+  /** The material came from ImportKeyVersion (not generated here). */
+  @Column(nullable = false) public boolean imported;
+  /** "namespace/job_id" of the import job of the (last) import. */
+  @Column(name = "import_job") public String importJob;
+  /** When the material was (last) imported. */
+  @Column(name = "import_time") public Instant importTime;
+  /**
+   * SHA-256 of the imported material's canonical encoding ({@code KeyMaterial#fingerprint}); kept with the
+   * tombstone, so a DESTROYED version can be re-imported with the same material only. Null if not imported.
+   */
+  @Column(name = "material_fingerprint") public byte[] materialFingerprint;
   @Version @Column(name = "row_version", nullable = false) public long rowVersion;
 
   public KeyHandle handle() { return keyBlob == null ? null : new KeyHandle(keyBlob); }

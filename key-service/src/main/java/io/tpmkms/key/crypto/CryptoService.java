@@ -225,6 +225,11 @@ public class CryptoService {
   }
 
   private CachedVersion usable(CachedKey k, int number, KeyUse use) {
+    if (number == 0) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_HAS_NO_PRIMARY,
+          "key \"" + k.name() + "\" has no primary version yet (import one with ImportKeyVersion)")
+          .with("key", k.name());
+    }
     CachedVersion v = k.versions().get(number);
     if (v == null) {
       // perhaps created on another replica since this one cached the key

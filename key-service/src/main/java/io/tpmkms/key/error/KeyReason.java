@@ -27,6 +27,14 @@ public enum KeyReason implements Reason {
   INVALID_LENGTH,
   CIPHERTEXT_INVALID,
   DECRYPTION_FAILED,
+  /** An import job's namespace or job id is not a valid name. */
+  INVALID_IMPORT_JOB_NAME,
+  /** The import method is unspecified or unknown, or cannot carry the algorithm's material (plain RSA-OAEP of an asymmetric key). */
+  INVALID_IMPORT_METHOD,
+  /** The wrapped key does not unwrap: wrong length, RSA-OAEP failure, AES-KWP integrity failure. */
+  WRAPPED_KEY_INVALID,
+  /** The unwrapped material does not parse as, or does not match, the declared algorithm. */
+  KEY_MATERIAL_INVALID,
 
   // NOT_FOUND / ALREADY_EXISTS
   KEY_NOT_FOUND,
@@ -35,6 +43,8 @@ public enum KeyReason implements Reason {
   PERMISSION_DENIED,
   KEY_VERSION_NOT_FOUND,
   KEY_ALREADY_EXISTS,
+  IMPORT_JOB_NOT_FOUND,
+  IMPORT_JOB_ALREADY_EXISTS,
 
   // FAILED_PRECONDITION
   WRONG_KEY_PURPOSE,
@@ -44,6 +54,19 @@ public enum KeyReason implements Reason {
   ILLEGAL_STATE_TRANSITION,
   PRIMARY_VERSION_PROTECTED,
   KEY_MATERIAL_UNUSABLE,
+  /** The key has no primary version (an import-only key before its first import). */
+  KEY_HAS_NO_PRIMARY,
+  /** RotateKey on an import-only key: its versions come from ImportKeyVersion only. */
+  KEY_IMPORT_ONLY,
+  IMPORT_JOB_EXPIRED,
+  /** The import job is still PENDING_GENERATION. */
+  IMPORT_JOB_NOT_ACTIVE,
+  /** The import job is in another namespace or of another protection level than the key. */
+  IMPORT_JOB_MISMATCH,
+  /** Re-import of material that differs from the DESTROYED version's (its fingerprint). */
+  KEY_MATERIAL_MISMATCH,
+  /** Re-import into a version that is not DESTROYED or was not imported. */
+  KEY_VERSION_NOT_REIMPORTABLE,
 
   // UNIMPLEMENTED
   PROTECTION_LEVEL_UNAVAILABLE,

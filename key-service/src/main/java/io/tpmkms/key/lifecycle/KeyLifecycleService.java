@@ -82,7 +82,21 @@ public class KeyLifecycleService {
   /** What CreateKey asks for; null fields take defaults. */
   public record CreateKeyCommand(
       String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm, ProtectionLevel protectionLevel,
-      Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels) {}
+      Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels, boolean importOnly) {
+    public CreateKeyCommand(String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm,
+        ProtectionLevel protectionLevel, Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels) {
+      this(namespace, name, purpose, algorithm, protectionLevel, rotationPeriod, nextRotationTime, labels, false);
+    }
+  }
+
+  /**
+   * Material imported into a backend, ready to become a version: its new handle, the
+   * material's fingerprint (kept with the tombstone) and the job it came through.
+   */
+  public record ImportedKey(KeyAlgorithm algorithm, GeneratedKey key, byte[] fingerprint, String importJob) {}
+
+  /** A key and one of its versions, detached. */
+  public record VersionView(KeyEntity key, KeyVersionEntity version) {}
 
   /** What UpdateKey asks for; only fields named in the mask change. */
   public record UpdateKeyCommand(
@@ -108,28 +122,34 @@ public class KeyLifecycleService {
     if (cmd.nextRotationTime() != null && cmd.rotationPeriod() == null) {
       throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD, "next_rotation_time needs a rotation_period");
     }
+    if (cmd.importOnly() && cmd.rotationPeriod() != null) {
+      throw ServiceException.invalid(KeyReason.INVALID_ROTATION_PERIOD,
+          "an import-only key cannot rotate by itself; rotate it by importing a version");
+    }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
-    KeyProtectionBackend backend = backends.require(level, algorithm, Capability.GENERATE);
+    KeyProtectionBackend backend = backends.require(level, algorithm,
+        cmd.importOnly() ? Capability.IMPORT : Capability.GENERATE);
     if (findKey(kn).isPresent()) {
       throw alreadyExists(kn);
+    }
+    if (cmd.importOnly()) {
+      KeyView view = mutation(kn.full(), v -> 0, () -> {
+        Instant now = now();
+        KeyEntity k = newKey(kn, cmd, algorithm, level, labels, now);
+        k.importOnly = true;
+        catalogue.insertKeyWithoutVersion(k);
+        catalogue.flush();
+        return new KeyView(k, null);
+      });
+      changed.fire(new KeyChanged(kn.full()));
+      LOG.infof("created import-only key %s (%s, %s, %s)", kn, cmd.purpose(), algorithm, level);
+      return view;
     }
 
     GeneratedKey material = backend.generate(new KeySpec(algorithm));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       Instant now = now();
-      KeyEntity k = new KeyEntity();
-      k.namespace = kn.namespace();
-      k.name = kn.name();
-      k.purpose = cmd.purpose();
-      k.algorithm = algorithm;
-      k.protectionLevel = level;
-      k.labels = new HashMap<>(labels);
-      k.createTime = now;
-      k.updateTime = now;
-      if (cmd.rotationPeriod() != null) {
-        k.rotationPeriodSeconds = cmd.rotationPeriod().toSeconds();
-        k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime() : now.plus(cmd.rotationPeriod());
-      }
+      KeyEntity k = newKey(kn, cmd, algorithm, level, labels, now);
       KeyVersionEntity v = catalogue.insertKey(k, newVersion(k, backend, material, now)); // version 1, primary
       catalogue.flush();
       return new KeyView(k, v);
@@ -138,14 +158,38 @@ public class KeyLifecycleService {
     return view;
   }
 
-  /** Creates the next version and makes it primary. Manual rotation does not move the schedule. */
+  private static KeyEntity newKey(KeyName kn, CreateKeyCommand cmd, KeyAlgorithm algorithm, ProtectionLevel level,
+      Map<String, String> labels, Instant now) {
+    KeyEntity k = new KeyEntity();
+    k.namespace = kn.namespace();
+    k.name = kn.name();
+    k.purpose = cmd.purpose();
+    k.algorithm = algorithm;
+    k.protectionLevel = level;
+    k.labels = new HashMap<>(labels);
+    k.createTime = now;
+    k.updateTime = now;
+    if (cmd.rotationPeriod() != null) {
+      k.rotationPeriodSeconds = cmd.rotationPeriod().toSeconds();
+      k.nextRotationTime = cmd.nextRotationTime() != null ? cmd.nextRotationTime() : now.plus(cmd.rotationPeriod());
+    }
+    return k;
+  }
+
+  /**
+   * Creates the next version and makes it primary. Manual rotation does not move the schedule.
+   *
+   * @throws ServiceException FAILED_PRECONDITION (KEY_IMPORT_ONLY) for an import-only key
+   */
   public KeyView rotateKey(String key) {
     KeyName kn = KeyNames.parse(key);
     KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
+    if (snapshot.importOnly) throw importOnly(kn);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       KeyEntity k = lockKey(kn);
+      if (k.importOnly) throw importOnly(kn);
       KeyVersionEntity v = addPrimaryVersion(k, backend, material);
       return new KeyView(k, v);
     }), kn);
@@ -163,7 +207,7 @@ public class KeyLifecycleService {
    */
   public boolean rotateIfDue(long keyId) {
     KeyEntity snapshot = inNewTransaction(() -> catalogue.findKey(keyId).orElse(null));
-    if (snapshot == null) return false;
+    if (snapshot == null || snapshot.importOnly) return false;
     KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
     GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
@@ -197,7 +241,7 @@ public class KeyLifecycleService {
     KeyName kn = KeyNames.parse(key);
     return inNewTransaction(() -> {
       KeyEntity k = catalogue.findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
-      return new KeyView(k, version(k, k.primaryVersion));
+      return new KeyView(k, primaryOf(k));
     });
   }
 
@@ -243,6 +287,9 @@ public class KeyLifecycleService {
     if (cmd.mask().contains("rotation_period")) checkRotationPeriod(cmd.rotationPeriod());
     KeyView view = mutation(kn.full(), v -> v.key().primaryVersion, () -> {
       KeyEntity k = lockKey(kn);
+      if (k.importOnly && cmd.mask().contains("rotation_period") && cmd.rotationPeriod() != null) {
+        throw importOnly(kn);
+      }
       long etag = k.rowVersion + 1;
       if (cmd.etag() != 0 && cmd.etag() != etag) {
         throw new ServiceException(ErrorCode.ABORTED, KeyReason.ETAG_MISMATCH,
@@ -272,7 +319,7 @@ public class KeyLifecycleService {
       }
       k.updateTime = now;
       catalogue.flush();
-      return new KeyView(k, version(k, k.primaryVersion));
+      return new KeyView(k, primaryOf(k));
     });
     changed.fire(new KeyChanged(kn.full()));
     return view;
@@ -329,7 +376,7 @@ public class KeyLifecycleService {
     KeyNames.checkVersion(number);
     KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
-    GeneratedKey replacement = snapshot.primaryVersion == number
+    GeneratedKey replacement = snapshot.primaryVersion == number && !snapshot.importOnly
         ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
             .generate(new KeySpec(snapshot.algorithm))
         : null;
@@ -338,7 +385,9 @@ public class KeyLifecycleService {
       KeyEntity k = lockKey(kn);
       KeyVersionEntity v = version(k, number);
       KeyVersionState next = Transition.REVOKE.apply(v.state, false, v.compromiseTime != null);
-      if (k.primaryVersion == number) {
+      if (k.primaryVersion == number && k.importOnly) {
+        k.primaryVersion = 0; // an import-only key cannot make a replacement: it has no primary until the next import
+      } else if (k.primaryVersion == number) {
         if (replacement == null) {
           throw new ServiceException(ErrorCode.ABORTED, KeyReason.CONCURRENT_MODIFICATION,
               "the primary changed concurrently; retry", Map.of("key", kn.full()), null);
@@ -352,7 +401,7 @@ public class KeyLifecycleService {
         k.updateTime = now();
       }
       catalogue.flush();
-      return new KeyView(k, version(k, k.primaryVersion));
+      return new KeyView(k, primaryOf(k));
     });
     KeyView view = replacement == null ? work.get() : persistOrDestroy(backend, replacement.handle(), work, kn);
     if (replacement != null && !used[0]) backend.destroy(replacement.handle());
@@ -379,6 +428,106 @@ public class KeyLifecycleService {
     changed.fire(new KeyChanged(kn.full()));
     LOG.infof("%s: version %d of key %s is now %s", t, number, kn, result.state);
     return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // import
+
+  /**
+   * Persists imported material as a version of a key, with its audit event in the
+   * same transaction: a new version ({@code reimport} 0), or DESTROYED version
+   * {@code reimport} getting its material back. The version is ENABLED; it becomes
+   * primary when the key has none or {@code makePrimary}. The conditions checked
+   * before the (slow) import are re-checked under the key's row lock. If anything
+   * fails, the backend's new handle is destroyed (generate → persist → on failure
+   * destroy) and nothing changed.
+   *
+   * @throws ServiceException FAILED_PRECONDITION (KEY_VERSION_NOT_REIMPORTABLE, KEY_MATERIAL_MISMATCH,
+   *     IMPORT_JOB_MISMATCH), NOT_FOUND
+   */
+  public VersionView importVersion(KeyName kn, int reimport, boolean makePrimary, KeyProtectionBackend backend,
+      ImportedKey imported) {
+    VersionView view = persistOrDestroy(backend, imported.key().handle(),
+        () -> mutation(kn.full(), v -> v.version().number, () -> {
+          KeyEntity k = lockKey(kn);
+          checkImportable(k, imported.algorithm(), backend.describe().level());
+          Instant now = now();
+          KeyVersionEntity v;
+          if (reimport == 0) {
+            v = newVersion(k, backend, imported.key(), now);
+            v.algorithm = imported.algorithm();
+            v.imported = true;
+            v.materialFingerprint = imported.fingerprint().clone();
+            v.importJob = imported.importJob();
+            v.importTime = now;
+            v = catalogue.insertNextVersion(k, v);
+          } else {
+            v = version(k, reimport);
+            checkReimportable(kn, v, imported.algorithm(), imported.fingerprint());
+            v.state = KeyVersionState.ENABLED;
+            v.keyBlob = imported.key().handle().blob();
+            v.publicKey = imported.key().publicKeyDer();
+            v.backendId = backend.describe().id();
+            v.destroyTime = null;
+            v.destroyEventTime = null;
+            v.importJob = imported.importJob();
+            v.importTime = now;
+          }
+          if (k.primaryVersion == 0 || makePrimary) k.primaryVersion = v.number;
+          k.updateTime = now;
+          catalogue.flush();
+          return new VersionView(k, v);
+        }), kn);
+    LOG.infof("imported version %d of key %s (%s)%s", view.version().number, kn, imported.algorithm(),
+        reimport == 0 ? "" : " again");
+    return view;
+  }
+
+  /**
+   * The key and, for a re-import, its version, checked as {@link #importVersion}
+   * will check them under the lock: read before the material is unwrapped, so that a
+   * request that cannot succeed costs no TPM work.
+   */
+  public VersionView checkImport(KeyName kn, int reimport, KeyAlgorithm algorithm, ProtectionLevel jobLevel) {
+    return inNewTransaction(() -> {
+      KeyEntity k = catalogue.findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
+      checkImportable(k, algorithm, jobLevel);
+      KeyVersionEntity v = null;
+      if (reimport != 0) {
+        v = version(k, reimport);
+        checkReimportable(kn, v, algorithm, null);
+      }
+      return new VersionView(k, v);
+    });
+  }
+
+  private static void checkImportable(KeyEntity k, KeyAlgorithm algorithm, ProtectionLevel jobLevel) {
+    if (!k.purpose.allows(algorithm)) {
+      throw ServiceException.invalid(KeyReason.INVALID_ALGORITHM,
+          "algorithm " + algorithm + " does not fit purpose " + k.purpose + " of key \"" + k.fullName() + "\"");
+    }
+    if (k.protectionLevel != jobLevel) {
+      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_MISMATCH,
+          "the import job is of protection level " + jobLevel + ", key \"" + k.fullName() + "\" of "
+              + k.protectionLevel).with("key", k.fullName());
+    }
+  }
+
+  /** @param fingerprint null: check everything but the material */
+  private static void checkReimportable(KeyName kn, KeyVersionEntity v, KeyAlgorithm algorithm, byte[] fingerprint) {
+    if (v.state != KeyVersionState.DESTROYED || !v.imported) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_VERSION_NOT_REIMPORTABLE,
+          "version " + v.number + " of key \"" + kn + "\" is " + v.state + (v.imported ? "" : " and was not imported")
+              + "; only a DESTROYED imported version can be re-imported")
+          .with("key", kn.full()).with("version", Integer.toString(v.number));
+    }
+    if (v.algorithm != algorithm || (fingerprint != null
+        && !java.security.MessageDigest.isEqual(fingerprint, v.materialFingerprint))) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_MATERIAL_MISMATCH,
+          "the material differs from what version " + v.number + " of key \"" + kn + "\" held; a destroyed"
+              + " version can be re-imported with the same material only")
+          .with("key", kn.full()).with("version", Integer.toString(v.number));
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -472,6 +621,16 @@ public class KeyLifecycleService {
   /** The key, read in a transaction of its own. */
   private Optional<KeyEntity> findKey(KeyName kn) {
     return inNewTransaction(() -> catalogue.findKey(kn));
+  }
+
+  /** The key's primary version, null for a key that has none (an import-only key before its first import). */
+  private KeyVersionEntity primaryOf(KeyEntity k) {
+    return k.primaryVersion == 0 ? null : version(k, k.primaryVersion);
+  }
+
+  private static ServiceException importOnly(KeyName kn) {
+    return ServiceException.failedPrecondition(KeyReason.KEY_IMPORT_ONLY,
+        "key \"" + kn + "\" is import-only: its versions come from ImportKeyVersion").with("key", kn.full());
   }
 
   private KeyVersionEntity version(KeyEntity k, int number) {

@@ -32,7 +32,7 @@ class KeyRpcsTest {
         "DecryptRequest.ciphertext", "DecryptRequest.additional_authenticated_data",
         "EncryptRequest.additional_authenticated_data", "GenerateDataKeyRequest.additional_authenticated_data",
         "VerifyRequest.signature", "AsymmetricDecryptRequest.ciphertext", "MacVerifyRequest.mac",
-        "GetKeyAttestationRequest.nonce"));
+        "GetKeyAttestationRequest.nonce", "ImportKeyVersionRequest.wrapped_key"));
   }
 
   @Test
@@ -76,6 +76,16 @@ class KeyRpcsTest {
 
   private static String legacyKey(Message request) {
     Descriptor d = request.getDescriptorForType();
+    // import jobs (issue 12, no legacy lookup): the audit resource is "namespace/importJobs/job_id"
+    FieldDescriptor jobId = d.findFieldByName("job_id");
+    if (jobId != null) return request.getField(d.findFieldByName("namespace")) + "/importJobs/" + request.getField(jobId);
+    FieldDescriptor job = d.findFieldByName("import_job");
+    if (job != null && d.findFieldByName("key") == null) {
+      String name = (String) request.getField(job);
+      int slash = name.indexOf('/');
+      return slash < 0 ? name : name.substring(0, slash) + "/importJobs/" + name.substring(slash + 1);
+    }
+    if (d.getName().equals("ListImportJobsRequest")) return request.getField(d.findFieldByName("namespace")) + "/importJobs/";
     FieldDescriptor key = d.findFieldByName("key");
     if (key != null && key.getType() == FieldDescriptor.Type.STRING && !key.isRepeated()) {
       return (String) request.getField(key);

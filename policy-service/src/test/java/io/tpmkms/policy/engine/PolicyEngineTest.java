@@ -40,6 +40,10 @@ class PolicyEngineTest {
         "EnableKeyVersion", "ScheduleKeyVersionDestruction", "RestoreKeyVersion", "RevokeKeyVersion")) {
       MATRIX.put(a, new Object[] {On.KEY, EnumSet.of(Role.ADMIN)});
     }
+    MATRIX.put("GetImportJob", new Object[] {On.NAMESPACE, all});
+    MATRIX.put("ListImportJobs", new Object[] {On.NAMESPACE, all});
+    MATRIX.put("CreateImportJob", new Object[] {On.NAMESPACE, EnumSet.of(Role.ADMIN)});
+    MATRIX.put("ImportKeyVersion", new Object[] {On.KEY, EnumSet.of(Role.ADMIN)});
     for (String a : List.of("CreatePolicy", "UpdatePolicy", "DeletePolicy")) {
       MATRIX.put(a, new Object[] {On.DEPLOYMENT, EnumSet.of(Role.ADMIN)});
     }
