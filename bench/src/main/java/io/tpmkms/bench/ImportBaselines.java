@@ -4,6 +4,7 @@ import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.ImportWrapping;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
+import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeySpec;
 import io.tpmkms.protection.tpm.TpmConfig;
 import io.tpmkms.protection.tpm.TpmKeyProtectionBackend;
@@ -49,7 +50,7 @@ final class ImportBaselines {
     static final ImportWrapping.Method METHOD = ImportWrapping.Method.RSA_OAEP_3072_SHA256_AES_256;
 
     /** What the raw TPM row's create step does; see {@link #tpmCreateStep}. */
-    static final String TPM_CREATE_STEP_LABEL = "TPM2_Create of a generated key (stand-in until importKey lands)";
+    static final String TPM_CREATE_STEP_LABEL = "importKey (TPM2_Create with the AES key / TPM2_Import of the EC key)";
 
     private ImportBaselines() {
     }
@@ -154,20 +155,13 @@ final class ImportBaselines {
     }
 
     /**
-     * The create/import step of the raw TPM baseline: until the adapter's {@code importKey} lands on
-     * main, a TPM2_Create of a generated key of the same algorithm (the material is unwrapped but not
-     * used). TODO(issue 12 merge): replace the body with (checked on a scratch merge of the adapter and
-     * key-service branches)
-     * <pre>{@code
-     * try (KeyMaterial m = KeyMaterial.parse(algorithm, material)) {
-     *     return backend.importKey(new KeySpec(algorithm), m);
-     * }
-     * }</pre>
-     * and set {@link #TPM_CREATE_STEP_LABEL} to
-     * {@code "importKey (TPM2_Create with the AES key / TPM2_Import of the EC key)"}.
+     * The create/import step of the raw TPM baseline: the adapter's {@code importKey}
+     * (TPM2_Create with the AES key as sensitive data; TPM2_Import of the EC key, then TPM2_Load).
      */
     static GeneratedKey tpmCreateStep(TpmKeyProtectionBackend backend, KeyAlgorithm algorithm, byte[] material) {
-        return backend.generate(new KeySpec(algorithm));
+        try (KeyMaterial m = KeyMaterial.parse(algorithm, material)) {
+            return backend.importKey(new KeySpec(algorithm), m);
+        }
     }
 
     /** {@code n} blobs of fresh material wrapped for {@code wrappingKey} (done before any timing). */

@@ -49,15 +49,6 @@ class ImportBenchmarkTest {
             assertTrue(row.percentile(99) >= row.percentile(50), row.toString());
         }
         assertFalse(progress.contains("killed processes left behind"), "the service left processes behind:\n" + progress);
-        if (r.serviceSkipped() != null) {
-            // TODO(issue 12 merge): make this strict — once key-service implements the import RPCs, delete this
-            // branch so that a skipped service part fails the test.
-            assertTrue(progress.contains(ImportBenchmark.NOT_IMPLEMENTED), progress);
-            assertEquals(4, r.rows().size(), progress);
-            assertFalse(Files.readString(doc).contains(ReportDocument.begin(ImportBenchmark.SECTION)),
-                    "a run without the service rows must not write the section");
-            return;
-        }
         assertNull(r.serviceSkipped());
         assertEquals(8, r.rows().size(), progress);
         assertEquals(4, labels.stream().filter(l -> l.startsWith("gRPC ImportKeyVersion")).count(), progress);

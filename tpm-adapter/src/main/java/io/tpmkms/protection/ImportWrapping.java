@@ -129,6 +129,23 @@ public final class ImportWrapping {
     }
   }
 
+  /**
+   * The qualifying data of a TPM import job's attestation: SHA-256 of
+   * {@code "tpmkms/import-job/v1" 0x00 "namespace/job_id"} (UTF-8). It binds the
+   * TPM2_Certify statement, made once when the wrapping key is generated, to the
+   * job's name, so a statement cannot be replayed for another job.
+   */
+  public static byte[] jobAttestationNonce(String jobName) {
+    try {
+      java.security.MessageDigest d = java.security.MessageDigest.getInstance("SHA-256");
+      d.update("tpmkms/import-job/v1\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      d.update(jobName.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return d.digest();
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   private static BackendException invalid(String message) {
     return new BackendException(BackendException.Kind.INVALID_INPUT, message);
   }

@@ -43,7 +43,8 @@ public final class ImportJobAttestation {
             return new Result(false, "malformed job: " + e.getMessage(), null);
         }
         String akName = AttestationVerification.hex(statement.akName());
-        AttestationVerification v = AttestationVerification.run(statement, new byte[0], spki, null);
+        AttestationVerification v = AttestationVerification.run(statement,
+            io.tpmkms.protection.ImportWrapping.jobAttestationNonce(job.getName()), spki, null);
         if (!v.passed()) {
             Check failed = v.failures().get(0);
             return new Result(false, failed.name() + ": " + failed.detail(), akName);

@@ -48,6 +48,8 @@ class ImportTpmJobTest extends CliHarness {
 
     static final byte[] AUTH_SECRET = "cli import test auth secret".getBytes(StandardCharsets.US_ASCII);
     static final String JOB = "ns/tpmjob";
+    /** What the key service certifies a job's wrapping key with: bound to the job's name. */
+    static final byte[] JOB_NONCE = io.tpmkms.protection.ImportWrapping.jobAttestationNonce(JOB);
 
     private Swtpm swtpm;
     private TpmKeyProtectionBackend backend;
@@ -69,11 +71,11 @@ class ImportTpmJobTest extends CliHarness {
         wrappingKey = backend.generate(new KeySpec(KeyAlgorithm.RSA_DECRYPT_OAEP_3072_SHA256));
         tpmJob = job(JOB, ImportJobState.ACTIVE, ProtectionLevel.TPM, ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
                 wrappingKey.publicKeyDer()).toBuilder()
-                .setAttestation(wire(backend.certify(wrappingKey.handle(), new byte[0]))).build();
+                .setAttestation(wire(backend.certify(wrappingKey.handle(), JOB_NONCE))).build();
         GeneratedKey sign = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
         signKeyJob = job(JOB, ImportJobState.ACTIVE, ProtectionLevel.TPM, ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
                 sign.publicKeyDer()).toBuilder()
-                .setAttestation(wire(backend.certify(sign.handle(), new byte[0]))).build();
+                .setAttestation(wire(backend.certify(sign.handle(), JOB_NONCE))).build();
     }
 
     @AfterAll
@@ -172,7 +174,8 @@ class ImportTpmJobTest extends CliHarness {
         JsonFormat.parser().merge(Files.readString(att), back);
         assertEquals(tpmJob.getAttestation(), back.getAttestation());
 
-        Result v = runAgainst(new byte[0], "attestation", "verify", "--in", att.toString(), "--nonce", "",
+        Result v = runAgainst(new byte[0], "attestation", "verify", "--in", att.toString(), "--nonce",
+                java.util.HexFormat.of().formatHex(JOB_NONCE),
                 "--public-key", pem.toString(), "--address", "127.0.0.1:1");
         assertEquals(0, v.exitCode(), v::toString);
         assertTrue(v.stdout().contains("public key matches: ok"), v::toString);
@@ -197,6 +200,16 @@ class ImportTpmJobTest extends CliHarness {
         Result r = importAes(tpmJob.toBuilder().setPublicKeyPem(foreign).build(), random(32));
 
         assertRefused(r, "public key matches");
+    }
+
+    @Test
+    void import_statementMadeForAnotherJob_isRefused() throws Exception {
+        ImportJob replayed = tpmJob.toBuilder().setAttestation(wire(backend.certify(wrappingKey.handle(),
+                io.tpmkms.protection.ImportWrapping.jobAttestationNonce("ns/another-job")))).build();
+
+        Result r = importAes(replayed, random(32));
+
+        assertRefused(r, "nonce");
     }
 
     @Test

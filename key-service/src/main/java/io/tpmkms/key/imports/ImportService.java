@@ -93,7 +93,6 @@ public class ImportService {
   static final Pattern JOB_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   static final Duration MAX_WAIT = Duration.ofSeconds(60);
   private static final int BATCH = 50;
-  private static final byte[] ATTESTATION_LABEL = "tpmkms/import-job/v1\0".getBytes(StandardCharsets.US_ASCII);
 
   private final ImportJobCatalogue jobs;
   private final KeyLifecycleService lifecycle;
@@ -423,14 +422,7 @@ public class ImportService {
   // helpers
 
   static byte[] qualifyingData(JobName jn) {
-    try {
-      MessageDigest d = MessageDigest.getInstance("SHA-256");
-      d.update(ATTESTATION_LABEL);
-      d.update(jn.full().getBytes(StandardCharsets.UTF_8));
-      return d.digest();
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    return io.tpmkms.protection.ImportWrapping.jobAttestationNonce(jn.full());
   }
 
   private static void destroyQuietly(KeyProtectionBackend backend, KeyHandle handle, JobName jn) {

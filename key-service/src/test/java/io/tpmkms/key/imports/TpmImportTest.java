@@ -1,6 +1,7 @@
 package io.tpmkms.key.imports;
 
 import static io.tpmkms.testing.GrpcClient.assertStatus;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -53,10 +54,12 @@ class TpmImportTest extends ImportInteropCases {
         a.getAttestationKeyName().toByteArray(), a.getEkCertificate().toByteArray(),
         a.getCertifiedName().toByteArray(), a.getCertifiedPublic().toByteArray());
     byte[] spki = Openssl.der(j.getPublicKeyPem());
+    // the statement is bound to the job's name (docs/import-export.md): SHA-256("tpmkms/import-job/v1" 0 name)
     MessageDigest d = MessageDigest.getInstance("SHA-256");
     d.update("tpmkms/import-job/v1\0".getBytes(StandardCharsets.US_ASCII));
     d.update(j.getName().getBytes(StandardCharsets.UTF_8));
     byte[] qualifyingData = d.digest();
+    assertArrayEquals(qualifyingData, io.tpmkms.protection.ImportWrapping.jobAttestationNonce(j.getName()));
     KeyAttestationVerifier.verifyStatement(statement, qualifyingData, spki);
     assertThrows(KeyAttestationVerifier.VerificationException.class, () -> KeyAttestationVerifier.verifyStatement(
         statement, "another job".getBytes(StandardCharsets.US_ASCII), spki));
