@@ -19,26 +19,19 @@ import io.tpmkms.testing.PostgresResource;
 import io.tpmkms.testing.SwtpmResource;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Import with a TPM (swtpm): TPM import jobs (a wrapping key generated in the
  * TPM, attested), the methods the TPM cannot serve, level mismatches, and the
  * openssl interop into TPM keys ({@link ImportInteropCases}).
- *
- * <p>Cases tagged {@value #NEEDS_TPM_IMPORT} need {@code TpmKeyProtectionBackend.importKey}
- * (the adapter's part of issue 12): until it is merged they fail with
- * UNIMPLEMENTED CAPABILITY_UNAVAILABLE; exclude them with
- * {@code -DexcludedGroups=tpm-import} on a tree without it.
+ * The attestation of an imported key tells how it was made.
  */
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
 @WithTestResource(value = SwtpmResource.class, initArgs = {
     @ResourceArg(name = "ek-certificate", value = "true"), @ResourceArg(name = "software-seed", value = "true")})
 class TpmImportTest extends ImportInteropCases {
-  static final String NEEDS_TPM_IMPORT = "tpm-import";
-
   @Override ProtectionLevel level() { return ProtectionLevel.TPM; }
 
   @Override String ns() { return "tpmimp"; }
@@ -48,11 +41,7 @@ class TpmImportTest extends ImportInteropCases {
     ImportJob j = activeJob("tpmimp", ImportMethod.RSA_OAEP_3072_SHA256_AES_256);
     assertEquals(ProtectionLevel.TPM, j.getProtectionLevel());
     assertTrue(j.hasAttestation(), "TPM jobs carry TPM2_Certify of the wrapping key");
-    var a = j.getAttestation();
-    var statement = new io.tpmkms.protection.KeyAttestation(a.getAttest().toByteArray(),
-        a.getSignature().toByteArray(), Openssl.der(a.getAttestationKeyPem()), a.getAttestationKeyPublic().toByteArray(),
-        a.getAttestationKeyName().toByteArray(), a.getEkCertificate().toByteArray(),
-        a.getCertifiedName().toByteArray(), a.getCertifiedPublic().toByteArray());
+    var statement = toStatement(j.getAttestation());
     byte[] spki = Openssl.der(j.getPublicKeyPem());
     // the statement is bound to the job's name (docs/import-export.md): SHA-256("tpmkms/import-job/v1" 0 name)
     MessageDigest d = MessageDigest.getInstance("SHA-256");
@@ -95,10 +84,9 @@ class TpmImportTest extends ImportInteropCases {
     assertEquals(before, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(tpmKey).build()));
   }
 
-  // ---- the openssl interop into TPM keys: needs the adapter's TPM import --------------------------
+  // ---- the openssl interop into TPM keys ------------------------------------------------------------
 
   @Override
-  @Tag(NEEDS_TPM_IMPORT)
   @Test
   void aes256_importedWithOpenssl_encryptsWithTheImportedKey() throws Exception {
     super.aes256_importedWithOpenssl_encryptsWithTheImportedKey();
@@ -111,20 +99,17 @@ class TpmImportTest extends ImportInteropCases {
   }
 
   @Override
-  @Tag(NEEDS_TPM_IMPORT)
   @Test
   void ecP256_importedWithOpenssl_signaturesVerifyWithOpenssl_publicKeyEqual() throws Exception {
     super.ecP256_importedWithOpenssl_signaturesVerifyWithOpenssl_publicKeyEqual();
   }
 
   @Override
-  @Tag(NEEDS_TPM_IMPORT)
   @Test
   void hmac_importedDirectlyWithOpenssl_tagEqualsOpensslMac() throws Exception {
     super.hmac_importedDirectlyWithOpenssl_tagEqualsOpensslMac();
   }
 
-  @Tag(NEEDS_TPM_IMPORT)
   @Test
   void tpmUnwrap_bitFlippedOaepPart_isWrappedKeyInvalid() throws Exception {
     ImportJob job = activeJob("tpmimp", ImportMethod.RSA_OAEP_3072_SHA256_AES_256);
@@ -135,5 +120,53 @@ class TpmImportTest extends ImportInteropCases {
         () -> importInto(key, job, Algorithm.HMAC_SHA256, wrapped));
     assertEquals(0, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(key)
         .setIncludeDestroyed(true).build()).getVersionsCount());
+  }
+
+  @Test
+  void attestation_ofImportedVersions_saysImported_andWhetherTheKeyIsFixedToTheTpm() throws Exception {
+    ImportJob job = activeJob(ns(), ImportMethod.RSA_OAEP_3072_SHA256_AES_256);
+    byte[] pkcs8 = openssl.ecP256();
+    String ec = key(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256, false); // v1 generated here
+    importInto(ec, job, Algorithm.EC_SIGN_P256_SHA256, openssl.wrap(job.getPublicKeyPem(), pkcs8, false));
+    String mac = key(KeyPurpose.MAC, Algorithm.HMAC_SHA256, true);
+    importInto(mac, job, Algorithm.HMAC_SHA256, openssl.wrap(job.getPublicKeyPem(), openssl.rand(32), false));
+
+    KeyAttestationVerifier.Result generated = attest(ec, 1, true);
+    assertEquals(KeyAttestationVerifier.Origin.GENERATED, generated.origin());
+    assertTrue(generated.fixedTpm() && generated.fixedParent() && !generated.duplicable(), generated.summary());
+
+    // EC private keys enter by TPM2_Import: fixedTPM/fixedParent CLEAR, duplication impossible by policy
+    KeyAttestationVerifier.Result ecImported = attest(ec, 2, true);
+    assertEquals(KeyAttestationVerifier.Origin.IMPORTED, ecImported.origin());
+    assertFalse(ecImported.fixedTpm() || ecImported.fixedParent(), ecImported.summary());
+    assertFalse(ecImported.duplicable(), ecImported.summary());
+    // HMAC keys by TPM2_Create with the caller's data: fixedTPM and fixedParent stay SET
+    KeyAttestationVerifier.Result macImported = attest(mac, 1, false);
+    assertEquals(KeyAttestationVerifier.Origin.IMPORTED, macImported.origin());
+    assertTrue(macImported.fixedTpm() && macImported.fixedParent() && !macImported.duplicable(),
+        macImported.summary());
+    // the strict check for generated keys refuses an imported one
+    assertThrows(KeyAttestationVerifier.VerificationException.class,
+        () -> KeyAttestationVerifier.verifyStatement(statement(ec, 2), NONCE, null));
+  }
+
+  static final byte[] NONCE = "fresh verifier nonce".getBytes(StandardCharsets.US_ASCII);
+
+  io.tpmkms.protection.KeyAttestation statement(String key, int version) {
+    return toStatement(client.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder().setKey(key)
+        .setVersion(version).setNonce(ByteString.copyFrom(NONCE)).build()).getAttestation());
+  }
+
+  static io.tpmkms.protection.KeyAttestation toStatement(KeyAttestation a) {
+    return new io.tpmkms.protection.KeyAttestation(a.getAttest().toByteArray(), a.getSignature().toByteArray(),
+        Openssl.der(a.getAttestationKeyPem()), a.getAttestationKeyPublic().toByteArray(),
+        a.getAttestationKeyName().toByteArray(), a.getEkCertificate().toByteArray(),
+        a.getCertifiedName().toByteArray(), a.getCertifiedPublic().toByteArray());
+  }
+
+  KeyAttestationVerifier.Result attest(String key, int version, boolean asymmetric) throws Exception {
+    byte[] spki = asymmetric ? Openssl.der(client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(key)
+        .setVersion(version).build()).getPem()) : null;
+    return KeyAttestationVerifier.verifyStatementResult(statement(key, version), NONCE, spki);
   }
 }
