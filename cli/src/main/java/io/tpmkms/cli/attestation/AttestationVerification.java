@@ -116,20 +116,25 @@ final class AttestationVerification {
         }
         if (claim == Claim.IMPORTED && (failedCheck == null || failedCheck.equals(ATTRIBUTES))) {
             // Everything up to the attributes verified; judge them against the claim, then the public key.
-            if (v.certified == null || v.certified.generatedInTpm()) {
-                failedCheck = ATTRIBUTES_IMPORTED;
-                detail = "the service says the version was imported, but the TPM object says sensitiveDataOrigin "
-                        + "(generated in a TPM)";
-            } else {
-                failedCheck = null;
-                detail = null;
-                if (expectedSpki != null) {
-                    String mismatch = publicKeyMismatch(att, expectedSpki);
-                    if (mismatch != null) {
-                        failedCheck = PUBLIC_KEY;
-                        detail = mismatch;
-                    }
+            failedCheck = null;
+            detail = null;
+            try {
+                KeyAttestationVerifier.Result r = KeyAttestationVerifier.verifyStatementResult(att, nonce, expectedSpki);
+                if (r.origin() == KeyAttestationVerifier.Origin.GENERATED) {
+                    failedCheck = ATTRIBUTES_IMPORTED;
+                    detail = "the service says the version was imported, but the TPM object says sensitiveDataOrigin "
+                            + "(generated in a TPM)";
+                } else if (r.duplicable()) {
+                    failedCheck = ATTRIBUTES_IMPORTED;
+                    detail = "the imported key can leave the TPM: fixedTPM is clear and its authPolicy is not "
+                            + "tpmkms' no-duplication policy (" + r.summary() + ")";
                 }
+            } catch (VerificationException e) {
+                failedCheck = checkOf(e.getMessage());
+                detail = e.getMessage();
+            } catch (RuntimeException e) {
+                failedCheck = VERIFIER;
+                detail = "malformed attestation: " + e;
             }
         }
         if (failedCheck != null && !order.contains(failedCheck)) {
@@ -181,18 +186,6 @@ final class AttestationVerification {
             return PUBLIC_KEY;
         }
         return VERIFIER;
-    }
-
-    /** The verifier's public-key check, for when its attribute check (which comes first) does not apply. */
-    private static String publicKeyMismatch(KeyAttestation att, byte[] expectedSpki) {
-        byte[] spki;
-        try {
-            spki = KeyAttestationVerifier.spkiOf(att.certifiedTpmPublic());
-        } catch (RuntimeException e) {
-            return "the certified public area holds no public key";
-        }
-        return MessageDigest.isEqual(spki, expectedSpki) ? null
-                : "the certified key is not the key whose public key was given";
     }
 
     /**

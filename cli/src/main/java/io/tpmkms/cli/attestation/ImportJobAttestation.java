@@ -7,7 +7,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Offline check of a TPM import job's wrapping key, before any key material is wrapped for it:
- * the job's attestation (TPM2_Certify, qualifying data empty: the job carries no nonce) verifies as
+ * the job's attestation (TPM2_Certify with qualifying data bound to the job's name,
+ * {@code ImportWrapping.jobAttestationNonce}: the job carries no nonce of the caller's) verifies as
  * {@code attestation verify} checks a key's, the certified key is the job's {@code public_key_pem},
  * and its attributes say fixedTPM, fixedParent, sensitiveDataOrigin and decrypt — an RSA decrypt key
  * generated in the TPM that cannot leave it. Like every key attestation, this does not by itself
@@ -26,8 +27,20 @@ public final class ImportJobAttestation {
     private ImportJobAttestation() {
     }
 
-    /** The check of a TPM job; {@code verified} is false for a job of another protection level. */
+    /** The check of a TPM job as the service named it; {@code verified} is false for a job of another protection level. */
     public static Result verify(ImportJob job) {
+        return verify(job, job.getName());
+    }
+
+    /**
+     * The check of the TPM job the caller asked for: a job answered under another name (with
+     * that job's key and statement) is refused.
+     */
+    public static Result verify(ImportJob job, String requestedName) {
+        if (!job.getName().equals(requestedName)) {
+            return new Result(false, "the service answered with import job " + job.getName() + ", not "
+                    + requestedName, null);
+        }
         if (job.getProtectionLevel() != ProtectionLevel.TPM) {
             return new Result(false, "not a TPM job: its wrapping key has no attestation", null);
         }

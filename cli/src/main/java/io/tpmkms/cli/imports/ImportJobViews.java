@@ -6,6 +6,7 @@ import io.tpmkms.cli.format.Table;
 import io.tpmkms.cli.format.TimeText;
 import io.tpmkms.cli.format.Vocabulary;
 import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ImportJobState;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
 import java.io.PrintStream;
 import java.security.MessageDigest;
@@ -70,6 +71,9 @@ final class ImportJobViews {
         if (j.getProtectionLevel() != ProtectionLevel.TPM) {
             return "none: " + Vocabulary.PROTECTION.show(j.getProtectionLevel()) + " job, the wrapping key is not attested";
         }
+        if (j.getState() == ImportJobState.EXPIRED) {
+            return "- (expired: the wrapping key is destroyed)";
+        }
         if (j.getPublicKeyPem().isEmpty() && !j.hasAttestation()) {
             return "- (no wrapping key yet)";
         }
@@ -80,7 +84,8 @@ final class ImportJobViews {
     }
 
     private static String attestationWord(ImportJob j) {
-        if (j.getProtectionLevel() != ProtectionLevel.TPM || (j.getPublicKeyPem().isEmpty() && !j.hasAttestation())) {
+        if (j.getProtectionLevel() != ProtectionLevel.TPM || j.getState() == ImportJobState.EXPIRED
+                || (j.getPublicKeyPem().isEmpty() && !j.hasAttestation())) {
             return "-";
         }
         return ImportJobAttestation.verify(j).verified() ? "verified" : "FAILED";

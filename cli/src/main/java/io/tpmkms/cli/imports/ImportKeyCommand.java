@@ -128,7 +128,7 @@ public final class ImportKeyCommand extends KmsCommand {
             }
             ImportWrapping.Method method = method(job.getImportMethod());
             if (job.getProtectionLevel() == ProtectionLevel.TPM) {
-                ImportJobAttestation.Result attested = ImportJobAttestation.verify(job);
+                ImportJobAttestation.Result attested = ImportJobAttestation.verify(job, importJob);
                 if (!attested.verified()) {
                     throw new CommandException(ExitCodes.FAILED, "the attestation of import job " + importJob
                             + "'s wrapping key does not verify (" + attested.detail()

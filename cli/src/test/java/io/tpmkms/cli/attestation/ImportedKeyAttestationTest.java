@@ -22,6 +22,7 @@ import io.tpmkms.proto.key.v1.GetPublicKeyResponse;
 import io.tpmkms.proto.key.v1.Key;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.KeyVersion;
+import io.tpmkms.protection.tpm.KeyAttestationVerifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyPairGenerator;
@@ -47,6 +48,7 @@ class ImportedKeyAttestationTest extends CliHarness {
     private GetKeyAttestationResponse importedHmac;
     private GetKeyAttestationResponse generatedHmac;
     private GetKeyAttestationResponse importedRsa;
+    private GetKeyAttestationResponse duplicableRsa;
     private String rsaPem;
     private String otherRsaPem;
 
@@ -62,7 +64,11 @@ class ImportedKeyAttestationTest extends CliHarness {
         KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
         g.initialize(2048);
         RSAPublicKey rsa = (RSAPublicKey) g.generateKeyPair().getPublic();
-        importedRsa = tpm.certify(SyntheticAttestation.rsaPublic(rsa, ADMIN_WITH_POLICY | USER_WITH_AUTH | NO_DA | SIGN,
+        // as TPM2_Import makes them: fixedTPM/fixedParent clear, tpmkms' no-duplication policy
+        importedRsa = tpm.certify(SyntheticAttestation.rsaPublic(rsa, USER_WITH_AUTH | NO_DA | SIGN,
+                KeyAttestationVerifier.noDuplicationPolicy()), NONCE, 4);
+        // the same with a policy that might allow TPM2_Duplicate
+        duplicableRsa = tpm.certify(SyntheticAttestation.rsaPublic(rsa, ADMIN_WITH_POLICY | USER_WITH_AUTH | NO_DA | SIGN,
                 POLICY), NONCE, 4);
         rsaPem = SyntheticAttestation.pem(rsa.getEncoded());
         otherRsaPem = SyntheticAttestation.pem(g.generateKeyPair().getPublic().getEncoded());
@@ -112,11 +118,23 @@ class ImportedKeyAttestationTest extends CliHarness {
         for (String line : new String[] {
                 "attributes of an imported key (sensitiveDataOrigin clear): ok",
                 "public key matches: ok",
-                "certified attributes: !fixedTPM !fixedParent !sensitiveDataOrigin userWithAuth adminWithPolicy noDA sign",
+                "certified attributes: !fixedTPM !fixedParent !sensitiveDataOrigin userWithAuth noDA sign",
                 "fixedTPM/fixedParent are clear (TPM2_Import requires it), so only its policy (authPolicy "
-                        + HexFormat.of().formatHex(POLICY) + ") keeps it from being duplicated"}) {
+                        + HexFormat.of().formatHex(KeyAttestationVerifier.noDuplicationPolicy())
+                        + ") keeps it from being duplicated"}) {
             assertTrue(r.stdout().contains(line), () -> line + "\n" + r);
         }
+    }
+
+    @Test
+    void importedAsymmetricKey_withAPolicyThatMayAllowDuplication_fails() {
+        service.respond(duplicableRsa, version(true), key(KeyPurpose.ASYMMETRIC_SIGN),
+                GetPublicKeyResponse.newBuilder().setPem(rsaPem).setVersion(4).build());
+
+        Result r = run("attestation", "verify", "ns/k", "--nonce", NONCE_HEX);
+
+        assertEquals(ExitCodes.FAILED, r.exitCode(), r::toString);
+        assertTrue(r.stderr().contains("the imported key can leave the TPM"), r::toString);
     }
 
     @Test

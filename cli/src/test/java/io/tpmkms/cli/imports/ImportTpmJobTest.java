@@ -213,6 +213,18 @@ class ImportTpmJobTest extends CliHarness {
     }
 
     @Test
+    void import_serviceAnswersWithAnotherJobsKeyAndStatement_isRefused() throws Exception {
+        // a genuine statement for job ns/other, handed out when ns/tpmjob was asked for
+        ImportJob other = tpmJob.toBuilder().setName("ns/other").setJobId("other")
+                .setAttestation(wire(backend.certify(wrappingKey.handle(),
+                        io.tpmkms.protection.ImportWrapping.jobAttestationNonce("ns/other")))).build();
+
+        Result r = importAes(other, random(32));
+
+        assertRefused(r, "the service answered with import job ns/other");
+    }
+
+    @Test
     void import_attestationWithANonce_isNotTheJobsStatement_andIsRefused() throws Exception {
         ImportJob withNonce = tpmJob.toBuilder()
                 .setAttestation(wire(backend.certify(wrappingKey.handle(), random(16)))).build();

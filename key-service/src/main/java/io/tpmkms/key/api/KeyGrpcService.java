@@ -275,17 +275,9 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
   public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> out) {
     pipeline.unary(KeyRpcs.GET_KEY_ATTESTATION, r, out, () -> {
       CryptoService.Attestation result = crypto.attest(r.getKey(), r.getVersion(), r.getNonce().toByteArray());
-      io.tpmkms.protection.KeyAttestation a = result.statement();
-      KeyAttestation.Builder b = KeyAttestation.newBuilder()
-          .setAttest(ByteString.copyFrom(a.attest()))
-          .setSignature(ByteString.copyFrom(a.signature()))
-          .setAttestationKeyPem(ProtoMapper.pem(a.akPublicDer()))
-          .setAttestationKeyPublic(ByteString.copyFrom(a.akTpmPublic()))
-          .setAttestationKeyName(ByteString.copyFrom(a.akName()))
-          .setCertifiedName(ByteString.copyFrom(a.certifiedName()))
-          .setCertifiedPublic(ByteString.copyFrom(a.certifiedTpmPublic()));
-      if (a.ekCertificateDer() != null) b.setEkCertificate(ByteString.copyFrom(a.ekCertificateDer()));
-      return GetKeyAttestationResponse.newBuilder().setAttestation(b).setVersion(result.version()).build();
+      return GetKeyAttestationResponse.newBuilder()
+          .setAttestation(io.tpmkms.key.imports.AttestationEncoding.toProto(result.statement()))
+          .setVersion(result.version()).build();
     });
   }
 

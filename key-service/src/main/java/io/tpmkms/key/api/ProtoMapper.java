@@ -104,9 +104,7 @@ final class ProtoMapper {
   }
 
   static String pem(byte[] spki) {
-    return "-----BEGIN PUBLIC KEY-----\n"
-        + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(spki)
-        + "\n-----END PUBLIC KEY-----\n";
+    return io.tpmkms.key.imports.AttestationEncoding.pem(spki);
   }
 
   static Algorithm algorithm(KeyAlgorithm a) {

@@ -4,14 +4,18 @@ import com.google.protobuf.ByteString;
 import io.tpmkms.protection.KeyAttestation;
 
 /**
- * How an import job keeps its wrapping key's attestation: the
- * tpmkms.key.v1.KeyAttestation message it is returned as, serialized. The same
- * fields as GetKeyAttestation's, so one verifier checks both.
+ * A TPM2_Certify statement as tpmkms.key.v1.KeyAttestation: what GetKeyAttestation
+ * returns, and how an import job keeps its wrapping key's attestation (the message,
+ * serialized), so one verifier checks both.
  */
-final class AttestationEncoding {
+public final class AttestationEncoding {
   private AttestationEncoding() {}
 
   static byte[] encode(KeyAttestation a) {
+    return toProto(a).toByteArray();
+  }
+
+  public static io.tpmkms.proto.key.v1.KeyAttestation toProto(KeyAttestation a) {
     io.tpmkms.proto.key.v1.KeyAttestation.Builder b = io.tpmkms.proto.key.v1.KeyAttestation.newBuilder()
         .setAttest(ByteString.copyFrom(a.attest()))
         .setSignature(ByteString.copyFrom(a.signature()))
@@ -21,10 +25,11 @@ final class AttestationEncoding {
         .setCertifiedName(ByteString.copyFrom(a.certifiedName()))
         .setCertifiedPublic(ByteString.copyFrom(a.certifiedTpmPublic()));
     if (a.ekCertificateDer() != null) b.setEkCertificate(ByteString.copyFrom(a.ekCertificateDer()));
-    return b.build().toByteArray();
+    return b.build();
   }
 
-  private static String pem(byte[] spki) {
+  /** A DER SubjectPublicKeyInfo as PEM "PUBLIC KEY". */
+  public static String pem(byte[] spki) {
     return "-----BEGIN PUBLIC KEY-----\n"
         + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(spki)
         + "\n-----END PUBLIC KEY-----\n";

@@ -92,6 +92,8 @@ public class ImportService {
   private static final Logger LOG = Logger.getLogger(ImportService.class);
   static final Pattern JOB_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   static final Duration MAX_WAIT = Duration.ofSeconds(60);
+  /** Longest wrapped_key accepted (docs/api.md). */
+  static final int MAX_WRAPPED_KEY = 64 * 1024;
   private static final int BATCH = 50;
 
   private final ImportJobCatalogue jobs;
@@ -341,6 +343,11 @@ public class ImportService {
     if (cmd.wrappedKey() == null || cmd.wrappedKey().length == 0) {
       throw ServiceException.invalid(KeyReason.WRAPPED_KEY_INVALID, "wrapped_key is required");
     }
+    if (cmd.wrappedKey().length > MAX_WRAPPED_KEY) {
+      // the largest real one (RSA-4096 PKCS#8 under RSA-4096 OAEP + KWP) is under 3 KiB
+      throw ServiceException.invalid(KeyReason.WRAPPED_KEY_INVALID,
+          "wrapped_key is " + cmd.wrappedKey().length + " bytes; at most " + MAX_WRAPPED_KEY);
+    }
     ImportJobEntity job = inNewTransaction(() -> jobs.find(jn.namespace(), jn.jobId()))
         .orElseThrow(() -> jobNotFound(jn.full()));
     if (!job.namespace.equals(kn.namespace())) {
@@ -384,13 +391,31 @@ public class ImportService {
         }
         GeneratedKey imported = target.importKey(new KeySpec(alg), m);
         return lifecycle.importVersion(kn, reimport, cmd.makePrimary(), target,
-            new ImportedKey(alg, imported, fingerprint, jn.full()));
+            new ImportedKey(alg, imported, fingerprint, jn.full()), () -> requireStillActive(jn));
       }
+    } catch (ServiceException e) {
+      if (KeyReason.IMPORT_JOB_EXPIRED.name().equals(e.reason())) {
+        // the job expired while this call unwrapped with it: the unwrap loaded its wrapping key again
+        destroyQuietly(unwrapper, job.wrappingKey(), jn);
+      }
+      throw e;
     } finally {
       if (oaepPlain != null) Arrays.fill(oaepPlain, (byte) 0);
       if (material != null) Arrays.fill(material, (byte) 0);
       Arrays.fill(parts.oaep(), (byte) 0);
       Arrays.fill(parts.kwp(), (byte) 0);
+    }
+  }
+
+  /**
+   * In the import's transaction: the job is still ACTIVE and unexpired, its row locked until
+   * commit, so the expiry pass (which skips locked rows) cannot expire it under a committing import.
+   */
+  private void requireStillActive(JobName jn) {
+    ImportJobEntity j = jobs.lock(jn.namespace(), jn.jobId()).orElseThrow(() -> jobNotFound(jn.full()));
+    if (j.state != State.ACTIVE || !j.expireTime.isAfter(now())) {
+      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_EXPIRED,
+          "import job \"" + jn + "\" expired during the import; create a new one").with("import_job", jn.full());
     }
   }
 

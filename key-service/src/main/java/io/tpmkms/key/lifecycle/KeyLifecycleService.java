@@ -442,14 +442,17 @@ public class KeyLifecycleService {
    * fails, the backend's new handle is destroyed (generate → persist → on failure
    * destroy) and nothing changed.
    *
+   * @param stillValid run in the transaction after the key's row is locked: the caller's own
+   *     re-check (the import job is still ACTIVE, under its row lock); throws to refuse
    * @throws ServiceException FAILED_PRECONDITION (KEY_VERSION_NOT_REIMPORTABLE, KEY_MATERIAL_MISMATCH,
    *     IMPORT_JOB_MISMATCH), NOT_FOUND
    */
   public VersionView importVersion(KeyName kn, int reimport, boolean makePrimary, KeyProtectionBackend backend,
-      ImportedKey imported) {
+      ImportedKey imported, Runnable stillValid) {
     VersionView view = persistOrDestroy(backend, imported.key().handle(),
         () -> mutation(kn.full(), v -> v.version().number, () -> {
           KeyEntity k = lockKey(kn);
+          stillValid.run();
           checkImportable(k, imported.algorithm(), backend.describe().level());
           Instant now = now();
           KeyVersionEntity v;
@@ -519,6 +522,13 @@ public class KeyLifecycleService {
       throw ServiceException.failedPrecondition(KeyReason.KEY_VERSION_NOT_REIMPORTABLE,
           "version " + v.number + " of key \"" + kn + "\" is " + v.state + (v.imported ? "" : " and was not imported")
               + "; only a DESTROYED imported version can be re-imported")
+          .with("key", kn.full()).with("version", Integer.toString(v.number));
+    }
+    if (v.compromiseTime != null) {
+      // a revoked version stays out of use for good (key-lifecycle.md), destroyed or not
+      throw ServiceException.failedPrecondition(KeyReason.KEY_VERSION_NOT_REIMPORTABLE,
+          "version " + v.number + " of key \"" + kn + "\" was revoked (COMPROMISED) before it was destroyed;"
+              + " its material cannot come back")
           .with("key", kn.full()).with("version", Integer.toString(v.number));
     }
     if (v.algorithm != algorithm || (fingerprint != null

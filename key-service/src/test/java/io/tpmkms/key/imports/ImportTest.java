@@ -235,6 +235,22 @@ class ImportTest extends ImportInteropCases {
         .getValid(), "the re-imported version holds the same material");
   }
 
+  @Test
+  void revokedThenDestroyedVersion_cannotBeReimported_evenWithItsOwnMaterial() throws Exception {
+    byte[] material = openssl.rand(32);
+    ImportJob job = activeJob("imp", ImportMethod.RSA_OAEP_3072_SHA256_AES_256);
+    String key = key(KeyPurpose.MAC, Algorithm.HMAC_SHA256, false); // v1 generated, primary
+    assertEquals(2, importInto(key, job, Algorithm.HMAC_SHA256, openssl.wrap(job.getPublicKeyPem(), material, false))
+        .getVersion());
+    client.keys().revokeKeyVersion(RevokeKeyVersionRequest.newBuilder().setKey(key).setVersion(2).build());
+    client.keys().scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest.newBuilder().setKey(key)
+        .setVersion(2).setDelay(Duration.newBuilder()).build());
+    waitForState(key, 2, KeyVersionState.DESTROYED);
+
+    unchanged(key, "KEY_VERSION_NOT_REIMPORTABLE", Status.Code.FAILED_PRECONDITION,
+        () -> reimport(key, job, 2, openssl.wrap(job.getPublicKeyPem(), material, false)));
+  }
+
   // ---- bad input: a clear error, nothing changes ---------------------------------------------------
 
   @Test
@@ -290,7 +306,9 @@ class ImportTest extends ImportInteropCases {
             "INVALID_ALGORITHM"},
         new Object[] {"no algorithm", aes, job, Algorithm.ALGORITHM_UNSPECIFIED, good, invalid, "INVALID_ALGORITHM"},
         new Object[] {"empty wrapped key", aes, job, Algorithm.AES_256_GCM, new byte[0], invalid,
-            "WRAPPED_KEY_INVALID"});
+            "WRAPPED_KEY_INVALID"},
+        new Object[] {"wrapped key over 64 KiB", aes, job, Algorithm.AES_256_GCM,
+            concat(good, new byte[64 * 1024 - good.length + 8]), invalid, "WRAPPED_KEY_INVALID"});
     List<String> wrong = new ArrayList<>();
     for (Object[] c : cases) {
       String key = (String) c[1];

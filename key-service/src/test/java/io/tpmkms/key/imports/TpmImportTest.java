@@ -92,10 +92,24 @@ class TpmImportTest extends ImportInteropCases {
     super.aes256_importedWithOpenssl_encryptsWithTheImportedKey();
   }
 
-  /** The TPM's AEAD construction is its own (ADR 0009): the round trip and the HMAC case show the key. */
+  /**
+   * The TPM's AEAD construction (ADR 0009, docs/api.md), computed with plain JCA from the
+   * imported 32 bytes K: 0x01 | version (4) | salt (16) | nonce (12) | AES-256-GCM ciphertext | tag,
+   * with DEK = HMAC-SHA256(K, "tpmkms/tpm/aead/v1" || salt) and the caller's AAD as GCM AAD.
+   */
   @Override
-  void checkCiphertextWithOriginalKey(byte[] material, byte[] ct, byte[] aad, byte[] plaintext) {
+  void checkCiphertextWithOriginalKey(byte[] material, byte[] ct, byte[] aad, byte[] plaintext) throws Exception {
     assertEquals(1, ct[0]);
+    assertEquals(1, java.nio.ByteBuffer.wrap(ct, 1, 4).getInt());
+    javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+    mac.init(new javax.crypto.spec.SecretKeySpec(material, "HmacSHA256"));
+    mac.update("tpmkms/tpm/aead/v1".getBytes(StandardCharsets.US_ASCII));
+    mac.update(ct, 5, 16);
+    javax.crypto.Cipher gcm = javax.crypto.Cipher.getInstance("AES/GCM/NoPadding");
+    gcm.init(javax.crypto.Cipher.DECRYPT_MODE, new javax.crypto.spec.SecretKeySpec(mac.doFinal(), "AES"),
+        new javax.crypto.spec.GCMParameterSpec(128, ct, 21, 12));
+    gcm.updateAAD(aad);
+    assertArrayEquals(plaintext, gcm.doFinal(ct, 33, ct.length - 33), "the TPM ciphertext opens with the original key");
   }
 
   @Override
