@@ -135,7 +135,9 @@ public final class ImportJobsCommand implements Callable<Integer> {
     @Command(name = "get", description = {
             "Show an import job; for a TPM job the attestation of its wrapping key is verified offline.",
             "--public-key-out writes the wrapping key (PEM), --attestation-out its attestation as 'attestation get' "
-                    + "writes one (verify it with 'tpmkms attestation verify --in FILE --nonce \"\" --public-key PEMFILE')."})
+                    + "writes one (verify it with 'tpmkms attestation verify --in FILE --public-key PEMFILE --nonce HEX', "
+                    + "HEX = SHA-256(\"tpmkms/import-job/v1\" 0x00 \"NAMESPACE/JOB\"): "
+                    + "printf 'tpmkms/import-job/v1\\0%%s' NAMESPACE/JOB | sha256sum | cut -c1-64)."})
     static final class Get extends KmsCommand {
         @Parameters(paramLabel = "NAMESPACE/JOB", description = "The job.")
         String job;
