@@ -251,4 +251,39 @@ class ImportTpmJobTest extends CliHarness {
         assertRefused(r, "certified name = hash of the public area");
     }
 
+
+    /**
+     * A key really imported into the TPM (TPM2_Import of an EC P-256 key) and certified by it:
+     * `attestation verify` says imported, checks the public key, and passes only because the
+     * object's policy makes duplication impossible.
+     */
+    @Test
+    void attestationVerify_ofAKeyImportedIntoTheTpm_saysImported_andPasses() throws Exception {
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+        java.security.KeyPair pair = g.generateKeyPair();
+        GeneratedKey imported;
+        try (io.tpmkms.protection.KeyMaterial m = io.tpmkms.protection.KeyMaterial.parse(
+                KeyAlgorithm.EC_SIGN_P256_SHA256, pair.getPrivate().getEncoded())) {
+            imported = backend.importKey(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256), m);
+        }
+        byte[] nonce = random(16);
+        service.respond(
+                GetKeyAttestationResponse.newBuilder().setAttestation(wire(backend.certify(imported.handle(), nonce)))
+                        .setVersion(2).build(),
+                io.tpmkms.proto.key.v1.GetKeyVersionResponse.newBuilder().setVersion(KeyVersion.newBuilder()
+                        .setKey("ns/k").setVersion(2).setImported(true).setImportJob(JOB)).build(),
+                io.tpmkms.proto.key.v1.GetKeyResponse.newBuilder().setKey(io.tpmkms.proto.key.v1.Key.newBuilder()
+                        .setName("ns/k").setPurpose(io.tpmkms.proto.key.v1.KeyPurpose.ASYMMETRIC_SIGN)).build(),
+                io.tpmkms.proto.key.v1.GetPublicKeyResponse.newBuilder().setVersion(2)
+                        .setPem(ImportFixtures.pem("PUBLIC KEY", pair.getPublic().getEncoded())).build());
+
+        Result r = run("attestation", "verify", "ns/k", "--nonce", java.util.HexFormat.of().formatHex(nonce));
+
+        assertEquals(0, r.exitCode(), r::toString);
+        for (String line : new String[] {"attributes of an imported key (sensitiveDataOrigin clear): ok",
+                "public key matches: ok", "key version: imported with import job " + JOB}) {
+            assertTrue(r.stdout().contains(line), () -> line + "\n" + r);
+        }
+    }
 }
