@@ -15,10 +15,19 @@ import io.tpmkms.proto.audit.v1.QueryRecordsRequest;
 import io.tpmkms.proto.audit.v1.QueryRecordsResponse;
 import io.tpmkms.proto.audit.v1.VerifyChainRequest;
 import io.tpmkms.proto.audit.v1.VerifyChainResponse;
+import io.tpmkms.proto.key.v1.Algorithm;
+import io.tpmkms.proto.key.v1.CreateImportJobRequest;
 import io.tpmkms.proto.key.v1.CreateKeyRequest;
 import io.tpmkms.proto.key.v1.EncryptRequest;
+import io.tpmkms.proto.key.v1.GetImportJobRequest;
+import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ImportJobState;
+import io.tpmkms.proto.key.v1.ImportKeyVersionRequest;
+import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.KeyPurpose;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
+import io.tpmkms.proto.key.v1.KeyVersion;
+import io.tpmkms.proto.key.v1.MacSignRequest;
 import io.tpmkms.devtools.ServiceProcess;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.nio.file.Files;
@@ -116,6 +125,41 @@ class AuditDeliveryIT {
       keyService.restart();
     });
     assertEveryAcknowledgedOnceInTheChain(acked);
+  }
+
+  /**
+   * An import job's wrapping key is a stored blob: after a kill -9 and a restart of the
+   * key service between CreateImportJob and ImportKeyVersion, the job still imports, and the
+   * imported key is the material (its HMAC equals plain JCA's).
+   */
+  @Test
+  void importJob_survivesAKill9OfTheKeyService_betweenCreateAndImport() throws Exception {
+    ImportJob job = keys().createImportJob(CreateImportJobRequest.newBuilder().setNamespace("sys")
+        .setJobId("survivor").setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256)
+        .setWait(com.google.protobuf.Duration.newBuilder().setSeconds(60)).build()).getImportJob();
+    assertEquals(ImportJobState.ACTIVE, job.getState());
+    keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sys").setName("imported")
+        .setPurpose(KeyPurpose.MAC).setImportOnly(true).build());
+
+    keyService.kill9();
+    keyService.restart();
+
+    ImportJob after = keys().getImportJob(GetImportJobRequest.newBuilder().setImportJob("sys/survivor").build())
+        .getImportJob();
+    assertEquals(ImportJobState.ACTIVE, after.getState());
+    assertEquals(job.getPublicKeyPem(), after.getPublicKeyPem(), "the same wrapping key");
+    byte[] material = new byte[32];
+    new java.security.SecureRandom().nextBytes(material);
+    KeyVersion v = keys().importKeyVersion(ImportKeyVersionRequest.newBuilder().setKey("sys/imported")
+        .setImportJob("sys/survivor").setAlgorithm(Algorithm.HMAC_SHA256)
+        .setWrappedKey(ImportWrap.wrap(ImportWrap.publicKey(after.getPublicKeyPem()), material)).build()).getVersion();
+    assertEquals(1, v.getVersion());
+    assertTrue(v.getImported() && v.getPrimary());
+    ByteString data = ByteString.copyFromUtf8("after a kill -9");
+    javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+    mac.init(new javax.crypto.spec.SecretKeySpec(material, "HmacSHA256"));
+    assertEquals(ByteString.copyFrom(mac.doFinal(data.toByteArray())),
+        keys().macSign(MacSignRequest.newBuilder().setKey("sys/imported").setData(data).build()).getMac());
   }
 
   interface Disruption {

@@ -144,43 +144,20 @@ class AuthorizationIT {
         .setJobId("job").setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256)
         .setWait(com.google.protobuf.Duration.newBuilder().setSeconds(60)).build()).getImportJob();
     assertEquals(ImportJobState.ACTIVE, job.getState(), "the matrix's import job is ready");
-    jobPublicKey = java.security.KeyFactory.getInstance("RSA").generatePublic(new java.security.spec.X509EncodedKeySpec(
-        java.util.Base64.getMimeDecoder().decode(job.getPublicKeyPem().replaceAll("-----[A-Z ]+-----", ""))));
+    jobPublicKey = ImportWrap.publicKey(job.getPublicKeyPem());
   }
 
   static java.security.PublicKey jobPublicKey;
 
-  /**
-   * A fresh 32-byte HMAC key wrapped for the matrix's job as docs/import-export.md says
-   * (RSA-OAEP SHA-256 of a one-time AES-256 key, then AES-KWP), with plain JCA.
-   */
+  /** A fresh 32-byte HMAC key wrapped for the matrix's job (ImportWrap). */
   static ByteString wrappedHmacKey() {
     try {
-      java.security.SecureRandom rnd = new java.security.SecureRandom();
       byte[] material = new byte[32];
-      byte[] kek = new byte[32];
-      rnd.nextBytes(material);
-      rnd.nextBytes(kek);
-      javax.crypto.Cipher oaep = javax.crypto.Cipher.getInstance("RSA/ECB/OAEPPadding");
-      oaep.init(javax.crypto.Cipher.ENCRYPT_MODE, jobPublicKey, new javax.crypto.spec.OAEPParameterSpec("SHA-256",
-          "MGF1", java.security.spec.MGF1ParameterSpec.SHA256, javax.crypto.spec.PSource.PSpecified.DEFAULT));
-      javax.crypto.Cipher kwp = javax.crypto.Cipher.getInstance("AES/KWP/NoPadding");
-      kwp.init(javax.crypto.Cipher.ENCRYPT_MODE, new javax.crypto.spec.SecretKeySpec(kek, "AES"));
-      return ByteString.copyFrom(oaep.doFinal(kek)).concat(ByteString.copyFrom(kwp.doFinal(material)));
+      new java.security.SecureRandom().nextBytes(material);
+      return ImportWrap.wrap(jobPublicKey, material);
     } catch (java.security.GeneralSecurityException e) {
       throw new IllegalStateException(e);
     }
-  }
-
-  @AfterAll
-  static void stop() throws Exception {
-    if (keyChannel != null) keyChannel.shutdownNow();
-    if (policyChannel != null) policyChannel.shutdownNow();
-    if (keyService != null) keyService.close();
-    if (policyService != null) policyService.close();
-    if (keyDb != null) keyDb.close();
-    if (policyDb != null) policyDb.close();
-    // the Keycloak is shared (SharedKeycloak) and ends with the JVM
   }
 
   // ---- the role matrix ----
