@@ -84,12 +84,15 @@ public class ImportJobCatalogue {
   }
 
   /**
-   * Up to {@code limit} ACTIVE jobs whose expire time has come, their rows locked
-   * ({@code FOR UPDATE SKIP LOCKED}), re-read under the lock.
+   * Up to {@code limit} jobs due to expire, their rows locked ({@code FOR UPDATE SKIP
+   * LOCKED}), re-read under the lock: ACTIVE jobs whose expire time has come, and
+   * jobs still PENDING_GENERATION a whole lifetime after they were created (their
+   * generation keeps failing: they never became usable and must not linger).
    */
   public List<ImportJobEntity> claimDueForExpiry(Instant now, int limit) {
-    List<?> ids = em.createNativeQuery("SELECT id FROM import_job WHERE state = 'ACTIVE' AND expire_time <= ?1"
-            + " ORDER BY expire_time LIMIT ?2 FOR UPDATE SKIP LOCKED")
+    List<?> ids = em.createNativeQuery("SELECT id FROM import_job WHERE (state = 'ACTIVE' AND expire_time <= ?1)"
+            + " OR (state = 'PENDING_GENERATION' AND create_time + lifetime_seconds * interval '1 second' <= ?1)"
+            + " ORDER BY coalesce(expire_time, create_time) LIMIT ?2 FOR UPDATE SKIP LOCKED")
         .setParameter(1, now).setParameter(2, limit).getResultList();
     return ids.stream().map(o -> {
       ImportJobEntity j = em.find(ImportJobEntity.class, ((Number) o).longValue());

@@ -285,7 +285,8 @@ public class ImportService {
   }
 
   /**
-   * Expires ACTIVE jobs whose time has come: in one transaction each is marked
+   * Expires ACTIVE jobs whose time has come (and jobs whose generation has failed
+   * for a whole lifetime): in one transaction each is marked
    * EXPIRED and its blob deleted (with its audit event); after commit the backend
    * drops whatever it holds. Rows locked by another replica are skipped.
    *
@@ -307,6 +308,10 @@ public class ImportService {
       return out;
     });
     for (Object[] e : expired) {
+      if (e[2] == null) {
+        LOG.warnf("import job %s expired before its wrapping key could be generated", e[0]);
+        continue;
+      }
       try {
         backends.forLevel((ProtectionLevel) e[1]).destroy((KeyHandle) e[2]);
       } catch (RuntimeException ex) {

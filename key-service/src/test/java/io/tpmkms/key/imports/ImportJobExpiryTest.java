@@ -30,7 +30,9 @@ class ImportJobExpiryTest extends GrpcTest {
   public static class ShortLifetime implements QuarkusTestProfile {
     @Override
     public Map<String, String> getConfigOverrides() {
-      return Map.of("tpmkms.imports.job-lifetime", "2S", "tpmkms.imports.check-interval", "500ms");
+      // lost generations are not picked up here: a job that is never generated must expire on its own
+      return Map.of("tpmkms.imports.job-lifetime", "2S", "tpmkms.imports.check-interval", "500ms",
+          "tpmkms.imports.pending-grace", "1H");
     }
   }
 
@@ -66,5 +68,26 @@ class ImportJobExpiryTest extends GrpcTest {
             .setAlgorithm(Algorithm.HMAC_SHA256).setWrappedKey(ByteString.copyFrom(new byte[424])).build()));
     assertEquals(0, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey("expiry/k")
         .setIncludeDestroyed(true).build()).getVersionsCount());
+  }
+
+  @Test
+  void jobNeverGenerated_expiresAfterALifetimeFromItsCreation_insteadOfLingering() throws Exception {
+    // a job whose wrapping key generation keeps failing (here: never attempted) stays unusable
+    try (Connection c = db.getConnection(); var st = c.createStatement()) {
+      st.executeUpdate("INSERT INTO import_job (id, namespace, job_id, method, protection_level, state, backend_id,"
+          + " lifetime_seconds, create_time, row_version) VALUES (nextval('import_job_seq'), 'expiry', 'stuck',"
+          + " 'RSA_OAEP_3072_SHA256_AES_256', 'SOFTWARE', 'PENDING_GENERATION', 'software', 2,"
+          + " now() - interval '10 seconds', 0)");
+    }
+    GetImportJobRequest get = GetImportJobRequest.newBuilder().setImportJob("expiry/stuck").build();
+    ImportJob j = client.keys().getImportJob(get).getImportJob();
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (j.getState() != ImportJobState.EXPIRED && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+      j = client.keys().getImportJob(get).getImportJob();
+    }
+    assertEquals(ImportJobState.EXPIRED, j.getState());
+    assertTrue(j.hasExpireEventTime());
+    assertTrue(!j.hasGenerateTime() && j.getPublicKeyPem().isEmpty(), "it never had a wrapping key");
   }
 }

@@ -128,7 +128,7 @@ class ImportTest extends ImportInteropCases {
     sql("INSERT INTO import_job (id, namespace, job_id, method, protection_level, state, backend_id,"
         + " lifetime_seconds, create_time, row_version) VALUES (nextval('import_job_seq'), 'imp', 'lost',"
         + " 'RSA_OAEP_3072_SHA256_AES_256', 'SOFTWARE', 'PENDING_GENERATION', 'software', 3600,"
-        + " now() - interval '1 hour', 0)");
+        + " now() - interval '1 minute', 0)");
     GetImportJobRequest get = GetImportJobRequest.newBuilder().setImportJob("imp/lost").build();
     String key = key(KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM, false);
     ImportJob j = client.keys().getImportJob(get).getImportJob();
