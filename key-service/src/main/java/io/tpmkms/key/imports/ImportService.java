@@ -12,6 +12,7 @@ import io.tpmkms.key.lifecycle.KeyLifecycleService.ImportedKey;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.VersionView;
 import io.tpmkms.key.lifecycle.KeyNames;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
+import io.tpmkms.key.lifecycle.MaterialFingerprint;
 import io.tpmkms.platform.audit.AuditLog;
 import io.tpmkms.platform.audit.CallInfo;
 import io.tpmkms.platform.error.ErrorCode;
@@ -31,7 +32,6 @@ import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
@@ -388,7 +388,7 @@ public class ImportService {
           : oaepPlain;
       try (KeyMaterial m = parse(alg, material)) {
         byte[] fingerprint = m.fingerprint();
-        if (reimport != 0 && !MessageDigest.isEqual(fingerprint, checked.version().materialFingerprint)) {
+        if (reimport != 0 && !MaterialFingerprint.matches(checked.version().materialFingerprint, fingerprint)) {
           throw ServiceException.failedPrecondition(KeyReason.KEY_MATERIAL_MISMATCH,
               "the material differs from what version " + reimport + " of key \"" + kn + "\" held; a destroyed"
                   + " version can be re-imported with the same material only")

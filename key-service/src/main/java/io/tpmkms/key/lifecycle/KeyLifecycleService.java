@@ -460,7 +460,7 @@ public class KeyLifecycleService {
             v = newVersion(k, backend, imported.key(), now);
             v.algorithm = imported.algorithm();
             v.imported = true;
-            v.materialFingerprint = imported.fingerprint().clone();
+            v.materialFingerprint = MaterialFingerprint.seal(imported.fingerprint());
             v.importJob = imported.importJob();
             v.importTime = now;
             v = catalogue.insertNextVersion(k, v);
@@ -532,7 +532,7 @@ public class KeyLifecycleService {
           .with("key", kn.full()).with("version", Integer.toString(v.number));
     }
     if (v.algorithm != algorithm || (fingerprint != null
-        && !java.security.MessageDigest.isEqual(fingerprint, v.materialFingerprint))) {
+        && !MaterialFingerprint.matches(v.materialFingerprint, fingerprint))) {
       throw ServiceException.failedPrecondition(KeyReason.KEY_MATERIAL_MISMATCH,
           "the material differs from what version " + v.number + " of key \"" + kn + "\" held; a destroyed"
               + " version can be re-imported with the same material only")
