@@ -13,16 +13,12 @@ import io.tpmkms.proto.key.v1.KeyVersion;
 import io.tpmkms.cli.format.TimeText;
 import io.tpmkms.proto.key.v1.GetPublicKeyRequest;
 import io.tpmkms.proto.key.v1.KeyPurpose;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.security.cert.CertificateException;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -245,17 +241,9 @@ public final class AttestationCommand implements Callable<Integer> {
 
         private List<X509Certificate> readCertificates(Path file) throws IOException {
             try {
-                List<X509Certificate> out = new ArrayList<>();
-                for (var c : CertificateFactory.getInstance("X.509")
-                        .generateCertificates(new ByteArrayInputStream(Files.readAllBytes(file)))) {
-                    out.add((X509Certificate) c);
-                }
-                if (out.isEmpty()) {
-                    throw usage("--ek-ca " + file + ": no certificate in it");
-                }
-                return out;
-            } catch (CertificateException e) {
-                throw usage("--ek-ca " + file + ": not X.509 certificates (PEM or DER): " + e.getMessage());
+                return ImportJobAttestation.readCertificates(Files.readAllBytes(file));
+            } catch (IllegalArgumentException e) {
+                throw usage("--ek-ca " + file + ": " + e.getMessage());
             }
         }
 

@@ -20,6 +20,11 @@ final class ImportJobViews {
     }
 
     static void job(ImportJob j, PrintStream out) {
+        job(j, ImportJobAttestation.Trust.ANY, out);
+    }
+
+    /** One job, its attestation line judged against what the user trusts (e.g. a pinned AK name). */
+    static void job(ImportJob j, ImportJobAttestation.Trust trust, PrintStream out) {
         new Table("name:", j.getName())
                 .row("state:", Vocabulary.state(j.getState()))
                 .row("method:", Vocabulary.IMPORT_METHOD.show(j.getImportMethod()))
@@ -29,7 +34,7 @@ final class ImportJobViews {
                 .row("expires:", TimeText.show(j.getExpireTime()))
                 .row("expired:", TimeText.show(j.getExpireEventTime()))
                 .row("public key:", fingerprint(j))
-                .row("attestation:", attestation(j))
+                .row("attestation:", attestation(j, trust))
                 .print(out);
     }
 
@@ -67,7 +72,7 @@ final class ImportJobViews {
     }
 
     /** The offline verification of a TPM job's attestation, in one line. */
-    static String attestation(ImportJob j) {
+    static String attestation(ImportJob j, ImportJobAttestation.Trust trust) {
         if (j.getProtectionLevel() != ProtectionLevel.TPM) {
             return "none: " + Vocabulary.PROTECTION.show(j.getProtectionLevel()) + " job, the wrapping key is not attested";
         }
@@ -77,9 +82,10 @@ final class ImportJobViews {
         if (j.getPublicKeyPem().isEmpty() && !j.hasAttestation()) {
             return "- (no wrapping key yet)";
         }
-        ImportJobAttestation.Result r = ImportJobAttestation.verify(j);
+        ImportJobAttestation.Result r = ImportJobAttestation.verify(j, j.getName(), trust);
         return r.verified()
                 ? "verified offline: " + r.detail() + "; attestation key name " + r.attestationKeyName()
+                        + (trust.pinned() ? " (pinned)" : "")
                 : "NOT VERIFIED: " + r.detail();
     }
 

@@ -7,6 +7,7 @@ import io.tpmkms.cli.Platform;
 import io.tpmkms.cli.Session;
 import io.tpmkms.cli.TpmkmsCommand;
 import io.tpmkms.cli.attestation.AttestationFile;
+import io.tpmkms.cli.attestation.ImportJobAttestation;
 import io.tpmkms.cli.format.DurationText;
 import io.tpmkms.cli.format.Vocabulary;
 import io.tpmkms.proto.key.v1.CreateImportJobRequest;
@@ -137,7 +138,9 @@ public final class ImportJobsCommand implements Callable<Integer> {
             "--public-key-out writes the wrapping key (PEM), --attestation-out its attestation as 'attestation get' "
                     + "writes one (verify it with 'tpmkms attestation verify --in FILE --public-key PEMFILE --nonce HEX', "
                     + "HEX = SHA-256(\"tpmkms/import-job/v1\" 0x00 \"NAMESPACE/JOB\"): "
-                    + "printf 'tpmkms/import-job/v1\\0%%s' NAMESPACE/JOB | sha256sum | cut -c1-64)."})
+                    + "printf 'tpmkms/import-job/v1\\0%%s' NAMESPACE/JOB | sha256sum | cut -c1-64).",
+            "--attestation-key-name HEX judges the attestation against the AK you trust: 'verified offline' only "
+                    + "when the statement is signed by the AK of that name, else 'NOT VERIFIED'."})
     static final class Get extends KmsCommand {
         @Parameters(paramLabel = "NAMESPACE/JOB", description = "The job.")
         String job;
@@ -149,15 +152,27 @@ public final class ImportJobsCommand implements Callable<Integer> {
                 description = "Write the wrapping key's attestation (JSON) here; TPM jobs only.")
         String attestationOut;
 
+        @Option(names = "--attestation-key-name", paramLabel = "HEX",
+                description = "The TPM name of the attestation key you trust (hex, as the attestation line prints it): "
+                        + "the attestation line says verified only when the statement is signed by that AK.")
+        String attestationKeyName;
+
         @Override
         protected int run(Session s) throws Exception {
+            ImportJobAttestation.Trust trust;
+            try {
+                trust = attestationKeyName == null ? ImportJobAttestation.Trust.ANY
+                        : new ImportJobAttestation.Trust(ImportJobAttestation.parseAkName(attestationKeyName), null);
+            } catch (IllegalArgumentException e) {
+                throw usage("--attestation-key-name: " + e.getMessage());
+            }
             GetImportJobResponse response = s.keys().getImportJob(
                     GetImportJobRequest.newBuilder().setImportJob(job).build());
             ImportJob j = response.getImportJob();
             if (s.json()) {
                 s.printJson(response);
             } else {
-                ImportJobViews.job(j, s.out());
+                ImportJobViews.job(j, trust, s.out());
             }
             if (publicKeyOut != null) {
                 if (j.getPublicKeyPem().isEmpty()) {

@@ -18,11 +18,17 @@ import io.tpmkms.proto.key.v1.ImportKeyVersionResponse;
 import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
 import io.tpmkms.protection.ImportWrapping;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.PublicKey;
+import java.security.cert.X509Certificate;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.Arrays;
+import java.util.List;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -36,14 +42,19 @@ import picocli.CommandLine.Parameters;
  * CLI wraps locally, as {@code gcloud kms keys versions import --target-key-file} does, in this
  * order: read the material ({@link KeyMaterialFile}); GetImportJob; refuse unless the job is ACTIVE;
  * for a TPM job verify the wrapping key's attestation offline and refuse if it does not verify (there
- * is no way to skip this); wrap with {@link ImportWrapping#wrap}; zero the material; send. A refusal
- * sends nothing after GetImportJob. A SOFTWARE job's wrapping key has no attestation: a warning
- * says so on stderr.
+ * is no way to skip this), and against what the user trusts: the pinned attestation key name
+ * ({@code --attestation-key-name}) and the EK certificate's CA ({@code --ek-ca}); wrap with
+ * {@link ImportWrapping#wrap}; zero the material; send. A refusal sends nothing after GetImportJob.
+ * Without a pin, a note on stderr prints the AK's name to pin. A SOFTWARE job's wrapping key has no
+ * attestation: a warning says so on stderr, and with a pin or an EK CA the import is refused.
  */
 @Command(name = "import", description = {
         "Create a new version of KEY from key material, wrapped for an import job (ImportKeyVersion).",
         "--key-file: the CLI fetches the job, refuses unless it is active, verifies a TPM job's attestation "
                 + "offline (refuses if it fails), wraps the material locally and sends only the wrapped blob.",
+        "--attestation-key-name pins the attestation key: the TPM job's statement must be signed by the AK of "
+                + "that name (as 'import-jobs get' prints it); --ek-ca requires its EK certificate to be issued "
+                + "by one of the given CA certificates. Neither binds the AK to the EK (no credential activation).",
         "Material: 32 raw bytes for aes-256-gcm and hmac-sha256; PKCS#8 (PEM 'PRIVATE KEY' or DER) for EC and RSA.",
         "--wrapped-key-file: a blob already wrapped as the job's method says (e.g. with openssl), sent as it is."})
 public final class ImportKeyCommand extends KmsCommand {
@@ -83,12 +94,24 @@ public final class ImportKeyCommand extends KmsCommand {
     @Option(names = "--make-primary", description = "Make the new version primary.")
     boolean makePrimary;
 
+    @Option(names = "--attestation-key-name", paramLabel = "HEX",
+            description = "With --key-file: the TPM name of the attestation key you trust (hex, as 'import-jobs get' "
+                    + "and 'attestation verify' print it). The TPM job's statement must be signed by that AK, "
+                    + "else nothing is sent.")
+    String attestationKeyName;
+
+    @Option(names = "--ek-ca", paramLabel = "PEMFILE",
+            description = "With --key-file: the TPM job's EK certificate must be issued by one of the CA "
+                    + "certificates in this file (PEM or DER), else nothing is sent.")
+    Path ekCa;
+
     @Override
     protected int run(Session s) throws Exception {
         if (version < 0) {
             throw usage("--version must be a positive number, got " + version);
         }
-        byte[] wrapped = source.wrappedKeyFile != null ? s.read(source.wrappedKeyFile) : wrapLocally(s);
+        ImportJobAttestation.Trust trust = trust();
+        byte[] wrapped = source.wrappedKeyFile != null ? s.read(source.wrappedKeyFile) : wrapLocally(s, trust);
         if (wrapped.length == 0) {
             throw usage("the wrapped key is empty");
         }
@@ -108,7 +131,36 @@ public final class ImportKeyCommand extends KmsCommand {
         return ExitCodes.OK;
     }
 
-    private byte[] wrapLocally(Session s) throws Exception {
+    /** What the user trusts in a TPM job's attestation; a usage error for options that cannot apply. */
+    private ImportJobAttestation.Trust trust() throws IOException {
+        if (attestationKeyName == null && ekCa == null) {
+            return ImportJobAttestation.Trust.ANY;
+        }
+        if (source.wrappedKeyFile != null) {
+            throw usage((attestationKeyName != null ? "--attestation-key-name" : "--ek-ca")
+                    + " checks the job's attestation before wrapping: it needs --key-file (with --wrapped-key-file "
+                    + "nothing is checked locally)");
+        }
+        String pin;
+        try {
+            pin = attestationKeyName == null ? null : ImportJobAttestation.parseAkName(attestationKeyName);
+        } catch (IllegalArgumentException e) {
+            throw usage("--attestation-key-name: " + e.getMessage());
+        }
+        List<X509Certificate> cas = null;
+        if (ekCa != null) {
+            try {
+                cas = ImportJobAttestation.readCertificates(Files.readAllBytes(ekCa));
+            } catch (NoSuchFileException e) {
+                throw usage("--ek-ca " + ekCa + ": no such file");
+            } catch (IllegalArgumentException e) {
+                throw usage("--ek-ca " + ekCa + ": " + e.getMessage());
+            }
+        }
+        return new ImportJobAttestation.Trust(pin, cas);
+    }
+
+    private byte[] wrapLocally(Session s, ImportJobAttestation.Trust trust) throws Exception {
         byte[] material;
         try {
             material = KeyMaterialFile.read(source.keyFile, s.read(source.keyFile), algorithm);
@@ -128,12 +180,21 @@ public final class ImportKeyCommand extends KmsCommand {
             }
             ImportWrapping.Method method = method(job.getImportMethod());
             if (job.getProtectionLevel() == ProtectionLevel.TPM) {
-                ImportJobAttestation.Result attested = ImportJobAttestation.verify(job, importJob);
+                ImportJobAttestation.Result attested = ImportJobAttestation.verify(job, importJob, trust);
                 if (!attested.verified()) {
                     throw new CommandException(ExitCodes.FAILED, "the attestation of import job " + importJob
                             + "'s wrapping key does not verify (" + attested.detail()
                             + "): the key material was not wrapped and nothing was sent");
                 }
+                if (!trust.pinned()) {
+                    s.err().println("note: attestation key not pinned (--attestation-key-name); its name is "
+                            + attested.attestationKeyName());
+                }
+            } else if (!trust.any()) {
+                throw new CommandException(ExitCodes.FAILED, "import job " + importJob + " is "
+                        + Vocabulary.PROTECTION.show(job.getProtectionLevel()) + ": its wrapping key has no attestation "
+                        + "to check " + (trust.pinned() ? "--attestation-key-name" : "--ek-ca")
+                        + " against: the key material was not wrapped and nothing was sent");
             } else {
                 s.err().println("warning: import job " + importJob + " is "
                         + Vocabulary.PROTECTION.show(job.getProtectionLevel())

@@ -122,13 +122,30 @@ class ImportTpmJobTest extends CliHarness {
         return tpmJob.toBuilder().setAttestation(change.apply(tpmJob.getAttestation().toBuilder())).build();
     }
 
-    private Result importAes(ImportJob job, byte[] aes) throws Exception {
+    private Result importAes(ImportJob job, byte[] aes, String... options) throws Exception {
         Path f = Files.write(dir.resolve("aes.bin"), aes);
         service.respond(GetImportJobResponse.newBuilder().setImportJob(job).build(),
                 ImportKeyVersionResponse.newBuilder().setVersion(KeyVersion.newBuilder().setKey("ns/k").setVersion(1)
                         .setImported(true).setImportJob(JOB)).build());
-        return run("keys", "import", "ns/k", "--import-job", JOB, "--algorithm", "aes-256-gcm", "--key-file", f.toString());
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of(
+                "keys", "import", "ns/k", "--import-job", JOB, "--algorithm", "aes-256-gcm", "--key-file", f.toString()));
+        args.addAll(java.util.List.of(options));
+        return run(args.toArray(String[]::new));
     }
+
+    /** The AK name the job's statement carries, as the CLI prints it (lowercase hex). */
+    private String akName() {
+        return java.util.HexFormat.of().formatHex(tpmJob.getAttestation().getAttestationKeyName().toByteArray());
+    }
+
+    /** A well-formed TPM name that is not the statement's AK: its last digest byte changed. */
+    private String anotherAkName() {
+        return java.util.HexFormat.of().formatHex(
+                flip(tpmJob.getAttestation().getAttestationKeyName(), tpmJob.getAttestation().getAttestationKeyName().size() - 1)
+                        .toByteArray());
+    }
+
+    private static final String NOT_PINNED_NOTE = "note: attestation key not pinned (--attestation-key-name); its name is ";
 
     private static byte[] random(int n) {
         byte[] b = new byte[n];
@@ -151,7 +168,8 @@ class ImportTpmJobTest extends CliHarness {
         Result r = importAes(tpmJob, aes);
 
         assertEquals(0, r.exitCode(), r::toString);
-        assertEquals("", r.stderr(), "no warning for an attested job");
+        assertEquals(NOT_PINNED_NOTE + akName(), r.stderr().strip(),
+                "no warning for an attested job, only the AK name to pin");
         byte[] wrapped = service.only(ImportKeyVersionRequest.class).getWrappedKey().toByteArray();
         ImportWrapping.Parts parts = ImportWrapping.split(ImportWrapping.Method.RSA_OAEP_3072_SHA256_AES_256, wrapped);
         byte[] k = backend.asymmetricDecrypt(wrappingKey.handle(), parts.oaep());
@@ -180,6 +198,101 @@ class ImportTpmJobTest extends CliHarness {
         assertEquals(0, v.exitCode(), v::toString);
         assertTrue(v.stdout().contains("public key matches: ok"), v::toString);
         assertTrue(v.stdout().contains("origin (TPM attributes): generated in the TPM"), v::toString);
+    }
+
+    // --- pinning the attestation key, checking the EK certificate's CA ------------------------
+
+    @Test
+    void import_pinnedToTheStatementsAk_proceeds_caseInsensitively_withoutTheNote() throws Exception {
+        byte[] aes = random(32);
+
+        Result r = importAes(tpmJob, aes, "--attestation-key-name", akName().toUpperCase(java.util.Locale.ROOT));
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertEquals("", r.stderr(), "pinned: no note");
+        byte[] wrapped = service.only(ImportKeyVersionRequest.class).getWrappedKey().toByteArray();
+        ImportWrapping.Parts parts = ImportWrapping.split(ImportWrapping.Method.RSA_OAEP_3072_SHA256_AES_256, wrapped);
+        assertArrayEquals(aes, ImportWrapping.unwrapKwp(backend.asymmetricDecrypt(wrappingKey.handle(), parts.oaep()),
+                parts.kwp()));
+    }
+
+    @Test
+    void import_pinnedToAnotherAk_isRefused_andNothingIsSent() throws Exception {
+        Result r = importAes(tpmJob, random(32), "--attestation-key-name", anotherAkName());
+
+        assertRefused(r, "attestation key name " + akName() + " is not the pinned --attestation-key-name "
+                + anotherAkName());
+        assertTrue(!r.stderr().contains(NOT_PINNED_NOTE), r::toString);
+    }
+
+    @Test
+    void import_pinned_butTheStatementDoesNotVerify_isRefusedForTheFailedCheck() throws Exception {
+        int index = tpmJob.getAttestation().getSignature().size() - 2;
+
+        Result r = importAes(tampered(b -> b.setSignature(flip(b.getSignature(), index))), random(32),
+                "--attestation-key-name", akName());
+
+        assertRefused(r, "signature by the attestation key");
+    }
+
+    @Test
+    void import_ekCa_theIssuingCa_proceeds_andAnotherCa_isRefused() throws Exception {
+        Path issuer = swtpm.dir.resolve("ca/issuercert.pem");
+        Path root = swtpm.dir.resolve("ca/swtpm-localca-rootca-cert.pem");
+
+        Result ok = importAes(tpmJob, random(32), "--ek-ca", issuer.toString(), "--attestation-key-name", akName());
+        assertEquals(0, ok.exitCode(), ok::toString);
+        assertEquals(1, service.requests(ImportKeyVersionRequest.class).size());
+        service.reset();
+
+        Result bad = importAes(tpmJob, random(32), "--ek-ca", root.toString());
+        assertRefused(bad, "EK certificate issued by the given CA: the EK certificate's issuer");
+    }
+
+    @Test
+    void import_pinOrEkCa_forASoftwareJob_isRefused_andNothingIsSent() throws Exception {
+        ImportJob software = tpmJob.toBuilder().setProtectionLevel(ProtectionLevel.SOFTWARE).clearAttestation().build();
+
+        Result r = importAes(software, random(32), "--attestation-key-name", akName());
+
+        assertEquals(ExitCodes.FAILED, r.exitCode(), r::toString);
+        assertTrue(r.stderr().contains("import job " + JOB + " is software: its wrapping key has no attestation to "
+                + "check --attestation-key-name against"), r::toString);
+        assertTrue(r.stderr().contains("nothing was sent"), r::toString);
+        assertTrue(service.requests(ImportKeyVersionRequest.class).isEmpty(), "no ImportKeyVersion");
+    }
+
+    @Test
+    void import_pinWithWrappedKeyFile_orMalformedPin_isAUsageError_andNothingIsCalled() throws Exception {
+        Path blob = Files.write(dir.resolve("blob.bin"), random(400));
+
+        Result wrapped = run("keys", "import", "ns/k", "--import-job", JOB, "--algorithm", "aes-256-gcm",
+                "--wrapped-key-file", blob.toString(), "--attestation-key-name", akName());
+        Result notHex = importAes(tpmJob, random(32), "--attestation-key-name", "000bxyz");
+
+        assertEquals(ExitCodes.USAGE, wrapped.exitCode(), wrapped::toString);
+        assertTrue(wrapped.stderr().contains("it needs --key-file"), wrapped::toString);
+        assertEquals(ExitCodes.USAGE, notHex.exitCode(), notHex::toString);
+        assertTrue(notHex.stderr().contains("--attestation-key-name: not hex"), notHex::toString);
+        assertTrue(service.requests(ImportKeyVersionRequest.class).isEmpty(), "no ImportKeyVersion");
+        assertTrue(service.requests(io.tpmkms.proto.key.v1.GetImportJobRequest.class).isEmpty(), "no GetImportJob");
+    }
+
+    @Test
+    void get_attestationKeyName_judgesTheAttestationLineAgainstThePin() throws Exception {
+        service.respond(GetImportJobResponse.newBuilder().setImportJob(tpmJob).build());
+        Result right = run("import-jobs", "get", JOB, "--attestation-key-name", "0x" + akName());
+        service.respond(GetImportJobResponse.newBuilder().setImportJob(tpmJob).build());
+        Result wrong = run("import-jobs", "get", JOB, "--attestation-key-name", anotherAkName());
+
+        assertEquals(0, right.exitCode(), right::toString);
+        assertTrue(right.stdout().contains("verified offline: TPM2_Certify of the wrapping key: "), right::toString);
+        assertTrue(right.stdout().contains("attestation key = the pinned one; attestation key name " + akName()
+                + " (pinned)"), right::toString);
+        assertEquals(0, wrong.exitCode(), wrong::toString);
+        assertTrue(wrong.stdout().contains("NOT VERIFIED: attestation key name " + akName()
+                + " is not the pinned --attestation-key-name " + anotherAkName()), wrong::toString);
+        assertTrue(!wrong.stdout().contains("verified offline"), wrong::toString);
     }
 
     @Test
