@@ -110,7 +110,7 @@ public class BackendRegistry {
     long wrapped = catalogue.countVersionsHoldingMaterial().orElse(0);
     if (wrapped > 0) {
       throw new IllegalStateException("the software root seed " + seed + " is missing but the database holds "
-          + wrapped + " key versions that depend on it; restore the seed file from backup"
+          + wrapped + " key versions and import jobs that depend on it; restore the seed file from backup"
           + " (or point the configuration at it) instead of starting with a new one");
     }
   }

@@ -282,18 +282,30 @@ public class KeyCatalogue {
   // at startup, outside any transaction
 
   /**
-   * How many key versions still hold material (a blob), read with plain JDBC
-   * outside any transaction (at startup, before the first key is used).
-   * Empty if the catalogue cannot be read: no schema yet, a fresh installation.
+   * How many key versions and ACTIVE import jobs still hold material (a blob),
+   * read with plain JDBC outside any transaction (at startup, before the first key
+   * is used). Empty if the catalogue cannot be read: no schema yet, a fresh
+   * installation. Import jobs count from the schema version that has them on.
    */
   public OptionalLong countVersionsHoldingMaterial() {
-    try (Connection c = db.getConnection();
-        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM kms_key_version WHERE key_blob IS NOT NULL");
-        ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      return OptionalLong.of(rs.getLong(1));
+    try (Connection c = db.getConnection()) {
+      long versions = count(c, "SELECT count(*) FROM kms_key_version WHERE key_blob IS NOT NULL");
+      long jobs;
+      try {
+        jobs = count(c, "SELECT count(*) FROM import_job WHERE wrapping_key_blob IS NOT NULL");
+      } catch (SQLException e) {
+        jobs = 0; // a catalogue from before import jobs (V4) not migrated yet
+      }
+      return OptionalLong.of(versions + jobs);
     } catch (SQLException e) {
       return OptionalLong.empty();
+    }
+  }
+
+  private static long count(Connection c, String sql) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
     }
   }
 }

@@ -58,6 +58,7 @@ class KeyCatalogueTest {
   private static final ExecutorService THREADS = Executors.newCachedThreadPool();
 
   @Inject KeyCatalogue catalogue;
+  @Inject io.agroal.api.AgroalDataSource db;
 
   @AfterAll
   static void stopThreads() {
@@ -355,6 +356,22 @@ class KeyCatalogueTest {
     });
     assertEquals(before + 1, catalogue.countVersionsHoldingMaterial().orElseThrow(),
         "a destroyed version's tombstone holds no material");
+  }
+
+  @Test
+  void countVersionsHoldingMaterial_countsActiveImportJobsToo() throws Exception {
+    long before = catalogue.countVersionsHoldingMaterial().orElseThrow();
+    try (java.sql.Connection c = db.getConnection(); var st = c.createStatement()) {
+      // an ACTIVE job's wrapping key blob depends on the root seed like a key version's
+      st.executeUpdate("INSERT INTO import_job (id, namespace, job_id, method, protection_level, state, backend_id,"
+          + " wrapping_key_blob, public_key, lifetime_seconds, create_time, generate_time, expire_time, row_version)"
+          + " VALUES (nextval('import_job_seq'), 'cat-count', 'job', 'RSA_OAEP_3072_SHA256_AES_256', 'SOFTWARE',"
+          + " 'ACTIVE', 'software', '\\x01', '\\x02', 3600, now(), now(), now() + interval '1 hour', 0)");
+      assertEquals(before + 1, catalogue.countVersionsHoldingMaterial().orElseThrow());
+      st.executeUpdate("UPDATE import_job SET state = 'EXPIRED', wrapping_key_blob = NULL WHERE job_id = 'job'"
+          + " AND namespace = 'cat-count'");
+    }
+    assertEquals(before, catalogue.countVersionsHoldingMaterial().orElseThrow(), "an expired job holds nothing");
   }
 
   // ---------------------------------------------------------------------------------------------
