@@ -382,7 +382,8 @@ public class ImportService {
     byte[] oaepPlain = null;
     byte[] material = null;
     try {
-      oaepPlain = wrappedKeyInvalid(() -> unwrapper.asymmetricDecrypt(job.wrappingKey(), parts.oaep()));
+      oaepPlain = wrappedKeyInvalid(() -> withWrappingKey(jn, () -> unwrapper.asymmetricDecrypt(job.wrappingKey(),
+          parts.oaep())));
       byte[] first = oaepPlain;
       material = job.method.aesKeyWrap() ? wrappedKeyInvalid(() -> ImportWrapping.unwrapKwp(first, parts.kwp()))
           : oaepPlain;
@@ -431,6 +432,21 @@ public class ImportService {
       if (e.kind() != BackendException.Kind.INVALID_INPUT) throw e;
       throw new ServiceException(ErrorCode.INVALID_ARGUMENT, KeyReason.KEY_MATERIAL_INVALID,
           "the unwrapped key material is not a valid " + alg + " key: " + e.getMessage(), Map.of(), e);
+    }
+  }
+
+  /**
+   * Runs a step with the job's wrapping key: a blob the backend cannot use (another root seed,
+   * another TPM) is the job's problem, not a key version's.
+   */
+  private static <T> T withWrappingKey(JobName jn, Supplier<T> step) {
+    try {
+      return step.get();
+    } catch (BackendException e) {
+      if (e.kind() != BackendException.Kind.KEY_INVALID) throw e;
+      throw new ServiceException(ErrorCode.FAILED_PRECONDITION, KeyReason.KEY_MATERIAL_UNUSABLE,
+          "the wrapping key of import job \"" + jn + "\" cannot be used here (its blob was made under another root"
+              + " seed or TPM); create a new import job", Map.of("import_job", jn.full()), e);
     }
   }
 
