@@ -251,6 +251,21 @@ class ImportTest extends ImportInteropCases {
         () -> reimport(key, job, 2, openssl.wrap(job.getPublicKeyPem(), material, false)));
   }
 
+  @Test
+  void jobWhoseWrappingKeyBlobCannotBeOpened_isTheJobsFault_andChangesNothing() throws Exception {
+    ImportJob job = activeJob("imp", ImportMethod.RSA_OAEP_3072_SHA256_AES_256);
+    String key = key(KeyPurpose.MAC, Algorithm.HMAC_SHA256, true);
+    byte[] wrapped = openssl.wrap(job.getPublicKeyPem(), openssl.rand(32), false);
+    // a blob from another installation, or damaged: the backend cannot open it
+    sql("UPDATE import_job SET wrapping_key_blob = set_byte(wrapping_key_blob, 40, get_byte(wrapping_key_blob, 40) # 1)"
+        + " WHERE namespace = 'imp' AND job_id = '" + job.getJobId() + "'");
+    unchanged(key, "KEY_MATERIAL_UNUSABLE", Status.Code.FAILED_PRECONDITION,
+        () -> importInto(key, job, Algorithm.HMAC_SHA256, wrapped));
+    io.grpc.StatusRuntimeException e = io.tpmkms.testing.GrpcClient.assertFailure(Status.Code.FAILED_PRECONDITION,
+        "KEY_MATERIAL_UNUSABLE", () -> importInto(key, job, Algorithm.HMAC_SHA256, wrapped));
+    assertTrue(e.getStatus().getDescription().contains("import job \"" + job.getName() + "\""), e.getStatus()::toString);
+  }
+
   // ---- bad input: a clear error, nothing changes ---------------------------------------------------
 
   @Test
