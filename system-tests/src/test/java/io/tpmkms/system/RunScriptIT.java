@@ -70,8 +70,8 @@ class RunScriptIT {
       assertFalse(out.contains("initdb") || out.contains("INFO"), "service output on the terminal:\n" + out);
       assertTrue(out.lines().count() < 40, "terminal output of " + out.lines().count() + " lines:\n" + out);
 
-      ReadmeWalkthrough.run(blocks.get(0), work, cliEnv);
-      ReadmeWalkthrough.run(blocks.get(2), work, cliEnv);   // the audit trail of the above
+      walk(run, blocks.get(0));
+      walk(run, blocks.get(2));   // the audit trail of the above
       assertTrue(Files.exists(dir.resolve("xdg/tpmkms/credentials.json")), "token cache under XDG_CONFIG_HOME");
 
       run.signal("TERM");
@@ -86,8 +86,8 @@ class RunScriptIT {
   void runTpm_readmeTpmAndUserBlocks_thenCtrlC_stopsEverything() throws Exception {
     try (RunScript run = RunScript.start(data, ports, "--tpm").awaitReady()) {
       assertTrue(run.output().contains("default protection: TPM"), run.output());
-      ReadmeWalkthrough.run(blocks.get(1), work, cliEnv);   // logged in as dev-admin by the first block
-      ReadmeWalkthrough.run(blocks.get(3), work, cliEnv);
+      walk(run, blocks.get(1));   // logged in as dev-admin by the first block
+      walk(run, blocks.get(3));
 
       run.signal("INT");
       assertEquals(130, run.awaitExit(STOP_TIMEOUT), run.output());
@@ -156,6 +156,28 @@ class RunScriptIT {
       } finally {
         run.close();
       }
+    }
+  }
+
+  /**
+   * Runs a README block against a running ./run; a failing step reports what ./run said and
+   * the end of each service's log (the data directory is gone once the test ends).
+   */
+  private static void walk(RunScript run, List<ReadmeWalkthrough.Step> block) throws Exception {
+    try {
+      ReadmeWalkthrough.run(block, work, cliEnv);
+    } catch (AssertionError e) {
+      StringBuilder b = new StringBuilder(e.getMessage()).append("\n./run said:\n").append(run.output());
+      try (var logs = Files.newDirectoryStream(data, "*.log")) {
+        for (Path log : logs) {
+          List<String> lines = Files.readAllLines(log);
+          b.append("\n--- last lines of ").append(log.getFileName()).append(":\n")
+              .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size())));
+        }
+      } catch (java.io.IOException | RuntimeException ignored) {
+        // what could be read is in the message already
+      }
+      throw new AssertionError(b.toString(), e);
     }
   }
 }
