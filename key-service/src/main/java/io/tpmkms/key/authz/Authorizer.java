@@ -4,7 +4,6 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.tpmkms.platform.error.ServiceException;
@@ -20,6 +19,7 @@ import io.tpmkms.platform.audit.CallInfo;
 import io.tpmkms.platform.auth.AuthConfig;
 import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.auth.ServiceCredentials;
+import io.tpmkms.platform.tls.ServiceChannels;
 import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.platform.rpc.Authorization;
 import io.tpmkms.platform.rpc.Target;
@@ -55,14 +55,16 @@ public class Authorizer implements Authorization {
   private final AuthConfig auth;
   private final AuthzConfig config;
   private final ServiceCredentials credentials;
+  private final ServiceChannels channels;
   private final Map<CacheKey, Verdict> cache = new ConcurrentHashMap<>();
   private final boolean enabled;
   private ManagedChannel channel;
 
-  public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials) {
+  public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials, ServiceChannels channels) {
     this.auth = auth;
     this.config = config;
     this.credentials = credentials;
+    this.channels = channels;
     this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
   }
 
@@ -73,7 +75,7 @@ public class Authorizer implements Authorization {
     }
     String target = config.policyService().orElseThrow(() -> new IllegalStateException(
         "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
-    channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    channel = channels.open(target, "policy service");
     LOG.infof("authorizing every call with the policy service at %s (decisions cached %s)", target,
         config.cacheTtl());
   }

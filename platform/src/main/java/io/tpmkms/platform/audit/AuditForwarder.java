@@ -4,7 +4,6 @@ import com.google.protobuf.CodedOutputStream;
 import io.agroal.api.AgroalDataSource;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.MethodDescriptor;
 import io.grpc.protobuf.ProtoUtils;
 import io.grpc.stub.ClientCalls;
@@ -62,8 +61,11 @@ public class AuditForwarder {
 
   private final io.tpmkms.platform.auth.ServiceCredentials credentials;
 
+  private final io.tpmkms.platform.tls.ServiceChannels channels;
+
   public AuditForwarder(AgroalDataSource db, AuditConfig config, AuditLog log,
-      io.tpmkms.platform.auth.ServiceCredentials credentials) {
+      io.tpmkms.platform.auth.ServiceCredentials credentials, io.tpmkms.platform.tls.ServiceChannels channels) {
+    this.channels = channels;
     this.db = db;
     this.log = log;
     this.config = config;
@@ -77,7 +79,7 @@ public class AuditForwarder {
           + " and the journal");
       return;
     }
-    channel = ManagedChannelBuilder.forTarget(target.get()).usePlaintext().build();
+    channel = channels.open(target.get(), "audit service");
     running = true;
     thread = new Thread(this::loop, "audit-forwarder");
     thread.setDaemon(true);
