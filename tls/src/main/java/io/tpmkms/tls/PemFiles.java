@@ -19,7 +19,6 @@ import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.openssl.PEMEncryptedKeyPair;
 import org.bouncycastle.openssl.PEMKeyPair;
 import org.bouncycastle.openssl.PEMParser;
-import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.pkcs.PKCS8EncryptedPrivateKeyInfo;
 
 /**
@@ -65,12 +64,27 @@ public final class PemFiles {
     } catch (IOException | RuntimeException e) {
       throw new InvalidTlsFileException(file, "is not a PEM private key (" + e.getClass().getSimpleName() + ")", null);
     }
-    JcaPEMKeyConverter converter = new JcaPEMKeyConverter();
-    try {
-      if (o instanceof PrivateKeyInfo info) return converter.getPrivateKey(info);
-      if (o instanceof PEMKeyPair pair) return converter.getKeyPair(pair).getPrivate();
-    } catch (IOException | RuntimeException e) {
-      throw new InvalidTlsFileException(file, "holds a private key of an algorithm this JVM cannot use", null);
+    PrivateKeyInfo info = o instanceof PrivateKeyInfo i ? i : o instanceof PEMKeyPair pair ? pair.getPrivateKeyInfo()
+        : null;
+    if (info != null) {
+      // the JDK's own key factories (BouncyCastle's converter would ask for "ECDSA", which the JDK lacks)
+      String oid = info.getPrivateKeyAlgorithm().getAlgorithm().getId();
+      String alg = switch (oid) {
+        case "1.2.840.113549.1.1.1" -> "RSA";
+        case "1.2.840.10045.2.1" -> "EC";
+        case "1.3.101.112" -> "Ed25519";
+        default -> null;
+      };
+      if (alg == null) {
+        throw new InvalidTlsFileException(file, "holds a private key of algorithm " + oid + "; RSA, EC and Ed25519 "
+            + "keys are supported", null);
+      }
+      try {
+        return java.security.KeyFactory.getInstance(alg)
+            .generatePrivate(new java.security.spec.PKCS8EncodedKeySpec(info.getEncoded()));
+      } catch (IOException | GeneralSecurityException | RuntimeException e) {
+        throw new InvalidTlsFileException(file, "holds an " + alg + " private key this JVM cannot read", null);
+      }
     }
     if (o instanceof PKCS8EncryptedPrivateKeyInfo || o instanceof PEMEncryptedKeyPair) {
       throw new InvalidTlsFileException(file, "holds an encrypted private key; give the key unencrypted "
