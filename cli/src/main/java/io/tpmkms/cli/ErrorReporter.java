@@ -61,6 +61,9 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
             KmsConnection.Service service = commandLine.getCommand() instanceof KmsCommand command
                     ? command.service() : KmsConnection.Service.KEY;
             code = reportStatus(sre, service, err);
+        } else if (ex instanceof io.tpmkms.tls.InvalidTlsFileException e) {
+            err.println("error: TLS: " + e.getMessage());
+            code = ExitCodes.USAGE;
         } else if (ex instanceof NoSuchFileException e) {
             err.println("error: no such file: " + e.getFile());
             code = ExitCodes.USAGE;
@@ -89,6 +92,14 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
             return e.exitCode();
         }
         Optional<ErrorInfo> info = errorInfo(ex);
+        if (status.getCode() == Status.Code.UNAVAILABLE && info.isEmpty()) {
+            String tls = io.tpmkms.cli.connection.TlsDiagnosis.explain(ex,
+                    "the " + service.description() + " at " + address, root.clientTls(service), address);
+            if (tls != null) {
+                err.println("error: " + tls + " (" + status.getCode() + ")");
+                return ExitCodes.forStatus(status.getCode());
+            }
+        }
         String what = switch (status.getCode()) {
             // With an ErrorInfo the service itself answered (e.g. its database is down): show its message.
             case UNAVAILABLE -> info.isPresent() ? describe(status)

@@ -60,20 +60,41 @@ public final class TpmkmsCommand implements Callable<Integer> {
 
     @Option(names = "--address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
             defaultValue = "${env:TPMKMS_ADDRESS:-localhost:9090}",
-            description = "Key service address (env TPMKMS_ADDRESS, default ${DEFAULT-VALUE}). Plaintext gRPC.")
+            description = "Key service address (env TPMKMS_ADDRESS, default ${DEFAULT-VALUE}).")
     String address;
 
     @Option(names = "--audit-address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
             defaultValue = "${env:TPMKMS_AUDIT_ADDRESS:-localhost:9091}",
             description = "Audit service address, for 'audit' commands (env TPMKMS_AUDIT_ADDRESS, "
-                    + "default ${DEFAULT-VALUE}). Plaintext gRPC.")
+                    + "default ${DEFAULT-VALUE}).")
     String auditAddress;
 
     @Option(names = "--policy-address", scope = ScopeType.INHERIT, paramLabel = "HOST:PORT",
             defaultValue = "${env:TPMKMS_POLICY_ADDRESS:-localhost:9092}",
             description = "Policy service address, for 'policy', 'bindings' and 'whoami' (env TPMKMS_POLICY_ADDRESS, "
-                    + "default ${DEFAULT-VALUE}). Plaintext gRPC.")
+                    + "default ${DEFAULT-VALUE}).")
     String policyAddress;
+
+    @Option(names = "--ca-file", scope = ScopeType.INHERIT, paramLabel = "FILE",
+            defaultValue = "${env:TPMKMS_CA_FILE}",
+            description = "TLS: the CA bundle (PEM) the services' certificates are verified against, with their host "
+                    + "names (env TPMKMS_CA_FILE). Remembered for each address it is used with; without it and "
+                    + "nothing remembered, plaintext (loopback only).")
+    java.nio.file.Path caFile;
+
+    @Option(names = "--client-cert", scope = ScopeType.INHERIT, paramLabel = "FILE",
+            defaultValue = "${env:TPMKMS_CLIENT_CERT}",
+            description = "Mutual TLS: the client certificate (PEM) to present (env TPMKMS_CLIENT_CERT).")
+    java.nio.file.Path clientCert;
+
+    @Option(names = "--client-key", scope = ScopeType.INHERIT, paramLabel = "FILE",
+            defaultValue = "${env:TPMKMS_CLIENT_KEY}",
+            description = "Its private key (PEM, unencrypted; env TPMKMS_CLIENT_KEY).")
+    java.nio.file.Path clientKey;
+
+    @Option(names = "--plaintext", scope = ScopeType.INHERIT,
+            description = "Plaintext gRPC even where a CA is remembered for the address.")
+    boolean plaintext;
 
     @Option(names = "--timeout", scope = ScopeType.INHERIT, paramLabel = "DURATION", defaultValue = "30s",
             converter = DurationText.Converter.class,
@@ -126,7 +147,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
 
     /** Root options that take a value in the next argument (for finding the subcommand's name). */
     private static final Set<String> OPTIONS_WITH_VALUE = Set.of("--address", "--audit-address", "--policy-address",
-            "--timeout");
+            "--timeout", "--ca-file", "--client-cert", "--client-key");
 
     private static Map<String, Class<?>> subcommands() {
         Map<String, Class<?>> m = new LinkedHashMap<>();
@@ -308,7 +329,39 @@ public final class TpmkmsCommand implements Callable<Integer> {
         // Fetch the token first: gRPC applies call credentials only once connected, so without this
         // "not logged in" would hide behind "cannot reach" whenever the service is down too.
         tokens().token();
-        return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, tokens()));
+        return KmsConnection.open(new KmsConnection.Settings(service, address(service), timeout, tokens(),
+                clientTls(service)));
+    }
+
+    /**
+     * How the CLI reaches {@code service}: plaintext with {@code --plaintext}; TLS with the CA of
+     * {@code --ca-file} (or TPMKMS_CA_FILE), which is then remembered for the address; TLS with the
+     * CA remembered for the address; plaintext otherwise. A client certificate is presented when given.
+     */
+    public io.tpmkms.tls.ClientTls clientTls(KmsConnection.Service service) {
+        if ((clientCert == null) != (clientKey == null)) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--client-cert and --client-key go together (TPMKMS_CLIENT_CERT, TPMKMS_CLIENT_KEY)");
+        }
+        if (plaintext) {
+            if (caFile != null || clientCert != null) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "--plaintext takes no --ca-file or client certificate (unset TPMKMS_CA_FILE etc.)");
+            }
+            return io.tpmkms.tls.ClientTls.plaintext();
+        }
+        String where = address(service);
+        var known = new io.tpmkms.cli.connection.KnownEndpoints(
+                CredentialStore.directory(platform).resolve(io.tpmkms.cli.connection.KnownEndpoints.FILE_NAME));
+        java.util.Optional<java.nio.file.Path> ca = java.util.Optional.ofNullable(caFile);
+        if (ca.isPresent()) {
+            known.remember(where, ca.get());
+        } else {
+            ca = known.caFile(where);
+        }
+        if (ca.isEmpty() && clientCert == null) return io.tpmkms.tls.ClientTls.plaintext();
+        return new io.tpmkms.tls.ClientTls(true, ca, java.util.Optional.ofNullable(clientCert),
+                java.util.Optional.ofNullable(clientKey));
     }
 
     /** A zero timeout would fail every call at once: a usage error instead. */

@@ -2,7 +2,6 @@ package io.tpmkms.cli.connection;
 
 import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -13,6 +12,7 @@ import io.tpmkms.cli.auth.TokenSource;
 import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
+import io.tpmkms.tls.ClientTls;
 import java.time.Duration;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -21,14 +21,15 @@ import java.util.concurrent.TimeUnit;
  * One channel to a tpmkms service (the key service, the audit service or the policy service, see
  * {@link Service}) for the life of one command.
  *
- * <p>Security is decided here and nowhere else: {@link #channelCredentials()} (plaintext today,
- * TLS later) and the call credentials, {@link BearerToken}: every call of every stub handed out
+ * <p>Security is decided here and nowhere else: the channel credentials ({@link Settings#tls()}:
+ * TLS verifying the server's chain against the CA bundle and its host name against the address,
+ * with a client certificate where one is given; or plaintext) and the call credentials, {@link BearerToken}: every call of every stub handed out
  * carries {@code authorization: Bearer <token>} from the {@link TokenSource} (TPMKMS_TOKEN or the
  * cache of {@code tpmkms login}). Every stub also carries a fresh deadline, so a command that
  * pages through results gets the full timeout per call.
  *
- * <p>Tokens travel in plaintext over a plaintext channel: acceptable only while the services
- * listen on loopback, which they do until TLS lands.
+ * <p>Over a plaintext channel tokens travel in clear: the services allow plaintext on loopback only
+ * (docs/operations.md, TLS).
  *
  * <p>Not thread-safe; a command uses it from one thread. The channel connects lazily, so an
  * unreachable server shows up as UNAVAILABLE on the first call.
@@ -59,8 +60,12 @@ public final class KmsConnection implements AutoCloseable {
      * @param timeout         deadline of each call (of a whole stream, for streaming calls)
      * @param tokens          the bearer token of every call; {@code null} sends none (tests of the
      *                        server's answer to a call without a token)
+     * @param tls             transport security of the channel
      */
-    public record Settings(Service service, String address, Duration timeout, TokenSource tokens) {
+    public record Settings(Service service, String address, Duration timeout, TokenSource tokens, ClientTls tls) {
+        public Settings(Service service, String address, Duration timeout, TokenSource tokens) {
+            this(service, address, timeout, tokens, ClientTls.plaintext());
+        }
     }
 
     /** The metadata key of the bearer token (RFC 6750 §2.1). */
@@ -80,14 +85,20 @@ public final class KmsConnection implements AutoCloseable {
     public static KmsConnection open(Settings settings) {
         // OkHttp explicitly: the tests also have Netty on the class path, and a provider chosen by
         // the service loader would make them test another transport than the one that ships.
-        ManagedChannel channel = OkHttpChannelBuilder.forTarget(settings.address(), channelCredentials())
+        ManagedChannel channel = OkHttpChannelBuilder.forTarget(settings.address(), channelCredentials(settings))
                 .userAgent("tpmkms-cli")
                 .build();
         return new KmsConnection(settings, channel);
     }
 
-    private static ChannelCredentials channelCredentials() {
-        return InsecureChannelCredentials.create();
+    /** Reads the CA bundle and the client certificate once (a command is short-lived). */
+    private static ChannelCredentials channelCredentials(Settings settings) {
+        return settings.tls().credentials(null);
+    }
+
+    /** How this connection is secured. */
+    public ClientTls tls() {
+        return settings.tls();
     }
 
     public Service service() {
