@@ -335,7 +335,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
 
     /**
      * How the CLI reaches {@code service}: plaintext with {@code --plaintext}; TLS with the CA of
-     * {@code --ca-file} (or TPMKMS_CA_FILE), which is then remembered for the address; TLS with the
+     * {@code --ca-file} (remembered for the address) or TPMKMS_CA_FILE; TLS with the
      * CA remembered for the address; plaintext otherwise. A client certificate is presented when given.
      */
     public io.tpmkms.tls.ClientTls clientTls(KmsConnection.Service service) {
@@ -354,7 +354,9 @@ public final class TpmkmsCommand implements Callable<Integer> {
         var known = new io.tpmkms.cli.connection.KnownEndpoints(
                 CredentialStore.directory(platform).resolve(io.tpmkms.cli.connection.KnownEndpoints.FILE_NAME));
         java.util.Optional<java.nio.file.Path> ca = java.util.Optional.ofNullable(caFile);
-        if (ca.isPresent()) {
+        String fromEnv = System.getenv("TPMKMS_CA_FILE");
+        if (ca.isPresent() && (fromEnv == null || !java.nio.file.Path.of(fromEnv).equals(ca.get()))) {
+            // named on the command line: remembered (a CA from the environment is the environment's)
             known.remember(where, ca.get());
         } else {
             ca = known.caFile(where);

@@ -1,7 +1,6 @@
 package io.tpmkms.devtools;
 
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -19,9 +18,10 @@ final class GrpcHealth {
   }
 
   /** Waits until {@code target} answers SERVING; IllegalStateException when the process exits or time runs out. */
-  static void awaitServing(String name, String target, Process process, Duration timeout) throws InterruptedException {
+  static void awaitServing(String name, String target, Process process, Duration timeout,
+      io.tpmkms.tls.ClientTls tls) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    ManagedChannel channel = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create()).build();
+    ManagedChannel channel = Grpc.newChannelBuilder(target, tls.credentials(null)).build();
     try {
       String last = "no answer yet";
       while (System.nanoTime() < deadline) {

@@ -107,6 +107,16 @@ public final class ServiceProcess implements AutoCloseable {
    */
   public static ServiceProcess start(Kind kind, Path jar, Duration timeout, Map<String, String> extraEnv)
       throws IOException, InterruptedException {
+    return start(kind, jar, timeout, extraEnv, io.tpmkms.tls.ClientTls.plaintext());
+  }
+
+  /**
+   * As {@link #start(Kind, Path, Duration, Map)} for a service whose gRPC port speaks TLS (its
+   * {@code TPMKMS_TLS_SERVER_*} settings in {@code extraEnv}): the readiness probe connects with
+   * {@code probe}.
+   */
+  public static ServiceProcess start(Kind kind, Path jar, Duration timeout, Map<String, String> extraEnv,
+      io.tpmkms.tls.ClientTls probe) throws IOException, InterruptedException {
     if (!Files.isRegularFile(jar)) {
       throw new IOException(kind.name() + " jar not found: " + jar.toAbsolutePath()
           + " (build it: " + kind.buildCommand() + ")");
@@ -128,7 +138,7 @@ public final class ServiceProcess implements AutoCloseable {
       service.launch();
       service.hook = new Thread(service::close, "tpmkms-stop-service");
       Runtime.getRuntime().addShutdownHook(service.hook);
-      GrpcHealth.awaitServing(kind.name(), service.target(), service.process, timeout);
+      GrpcHealth.awaitServing(kind.name(), service.target(), service.process, timeout, probe);
       return service;
     } catch (IllegalStateException e) {
       String tail = service.logTail(40);

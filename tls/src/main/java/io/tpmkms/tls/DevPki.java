@@ -118,6 +118,57 @@ public final class DevPki {
 
   private DevPki() {}
 
+  /**
+   * The development set under {@code dir}: {@code ca.crt}/{@code ca.key} and, for each name,
+   * {@code <name>.crt}/{@code <name>.key} valid for that name, localhost, 127.0.0.1 and ::1 (server and
+   * client authentication). What exists and is valid for 30 more days is kept (so clients that
+   * trust the CA keep trusting it); the rest is made anew. Returns the CA certificate file.
+   */
+  public static Path ensureDevelopmentSet(Path dir, List<String> names) {
+    Path caCert = dir.resolve("ca.crt");
+    Path caKey = dir.resolve("ca.key");
+    Instant soon = Instant.now().plus(Duration.ofDays(30));
+    Authority ca = null;
+    if (java.nio.file.Files.isRegularFile(caCert) && java.nio.file.Files.isRegularFile(caKey)) {
+      try {
+        Authority existing = load(caCert, caKey);
+        if (existing.certificate().getNotAfter().toInstant().isAfter(soon)) ca = existing;
+      } catch (RuntimeException e) {
+        ca = null;
+      }
+    }
+    if (ca == null) {
+      ca = newAuthority("tpmkms development CA", Duration.ofDays(5 * 365));
+      ca.write(caCert, caKey);
+    }
+    for (String name : names) {
+      Path cert = dir.resolve(name + ".crt");
+      Path key = dir.resolve(name + ".key");
+      if (usable(cert, key, ca, soon)) continue;
+      ca.issue(List.of(name, "localhost", "127.0.0.1", "::1"), Duration.ofDays(365)).write(cert, key);
+    }
+    return caCert;
+  }
+
+  private static boolean usable(Path cert, Path key, Authority ca, Instant soon) {
+    try {
+      X509Certificate c = PemFiles.certificates(cert).get(0);
+      c.verify(ca.certificate().getPublicKey());
+      return c.getNotAfter().toInstant().isAfter(soon) && PemFiles.matches(PemFiles.privateKey(key), c.getPublicKey());
+    } catch (RuntimeException | GeneralSecurityException e) {
+      return false;
+    }
+  }
+
+  /** {@code DevPki DIR NAME...}: {@link #ensureDevelopmentSet}; prints the CA file. For ./run --tls. */
+  public static void main(String[] args) {
+    if (args.length < 1) {
+      System.err.println("usage: DevPki DIR [NAME...]");
+      System.exit(2);
+    }
+    System.out.println(ensureDevelopmentSet(Path.of(args[0]), List.of(args).subList(1, args.length)));
+  }
+
   /** A new self-signed CA named {@code name}, valid from now for {@code validity}. */
   public static Authority newAuthority(String name, Duration validity) {
     try {

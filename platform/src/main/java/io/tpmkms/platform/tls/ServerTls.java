@@ -19,7 +19,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
- * Transport security of this service's gRPC server and of its clients (ADR 0023).
+ * Transport security of this service's gRPC server and of its clients (ADR 0024).
  *
  * <p>Server: with {@code tpmkms.tls.server.cert-file} the gRPC port speaks TLS only (1.3 unless
  * 1.2 is allowed), serving a certificate that is re-read when its files change (cert-manager,
@@ -112,20 +112,25 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
     return config.insecure();
   }
 
+  /**
+   * Refuses to start a plaintext gRPC server beyond loopback (a failure while the gRPC server is
+   * built is only logged by Quarkus, and the process would run without its port).
+   */
+  void check(@Observes @jakarta.annotation.Priority(1) io.quarkus.runtime.StartupEvent e) {
+    if (serverIdentity == null && !isLoopback(grpcHost)) {
+      if (!config.insecure()) {
+        throw new IllegalStateException("the gRPC server would listen on " + grpcHost + " in plaintext: bearer "
+            + "tokens and data would cross the network in clear. Set tpmkms.tls.server.cert-file and key-file "
+            + "(docs/operations.md, TLS), or listen on 127.0.0.1, or accept the risk with tpmkms.tls.insecure=true");
+      }
+      LOG.warnf("INSECURE: the gRPC server listens on %s in plaintext (tpmkms.tls.insecure=true); tokens and "
+          + "data cross the network in clear", grpcHost);
+    }
+  }
+
   @Override
   public void customize(GrpcServerConfiguration grpc, VertxServerBuilder builder) {
-    if (serverIdentity == null) {
-      if (!isLoopback(grpcHost)) {
-        if (!config.insecure()) {
-          throw new IllegalStateException("the gRPC server would listen on " + grpcHost + " in plaintext: bearer "
-              + "tokens and data would cross the network in clear. Set tpmkms.tls.server.cert-file and key-file "
-              + "(docs/operations.md, TLS), or listen on 127.0.0.1, or accept the risk with tpmkms.tls.insecure=true");
-        }
-        LOG.warnf("INSECURE: the gRPC server listens on %s in plaintext (tpmkms.tls.insecure=true); tokens and "
-            + "data cross the network in clear", grpcHost);
-      }
-      return;
-    }
+    if (serverIdentity == null) return;
     var c = serverIdentity.certificate();
     LOG.infof("gRPC server: TLS (%s), certificate '%s' (serial %s, valid until %s), client certificates %s; "
             + "files re-read every %s", String.join(", ", config.server().protocols()),

@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Transport security of a tpmkms service (docs/operations.md, "TLS"; ADR 0023): the certificate
+ * Transport security of a tpmkms service (docs/operations.md, "TLS"; ADR 0024): the certificate
  * its gRPC server serves, whether callers must present one (mutual TLS), and how it verifies the
  * services it calls. Files are PEM, keys PKCS#8 (PKCS#1/SEC1 accepted); all of them are re-read
  * when they change, every {@link #reloadInterval()}.
