@@ -16,6 +16,29 @@ public interface AuditConfig {
 
   Audit audit();
 
+  /** How reads of the trail are authorized: by the policy service (docs/authorization.md, ADR 0023). */
+  Authz authz();
+
+  interface Authz {
+    /**
+     * host:port of the policy service; asked, with this service's client-credentials token, whether
+     * a caller may read the trail. Required with {@code tpmkms.auth.mode=oidc}.
+     */
+    Optional<String> policyService();
+
+    /** No decision within this: the call fails closed (UNAVAILABLE, POLICY_UNAVAILABLE). */
+    @WithDefault("2s")
+    Duration timeout();
+
+    /** A decision is re-used this long for the same principal and action. */
+    @WithDefault("5s")
+    Duration cacheTtl();
+
+    /** At most this many remembered decisions. */
+    @WithDefault("10000")
+    int cacheSize();
+  }
+
   /** The same shape as key-service's {@code tpmkms.backend}: the audit service's OWN TPM. */
   interface Backend {
     /** The TPM; absent: a software signing key and the "software" anchor. */
@@ -29,6 +52,21 @@ public interface AuditConfig {
     Checkpoint checkpoint();
 
     Writer writer();
+
+    Append append();
+
+    /** Who may append: decided here, from the token, without asking the policy service (the hot path). */
+    interface Append {
+      /**
+       * The OAuth clients (token {@code azp}) whose service accounts may call AppendEvents, each
+       * {@code client} or {@code client=service}: events it delivers must name that {@code service}
+       * (without "=service": the client id minus a leading "tpmkms-", e.g. tpmkms-key-service →
+       * key-service). Anyone else's AppendEvents is refused (PERMISSION_DENIED, APPEND_NOT_ALLOWED)
+       * and recorded as a denied attempt.
+       */
+      @WithDefault("tpmkms-key-service,tpmkms-policy-service")
+      java.util.List<String> allowedClients();
+    }
 
     /** The TPM NV extend index the checkpoints are extended into (with a TPM). */
     @WithDefault("0x01500100")

@@ -159,6 +159,8 @@ class AuditServiceCrashIT {
         .redirectErrorStream(true).redirectOutput(log.toFile());
     Map<String, String> env = pb.environment();
     env.remove("QUARKUS_DATASOURCE_JDBC_URL"); // the zero-setup embedded database
+    // the crash behaviour of the chain; authentication has its own tests (system-tests AuditAuthorizationIT)
+    env.put("TPMKMS_AUTH_MODE", "none");
     env.put("TPMKMS_DATA_DIR", dir.resolve("data").toString());
     env.put("TPMKMS_EMBEDDED_DB_PORT", Integer.toString(dbPort));
     env.put("TPMKMS_AUDIT_GRPC_PORT", Integer.toString(grpcPort));

@@ -57,9 +57,11 @@ class AuditBenchmarkTest {
         }
         assertEquals(20_000, report.growth().chainLength(), progress);
         assertEquals(2, report.verifications().size(), progress);
-        for (AuditWorkloads.Verification v : report.verifications()) {
-            assertTrue(v.response().getValid() && v.response().getRecordsChecked() == 20_000 && v.recordsPerSecond() > 0,
-                    v + "\n" + progress);
+        // each VerifyChain is itself recorded after it has read (ADR 0023): the second one checks the first's record too
+        for (int i = 0; i < report.verifications().size(); i++) {
+            AuditWorkloads.Verification v = report.verifications().get(i);
+            assertTrue(v.response().getValid() && v.response().getRecordsChecked() == 20_000 + i
+                    && v.recordsPerSecond() > 0, v + "\n" + progress);
         }
         AuditReport.Reconciliation r = report.reconciliation();
         assertTrue(r.acknowledgedEncrypts() > 0 && r.matches() && r.tailValid(), r + "\n" + progress);

@@ -109,7 +109,9 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
             default -> describe(status);
         };
         String reason = info.map(i -> ", reason " + i.getReason()).orElse("");
-        String hint = status.getCode() == Status.Code.UNAUTHENTICATED ? loginHint() : "";
+        String hint = status.getCode() == Status.Code.UNAUTHENTICATED ? loginHint()
+                : status.getCode() == Status.Code.PERMISSION_DENIED && service == KmsConnection.Service.AUDIT
+                ? AUDITOR_HINT : "";
         err.println("error: " + what + " (" + status.getCode() + reason + ")" + hint);
         if (root.verbose() && info.isPresent()) {
             err.println("  domain: " + info.get().getDomain());
@@ -117,6 +119,11 @@ final class ErrorReporter implements IExecutionExceptionHandler, IParameterExcep
         }
         return ExitCodes.forStatus(status.getCode());
     }
+
+    /** Reading the trail is the auditor's (docs/authorization.md): say who can grant it. */
+    static final String AUDITOR_HINT = "; reading the audit trail needs the auditor role: ask an admin for a binding"
+            + " (tpmkms bindings create --role auditor --user <subject> --deployment)"
+            + " or the realm role tpmkms-auditor";
 
     /** What to do when not authenticated; depends on where the token came from. */
     private String loginHint() {

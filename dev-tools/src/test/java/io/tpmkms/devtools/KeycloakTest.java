@@ -165,7 +165,14 @@ class KeycloakTest {
     assertEquals(Set.of("http://127.0.0.1:*/*", "http://localhost:*/*"),
         Set.copyOf(strings(console.path("redirectUris"))));
     assertFalse(client(AUDIT).path("publicClient").asBoolean());
-    assertFalse(client(AUDIT).path("serviceAccountsEnabled").asBoolean());
+    // the audit service asks the policy service who may read the trail (ADR 0023): an authorizer, appends nothing
+    assertTrue(client(AUDIT).path("serviceAccountsEnabled").asBoolean());
+    JsonNode a = Keycloak.claims(kc.clientCredentials(R, AUDIT, "dev-only-audit-service-secret").accessToken());
+    assertEquals(AUDIT, a.path("azp").asText());
+    assertTrue(aud(a).contains(POLICY), "aud: " + aud(a));
+    assertFalse(aud(a).contains(KEY), "aud: " + aud(a));
+    assertEquals(List.of("authorizer"), strings(a.path("resource_access").path(POLICY).path("roles")));
+    assertTrue(a.path("resource_access").path(AUDIT).path("roles").isMissingNode(), "claims: " + a);
 
     // the device authorization grant answers for the CLI (a disabled grant is refused with 401/400)
     HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(

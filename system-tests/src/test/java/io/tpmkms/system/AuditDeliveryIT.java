@@ -79,7 +79,9 @@ class AuditDeliveryIT {
         "QUARKUS_DATASOURCE_USERNAME", "postgres", "QUARKUS_DATASOURCE_PASSWORD", "postgres",
         "TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort),
         "TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[2]),
-        "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString()),
+        "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString(),
+        // delivery only; who may append and read has AuditAuthorizationIT
+        "TPMKMS_AUTH_MODE", "none"),
         dir.resolve("audit.log"));
     keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), Map.of(
         "QUARKUS_DATASOURCE_JDBC_URL", keyDb.getJdbcUrl("postgres", "postgres"),

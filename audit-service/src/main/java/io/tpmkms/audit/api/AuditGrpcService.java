@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
+import io.tpmkms.audit.authz.AuditAuthorizer;
 import io.tpmkms.audit.chain.AuditWriter;
 import io.tpmkms.audit.chain.Event;
 import io.tpmkms.audit.chain.StoredRecord;
@@ -16,6 +17,8 @@ import io.tpmkms.audit.error.AuditReason;
 import io.tpmkms.audit.query.JsonLines;
 import io.tpmkms.audit.query.RecordQueries;
 import io.tpmkms.audit.verify.ChainVerifier;
+import io.tpmkms.platform.audit.CallInfo;
+import io.tpmkms.platform.auth.Principal;
 import io.tpmkms.platform.paging.PageTokens;
 import io.tpmkms.platform.rpc.Pipeline;
 import io.tpmkms.proto.audit.v1.*;
@@ -53,29 +56,82 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
   private final CheckpointStore checkpoints;
   private final ChainVerifier verifier;
   private final PageTokens pageTokens;
-  private final Pipeline pipeline = Pipeline.builder(AuditErrors.GRPC, AuditReason.OVERLOADED).build();
+  private final AuditAuthorizer authorizer;
+  private final Pipeline pipeline;
 
   public AuditGrpcService(AuditWriter writer, RecordQueries queries, CheckpointStore checkpoints,
-      ChainVerifier verifier, io.agroal.api.AgroalDataSource dataSource) {
+      ChainVerifier verifier, io.agroal.api.AgroalDataSource dataSource, AuditAuthorizer authorizer,
+      SelfAudit selfAudit) {
     this.writer = writer;
     this.queries = queries;
     this.checkpoints = checkpoints;
     this.verifier = verifier;
     this.pageTokens = PageTokens.backedBy(dataSource);
+    this.authorizer = authorizer;
+    this.pipeline = Pipeline.builder(AuditErrors.GRPC, AuditReason.OVERLOADED)
+        .authorization(authorizer).auditing(selfAudit).build();
   }
 
+  /**
+   * Only an audit producer gets here (the pipeline refused everyone else), and only with events of
+   * its own service: an event naming another one refuses the whole request (PERMISSION_DENIED,
+   * ORIGIN_MISMATCH) and is recorded as a denied attempt. Every stored record names the client that
+   * delivered it.
+   */
   @Override
   public void appendEvents(AppendEventsRequest r, StreamObserver<AppendEventsResponse> out) {
-    pipeline.async(AuditRpcs.APPEND_EVENTS, r, out, () -> writer.append(EventValidation.events(r.getEventsList(),
-        Instant.now())).thenApply(sequences -> {
-          AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
-          for (long s : sequences) b.addSequences(s);
-          return b.build();
-        }));
+    CallInfo info = CallInfo.current();
+    if (info != null) info.details(appendSummary(r));
+    pipeline.async(AuditRpcs.APPEND_EVENTS, r, out, () -> {
+      Principal caller = info == null ? null : info.caller;
+      String deliveredBy = caller == null || caller.anonymous() ? "anonymous" : caller.clientId();
+      List<Event> events = EventValidation.events(r.getEventsList(), Instant.now(), deliveredBy);
+      String origin = authorizer.originOf(caller);
+      if (origin != null) {
+        for (int i = 0; i < events.size(); i++) {
+          String declared = events.get(i).service();
+          if (!declared.equals(origin)) {
+            String why = "client " + caller.clientId() + " delivers events of service " + origin
+                + " only; event " + i + " claims service " + declared;
+            info.decided(Decision.DENY, why);
+            throw new ServiceException(ErrorCode.PERMISSION_DENIED, AuditReason.ORIGIN_MISMATCH,
+                "permission denied: " + why + "; nothing was appended",
+                Map.of("index", Integer.toString(i), "service", origin), null);
+          }
+        }
+      }
+      return writer.append(events).thenApply(sequences -> {
+        AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
+        for (long s : sequences) b.addSequences(s);
+        return b.build();
+      });
+    });
+  }
+
+  /** "3 events of key-service": what a refused append tried, for its record (never the events themselves). */
+  static String appendSummary(AppendEventsRequest r) {
+    java.util.Set<String> services = new java.util.TreeSet<>();
+    for (AuditEvent e : r.getEventsList()) {
+      if (services.size() < 8) services.add(e.getService());
+    }
+    return r.getEventsCount() + " events of " + String.join(", ", services);
+  }
+
+  /** The read's parameters for its own record: the request as text, without its page token. */
+  private static void describe(com.google.protobuf.Message request) {
+    CallInfo info = CallInfo.current();
+    if (info == null) return;
+    com.google.protobuf.Message.Builder b = request.toBuilder();
+    var token = request.getDescriptorForType().findFieldByName("page_token");
+    boolean paged = token != null && !((String) request.getField(token)).isEmpty();
+    if (token != null) b.clearField(token);
+    String text = com.google.protobuf.TextFormat.printer().emittingSingleLine(true).printToString(b.build()).trim();
+    info.details((text.isEmpty() ? "(no filters)" : text) + (paged ? " (next page)" : ""));
   }
 
   @Override
   public void queryRecords(QueryRecordsRequest r, StreamObserver<QueryRecordsResponse> out) {
+    describe(r);
     pipeline.unary(AuditRpcs.QUERY_RECORDS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       long after = pageTokens.openLong(r, 0);
@@ -95,6 +151,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void verifyChain(VerifyChainRequest r, StreamObserver<VerifyChainResponse> out) {
+    describe(r);
     pipeline.unary(AuditRpcs.VERIFY_CHAIN, r, out, () -> {
       if (r.getToSequence() != 0 && r.getFromSequence() > r.getToSequence()) {
         throw ServiceException.invalid(AuditReason.INVALID_RANGE, "from_sequence is after to_sequence");
@@ -114,6 +171,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void listCheckpoints(ListCheckpointsRequest r, StreamObserver<ListCheckpointsResponse> out) {
+    describe(r);
     pipeline.unary(AuditRpcs.LIST_CHECKPOINTS, r, out, () -> {
       int size = pageSize(r.getPageSize());
       long after = pageTokens.openLong(r, 0);
@@ -127,6 +185,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void getCheckpoint(GetCheckpointRequest r, StreamObserver<GetCheckpointResponse> out) {
+    describe(r);
     pipeline.unary(AuditRpcs.GET_CHECKPOINT, r, out, () -> {
       var cp = r.getSequence() == 0 ? checkpoints.latest() : checkpoints.get(r.getSequence());
       Checkpoint c = cp.orElseThrow(() -> new ServiceException(ErrorCode.NOT_FOUND, AuditReason.CHECKPOINT_NOT_FOUND,
@@ -138,6 +197,7 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
 
   @Override
   public void exportRecords(ExportRecordsRequest r, StreamObserver<ExportRecordsChunk> out) {
+    describe(r);
     ServerCallStreamObserver<ExportRecordsChunk> call = (ServerCallStreamObserver<ExportRecordsChunk>) out;
     ReentrantLock lock = new ReentrantLock();
     Condition ready = lock.newCondition();

@@ -36,17 +36,21 @@ final class EventValidation {
 
   private EventValidation() {}
 
-  static List<Event> events(List<AuditEvent> in, Instant now) {
+  /**
+   * @param deliveredBy the authenticated client that sent the request (written into every record;
+   *     never taken from the request)
+   */
+  static List<Event> events(List<AuditEvent> in, Instant now, String deliveredBy) {
     if (in.size() > MAX_EVENTS) {
       throw new ServiceException(ErrorCode.INVALID_ARGUMENT, AuditReason.TOO_MANY_EVENTS,
           "at most " + MAX_EVENTS + " events per request, got " + in.size(), Map.of("limit", "" + MAX_EVENTS), null);
     }
     List<Event> out = new ArrayList<>(in.size());
-    for (int i = 0; i < in.size(); i++) out.add(event(i, in.get(i), now));
+    for (int i = 0; i < in.size(); i++) out.add(event(i, in.get(i), now, deliveredBy));
     return out;
   }
 
-  private static Event event(int i, AuditEvent e, Instant now) {
+  private static Event event(int i, AuditEvent e, Instant now, String deliveredBy) {
     if (!UUID.matcher(e.getEventId()).matches()) {
       throw bad(i, "event_id", AuditReason.INVALID_EVENT_ID, "event_id must be a UUID (8-4-4-4-12 hex digits)");
     }
@@ -72,7 +76,8 @@ final class EventValidation {
         text(i, "client", e.getClient()), required(i, "operation", e.getOperation()), text(i, "key", e.getKey()),
         Integer.toUnsignedLong(e.getKeyVersion()), decision, text(i, "decision_reason", e.getDecisionReason()),
         text(i, "outcome", e.getOutcome()), text(i, "outcome_reason", e.getOutcomeReason()),
-        text(i, "request_id", e.getRequestId()), e.getRequestDigest().toByteArray());
+        text(i, "request_id", e.getRequestId()), e.getRequestDigest().toByteArray(),
+        text(i, "details", e.getDetails()), deliveredBy, Event.CURRENT_VERSION);
   }
 
   private static String required(int i, String field, String v) {

@@ -31,10 +31,13 @@ final class ProtoMapper {
             .setOutcome(e.outcome())
             .setOutcomeReason(e.outcomeReason())
             .setRequestId(e.requestId())
-            .setRequestDigest(ByteString.copyFrom(e.requestDigest())))
+            .setRequestDigest(ByteString.copyFrom(e.requestDigest()))
+            .setDetails(e.details()))
         .setAppendTime(timestamp(r.appendTime()))
         .setPreviousHash(ByteString.copyFrom(r.previousHash()))
         .setHash(ByteString.copyFrom(r.hash()))
+        .setDeliveredBy(e.deliveredBy())
+        .setRecordVersion(e.version())
         .build();
   }
 

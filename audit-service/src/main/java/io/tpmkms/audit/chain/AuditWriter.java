@@ -68,7 +68,7 @@ public class AuditWriter {
 
   static final String COLUMNS = "sequence, event_id, event_seconds, event_nanos, service, principal, client,"
       + " operation, key_name, key_version, decision, decision_reason, outcome, outcome_reason, request_id,"
-      + " request_digest, append_time, previous_hash, hash";
+      + " request_digest, append_time, previous_hash, hash, record_version, details, delivered_by";
 
   /** One AppendEvents call waiting for the writer. */
   private record Append(List<Event> events, CompletableFuture<long[]> result) {}

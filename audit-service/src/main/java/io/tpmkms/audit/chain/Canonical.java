@@ -17,7 +17,11 @@ import java.util.Arrays;
  *   | str service | str principal | str client | str operation | str key | u64 key_version
  *   | u64 decision | str decision_reason | str outcome | str outcome_reason | str request_id
  *   | bytes request_digest
+ * record_v2(sequence, event) =                                   (every record made since ADR 0023)
+ *   str "tpmkms/audit/record/v2" | the fields of v1 after its domain, in the same order
+ *   | str details | str delivered_by
  * hash = SHA-256(previous_hash | record(sequence, event)),  previous_hash of sequence 1 = 32 zero bytes
+ *   (record = v1 or v2 by the record's version; a chain may hold both: v1 records before v2 ones)
  *
  * checkpoint =
  *   str "tpmkms/audit/checkpoint/v1" | u64 sequence | bytes head_hash | i64 time.seconds | u32 time.nanos
@@ -29,9 +33,16 @@ public final class Canonical {
   private Canonical() {}
 
   public static final String RECORD_DOMAIN = "tpmkms/audit/record/v1";
+  public static final String RECORD_DOMAIN_V2 = "tpmkms/audit/record/v2";
   public static final String CHECKPOINT_DOMAIN = "tpmkms/audit/checkpoint/v1";
   public static final int HASH_LENGTH = 32;
   private static final byte[] RECORD_DOMAIN_BYTES = RECORD_DOMAIN.getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] RECORD_DOMAIN_V2_BYTES = RECORD_DOMAIN_V2.getBytes(StandardCharsets.US_ASCII);
+
+  /** The domain string of a record version (1 or 2). */
+  public static byte[] recordDomain(int version) {
+    return (version == 1 ? RECORD_DOMAIN_BYTES : RECORD_DOMAIN_V2_BYTES).clone();
+  }
   private static final byte[] CHECKPOINT_DOMAIN_BYTES = CHECKPOINT_DOMAIN.getBytes(StandardCharsets.US_ASCII);
 
   /** The previous hash of record 1, and the NV extend index's start value: 32 zero bytes. */
@@ -48,7 +59,7 @@ public final class Canonical {
   /** Writes record(sequence, event) into the encoder (reset first). */
   public static void record(Encoder e, long sequence, Event ev) {
     e.reset();
-    e.bytes(RECORD_DOMAIN_BYTES);
+    e.bytes(ev.version() == 1 ? RECORD_DOMAIN_BYTES : RECORD_DOMAIN_V2_BYTES);
     e.u64(sequence);
     e.str(ev.eventId());
     e.u64(ev.seconds());
@@ -65,6 +76,10 @@ public final class Canonical {
     e.str(ev.outcomeReason());
     e.str(ev.requestId());
     e.bytes(ev.requestDigest());
+    if (ev.version() >= 2) {
+      e.str(ev.details());
+      e.str(ev.deliveredBy());
+    }
   }
 
   /** SHA-256(previous_hash | record(sequence, event)). */

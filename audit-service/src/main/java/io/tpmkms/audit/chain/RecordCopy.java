@@ -40,7 +40,7 @@ final class RecordCopy {
       'P', 'G', 'C', 'O', 'P', 'Y', '\n', (byte) 0xff, '\r', '\n', 0, // signature
       0, 0, 0, 0, // flags: no OIDs
       0, 0, 0, 0}; // no header extension
-  private static final int FIELDS = 19;
+  private static final int FIELDS = 22;
   /** PostgreSQL's timestamp epoch, 2000-01-01T00:00:00Z, in Unix seconds. */
   private static final long POSTGRES_EPOCH_SECONDS = 946_684_800L;
 
@@ -80,6 +80,9 @@ final class RecordCopy {
     int8((appendTime.getEpochSecond() - POSTGRES_EPOCH_SECONDS) * 1_000_000 + appendTime.getNano() / 1_000);
     out.bytes(previousHash);
     out.bytes(hash);
+    int2(e.version());
+    out.str(e.details());
+    out.str(e.deliveredBy());
     if (out.length() >= FLUSH_BYTES) flush();
   }
 
@@ -107,6 +110,11 @@ final class RecordCopy {
   private void flush() throws SQLException {
     copy.writeToCopy(out.buffer(), 0, out.length());
     out.reset();
+  }
+
+  private void int2(int v) {
+    out.u32(2);
+    out.u16(v);
   }
 
   private void int4(int v) {

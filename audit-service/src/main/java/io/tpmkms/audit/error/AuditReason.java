@@ -25,7 +25,17 @@ public enum AuditReason implements Reason {
   // NOT_FOUND
   CHECKPOINT_NOT_FOUND,
 
+  // PERMISSION_DENIED (ADR 0023)
+  /** Reading the trail was denied by the policy service (the auditor role). */
+  PERMISSION_DENIED,
+  /** AppendEvents from a client that is not an audit producer (tpmkms.audit.append.allowed-clients). */
+  APPEND_NOT_ALLOWED,
+  /** An event declares another service than the authenticated client that delivered it. */
+  ORIGIN_MISMATCH,
+
   // UNAVAILABLE / INTERNAL
+  /** No authorization decision could be had (the policy service down, slow, or refusing us): fail closed. */
+  POLICY_UNAVAILABLE,
   DATABASE_UNAVAILABLE,
   BACKEND_UNAVAILABLE,
   OVERLOADED,

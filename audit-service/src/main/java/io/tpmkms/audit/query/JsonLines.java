@@ -15,9 +15,12 @@ import java.util.HexFormat;
  * {"sequence":1,"event_id":"…","time":"2025-01-01T00:00:00.123456789Z","time_seconds":1735689600,
  *  "time_nanos":123456789,"service":"…","principal":"…","client":"…","operation":"…","key":"…",
  *  "key_version":0,"decision":"ALLOW","decision_number":1,"decision_reason":"…","outcome":"OK",
- *  "outcome_reason":"","request_id":"…","request_digest":"hex","append_time":"…",
- *  "previous_hash":"hex","hash":"hex"}
+ *  "outcome_reason":"","request_id":"…","request_digest":"hex","record_version":2,"details":"…",
+ *  "delivered_by":"…","append_time":"…","previous_hash":"hex","hash":"hex"}
  * </pre>
+ *
+ * <p>A version-1 record (ADR 0023) has {@code "record_version":1} and
+ * {@code details} and {@code delivered_by} empty; they are not part of its hash.
  */
 public final class JsonLines {
   private static final HexFormat HEX = HexFormat.of();
@@ -46,6 +49,9 @@ public final class JsonLines {
     str(out, "outcome_reason", e.outcomeReason());
     str(out, "request_id", e.requestId());
     str(out, "request_digest", HEX.formatHex(e.requestDigest()));
+    out.append(",\"record_version\":").append(e.version());
+    str(out, "details", e.details());
+    str(out, "delivered_by", e.deliveredBy());
     str(out, "append_time", r.appendTime().toString());
     str(out, "previous_hash", HEX.formatHex(r.previousHash()));
     str(out, "hash", HEX.formatHex(r.hash()));

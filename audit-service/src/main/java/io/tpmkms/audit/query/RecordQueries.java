@@ -19,7 +19,8 @@ import java.util.List;
 public class RecordQueries {
   private static final String SELECT = "SELECT sequence, event_id::text, event_seconds, event_nanos, service,"
       + " principal, client, operation, key_name, key_version, decision, decision_reason, outcome, outcome_reason,"
-      + " request_id, request_digest, append_time, previous_hash, hash FROM audit_record";
+      + " request_id, request_digest, append_time, previous_hash, hash, record_version, details, delivered_by"
+      + " FROM audit_record";
 
   private final AgroalDataSource db;
 
@@ -116,7 +117,8 @@ public class RecordQueries {
   private static StoredRecord read(ResultSet rs) throws SQLException {
     Event e = new Event(rs.getString(2), rs.getLong(3), rs.getInt(4), rs.getString(5), rs.getString(6),
         rs.getString(7), rs.getString(8), rs.getString(9), rs.getLong(10), rs.getInt(11), rs.getString(12),
-        rs.getString(13), rs.getString(14), rs.getString(15), rs.getBytes(16));
+        rs.getString(13), rs.getString(14), rs.getString(15), rs.getBytes(16), rs.getString(21), rs.getString(22),
+        rs.getInt(20));
     return new StoredRecord(rs.getLong(1), e, rs.getTimestamp(17).toInstant(), rs.getBytes(18), rs.getBytes(19));
   }
 }

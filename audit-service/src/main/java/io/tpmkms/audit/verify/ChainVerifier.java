@@ -52,6 +52,7 @@ public class ChainVerifier {
   static final int FETCH_SIZE = 10_000;
   private static final HexFormat HEX = HexFormat.of();
   private static final byte[] RECORD_DOMAIN = Canonical.RECORD_DOMAIN.getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] RECORD_DOMAIN_V2 = Canonical.RECORD_DOMAIN_V2.getBytes(StandardCharsets.US_ASCII);
 
   private final AgroalDataSource db;
   private final AuditWriter writer;
@@ -165,7 +166,8 @@ public class ChainVerifier {
     long expected = first;
     try (PreparedStatement ps = c.prepareStatement("SELECT sequence, event_id::text, event_seconds, event_nanos,"
         + " service, principal, client, operation, key_name, key_version, decision, decision_reason, outcome,"
-        + " outcome_reason, request_id, request_digest, previous_hash, hash FROM audit_record"
+        + " outcome_reason, request_id, request_digest, previous_hash, hash, record_version, details, delivered_by"
+        + " FROM audit_record"
         + " WHERE sequence BETWEEN ? AND ? ORDER BY sequence",
         ResultSet.TYPE_FORWARD_ONLY, ResultSet.CONCUR_READ_ONLY)) {
       ps.unwrap(PGStatement.class).setPrepareThreshold(-1); // binary transfer of bigint/bytea columns
@@ -187,8 +189,13 @@ public class ChainVerifier {
                 + "the hash of record " + (seq - 1) + "): records were reordered or replaced");
             return;
           }
+          int version = rs.getInt(19);
+          if (version != 1 && version != 2) {
+            w.broken(seq, "record " + seq + " was changed: its record_version " + version + " is unknown");
+            return;
+          }
           e.reset();
-          e.bytes(RECORD_DOMAIN);
+          e.bytes(version == 1 ? RECORD_DOMAIN : RECORD_DOMAIN_V2);
           e.u64(seq);
           e.bytes(rs.getBytes(2));
           e.u64(rs.getLong(3));
@@ -198,6 +205,10 @@ public class ChainVerifier {
           e.u64(rs.getInt(11));
           for (int col = 12; col <= 15; col++) e.bytes(rs.getBytes(col));
           e.bytes(rs.getBytes(16));
+          if (version == 2) {
+            e.bytes(rs.getBytes(20));
+            e.bytes(rs.getBytes(21));
+          }
           md.update(previous);
           md.update(e.buffer(), 0, e.length());
           try {

@@ -76,6 +76,9 @@ class AuditServiceRpcTest extends ClientTest {
       byte[] expected = sha256(r.getPreviousHash().toByteArray(), canonical(r));
       assertArrayEquals(expected, r.getHash().toByteArray());
       if (i > 0) assertEquals(got.get(i - 1).getHash(), r.getPreviousHash());
+      // the service, not the sender, says who delivered it (authentication is off here: anonymous)
+      assertEquals(2, r.getRecordVersion());
+      assertEquals("anonymous", r.getDeliveredBy());
       assertTrue(r.hasAppendTime());
     }
   }

@@ -28,6 +28,24 @@ class CanonicalTest {
     assertEquals("6747aa43e9c87b0b5153e4b61a10871fbde8dbed1bc89cb7bedf1c38fb475450", HEX.formatHex(hash));
   }
 
+  /** The same event as a version-2 record (ADR 0023): v2 domain, then details "" and delivered_by. */
+  @Test
+  void recordV2_example_addsDetailsAndDeliverer_andMatchesTheDocumentedHash() {
+    Event v2 = new Event(EXAMPLE.eventId(), EXAMPLE.seconds(), EXAMPLE.nanos(), EXAMPLE.service(),
+        EXAMPLE.principal(), EXAMPLE.client(), EXAMPLE.operation(), EXAMPLE.key(), EXAMPLE.keyVersion(),
+        EXAMPLE.decision(), EXAMPLE.decisionReason(), EXAMPLE.outcome(), EXAMPLE.outcomeReason(),
+        EXAMPLE.requestId(), EXAMPLE.requestDigest(), "", "tpmkms-key-service", 2);
+    Canonical.Encoder e = new Canonical.Encoder();
+    Canonical.record(e, 1, v2);
+    assertEquals(276, e.length());
+    assertEquals("0000001674706d6b6d732f61756469742f7265636f72642f7632",
+        HEX.formatHex(Arrays.copyOf(e.buffer(), 26)));
+    assertEquals("00000000" + "00000012" + HEX.formatHex("tpmkms-key-service".getBytes()),
+        HEX.formatHex(Arrays.copyOfRange(e.buffer(), 250, 276)));
+    byte[] hash = Canonical.recordHash(Canonical.sha256(), e, Canonical.genesis(), 1, v2);
+    assertEquals("5e0db2a7d50a02346b996d1f8b807bbb15844495da63b4977effad20992682c8", HEX.formatHex(hash));
+  }
+
   @Test
   void checkpoint_andNvExtend_example() {
     byte[] head = HEX.parseHex("6747aa43e9c87b0b5153e4b61a10871fbde8dbed1bc89cb7bedf1c38fb475450");

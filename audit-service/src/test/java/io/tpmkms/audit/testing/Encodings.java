@@ -24,7 +24,8 @@ public final class Encodings {
   public static byte[] canonical(AuditRecord r) {
     AuditEvent e = r.getEvent();
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-    str(out, "tpmkms/audit/record/v1");
+    boolean v2 = r.getRecordVersion() == 2;
+    str(out, v2 ? "tpmkms/audit/record/v2" : "tpmkms/audit/record/v1");
     u64(out, r.getSequence());
     str(out, e.getEventId().toLowerCase());
     u64(out, e.getTime().getSeconds());
@@ -34,6 +35,10 @@ public final class Encodings {
     u64(out, e.getDecisionValue());
     for (String s : List.of(e.getDecisionReason(), e.getOutcome(), e.getOutcomeReason(), e.getRequestId())) str(out, s);
     bytes(out, e.getRequestDigest().toByteArray());
+    if (v2) {
+      str(out, e.getDetails());
+      str(out, r.getDeliveredBy());
+    }
     return out.toByteArray();
   }
 

@@ -635,8 +635,28 @@ class AuditCommandTest extends CliHarness {
         assertEquals(exit, r.exitCode(), r::toString);
         // UNAUTHENTICATED says what to do; the token of these tests comes from TPMKMS_TOKEN.
         String hint = code == Status.Code.UNAUTHENTICATED
-                ? "; the token comes from TPMKMS_TOKEN: set a valid one, or unset it and run 'tpmkms login'" : "";
+                ? "; the token comes from TPMKMS_TOKEN: set a valid one, or unset it and run 'tpmkms login'"
+                : code == Status.Code.PERMISSION_DENIED
+                ? "; reading the audit trail needs the auditor role: ask an admin for a binding"
+                        + " (tpmkms bindings create --role auditor --user <subject> --deployment)"
+                        + " or the realm role tpmkms-auditor"
+                : "";
         assertEquals("error: refused (" + code + ", reason SOME_REASON)" + hint + "\n", r.stderr());
+    }
+
+    @Test
+    void query_permissionDenied_saysTheAuditorRoleIsNeeded_exits5() {
+        audit.fail(Status.Code.PERMISSION_DENIED, "permission denied: reading the audit trail (QueryAuditRecords) needs"
+                + " the auditor role; denied by default deny (no role binding or policy permits it)",
+                "PERMISSION_DENIED");
+
+        Result r = run("audit", "query", "--key", "demo/files");
+
+        assertEquals(5, r.exitCode(), r::toString);
+        assertTrue(r.stderr().startsWith("error: permission denied: reading the audit trail (QueryAuditRecords)"
+                + " needs the auditor role"), r::toString);
+        assertTrue(r.stderr().contains("(PERMISSION_DENIED, reason PERMISSION_DENIED); reading the audit trail"
+                + " needs the auditor role: ask an admin"), r::toString);
     }
 
     @Test

@@ -106,7 +106,7 @@ public class AuditLog {
         io.netty.util.internal.ThreadExecutorMap.currentExecutor());
   }
 
-  private AuditEvent event(CallInfo call, String key, int version, String outcome, String reason) {
+  AuditEvent event(CallInfo call, String key, int version, String outcome, String reason) {
     Instant now = Instant.now();
     return AuditEvent.newBuilder()
         .setEventId(call.eventId)
@@ -123,6 +123,7 @@ public class AuditLog {
         .setOutcomeReason(clip(reason))
         .setRequestId(clip(call.requestId))
         .setRequestDigest(com.google.protobuf.ByteString.copyFrom(call.requestDigest()))
+        .setDetails(clip(call.details()))
         .build();
   }
 

@@ -38,14 +38,35 @@ public final class CallInfo {
   private volatile Decision decision = Decision.NOT_EVALUATED;
   private volatile String decisionReason = "";
   private volatile byte[] requestDigest = new byte[0];
+  private volatile String details = "";
   private volatile boolean recorded;
 
   CallInfo(String operation, String client, String requestId, Principal caller) {
+    this(operation, client, requestId, caller, caller == null ? "system" : caller.auditName());
+  }
+
+  private CallInfo(String operation, String client, String requestId, Principal caller, String principal) {
     this.operation = operation;
     this.client = client;
     this.requestId = requestId;
     this.caller = caller;
-    this.principal = caller == null ? "system" : caller.auditName();
+    this.principal = principal;
+  }
+
+  /** The principal written for a call refused before anyone was authenticated (no or bad token). */
+  public static final String UNAUTHENTICATED = "unauthenticated";
+
+  /**
+   * A call refused by authentication (no, bad or oversized token): nobody is
+   * known, so its principal is {@value #UNAUTHENTICATED}; its decision DENY
+   * with {@code why}. The token itself is never part of it.
+   */
+  public static CallInfo unauthenticated(String operation, String client, String requestId, String why) {
+    CallInfo info = new CallInfo(operation, client,
+        requestId == null || requestId.isEmpty() || requestId.length() > 128 ? randomId() : requestId, null,
+        UNAUTHENTICATED);
+    info.decided(Decision.DENY, why);
+    return info;
   }
 
   /** The call being served on this thread, or null outside a gRPC call (the scheduler). */
@@ -135,6 +156,13 @@ public final class CallInfo {
   }
 
   public byte[] requestDigest() { return requestDigest.clone(); }
+
+  /** What the call asked, readable (e.g. a query's filters), for its audit event; empty by default. */
+  public String details() { return details; }
+
+  public void details(String details) {
+    this.details = details == null ? "" : details;
+  }
 
   public boolean recorded() { return recorded; }
 

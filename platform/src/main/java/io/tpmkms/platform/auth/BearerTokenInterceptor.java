@@ -60,6 +60,7 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
   public static final int MAX_TOKEN_LENGTH = 64 * 1024;
 
   private record Verified(Principal principal, long notAfterMillis) {}
+  static final Metadata.Key<String> REQUEST_ID = Metadata.Key.of("x-request-id", Metadata.ASCII_STRING_MARSHALLER);
 
   private final AuthConfig config;
   private final String grpcHost;
@@ -69,13 +70,16 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
    * only for injection points it sees at build time.
    */
   private final TenantIdentityProvider provider;
+  /** Where refusals are reported for the audit trail (none: only answered). */
+  private final UnauthenticatedCalls refusals;
 
   public BearerTokenInterceptor(AuthConfig config,
       @ConfigProperty(name = "quarkus.grpc.server.host", defaultValue = "0.0.0.0") String grpcHost,
-      TenantIdentityProvider provider) {
+      TenantIdentityProvider provider, jakarta.enterprise.inject.Instance<UnauthenticatedCalls> refusals) {
     this.config = config;
     this.grpcHost = grpcHost;
     this.provider = provider;
+    this.refusals = refusals.isResolvable() ? refusals.get() : null;
   }
 
   /** Authentication runs before every other interceptor (they read the caller). */
@@ -103,16 +107,16 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
     }
     String header = headers.get(AUTHORIZATION);
     if (header != null && header.length() > MAX_TOKEN_LENGTH + 7) {
-      return reject(call, "TOKEN_TOO_LARGE", "the access token is longer than " + MAX_TOKEN_LENGTH
+      return reject(call, headers, "TOKEN_TOO_LARGE", "the access token is longer than " + MAX_TOKEN_LENGTH
           + " characters; ask for a token with fewer claims (e.g. fewer groups)");
     }
     if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      return reject(call, "TOKEN_MISSING", "this call needs an access token: authorization: Bearer <token>"
+      return reject(call, headers, "TOKEN_MISSING", "this call needs an access token: authorization: Bearer <token>"
           + " (tpmkms login)");
     }
     String token = header.substring(7).trim();
     if (token.isEmpty()) {
-      return reject(call, "TOKEN_INVALID", "the access token is empty");
+      return reject(call, headers, "TOKEN_INVALID", "the access token is empty");
     }
     long now = System.currentTimeMillis();
     Verified known = verified.get(token);
@@ -131,7 +135,7 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
             principal = remember(token, identity);
           } catch (RuntimeException e) {
             LOG.debugf("token rejected: %s", e.getMessage());
-            pending.start(reject(call, "TOKEN_INVALID", "the access token lacks required claims"));
+            pending.start(reject(call, headers, "TOKEN_INVALID", "the access token lacks required claims"));
             return;
           }
           Context previous = context.attach();
@@ -144,7 +148,7 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
         failure -> {
           // Never log the token; the reason (expired, audience, signature, issuer) only at debug.
           LOG.debugf("token rejected: %s", failure.getMessage());
-          pending.start(reject(call, "TOKEN_INVALID",
+          pending.start(reject(call, headers, "TOKEN_INVALID",
               "the access token was rejected (expired, wrong audience or realm, or bad signature)"));
         });
     return pending;
@@ -206,7 +210,21 @@ public class BearerTokenInterceptor implements ServerInterceptor, Prioritized {
     return v.toString();
   }
 
-  private static <Q, R> ServerCall.Listener<Q> reject(ServerCall<Q, R> call, String reason, String message) {
+  /**
+   * Ends the call UNAUTHENTICATED with {@code reason}, after reporting the refusal for the audit trail
+   * (which method, from where, why; never the token).
+   */
+  private <Q, R> ServerCall.Listener<Q> reject(ServerCall<Q, R> call, Metadata headers, String reason,
+      String message) {
+    if (refusals != null) {
+      try {
+        var peer = call.getAttributes().get(io.grpc.Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        refusals.refused(call.getMethodDescriptor().getFullMethodName(), peer == null ? "" : peer.toString(),
+            headers.get(REQUEST_ID), reason, message);
+      } catch (RuntimeException e) {
+        LOG.warnf("could not record a refused call for the audit trail: %s", e.getMessage());
+      }
+    }
     var status = StatusMapper.toStatus(null, ErrorCode.UNAUTHENTICATED, reason, message, Map.of());
     call.close(status.getStatus(), status.getTrailers() == null ? new Metadata() : status.getTrailers());
     return new ServerCall.Listener<>() {};

@@ -59,7 +59,8 @@ public final class PageTokens {
   public static final class InvalidPageToken extends ServiceException {
     InvalidPageToken() {
       super(ErrorCode.INVALID_ARGUMENT, io.tpmkms.platform.error.CommonReason.INVALID_PAGE_TOKEN,
-          "page_token is not one this service issued for this query; list again without a token", Map.of(), null);
+          "page_token is not one this service issued for this RPC and these filters (a page token only continues"
+              + " the query it came from, with the same filters); list again without a token", Map.of(), null);
     }
   }
 

@@ -45,7 +45,7 @@ public interface Auditing {
     };
   }
 
-  /** No auditing (the audit service itself). */
+  /** No auditing (tests of one class; the audit service audits its own calls into its chain, ADR 0023). */
   Auditing NONE = new Auditing() {
     @Override
     public boolean enabled() { return false; }

@@ -28,8 +28,8 @@ public interface Authorization {
   RuntimeException denied(Verdict verdict, String action, Target target);
 
   /**
-   * Every call allowed, no decision recorded: for a service whose callers are not yet
-   * authenticated (the audit service until issue 13), never for one that is.
+   * Every call allowed, no decision recorded: for tests of one class, never for a service whose
+   * callers are authenticated.
    */
   Authorization OPEN = new Authorization() {
     @Override

@@ -133,18 +133,43 @@ public final class Pipeline {
     answer.whenComplete((response, failure) -> finish(rpc, info, request, out, response, failure));
   }
 
-  /** A server-streaming call: authorized in place, its body on a worker. */
+  /**
+   * A server-streaming call: authorized like a unary call (a decision that must be asked for is
+   * awaited without blocking), its body on a worker. With {@link Auditing#everyCall()} its event is
+   * written after the body has sent everything, before the stream completes; if it cannot be, the
+   * stream ends UNAVAILABLE instead of OK.
+   */
   public <Q extends Message, R extends Message> void stream(Rpc<Q, R> rpc, Q request, StreamObserver<R> out,
       StreamBody body) {
     CallInfo info = begin(rpc, request, out);
     if (info == BAD_CALL) return;
+    Target target;
+    Authorization.Verdict known;
     try {
-      Target target = rpc.target(request);
-      Authorization.Verdict v = authorization.known(info, rpc.action(), target);
-      if (v == null) throw new IllegalStateException(rpc + ": streaming calls need a decision known in place");
-      if (!v.allowed()) throw authorization.denied(v, rpc.action(), target);
+      target = rpc.target(request);
+      known = authorization.known(info, rpc.action(), target);
     } catch (Throwable t) {
-      out.onError(errors.toStatus(t));
+      endStream(info, out, t);
+      return;
+    }
+    if (known != null) {
+      streamIfAllowed(known, rpc, target, info, out, body);
+      return;
+    }
+    Context context = Context.current();
+    authorization.ask(info, rpc.action(), target).whenComplete((verdict, failure) -> context.run(() -> {
+      if (failure != null) {
+        endStream(info, out, failure);
+      } else {
+        streamIfAllowed(verdict, rpc, target, info, out, body);
+      }
+    }));
+  }
+
+  private <R extends Message> void streamIfAllowed(Authorization.Verdict verdict, Rpc<?, R> rpc, Target target,
+      CallInfo info, StreamObserver<R> out, StreamBody body) {
+    if (!verdict.allowed()) {
+      endStream(info, out, authorization.denied(verdict, rpc.action(), target));
       return;
     }
     try {
@@ -152,13 +177,33 @@ public final class Pipeline {
         try {
           body.run();
         } catch (Throwable t) {
-          out.onError(errors.toStatus(t));
+          endStream(info, out, t);
           return;
         }
-        out.onCompleted();
+        endStream(info, out, null);
       }));
     } catch (RejectedExecutionException e) {
-      out.onError(errors.toStatus(overloaded(e)));
+      endStream(info, out, overloaded(e));
+    }
+  }
+
+  /** Completes (error null) or fails the stream, after its audit event when every call is audited. */
+  private <R> void endStream(CallInfo info, StreamObserver<R> out, Throwable error) {
+    StatusRuntimeException status = error == null ? null : errors.toStatus(error);
+    if (info == null || !auditing.everyCall() || !auditing.enabled() || info.recorded()) {
+      endStream(out, status);
+      return;
+    }
+    String outcome = status == null ? "OK" : status.getStatus().getCode().name();
+    auditing.record(info, info.key(), 0, outcome, reasonOf(status)).whenComplete((ok, auditFailure) ->
+        endStream(out, auditFailure != null ? errors.toStatus(auditFailure) : status));
+  }
+
+  private static void endStream(StreamObserver<?> out, StatusRuntimeException status) {
+    if (status != null) {
+      out.onError(status);
+    } else {
+      out.onCompleted();
     }
   }
 
