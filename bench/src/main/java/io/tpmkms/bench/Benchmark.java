@@ -144,6 +144,10 @@ public final class Benchmark {
             System.exit(ImportBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--tls")) {
+            System.exit(TlsBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -160,6 +164,7 @@ public final class Benchmark {
             System.err.println("   or: " + AuditBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + CliBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + ImportBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + TlsBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

@@ -58,9 +58,14 @@ final class GrpcWorkloads implements AutoCloseable {
     private PublicKey ecPublicKey;
 
     GrpcWorkloads(String target, int channelCount) {
+        this(target, channelCount, InsecureChannelCredentials.create());
+    }
+
+    /** Over {@code credentials} (TLS: the target's host name must be one the server's certificate names). */
+    GrpcWorkloads(String target, int channelCount, io.grpc.ChannelCredentials credentials) {
         channels = new ManagedChannel[channelCount];
         for (int i = 0; i < channelCount; i++) {
-            channels[i] = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+            channels[i] = Grpc.newChannelBuilder(target, credentials)
                     .userAgent("tpmkms-bench")
                     .build();
         }
@@ -73,7 +78,21 @@ final class GrpcWorkloads implements AutoCloseable {
      * @throws StatusRuntimeException when the service refuses, e.g. the keys already exist
      */
     void prepare() throws Exception {
+        prepare(true);
+    }
+
+    /** As {@link #prepare()}; {@code create=false}: the keys exist (another workload set made them). */
+    void prepare(boolean create) throws Exception {
         KeyServiceGrpc.KeyServiceBlockingStub keys = keys(channels[0]);
+        if (create) createKeys(keys);
+        String pem = keys(channels[0]).getPublicKey(GetPublicKeyRequest.newBuilder().setKey(EC_KEY).build()).getPem();
+        ecPublicKey = parsePem(pem);
+        for (ManagedChannel c : channels) {
+            health(c).check(HealthCheckRequest.getDefaultInstance());
+        }
+    }
+
+    private static void createKeys(KeyServiceGrpc.KeyServiceBlockingStub keys) {
         keys.createKey(CreateKeyRequest.newBuilder()
                 .setNamespace("bench").setName("aes")
                 .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setAlgorithm(Algorithm.AES_256_GCM)
@@ -84,11 +103,6 @@ final class GrpcWorkloads implements AutoCloseable {
                 .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.EC_SIGN_P256_SHA256)
                 .setProtectionLevel(ProtectionLevel.SOFTWARE)
                 .build());
-        String pem = keys(channels[0]).getPublicKey(GetPublicKeyRequest.newBuilder().setKey(EC_KEY).build()).getPem();
-        ecPublicKey = parsePem(pem);
-        for (ManagedChannel c : channels) {
-            health(c).check(HealthCheckRequest.getDefaultInstance());
-        }
     }
 
     Workload emptyCall() {

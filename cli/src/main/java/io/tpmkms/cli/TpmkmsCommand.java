@@ -76,19 +76,16 @@ public final class TpmkmsCommand implements Callable<Integer> {
     String policyAddress;
 
     @Option(names = "--ca-file", scope = ScopeType.INHERIT, paramLabel = "FILE",
-            defaultValue = "${env:TPMKMS_CA_FILE}",
             description = "TLS: the CA bundle (PEM) the services' certificates are verified against, with their host "
                     + "names (env TPMKMS_CA_FILE). Remembered for each address it is used with; without it and "
                     + "nothing remembered, plaintext (loopback only).")
     java.nio.file.Path caFile;
 
     @Option(names = "--client-cert", scope = ScopeType.INHERIT, paramLabel = "FILE",
-            defaultValue = "${env:TPMKMS_CLIENT_CERT}",
             description = "Mutual TLS: the client certificate (PEM) to present (env TPMKMS_CLIENT_CERT).")
     java.nio.file.Path clientCert;
 
     @Option(names = "--client-key", scope = ScopeType.INHERIT, paramLabel = "FILE",
-            defaultValue = "${env:TPMKMS_CLIENT_KEY}",
             description = "Its private key (PEM, unencrypted; env TPMKMS_CLIENT_KEY).")
     java.nio.file.Path clientKey;
 
@@ -339,12 +336,15 @@ public final class TpmkmsCommand implements Callable<Integer> {
      * CA remembered for the address; plaintext otherwise. A client certificate is presented when given.
      */
     public io.tpmkms.tls.ClientTls clientTls(KmsConnection.Service service) {
+        java.nio.file.Path envCa = envPath("TPMKMS_CA_FILE");
+        java.nio.file.Path clientCert = this.clientCert != null ? this.clientCert : envPath("TPMKMS_CLIENT_CERT");
+        java.nio.file.Path clientKey = this.clientKey != null ? this.clientKey : envPath("TPMKMS_CLIENT_KEY");
         if ((clientCert == null) != (clientKey == null)) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--client-cert and --client-key go together (TPMKMS_CLIENT_CERT, TPMKMS_CLIENT_KEY)");
         }
         if (plaintext) {
-            if (caFile != null || clientCert != null) {
+            if (caFile != null || this.clientCert != null) {
                 throw new CommandLine.ParameterException(spec.commandLine(),
                         "--plaintext takes no --ca-file or client certificate (unset TPMKMS_CA_FILE etc.)");
             }
@@ -354,16 +354,22 @@ public final class TpmkmsCommand implements Callable<Integer> {
         var known = new io.tpmkms.cli.connection.KnownEndpoints(
                 CredentialStore.directory(platform).resolve(io.tpmkms.cli.connection.KnownEndpoints.FILE_NAME));
         java.util.Optional<java.nio.file.Path> ca = java.util.Optional.ofNullable(caFile);
-        String fromEnv = System.getenv("TPMKMS_CA_FILE");
-        if (ca.isPresent() && (fromEnv == null || !java.nio.file.Path.of(fromEnv).equals(ca.get()))) {
+        if (ca.isPresent()) {
             // named on the command line: remembered (a CA from the environment is the environment's)
             known.remember(where, ca.get());
+        } else if (envCa != null) {
+            ca = java.util.Optional.of(envCa);
         } else {
             ca = known.caFile(where);
         }
         if (ca.isEmpty() && clientCert == null) return io.tpmkms.tls.ClientTls.plaintext();
         return new io.tpmkms.tls.ClientTls(true, ca, java.util.Optional.ofNullable(clientCert),
                 java.util.Optional.ofNullable(clientKey));
+    }
+
+    private java.nio.file.Path envPath(String name) {
+        String v = platform.getenv(name);
+        return v == null || v.isBlank() ? null : java.nio.file.Path.of(v);
     }
 
     /** A zero timeout would fail every call at once: a usage error instead. */

@@ -74,16 +74,16 @@ class AuditDeliveryIT {
     int auditPort = ports[0];
     int keyPort = ports[1];
     Path root = Path.of("..").toAbsolutePath().normalize();
-    auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), Map.of(
+    auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), SystemTls.with(Map.of(
         "QUARKUS_DATASOURCE_JDBC_URL", auditDb.getJdbcUrl("postgres", "postgres"),
         "QUARKUS_DATASOURCE_USERNAME", "postgres", "QUARKUS_DATASOURCE_PASSWORD", "postgres",
         "TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort),
         "TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[2]),
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString(),
         // delivery only; who may append and read has AuditAuthorizationIT
-        "TPMKMS_AUTH_MODE", "none"),
+        "TPMKMS_AUTH_MODE", "none"), "audit-service"),
         dir.resolve("audit.log"));
-    keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), Map.of(
+    keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), SystemTls.with(Map.of(
         "QUARKUS_DATASOURCE_JDBC_URL", keyDb.getJdbcUrl("postgres", "postgres"),
         "QUARKUS_DATASOURCE_USERNAME", "postgres", "QUARKUS_DATASOURCE_PASSWORD", "postgres",
         "TPMKMS_GRPC_PORT", Integer.toString(keyPort),
@@ -91,10 +91,10 @@ class AuditDeliveryIT {
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString(),
         // this test is about delivery; identity and authorization have AuthorizationIT
         "TPMKMS_AUTH_MODE", "none",
-        "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort),
+        "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort), "key-service"),
         dir.resolve("key.log"));
-    keyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", keyPort).usePlaintext().build();
-    auditChannel = ManagedChannelBuilder.forAddress("127.0.0.1", auditPort).usePlaintext().build();
+    keyChannel = SystemTls.channel(keyPort);
+    auditChannel = SystemTls.channel(auditPort);
     keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sys").setName("load")
         .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
   }

@@ -106,6 +106,7 @@ class AuthorizationIT {
     policyEnv.put("TPMKMS_POLICY_HTTP_PORT", Integer.toString(ports[2]));
     policyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("policy")).toString());
     policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
+    policyEnv.putAll(SystemTls.env("policy-service"));
     policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
         policyEnv, dir.resolve("policy.log"));
     Map<String, String> keyEnv = new LinkedHashMap<>();
@@ -118,10 +119,11 @@ class AuthorizationIT {
     keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
     keyEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
     keyEnv.put("TPMKMS_AUTHZ_CACHE_TTL", CACHE_TTL_MS + "ms");
+    keyEnv.putAll(SystemTls.env("key-service"));
     keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
         dir.resolve("key.log"));
-    keyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", keyPort).usePlaintext().build();
-    policyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", policyPort).usePlaintext().build();
+    keyChannel = SystemTls.channel(keyPort);
+    policyChannel = SystemTls.channel(policyPort);
 
     // One user per role: the realm roles tpmkms-<role> are bound to the role on the whole
     // deployment by the policy service's bootstrap bindings.

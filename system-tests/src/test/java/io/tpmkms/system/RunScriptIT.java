@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A new user's first hour, through the real {@code ./run} (Keycloak, audit, policy and key services, their
  * PostgreSQL servers and, with {@code --tpm}, swtpm) and the real {@code ./tpmkms}:
  * <ul>
- *   <li>the README walkthrough, executed as written, against {@code ./run} and {@code ./run --tpm};
+ *   <li>the README walkthrough, executed as written, against {@code ./run} and {@code ./run --tpm --tls};
  *   <li>however ./run is stopped — SIGTERM, Ctrl-C (SIGINT), a closed terminal (SIGHUP), one of its
  *       services killed — no process of it is left (by pid, by data directory, by port);
  *   <li>a ./run after a kill -9 of the previous one stops what that one left, then comes up.
@@ -52,6 +52,8 @@ class RunScriptIT {
     cliEnv.put("TPMKMS_POLICY_ADDRESS", "127.0.0.1:" + ports.get("TPMKMS_POLICY_GRPC_PORT"));
     cliEnv.put("TPMKMS_OIDC_ISSUER", "http://127.0.0.1:" + ports.get("TPMKMS_KEYCLOAK_PORT") + "/realms/tpmkms");
     cliEnv.put("XDG_CONFIG_HOME", dir.resolve("xdg").toString());
+    // ./tpmkms trusts the CA of a ./run --tls on the same data directory
+    cliEnv.put("TPMKMS_DATA_DIR", data.toString());
     blocks = ReadmeWalkthrough.blocks(RunScript.ROOT.resolve("README.md"));
     assertEquals(4, blocks.size(), "README walkthrough blocks: software, TPM, audit, dev-user");
   }
@@ -83,11 +85,20 @@ class RunScriptIT {
 
   @Test
   @Order(2)
-  void runTpm_readmeTpmAndUserBlocks_thenCtrlC_stopsEverything() throws Exception {
-    try (RunScript run = RunScript.start(data, ports, "--tpm").awaitReady()) {
+  void runTpmTls_readmeTpmAndUserBlocks_overTls_thenCtrlC_stopsEverything() throws Exception {
+    try (RunScript run = RunScript.start(data, ports, "--tpm", "--tls").awaitReady()) {
       assertTrue(run.output().contains("default protection: TPM"), run.output());
+      assertTrue(run.output().contains("gRPC over TLS 1.3 (CA " + data.resolve("tls/ca.crt")), run.output());
+      assertTrue(Files.readString(data.resolve("run/cli-ca-file")).contains("tls/ca.crt"));
       walk(run, blocks.get(1));   // logged in as dev-admin by the first block
       walk(run, blocks.get(3));
+      // the services speak TLS only: the walk went over TLS, and they call each other with mutual TLS
+      for (String service : List.of("key-service", "policy-service", "audit-service")) {
+        assertTrue(Files.readString(data.resolve(service + ".log")).contains("gRPC server: TLS (TLSv1.3)"), service);
+      }
+      assertTrue(Files.readString(data.resolve("key-service.log")).contains("calling the policy service at 127.0.0.1:"
+          + ports.get("TPMKMS_POLICY_GRPC_PORT") + " over TLS (CA " + data.resolve("tls/ca.crt") + ", client "
+          + "certificate " + data.resolve("tls/key-service.crt")), "key service → policy service over mutual TLS");
 
       run.signal("INT");
       assertEquals(130, run.awaitExit(STOP_TIMEOUT), run.output());

@@ -63,6 +63,25 @@ public record ClientTls(boolean tls, Optional<Path> caFile, Optional<Path> certF
     return b.build();
   }
 
+  /**
+   * The same security as a JSSE context (for clients that take an {@code SSLSocketFactory}, such
+   * as the CLI's OkHttp transport, whose credentials-based TLS offers TLS 1.2 only). Host names
+   * are the client's to verify. Read once; throws {@link InvalidTlsFileException}.
+   */
+  public javax.net.ssl.SSLContext sslContext() {
+    if (!tls) throw new IllegalStateException("plaintext has no TLS context");
+    try {
+      javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLS");
+      ctx.init(certFile.isPresent()
+              ? new javax.net.ssl.KeyManager[] {new ReloadingKeyManager(certFile.get(), keyFile.get())} : null,
+          caFile.isPresent() ? new javax.net.ssl.TrustManager[] {new ReloadingTrustManager(caFile.get())} : null,
+          null);
+      return ctx;
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException("the JVM has no TLS", e);
+    }
+  }
+
   /** For logs and messages: "TLS (CA /etc/tpmkms/ca.crt, client certificate /etc/...)" or "plaintext". */
   public String describe() {
     if (!tls) return "plaintext";

@@ -4,7 +4,6 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.tpmkms.audit.AuditConfig;
@@ -66,15 +65,18 @@ public class AuditAuthorizer implements Authorization {
 
   private final AuditConfig.Authz config;
   private final ServiceCredentials credentials;
+  private final io.tpmkms.platform.tls.ServiceChannels channels;
   private final boolean enabled;
   /** Allowed client id → the service its events must name. */
   private final Map<String, String> producers;
   private final Map<CacheKey, Verdict> cache = new ConcurrentHashMap<>();
   private volatile ManagedChannel channel;
 
-  public AuditAuthorizer(AuthConfig auth, AuditConfig config, ServiceCredentials credentials) {
+  public AuditAuthorizer(AuthConfig auth, AuditConfig config, ServiceCredentials credentials,
+      io.tpmkms.platform.tls.ServiceChannels channels) {
     this.config = config.authz();
     this.credentials = credentials;
+    this.channels = channels;
     this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
     this.producers = producers(config.audit().append().allowedClients());
   }
@@ -105,17 +107,9 @@ public class AuditAuthorizer implements Authorization {
     }
     String target = config.policyService().orElseThrow(() -> new IllegalStateException(
         "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
-    channel = channelTo(target);
+    channel = channels.open(target, "policy service");
     LOG.infof("reads of the trail are authorized by the policy service at %s; appends only from %s", target,
         producers.keySet());
-  }
-
-  /**
-   * The one place the channel to the policy service is made (plaintext on loopback today; transport
-   * security replaces the credentials here, issue 13).
-   */
-  static ManagedChannel channelTo(String target) {
-    return ManagedChannelBuilder.forTarget(target).usePlaintext().build();
   }
 
   void stop(@Observes ShutdownEvent e) {

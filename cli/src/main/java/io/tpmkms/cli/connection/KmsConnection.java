@@ -1,7 +1,6 @@
 package io.tpmkms.cli.connection;
 
 import io.grpc.CallCredentials;
-import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -85,16 +84,25 @@ public final class KmsConnection implements AutoCloseable {
     public static KmsConnection open(Settings settings) {
         // OkHttp explicitly: the tests also have Netty on the class path, and a provider chosen by
         // the service loader would make them test another transport than the one that ships.
-        ManagedChannel channel = OkHttpChannelBuilder.forTarget(settings.address(), channelCredentials(settings))
-                .userAgent("tpmkms-cli")
-                .build();
+        OkHttpChannelBuilder builder = OkHttpChannelBuilder.forTarget(settings.address()).userAgent("tpmkms-cli");
+        if (settings.tls().tls()) {
+            // not TlsChannelCredentials: with them OkHttp offers TLS 1.2 only, and the services want 1.3
+            builder.sslSocketFactory(settings.tls().sslContext().getSocketFactory())
+                    .tlsConnectionSpec(TLS_VERSIONS, CIPHER_SUITES);
+        } else {
+            builder.usePlaintext();
+        }
+        ManagedChannel channel = builder.build();
         return new KmsConnection(settings, channel);
     }
 
-    /** Reads the CA bundle and the client certificate once (a command is short-lived). */
-    private static ChannelCredentials channelCredentials(Settings settings) {
-        return settings.tls().credentials(null);
-    }
+    private static final String[] TLS_VERSIONS = {"TLSv1.3", "TLSv1.2"};
+    /** TLS 1.3's suites, then TLS 1.2's forward-secret AEAD suites (OkHttp's default list plus 1.3). */
+    private static final String[] CIPHER_SUITES = {
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"};
 
     /** How this connection is secured. */
     public ClientTls tls() {

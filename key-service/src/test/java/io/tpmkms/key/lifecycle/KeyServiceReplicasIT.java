@@ -50,6 +50,11 @@ class KeyServiceReplicasIT {
   static void start() throws Exception {
     pg = EmbeddedPostgres.builder().start();
     int[] ports = io.tpmkms.devtools.ServiceProcess.freePorts(4);
+    // the replicas serve mutual TLS, as in a cluster: one development CA, a certificate each
+    Path tls = dir.resolve("tls");
+    Path ca = io.tpmkms.tls.DevPki.ensureDevelopmentSet(tls, List.of("replica-0", "replica-1", "client"));
+    var client = io.tpmkms.tls.ClientTls.verifiedBy(ca).withClientCertificate(tls.resolve("client.crt"),
+        tls.resolve("client.key"));
     for (int i = 0; i < 2; i++) {
       int grpc = ports[2 * i];
       Path log = dir.resolve("replica-" + i + ".log");
@@ -69,9 +74,13 @@ class KeyServiceReplicasIT {
       env.put("TPMKMS_ROTATION_CHECK_INTERVAL", "0.2s");
       env.put("TPMKMS_DESTRUCTION_MIN_DELAY", "0S");
       env.put("TPMKMS_DESTRUCTION_CHECK_INTERVAL", "0.2s");
+      env.put("TPMKMS_TLS_SERVER_CERT_FILE", tls.resolve("replica-" + i + ".crt").toString());
+      env.put("TPMKMS_TLS_SERVER_KEY_FILE", tls.resolve("replica-" + i + ".key").toString());
+      env.put("TPMKMS_TLS_SERVER_CLIENT_CA_FILE", ca.toString());
+      env.put("TPMKMS_TLS_SERVER_CLIENT_AUTH", "required");
       replicas.add(pb.start());
       logs.add(log);
-      channels.add(ManagedChannelBuilder.forAddress("127.0.0.1", grpc).usePlaintext().build());
+      channels.add(io.grpc.Grpc.newChannelBuilderForAddress("localhost", grpc, client.credentials(null)).build());
       if (i == 0) awaitStarted(log); // the first one creates the seed and runs the migrations
     }
     awaitStarted(logs.get(1));
