@@ -72,6 +72,20 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
       }
     }
     this.client = clientTls(config);
+    if (serverIdentity != null) warmUp();
+  }
+
+  /**
+   * Loads Netty's JDK TLS server context now, on the start-up thread: its first use probes for
+   * Bouncy Castle, which takes seconds on a busy machine and would otherwise block an event loop
+   * (and log a blocked-thread warning) when the gRPC server starts.
+   */
+  private static void warmUp() {
+    try {
+      Class.forName("io.netty.handler.ssl.JdkSslServerContext", true, ServerTls.class.getClassLoader());
+    } catch (Throwable e) {
+      // only an optimisation
+    }
   }
 
   private static ClientTls clientTls(TlsConfig config) {
