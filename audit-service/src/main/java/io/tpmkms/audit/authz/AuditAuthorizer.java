@@ -108,6 +108,8 @@ public class AuditAuthorizer implements Authorization {
     String target = config.policyService().orElseThrow(() -> new IllegalStateException(
         "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
     channel = channels.open(target, "policy service");
+    channel.getState(true);
+    credentials.prefetch();
     LOG.infof("reads of the trail are authorized by the policy service at %s; appends only from %s", target,
         producers.keySet());
   }

@@ -76,6 +76,9 @@ public class Authorizer implements Authorization {
     String target = config.policyService().orElseThrow(() -> new IllegalStateException(
         "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
     channel = channels.open(target, "policy service");
+    // connect and get the service token now, not on the first caller's deadline
+    channel.getState(true);
+    credentials.prefetch();
     LOG.infof("authorizing every call with the policy service at %s (decisions cached %s)", target,
         config.cacheTtl());
   }

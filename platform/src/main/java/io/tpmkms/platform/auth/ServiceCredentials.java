@@ -62,6 +62,23 @@ public class ServiceCredentials {
     };
   }
 
+  /**
+   * Fetches this service's token now, in the background, so that the first call to another
+   * service does not spend its deadline on the identity provider (a cold Keycloak or a busy machine
+   * made a first Authorize miss its 2 s). A failure is only logged: the first call fetches again.
+   */
+  public void prefetch() {
+    if (config.mode() == AuthConfig.Mode.NONE || tokens != null) return;
+    try {
+      client.get().getTokens().subscribe().with(
+          fresh -> tokens = fresh,
+          failure -> LOG.debugf("prefetching this service's access token failed (%s); the first call fetches it",
+              failure.getMessage()));
+    } catch (RuntimeException e) {
+      LOG.debugf("prefetching this service's access token failed (%s)", e.getMessage());
+    }
+  }
+
   private static boolean expiresSoon(Tokens t) {
     Long at = t.getAccessTokenExpiresAt();
     return at != null && at - RENEW_BEFORE_SECONDS <= System.currentTimeMillis() / 1000;
