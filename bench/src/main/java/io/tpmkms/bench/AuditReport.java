@@ -96,10 +96,12 @@ record AuditReport(MachineInfo machine, AuditBenchmark.Options options, List<Mea
         if (errors > 0) {
             out.add(errors + " operations failed");
         }
-        for (AuditWorkloads.Verification v : verifications) {
+        // each VerifyChain is recorded in the chain after it has read (ADR 0023): round i sees i more records
+        for (int i = 0; i < verifications.size(); i++) {
+            AuditWorkloads.Verification v = verifications.get(i);
             if (!v.response().getValid()) {
                 out.add("VerifyChain found the chain invalid: " + v.response().getProblem());
-            } else if (v.response().getRecordsChecked() != growth.chainLength()) {
+            } else if (v.response().getRecordsChecked() != growth.chainLength() + i) {
                 out.add("VerifyChain checked " + v.response().getRecordsChecked() + " records, the chain has "
                         + growth.chainLength());
             }

@@ -158,7 +158,9 @@ final class AuditWorkloads implements AutoCloseable {
     /**
      * Waits until the chain head is at least {@code minHead} and has not moved for {@code quiet}
      * (the key service's forwarder waits 50 ms for more events once caught up), at most {@code timeout}.
-     * Polls VerifyChain from the last head seen, so each poll checks only the new records.
+     * Polls VerifyChain from the last head seen, so each poll checks only the new records. Each poll
+     * is itself recorded after it has read (ADR 0023), so a head one past the last poll's is the
+     * previous poll's own record, not a forwarded one: that counts as quiet.
      *
      * @param from a sequence in the chain to start from
      */
@@ -174,12 +176,15 @@ final class AuditWorkloads implements AutoCloseable {
             }
             long h = r.getHeadSequence();
             long now = System.nanoTime();
-            if (h != last) {
+            if (h != last && h != last + 1) {
                 last = h;
                 since = now;
                 start = Math.max(1, h);
-            } else if (h >= minHead && now - since >= quiet.toNanos()) {
-                return new QuietHead(h, since);
+            } else {
+                last = h; // unchanged, or only the previous poll's own record
+                if (h >= minHead && now - since >= quiet.toNanos()) {
+                    return new QuietHead(h, since);
+                }
             }
             if (now > deadline) {
                 return new QuietHead(h, since);
