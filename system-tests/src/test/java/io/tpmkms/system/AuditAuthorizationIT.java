@@ -112,6 +112,7 @@ class AuditAuthorizationIT {
     auditEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
     auditEnv.put("TPMKMS_AUTHZ_CACHE_TTL", CACHE_TTL_MS + "ms");
     auditEnv.put("TPMKMS_AUDIT_CHECKPOINT_INTERVAL", "1S");
+    auditEnv.putAll(SystemTls.env("audit-service"));
     auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), auditEnv,
         dir.resolve("audit.log"));
 
@@ -121,6 +122,7 @@ class AuditAuthorizationIT {
     policyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("policy")).toString());
     policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
     policyEnv.put("TPMKMS_AUDIT_ADDRESS", "127.0.0.1:" + auditPort);
+    policyEnv.putAll(SystemTls.env("policy-service"));
     policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
         policyEnv, dir.resolve("policy.log"));
 
@@ -131,12 +133,13 @@ class AuditAuthorizationIT {
     keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
     keyEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
     keyEnv.put("TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort);
+    keyEnv.putAll(SystemTls.env("key-service"));
     keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
         dir.resolve("key.log"));
 
-    auditChannel = ManagedChannelBuilder.forAddress("127.0.0.1", auditPort).usePlaintext().build();
-    keyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", keyPort).usePlaintext().build();
-    policyChannel = ManagedChannelBuilder.forAddress("127.0.0.1", policyPort).usePlaintext().build();
+    auditChannel = SystemTls.channel(auditPort);
+    keyChannel = SystemTls.channel(keyPort);
+    policyChannel = SystemTls.channel(policyPort);
 
     for (Who w : List.of(Who.USER, Who.ADMIN, Who.VIEWER, Who.AUDITOR, Who.DUPLICATOR)) {
       String name = "aa-" + w.name().toLowerCase();
