@@ -32,15 +32,26 @@ import java.util.concurrent.TimeUnit;
  */
 final class TlsBenchmark {
     static final String SECTION = "tls";
-    static final String USAGE = "usage: java -jar tpmkms-bench.jar --tls [--rounds 3] [--warmup 2s] [--measure 6s]"
-            + " [--threads 32] [--channels 4] [--connections 200] [--service-jar PATH]"
+    static final String USAGE = "usage: java -jar tpmkms-bench.jar --tls [--rounds 5] [--warmup 2s] [--measure 6s]"
+            + " [--threads 32] [--channels 4] [--connections 200] [--service-warmup 20s] [--service-jar PATH]"
             + " [--report docs/benchmarks.md | --no-report]";
 
     record Options(Path serviceJar, int rounds, Duration warmup, Duration window, int threads, int channels,
-                   int connections, Path report, Duration startTimeout) {
+                   int connections, Path report, Duration startTimeout, Duration serviceWarmup) {
+        Options(Path serviceJar, int rounds, Duration warmup, Duration window, int threads, int channels,
+                int connections, Path report, Duration startTimeout) {
+            this(serviceJar, rounds, warmup, window, threads, channels, connections, report, startTimeout,
+                    Duration.ofSeconds(20));
+        }
+
         static Options defaults() {
-            return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"), 3, Duration.ofSeconds(2),
+            return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"), 5, Duration.ofSeconds(2),
                     Duration.ofSeconds(6), 32, 4, 200, Path.of("docs/benchmarks.md"), Duration.ofSeconds(120));
+        }
+
+        Options withServiceWarmup(Duration d) {
+            return new Options(serviceJar, rounds, warmup, window, threads, channels, connections, report,
+                    startTimeout, d);
         }
 
         static Options parse(String... args) {
@@ -49,25 +60,26 @@ final class TlsBenchmark {
                 String a = args[i];
                 switch (a) {
                     case "--tls" -> { }
+                    case "--service-warmup" -> o = o.withServiceWarmup(Benchmark.Options.duration(v(args, ++i, a)));
                     case "--service-jar" -> o = new Options(Path.of(v(args, ++i, a)), o.rounds, o.warmup, o.window,
-                            o.threads, o.channels, o.connections, o.report, o.startTimeout);
+                            o.threads, o.channels, o.connections, o.report, o.startTimeout, o.serviceWarmup);
                     case "--rounds" -> o = new Options(o.serviceJar, n(v(args, ++i, a)), o.warmup, o.window,
-                            o.threads, o.channels, o.connections, o.report, o.startTimeout);
+                            o.threads, o.channels, o.connections, o.report, o.startTimeout, o.serviceWarmup);
                     case "--warmup" -> o = new Options(o.serviceJar, o.rounds, Benchmark.Options.duration(v(args, ++i,
-                            a)), o.window, o.threads, o.channels, o.connections, o.report, o.startTimeout);
+                            a)), o.window, o.threads, o.channels, o.connections, o.report, o.startTimeout, o.serviceWarmup);
                     case "--measure" -> o = new Options(o.serviceJar, o.rounds, o.warmup,
                             Benchmark.Options.duration(v(args, ++i, a)), o.threads, o.channels, o.connections,
-                            o.report, o.startTimeout);
+                            o.report, o.startTimeout, o.serviceWarmup);
                     case "--threads" -> o = new Options(o.serviceJar, o.rounds, o.warmup, o.window,
-                            n(v(args, ++i, a)), o.channels, o.connections, o.report, o.startTimeout);
+                            n(v(args, ++i, a)), o.channels, o.connections, o.report, o.startTimeout, o.serviceWarmup);
                     case "--channels" -> o = new Options(o.serviceJar, o.rounds, o.warmup, o.window, o.threads,
-                            n(v(args, ++i, a)), o.connections, o.report, o.startTimeout);
+                            n(v(args, ++i, a)), o.connections, o.report, o.startTimeout, o.serviceWarmup);
                     case "--connections" -> o = new Options(o.serviceJar, o.rounds, o.warmup, o.window, o.threads,
-                            o.channels, n(v(args, ++i, a)), o.report, o.startTimeout);
+                            o.channels, n(v(args, ++i, a)), o.report, o.startTimeout, o.serviceWarmup);
                     case "--report" -> o = new Options(o.serviceJar, o.rounds, o.warmup, o.window, o.threads,
-                            o.channels, o.connections, Path.of(v(args, ++i, a)), o.startTimeout);
+                            o.channels, o.connections, Path.of(v(args, ++i, a)), o.startTimeout, o.serviceWarmup);
                     case "--no-report" -> o = new Options(o.serviceJar, o.rounds, o.warmup, o.window, o.threads,
-                            o.channels, o.connections, null, o.startTimeout);
+                            o.channels, o.connections, null, o.startTimeout, o.serviceWarmup);
                     default -> throw new IllegalArgumentException("unknown option " + a);
                 }
             }
@@ -119,13 +131,14 @@ final class TlsBenchmark {
                     .append(loadStart).append(" at the start, ").append(loadEnd).append(" at the end.\n\n");
             b.append(String.format(Locale.ROOT, "Encrypt AES-256-GCM, 1 KiB + 16 B AAD, %d client threads over %d "
                     + "channels, %s warm-up and %s measured per row; %d rounds alternating plaintext, TLS, mutual TLS "
-                    + "(the median round counts). Two key services of this checkout (software backend, auditing on, "
+                    + "(the median round counts), after %s of unmeasured load on each service. Two key services of this checkout (software backend, auditing on, "
                     + "authentication off): one plaintext, one TLS 1.3 with an ECDSA P-256 certificate of a "
                     + "development CA, client certificates verified when given (client-auth optional); the TLS "
                     + "clients verify chain and host name, the mutual TLS clients also present a certificate. "
                     + "Channels are made once per row, so the rows measure the record layer, not handshakes.\n\n",
                     options.threads, options.channels, options.warmup.toMillis() / 1000.0 + " s",
-                    options.window.toMillis() / 1000.0 + " s", options.rounds));
+                    options.window.toMillis() / 1000.0 + " s", options.rounds,
+                    options.serviceWarmup.toMillis() / 1000.0 + " s"));
             b.append("| transport | round ops/s | median ops/s | p50 ms | p99 ms | cost vs plaintext |\n");
             b.append("|---|---|---:|---:|---:|---:|\n");
             for (String mode : List.of(PLAINTEXT, TLS, MTLS)) {
@@ -204,6 +217,17 @@ final class TlsBenchmark {
             Map<String, ChannelCredentials> creds = Map.of(PLAINTEXT, InsecureChannelCredentials.create(),
                     TLS, tls.credentials(null), MTLS, mtls.credentials(null));
             boolean[] prepared = new boolean[2];
+            // both JVMs compiled and their databases warm before anything counts: without this the first
+            // rounds measured the JIT (rates still climbing by half from round to round)
+            for (String mode : List.of(PLAINTEXT, TLS)) {
+                try (GrpcWorkloads w = new GrpcWorkloads(targets.get(mode), options.channels(), creds.get(mode))) {
+                    int which = mode.equals(PLAINTEXT) ? 0 : 1;
+                    w.prepare(!prepared[which]);
+                    prepared[which] = true;
+                    new LoadRunner(options.serviceWarmup(), Duration.ofMillis(200)).run(w.encrypt(), options.threads());
+                }
+                out.printf(Locale.ROOT, "warmed up the %s service for %s%n", mode, options.serviceWarmup());
+            }
             LoadRunner runner = new LoadRunner(options.warmup(), options.window());
             for (int round = 1; round <= options.rounds(); round++) {
                 for (String mode : List.of(PLAINTEXT, TLS, MTLS)) {

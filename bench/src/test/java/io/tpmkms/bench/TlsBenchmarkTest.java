@@ -29,7 +29,7 @@ class TlsBenchmarkTest {
     Path doc = tmp.resolve("benchmarks.md");
     Files.writeString(doc, "# Benchmarks\n\nhand-written\n");
     var options = new TlsBenchmark.Options(jar, 1, Duration.ofMillis(300), Duration.ofSeconds(1), 4, 2, 5, doc,
-        Duration.ofSeconds(120));
+        Duration.ofSeconds(120), Duration.ofMillis(300));
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     TlsBenchmark.Result r = TlsBenchmark.run(options, new PrintStream(out, true, StandardCharsets.UTF_8));
     assertEquals(0, r.errors(), out.toString(StandardCharsets.UTF_8));

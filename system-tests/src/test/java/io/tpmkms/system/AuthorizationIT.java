@@ -85,6 +85,17 @@ class AuthorizationIT {
   static ServiceProcess policyService;
   static ManagedChannel keyChannel;
   static ManagedChannel policyChannel;
+
+  /** Stops what {@link #start} started (the services outlived the test JVM before). */
+  @AfterAll
+  static void stop() throws Exception {
+    if (keyChannel != null) keyChannel.shutdownNow();
+    if (policyChannel != null) policyChannel.shutdownNow();
+    if (keyService != null) keyService.close();
+    if (policyService != null) policyService.close();
+    if (keyDb != null) keyDb.close();
+    if (policyDb != null) policyDb.close();
+  }
   static final Map<R, String> tokens = new LinkedHashMap<>();
   static final Map<R, String> subjects = new LinkedHashMap<>();
   static String adminToken;
