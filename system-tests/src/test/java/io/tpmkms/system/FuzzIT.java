@@ -220,10 +220,13 @@ class FuzzIT {
 
   @Test
   void everyRpc_generatedBadInput_onlyDocumentedCodes_noStateChangeOnFailure_servicesHealthy() throws Exception {
+    // The audit service first: its read RPCs (VerifyChain, ExportRecords, QueryRecords without a range) cost
+    // O(chain) per call, and the key and policy phases append ~3.5 records per case; fuzzed last, 10,000 cases
+    // each met a chain of 176,000 records and took hours instead of minutes.
     List<Target> targets = List.of(
+        new Target(AuditServiceGrpc.getServiceDescriptor(), auditChannel, false),
         new Target(KeyServiceGrpc.getServiceDescriptor(), keyChannel, true),
-        new Target(PolicyServiceGrpc.getServiceDescriptor(), policyChannel, true),
-        new Target(AuditServiceGrpc.getServiceDescriptor(), auditChannel, false));
+        new Target(PolicyServiceGrpc.getServiceDescriptor(), policyChannel, true));
     List<String> findings = new ArrayList<>();
     Map<String, Map<String, Integer>> codes = new TreeMap<>();
     long started = System.nanoTime();
