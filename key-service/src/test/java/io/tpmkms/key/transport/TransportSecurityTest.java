@@ -227,8 +227,8 @@ class TransportSecurityTest {
       assertTrue(calls.get() >= 500, "too few calls under load: " + calls.get());
       assertTrue(failures.isEmpty(), failures.size() + " of " + calls.get() + " calls failed during rotation: "
           + (failures.isEmpty() ? "" : failures.get(0)));
-      System.out.printf("rotation under load: %d calls, 0 failed; new certificate served %d ms after the files "
-          + "changed%n", calls.get(), seenAfterMs);
+      org.jboss.logging.Logger.getLogger(TransportSecurityTest.class).infof("rotation under load: %d calls, 0 failed; new certificate served %d ms after the files "
+          + "changed", calls.get(), seenAfterMs);
     } finally {
       running.set(false);
       for (ManagedChannel ch : steady) ch.shutdownNow();
