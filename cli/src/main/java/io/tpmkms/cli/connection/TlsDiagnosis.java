@@ -44,11 +44,13 @@ public final class TlsDiagnosis {
                 return what + " presented a certificate for another host name (connect with a name the "
                         + "certificate lists)";
             }
-            if (!has(chain, "certificate_required", "bad_certificate", "unknown_ca", "certificate_unknown")
-                    && has(chain, "Broken pipe", "Connection reset", "closed", "Network closed", "handshake_failure")) {
+            if (!has(chain, "certificate_required", "bad_certificate", "unknown_ca", "certificate_unknown")) {
                 // TLS 1.3: the client finishes its handshake before the server checks the client's
-                // certificate, so the refusal arrives as an alert the call never read; TLS 1.2 servers
-                // say only handshake_failure. Ask again over TLS 1.3 and read the server's alert.
+                // certificate, so the refusal arrives as an alert the call may never read: what the call
+                // reports depends on timing ("Broken pipe", "Connection reset", "End of stream or
+                // IOException", ...) and TLS 1.2 servers say only handshake_failure. Ask again over TLS 1.3
+                // and read the server's alert; a server that is down answers "Connection refused" here
+                // and the failure is reported as usual.
                 chain = chain + " | " + serverAlert(address, tls);
             }
             if (has(chain, "certificate_required", "bad_certificate", "unknown_ca", "certificate_unknown")) {
