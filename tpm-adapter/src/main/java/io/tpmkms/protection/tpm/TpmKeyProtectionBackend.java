@@ -4,6 +4,7 @@ import io.tpmkms.protection.BackendDescription;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.ExportPolicy;
 import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyAttestation;
@@ -13,6 +14,11 @@ import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.KeySpec;
 import io.tpmkms.protection.ProtectionLevel;
 import io.tpmkms.protection.RsaPadding;
+import io.tpmkms.protection.tpm.internal.DuplicationAuthority;
+import io.tpmkms.protection.tpm.internal.KeyPolicy;
+import io.tpmkms.protection.tpm.internal.Marshal;
+import io.tpmkms.protection.tpm.internal.PolicyDigests;
+import io.tpmkms.protection.tpm.internal.PolicySession;
 import io.tpmkms.protection.tpm.internal.ResponseCodes;
 import io.tpmkms.protection.tpm.internal.Templates;
 import io.tpmkms.protection.tpm.internal.TpmBlob;
@@ -23,6 +29,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -119,6 +126,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   private final TpmConnection connection;
   private final boolean ownsConnection;
   private final SecretKeySpec authKey;
+  private final DuplicationAuthority authority;
   private final BackendDescription description;
   private volatile boolean closed;
 
@@ -155,6 +163,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     this.connection = connection;
     this.ownsConnection = owns;
     this.authKey = new SecretKeySpec(authSecret.clone(), "HmacSHA256");
+    this.authority = new DuplicationAuthority(authSecret);
     this.description = connection.execute(TpmKeyProtectionBackend::probe);
     LOG.infof("TPM key-protection backend ready: SRK %s, algorithms %s",
         HexFormat.of().formatHex(connection.srkName()), description.algorithms());
@@ -231,13 +240,17 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
     RANDOM.get().nextBytes(objectId);
     byte[] auth = authValue(objectId);
-    TPMT_PUBLIC template = Templates.key(alg);
+    boolean duplicable = spec.exportPolicy() == ExportPolicy.DUPLICABLE;
+    TPMT_PUBLIC template = duplicable ? Templates.key(alg, KeyPolicy.duplicable(alg, authority.name()))
+        : Templates.key(alg);
     TpmBlob blob = connection.execute(s -> {
       CreateResponse r = s.run("Create", () -> s.tpm().Create(s.srk(),
           new TPMS_SENSITIVE_CREATE(auth, new byte[0]), template, new byte[0], new TPMS_PCR_SELECTION[0]));
       byte[] tpmt = r.outPublic.toBytes();
-      return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt),
-          r.outPrivate.toBytes());
+      return duplicable
+          ? new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), r.outPrivate.toBytes(),
+              TpmBlob.FLAG_DUPLICABLE, authority.name())
+          : new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), r.outPrivate.toBytes());
     });
     byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, blob.publicArea()) : null;
     return new GeneratedKey(new KeyHandle(blob.encode()), spki);
@@ -246,7 +259,8 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   // --- use ------------------------------------------------------------------------------
 
   /** A blob parsed and checked against the template of its algorithm. */
-  private record Key(KeyHandle handle, TpmBlob blob, KeyAlgorithm alg, TPMT_PUBLIC pub) {}
+  private record Key(KeyHandle handle, TpmBlob blob, KeyAlgorithm alg, TPMT_PUBLIC pub, KeyPolicy policy,
+      byte[] name) {}
 
   /**
    * Parsed blobs, so a hot key is not decoded and checked against its
@@ -271,11 +285,24 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     TpmBlob blob = TpmBlob.decode(handle.blob(), TpmBlob.BACKEND_TPM);
     KeyAlgorithm alg = blob.algorithm();
     TPMT_PUBLIC pub = blob.publicArea();
-    if (!Templates.matches(alg, pub, blob.imported())) {
-      throw new BackendException(Kind.KEY_INVALID, "key blob's TPM public area does not match the "
-          + (blob.imported() ? "imported " : "") + alg + " template (corrupt or tampered blob)");
+    KeyPolicy policy = blob.duplicable() ? KeyPolicy.duplicable(alg, blob.authorityName()) : null;
+    boolean ok;
+    String what;
+    if (policy != null) {
+      ok = Templates.matchesDuplicable(alg, pub, policy, blob.duplicated());
+      what = "DUPLICABLE ";
+    } else if (blob.duplicated()) {
+      ok = Templates.matchesForeign(alg, pub);
+      what = "duplicated ";
+    } else {
+      ok = Templates.matches(alg, pub, blob.imported());
+      what = blob.imported() ? "imported " : "";
     }
-    return new Key(handle, blob, alg, pub);
+    if (!ok) {
+      throw new BackendException(Kind.KEY_INVALID, "key blob's TPM public area does not match the "
+          + what + alg + " template (corrupt or tampered blob)");
+    }
+    return new Key(handle, blob, alg, pub, policy, Templates.name(blob.tpmtPublic()));
   }
 
   private Key parse(KeyHandle handle, KeyAlgorithm.Kind kind, String operation) {
@@ -510,6 +537,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   public byte[] sign(KeyHandle handle, byte[] digest) {
     Key k = parse(handle, KeyAlgorithm.Kind.SIGN, "sign");
     RsaPadding.checkDigest(k.alg(), digest);
+    if (k.policy() != null) return policySign(k, digest);
     TPMU_SIGNATURE sig = connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
       return s.run("Sign", () -> s.tpm().Sign(h, digest, new TPMS_NULL_SIG_SCHEME(), nullTicket()));
@@ -530,6 +558,49 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     throw new BackendException(Kind.INTERNAL, "TPM returned an unexpected signature type");
   }
 
+  /** Sign through the USER branch of a DUPLICABLE key's policy (an HMAC policy session). */
+  private byte[] policySign(Key k, byte[] digest) {
+    byte[] params = new Marshal().tpm2b(digest).u16(Marshal.ALG_NULL)
+        .u16(TPM_ST_HASHCHECK).u32(Marshal.RH_NULL).u16(0).toBytes();
+    byte[] r = connection.execute(s -> {
+      TPM_HANDLE h = load(s, k);
+      return userCommand(s, k, h, PolicyDigests.CC_SIGN, "Sign", params, 0);
+    });
+    ByteBuffer b = ByteBuffer.wrap(r);
+    int sigAlg = b.getShort() & 0xffff;
+    b.getShort(); // hash
+    if (sigAlg == TPM_ALG_ID.ECDSA.toInt()) {
+      byte[] rr = Marshal.tpm2b(b);
+      byte[] ss = Marshal.tpm2b(b);
+      return TpmPublicKeys.derEcdsa(rr, ss);
+    }
+    byte[] out = Marshal.tpm2b(b);
+    int n = k.alg().keyBits() / 8;
+    if (out.length < n) {
+      byte[] padded = new byte[n];
+      System.arraycopy(out, 0, padded, n - out.length, out.length);
+      out = padded;
+    }
+    return out;
+  }
+
+  /**
+   * Runs a command on a DUPLICABLE key through its policy's auth-value branch for {@code cc}
+   * (USER role: Sign, HMAC, HMAC_Start, RSA_Decrypt); the HMAC key is the object's auth value.
+   */
+  private byte[] userCommand(TpmSession s, Key k, TPM_HANDLE h, int cc, String name, byte[] params,
+      int responseHandles) {
+    byte[] auth = authValue(k.blob().objectId());
+    try {
+      return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
+          new byte[][] {k.name()}, params, auth, responseHandles, false);
+    } finally {
+      Arrays.fill(auth, (byte) 0);
+    }
+  }
+
+  private static final int TPM_ST_HASHCHECK = 0x8024;
+
   /** TPMT_TK_HASHCHECK {TPM_ST_HASHCHECK, TPM_RH_NULL, empty}: allowed because the key is unrestricted. */
   private static TPMT_TK_HASHCHECK nullTicket() { return TPMT_TK_HASHCHECK.nullTicket(); }
 
@@ -544,10 +615,21 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
       if (data.length <= HMAC_CHUNK) {
+        if (k.policy() != null) {
+          byte[] params = new Marshal().tpm2b(data).u16(Marshal.ALG_SHA256).toBytes();
+          return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_HMAC, "HMAC", params, 0)));
+        }
         return s.run("HMAC", () -> s.tpm().HMAC(h, data, TPM_ALG_ID.SHA256));
       }
       s.ensureFreeSlots(1); // a sequence object takes a slot too; h stays (most recently used)
-      TPM_HANDLE seq = s.run("HMAC_Start", () -> s.tpm().HMAC_Start(h, new byte[0], TPM_ALG_ID.SHA256));
+      TPM_HANDLE seq;
+      if (k.policy() != null) {
+        byte[] params = new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_SHA256).toBytes();
+        byte[] r = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", params, 1);
+        seq = new TPM_HANDLE(ByteBuffer.wrap(r).getInt());
+      } else {
+        seq = s.run("HMAC_Start", () -> s.tpm().HMAC_Start(h, new byte[0], TPM_ALG_ID.SHA256));
+      }
       seq.AuthValue = new byte[0];
       int off = 0;
       while (data.length - off > HMAC_CHUNK) {
@@ -629,6 +711,11 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     }
     return connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
+      if (k.policy() != null) {
+        byte[] params = new Marshal().tpm2b(ciphertext).u16(Marshal.ALG_NULL).tpm2b(new byte[0]).toBytes();
+        return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_RSA_DECRYPT, "RSA_Decrypt",
+            params, 0)));
+      }
       return s.run("RSA_Decrypt", () -> s.tpm().RSA_Decrypt(h, ciphertext, new TPMS_NULL_ASYM_SCHEME(),
           new byte[0]));
     });
@@ -668,10 +755,23 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
       var ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
       try {
         ak.handle.AuthValue = new byte[0];
-        s.run("Certify", () -> s.tpm().Certify(h, ak.handle, q, new TPMS_NULL_SIG_SCHEME()));
-        byte[] response = s.lastResponse();
         byte[] akTpmt = ak.outPublic.toBytes();
-        byte[][] parsed = parseCertifyResponse(response);
+        byte[][] parsed;
+        if (k.policy() != null) { // ADMIN role through the policy's Certify branch; the AK by empty password
+          byte[] auth = authValue(k.blob().objectId());
+          try {
+            byte[] params = new Marshal().tpm2b(q).u16(Marshal.ALG_NULL).toBytes();
+            byte[] r = s.policySession().authValueBranch(k.policy(), PolicyDigests.CC_CERTIFY, "Certify",
+                new int[] {h.handle, ak.handle.handle}, new byte[][] {k.name(), Templates.name(akTpmt)}, params, auth,
+                0, true);
+            parsed = parseCertify(ByteBuffer.wrap(r));
+          } finally {
+            Arrays.fill(auth, (byte) 0);
+          }
+        } else {
+          s.run("Certify", () -> s.tpm().Certify(h, ak.handle, q, new TPMS_NULL_SIG_SCHEME()));
+          parsed = parseCertifyResponse(s.lastResponse());
+        }
         byte[] ekCert = readEkCertificate(s);
         return new KeyAttestation(parsed[0], TpmPublicKeys.derEcdsa(parsed[1], parsed[2]),
             TpmPublicKeys.spki(KeyAlgorithm.EC_SIGN_P256_SHA256, ak.outPublic), akTpmt, Templates.name(akTpmt),
@@ -686,6 +786,11 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   private static byte[][] parseCertifyResponse(byte[] response) {
     ByteBuffer b = ByteBuffer.wrap(response);
     b.position(10 + 4);
+    return parseCertify(b);
+  }
+
+  /** attest, r, s from TPM2_Certify's response parameters. */
+  private static byte[][] parseCertify(ByteBuffer b) {
     byte[] attest = new byte[b.getShort() & 0xffff];
     b.get(attest);
     int sigAlg = b.getShort() & 0xffff;
@@ -727,6 +832,261 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
       return out.toByteArray();
     }
     return null;
+  }
+
+  // --- duplication (ADR 0025) -----------------------------------------------------------
+
+  /** The key's export policy, read from its public area (what the TPM enforces). */
+  public ExportPolicy exportPolicy(KeyHandle handle) {
+    Key k = parse(handle);
+    int attrs = k.pub().objectAttributes.toInt();
+    return (attrs & Templates.FIXED_TPM) != 0 || k.blob().imported() && k.policy() == null && !k.blob().duplicated()
+        ? ExportPolicy.NON_EXPORTABLE : ExportPolicy.DUPLICABLE;
+  }
+
+  /** The key's authPolicy (empty for a key without one): the digest the TPM compares sessions with. */
+  public byte[] policyDigest(KeyHandle handle) {
+    byte[] p = parse(handle).pub().authPolicy;
+    return p == null ? new byte[0] : p.clone();
+  }
+
+  /** This deployment's duplication authority: its name is in every DUPLICABLE key's DUP branch. */
+  public byte[] duplicationAuthorityName() { return authority.name(); }
+
+  /**
+   * Duplicates a DUPLICABLE key to a storage key of another TPM, whose public area the caller has
+   * verified ({@link DuplicationTargets}). In one TPM operation: the key's auth value is changed
+   * to {@code transferAuth} (ADMIN branch, TPM2_ObjectChangeAuth, on a copy: the stored blob keeps
+   * its own), the authority approves PolicyDuplicationSelect(key, target) and the TPM checks that
+   * approval (TPM2_LoadExternal + TPM2_VerifySignature → PolicyAuthorize), and TPM2_Duplicate
+   * wraps the key to the target with an outer wrapper only (symmetricAlg NULL): the result is what
+   * {@code tpm2_import} takes on the target's TPM. The private part exists only inside the two TPMs.
+   *
+   * @param targetTpmtPublic the target storage key's TPMT_PUBLIC
+   * @param transferAuth the auth value the duplicate carries (empty for tpm2-tools defaults)
+   * @throws BackendException INVALID_INPUT for a NON_EXPORTABLE key or a target that is not a
+   *     storage key; the TPM's own refusal (KEY_INVALID/INTERNAL) if it disagrees
+   */
+  public Duplication duplicate(KeyHandle handle, byte[] targetTpmtPublic, byte[] transferAuth) {
+    Key k = parse(handle);
+    if (k.policy() == null) {
+      throw new BackendException(Kind.INVALID_INPUT, "the key is not DUPLICABLE (its export policy is "
+          + exportPolicy(handle) + ")");
+    }
+    if (!MessageDigest.isEqual(k.blob().authorityName(), authority.name())) {
+      throw new BackendException(Kind.INVALID_INPUT, "the key's duplication authority is another deployment's ("
+          + HexFormat.of().formatHex(k.blob().authorityName()) + "); only it can approve a duplication");
+    }
+    byte[] transfer = transferAuth == null ? new byte[0] : transferAuth.clone();
+    if (transfer.length > 32) throw new BackendException(Kind.INVALID_INPUT, "transfer auth value is longer than 32 bytes");
+    DuplicationTargets.Target target = DuplicationTargets.storageKey(targetTpmtPublic);
+    byte[] targetName = target.name();
+    byte[] signature = authority.approve(k.name(), targetName);
+    byte[] approved = DuplicationAuthority.approvedPolicy(k.name(), targetName);
+    byte[] aHash = PolicyDigests.approvalHash(approved, KeyPolicy.DUPLICATION_POLICY_REF);
+    byte[] auth = authValue(k.blob().objectId());
+    try {
+      return connection.execute(s -> {
+        TPM_HANDLE h = load(s, k);
+        s.flushAllCachedExcept(k.handle()); // SRK + key, then the copy, the authority and the target
+        PolicySession ps = s.policySession();
+        byte[] changed = ps.authValueBranch(k.policy(), PolicyDigests.CC_OBJECT_CHANGE_AUTH, "ObjectChangeAuth",
+            new int[] {h.handle, s.srk().handle}, new byte[][] {k.name(), s.srkName()},
+            new Marshal().tpm2b(transfer).toBytes(), auth, 0, false);
+        byte[] copyPrivate = Marshal.sizedTpm2b(ByteBuffer.wrap(changed));
+        s.evict(k.handle());
+        TPM_HANDLE copy = s.loadUncached(k.blob().tpmtPublic(), copyPrivate, transfer);
+        int parent = 0;
+        try {
+          int authorityHandle = loadExternal(s, authority.tpmtPublic());
+          byte[] ticket;
+          try {
+            byte[] r = s.raw("VerifySignature", Marshal.command(CC_VERIFY_SIGNATURE,
+                new Marshal().u32(authorityHandle).tpm2b(aHash).bytes(signature).toBytes()));
+            ticket = Arrays.copyOfRange(r, 10, r.length);
+          } finally {
+            flushRaw(s, authorityHandle);
+          }
+          parent = loadExternal(s, targetTpmtPublic);
+          ps.policyDuplicationSelect(k.name(), targetName);
+          ps.policyAuthorize(approved, KeyPolicy.DUPLICATION_POLICY_REF, authority.name(), ticket);
+          ps.policyOr(k.policy().branchArray());
+          byte[] r = ps.command("Duplicate", PolicyDigests.CC_DUPLICATE, new int[] {copy.handle, parent},
+              new byte[][] {k.name(), targetName}, new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_NULL).toBytes(),
+              new byte[0], 0, false);
+          ByteBuffer b = ByteBuffer.wrap(r);
+          Marshal.tpm2b(b); // encryptionKeyOut: empty without an inner wrapper
+          byte[] duplicate = Marshal.sizedTpm2b(b);
+          byte[] seed = Marshal.sizedTpm2b(b);
+          return new Duplication(k.blob().tpm2bPublic(), duplicate, seed, authority.name());
+        } finally {
+          s.flush(copy);
+          if (parent != 0) flushRaw(s, parent);
+        }
+      });
+    } finally {
+      Arrays.fill(auth, (byte) 0);
+      Arrays.fill(transfer, (byte) 0);
+    }
+  }
+
+  /**
+   * Imports a key another TPM duplicated to this TPM's SRK ({@code tpm2_duplicate}, or another
+   * tpmkms's {@link #duplicate}): TPM2_Import under the SRK (the TPM checks the outer wrapper's
+   * integrity and the key's name), then TPM2_ObjectChangeAuth from {@code transferAuth} to an auth
+   * value of this backend, so the transfer auth is worth nothing afterwards. Accepted objects: a
+   * tpmkms DUPLICABLE key of {@code alg} (its policy names {@code authorityName}, or this
+   * deployment's authority), or a foreign one ({@link Templates#matchesForeign}).
+   *
+   * @throws BackendException INVALID_INPUT if the object is not such a key, or the TPM refuses the
+   *     blob (tampered, made for another parent, wrong transfer auth)
+   */
+  public GeneratedKey importDuplicate(KeyAlgorithm alg, Duplication in, byte[] transferAuth) {
+    ensureOpen();
+    if (alg == null || in == null) throw new BackendException(Kind.INVALID_INPUT, "algorithm and duplication blob are required");
+    if (!description.supports(alg)) throw new BackendException(Kind.UNSUPPORTED, "this TPM does not support " + alg);
+    byte[] tpm2bPublic = in.tpm2bPublic();
+    TPMT_PUBLIC pub;
+    try {
+      if (tpm2bPublic.length < 4 || ((tpm2bPublic[0] & 0xff) << 8 | tpm2bPublic[1] & 0xff) != tpm2bPublic.length - 2) {
+        throw new IllegalArgumentException("size");
+      }
+      pub = TPMT_PUBLIC.fromBytes(Arrays.copyOfRange(tpm2bPublic, 2, tpm2bPublic.length));
+    } catch (RuntimeException e) {
+      throw new BackendException(Kind.INVALID_INPUT, "the duplicated key's public area is malformed");
+    }
+    byte[] tpmt = Arrays.copyOfRange(tpm2bPublic, 2, tpm2bPublic.length);
+    if (!Arrays.equals(pub.toBytes(), tpmt)) {
+      throw new BackendException(Kind.INVALID_INPUT, "the duplicated key's public area has trailing or non-canonical bytes");
+    }
+    byte[] authorityName = null;
+    KeyPolicy policy = null;
+    for (byte[] candidate : new byte[][] {in.authorityName().length > 0 ? in.authorityName() : null, authority.name()}) {
+      if (candidate == null || policy != null) continue;
+      KeyPolicy p = KeyPolicy.duplicable(alg, candidate);
+      if (Templates.matchesDuplicable(alg, pub, p, true)) {
+        policy = p;
+        authorityName = candidate;
+      }
+    }
+    if (policy == null && !Templates.matchesForeign(alg, pub)) {
+      throw new BackendException(Kind.INVALID_INPUT, "the duplicated object is not a " + alg + " key tpmkms can use "
+          + "(the template's type and scheme, sign/decrypt as the purpose needs, not restricted, fixedTPM and "
+          + "fixedParent CLEAR, and either a tpmkms DUPLICABLE policy or userWithAuth SET with adminWithPolicy CLEAR)");
+    }
+    byte[] duplicate = in.duplicate();
+    byte[] seed = in.encryptedSeed();
+    byte[] transfer = transferAuth == null ? new byte[0] : transferAuth.clone();
+    byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
+    RANDOM.get().nextBytes(objectId);
+    byte[] auth = authValue(objectId);
+    KeyPolicy keyPolicy = policy;
+    byte[] name = Templates.name(tpmt);
+    int flags = TpmBlob.FLAG_IMPORTED | TpmBlob.FLAG_DUPLICATED | (policy != null ? TpmBlob.FLAG_DUPLICABLE : 0);
+    byte[] authorityForBlob = authorityName;
+    try {
+      TpmBlob blob = connection.execute(s -> {
+        s.flushAllCached();
+        byte[] command = importDuplicateCommand(tpm2bPublic, duplicate, seed);
+        setParent(command, s);
+        byte[] outPrivate;
+        try {
+          outPrivate = firstTpm2b(s.raw("Import", command));
+        } catch (TpmRcException e) {
+          throw new BackendException(Kind.INVALID_INPUT, "the TPM refused the duplication blob ("
+              + ResponseCodes.describe(e.rc()) + "): tampered, made for another parent, or not of this key");
+        }
+        TPM_HANDLE copy = s.loadUncached(tpmt, outPrivate, transfer);
+        try {
+          byte[] mine;
+          try {
+            if (keyPolicy != null) {
+              byte[] r = s.policySession().authValueBranch(keyPolicy, PolicyDigests.CC_OBJECT_CHANGE_AUTH,
+                  "ObjectChangeAuth", new int[] {copy.handle, s.srk().handle}, new byte[][] {name, s.srkName()},
+                  new Marshal().tpm2b(auth).toBytes(), transfer, 0, false);
+              mine = Marshal.sizedTpm2b(ByteBuffer.wrap(r));
+            } else {
+              mine = s.run("ObjectChangeAuth", () -> s.tpm().ObjectChangeAuth(copy, s.srk(), auth)).toBytes();
+            }
+          } catch (TpmRcException e) {
+            throw new BackendException(Kind.INVALID_INPUT, "the TPM refused the transfer auth value of the "
+                + "duplicated key (" + ResponseCodes.describe(e.rc()) + ")");
+          }
+          return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), mine, flags,
+              authorityForBlob);
+        } finally {
+          s.flush(copy);
+        }
+      });
+      KeyHandle handle = new KeyHandle(blob.encode());
+      Key k = decode(handle);
+      connection.execute(s -> load(s, k));
+      byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, k.pub()) : null;
+      return new GeneratedKey(handle, spki);
+    } finally {
+      Arrays.fill(auth, (byte) 0);
+      Arrays.fill(transfer, (byte) 0);
+    }
+  }
+
+  /**
+   * The SRK's public area and a TPM2_Certify of it by this TPM's attestation key: what another
+   * TPM needs to duplicate a key to this one (the duplication target of import jobs).
+   */
+  public KeyAttestation certifySrk(byte[] qualifyingData) {
+    ensureOpen();
+    byte[] q = qualifyingData == null ? new byte[0] : qualifyingData.clone();
+    if (q.length > MAX_QUALIFYING_DATA) {
+      throw new BackendException(Kind.INVALID_INPUT, "qualifying data must be at most 64 bytes");
+    }
+    return connection.execute(s -> {
+      s.flushAllCached(); // SRK + AK
+      var srkPublic = s.run("ReadPublic", () -> s.tpm().ReadPublic(s.srk()));
+      byte[] srkTpmt = srkPublic.outPublic.toBytes();
+      var ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
+      try {
+        ak.handle.AuthValue = new byte[0];
+        TPM_HANDLE srk = s.srk();
+        srk.AuthValue = new byte[0];
+        s.run("Certify", () -> s.tpm().Certify(srk, ak.handle, q, new TPMS_NULL_SIG_SCHEME()));
+        byte[][] parsed = parseCertifyResponse(s.lastResponse());
+        byte[] akTpmt = ak.outPublic.toBytes();
+        return new KeyAttestation(parsed[0], TpmPublicKeys.derEcdsa(parsed[1], parsed[2]),
+            TpmPublicKeys.spki(KeyAlgorithm.EC_SIGN_P256_SHA256, ak.outPublic), akTpmt, Templates.name(akTpmt),
+            readEkCertificate(s), Templates.name(srkTpmt), srkTpmt);
+      } finally {
+        s.flush(ak.handle);
+      }
+    });
+  }
+
+  private static final int CC_LOAD_EXTERNAL = 0x167;
+  private static final int CC_VERIFY_SIGNATURE = 0x177;
+  private static final int CC_FLUSH_CONTEXT = 0x165;
+
+  /** TPM2_LoadExternal of a public area only, in the owner hierarchy; returns the handle. */
+  private static int loadExternal(TpmSession s, byte[] tpmtPublic) {
+    byte[] r = s.raw("LoadExternal", Marshal.command(CC_LOAD_EXTERNAL,
+        new Marshal().u16(0).tpm2b(tpmtPublic).u32(Marshal.RH_OWNER).toBytes()));
+    return ByteBuffer.wrap(r, 10, 4).getInt();
+  }
+
+  private static void flushRaw(TpmSession s, int handle) {
+    try {
+      s.raw("FlushContext", Marshal.command(CC_FLUSH_CONTEXT, new Marshal().u32(handle).toBytes()));
+    } catch (RuntimeException e) {
+      LOG.debugf("FlushContext 0x%08x: %s", handle, e.getMessage());
+    }
+  }
+
+  /** TPM2_Import(SRK, encryptionKey empty, objectPublic, duplicate, inSymSeed, symmetricAlg NULL). */
+  private static byte[] importDuplicateCommand(byte[] tpm2bPublic, byte[] tpm2bDuplicate, byte[] tpm2bSeed) {
+    int size = 10 + 4 + 4 + 9 + 2 + tpm2bPublic.length + tpm2bDuplicate.length + tpm2bSeed.length + 2;
+    ByteBuffer b = header(size, TPM_CC_IMPORT);
+    b.putShort((short) 0); // encryptionKey
+    b.put(tpm2bPublic).put(tpm2bDuplicate).put(tpm2bSeed);
+    b.putShort((short) TPM_ALG_NULL);
+    return b.array();
   }
 
   // --- destroy, close -------------------------------------------------------------------

@@ -55,6 +55,7 @@ public final class Templates {
   public static final int FIXED_PARENT = 0x10;
   public static final int SENSITIVE_DATA_ORIGIN = 0x20;
   public static final int USER_WITH_AUTH = 0x40;
+  public static final int ADMIN_WITH_POLICY = 0x80;
   public static final int NO_DA = 0x400;
   public static final int RESTRICTED = 0x10000;
   public static final int DECRYPT = 0x20000;
@@ -117,6 +118,55 @@ public final class Templates {
     t.objectAttributes = TPMA_OBJECT.fromInt(importedAttributes(alg));
     if (alg.isAsymmetric()) t.authPolicy = NO_DUPLICATION_POLICY.clone();
     return t;
+  }
+
+  /**
+   * The attributes of a DUPLICABLE key (ADR 0025): fixedTPM, fixedParent and userWithAuth CLEAR,
+   * adminWithPolicy SET, so every role needs a policy session that satisfies the key's
+   * {@link KeyPolicy}.
+   */
+  public static int duplicableAttributes(KeyAlgorithm alg) {
+    return (attributes(alg) & ~(FIXED_TPM | FIXED_PARENT | USER_WITH_AUTH)) | ADMIN_WITH_POLICY;
+  }
+
+  /** The template of a DUPLICABLE key with the policy. */
+  public static TPMT_PUBLIC key(KeyAlgorithm alg, KeyPolicy policy) {
+    TPMT_PUBLIC t = key(alg);
+    t.objectAttributes = TPMA_OBJECT.fromInt(duplicableAttributes(alg));
+    t.authPolicy = policy.authPolicy();
+    return t;
+  }
+
+  /**
+   * Whether a public area is a DUPLICABLE key of the algorithm under the policy; {@code
+   * duplicatedIn} also accepts sensitiveDataOrigin CLEAR (the source TPM may have imported it).
+   */
+  public static boolean matchesDuplicable(KeyAlgorithm alg, TPMT_PUBLIC pub, KeyPolicy policy, boolean duplicatedIn) {
+    TPMT_PUBLIC t = key(alg, policy);
+    int attrs = pub.objectAttributes.toInt();
+    if (duplicatedIn) attrs |= SENSITIVE_DATA_ORIGIN;
+    return pub.type() == t.type() && pub.nameAlg == t.nameAlg && attrs == t.objectAttributes.toInt()
+        && MessageDigest.isEqual(nz(pub.authPolicy), nz(t.authPolicy))
+        && MessageDigest.isEqual(((tss.TpmStructure) pub.parameters).toBytes(), ((tss.TpmStructure) t.parameters).toBytes());
+  }
+
+  /** Attributes a foreign duplicated-in key may have besides the ones {@link #matchesForeign} requires. */
+  private static final int FOREIGN_OPTIONAL = SENSITIVE_DATA_ORIGIN | ADMIN_WITH_POLICY | NO_DA | 0x800 /* encryptedDuplication */;
+
+  /**
+   * Whether a public area made elsewhere (tpm2_create, then tpm2_duplicate) is usable as a key of
+   * the algorithm: the template's type, name algorithm and parameters (scheme included), the
+   * purpose bits (sign/decrypt, never restricted), fixedTPM and fixedParent CLEAR (it was
+   * duplicated) and userWithAuth SET (tpmkms uses it with its auth value); its authPolicy is its
+   * own and is reported, not trusted (AEAD keys never qualify: they carry the AEAD marker).
+   */
+  public static boolean matchesForeign(KeyAlgorithm alg, TPMT_PUBLIC pub) {
+    if (alg.kind() == KeyAlgorithm.Kind.SYMMETRIC_AEAD) return false;
+    TPMT_PUBLIC t = key(alg);
+    int required = (attributes(alg) & ~(FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | NO_DA)) | USER_WITH_AUTH;
+    int attrs = pub.objectAttributes.toInt();
+    return pub.type() == t.type() && pub.nameAlg == t.nameAlg && (attrs & ~FOREIGN_OPTIONAL) == required
+        && MessageDigest.isEqual(((tss.TpmStructure) pub.parameters).toBytes(), ((tss.TpmStructure) t.parameters).toBytes());
   }
 
   /** The template a key version of the algorithm is created from (and its blob is checked against). */

@@ -34,16 +34,26 @@ import tss.tpm.TPMT_PUBLIC;
  * Blobs without flags (generated keys, sealed roots) are still written as v1, so older versions
  * read them. The flag is not what the TPM trusts: the public area (attributes, authPolicy) is
  * bound into the object's name, and the backend checks that it is the imported template
- * exactly when the flag is set. Stateless.
+ * exactly when the flag is set. Flags bit 1 (DUPLICABLE) adds a TPM2B with the duplication
+ * authority's name after the TPM2B_PRIVATE; bit 2 marks a key that came in by duplication.
+ * Stateless.
  */
 public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId,
-    byte[] tpm2bPublic, byte[] tpm2bPrivate, int flags) {
+    byte[] tpm2bPublic, byte[] tpm2bPrivate, int flags, byte[] authorityName) {
 
   public static final byte[] MAGIC = "TKMS".getBytes(StandardCharsets.US_ASCII);
   public static final int FORMAT_V1 = 0x01;
   public static final int FORMAT_V2 = 0x02;
   /** v2 flags bit 0: the key's material came from outside (TPM2_Import, or TPM2_Create with data). */
   public static final int FLAG_IMPORTED = 0x01;
+  /**
+   * v2 flags bit 1: a DUPLICABLE key (ADR 0025); a TPM2B with the duplication authority's name
+   * (the keySign of its policy's DUP branch) follows the TPM2B_PRIVATE.
+   */
+  public static final int FLAG_DUPLICABLE = 0x02;
+  /** v2 flags bit 2: the key came in by TPM2_Import of a duplication blob made by another TPM. */
+  public static final int FLAG_DUPLICATED = 0x04;
+  private static final int KNOWN_FLAGS = FLAG_IMPORTED | FLAG_DUPLICABLE | FLAG_DUPLICATED;
   public static final int BACKEND_TPM = 0x02;
   public static final int BACKEND_TPM_SEALED_ROOT = 0x03;
   public static final int OBJECT_ID_LENGTH = 16;
@@ -51,10 +61,26 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
   /** A blob without flags (written as format v1). */
   public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
       byte[] tpm2bPrivate) {
-    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, 0);
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, 0, null);
+  }
+
+  /** A blob with flags but no authority (not DUPLICABLE). */
+  public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
+      byte[] tpm2bPrivate, int flags) {
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, flags, null);
+  }
+
+  public TpmBlob {
+    if (((flags & FLAG_DUPLICABLE) != 0) != (authorityName != null)) {
+      throw new IllegalArgumentException("a DUPLICABLE blob, and only one, names its duplication authority");
+    }
   }
 
   public boolean imported() { return (flags & FLAG_IMPORTED) != 0; }
+
+  public boolean duplicable() { return (flags & FLAG_DUPLICABLE) != 0; }
+
+  public boolean duplicated() { return (flags & FLAG_DUPLICATED) != 0; }
 
   public byte[] encode() {
     ByteArrayOutputStream out = new ByteArrayOutputStream(64 + tpm2bPublic.length + tpm2bPrivate.length);
@@ -70,6 +96,11 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
     out.writeBytes(objectId);
     out.writeBytes(tpm2bPublic);
     out.writeBytes(tpm2bPrivate);
+    if (authorityName != null) {
+      out.write(authorityName.length >>> 8);
+      out.write(authorityName.length);
+      out.writeBytes(authorityName);
+    }
     return out.toByteArray();
   }
 
@@ -108,7 +139,7 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
       int flags = 0;
       if (version == FORMAT_V2) {
         flags = b.get() & 0xff;
-        if (flags == 0 || (flags & ~FLAG_IMPORTED) != 0) {
+        if (flags == 0 || (flags & ~KNOWN_FLAGS) != 0) {
           throw invalid("key blob has unknown flags 0x" + Integer.toHexString(flags));
         }
       }
@@ -117,9 +148,14 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
       byte[] objectId = take(b, OBJECT_ID_LENGTH);
       byte[] pub = sized(b);
       byte[] priv = sized(b);
+      byte[] authority = null;
+      if ((flags & FLAG_DUPLICABLE) != 0) {
+        authority = take(b, b.getShort() & 0xffff);
+        if (authority.length != 34) throw invalid("key blob names a duplication authority of " + authority.length + " bytes");
+      }
       if (b.hasRemaining()) throw invalid("key blob has " + b.remaining() + " trailing bytes");
       if (pub.length < 2 + 10 || priv.length < 2 + 16) throw invalid("key blob has an empty TPM part");
-      return new TpmBlob(backend, alg, srkName, objectId, pub, priv, flags);
+      return new TpmBlob(backend, alg, srkName, objectId, pub, priv, flags, authority);
     } catch (java.nio.BufferUnderflowException e) {
       throw new BackendException(Kind.KEY_INVALID, "key blob truncated (" + blob.length + " bytes)", e);
     }

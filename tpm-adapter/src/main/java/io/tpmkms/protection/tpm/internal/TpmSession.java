@@ -36,7 +36,8 @@ import tss.tpm.TPM_SU;
 public final class TpmSession {
   private static final Logger LOG = Logger.getLogger(TpmSession.class);
   private static final int TRANSIENT_FIRST = 0x80000000;
-  private static final int HMAC_SEQUENCE_FIRST = 0x80000000;
+  private static final int HMAC_SESSION_FIRST = 0x02000000;
+  private static final int POLICY_SESSION_FIRST = 0x03000000;
 
   private final TpmConfig config;
   private RawTpmDevice device;
@@ -46,10 +47,14 @@ public final class TpmSession {
   private long epoch;
   /** Loaded objects by an opaque key (the blob), least recently used first. */
   private final LinkedHashMap<Object, TPM_HANDLE> loaded = new LinkedHashMap<>(16, 0.75f, true);
+  private final PolicySession policySession = new PolicySession(this);
 
   public TpmSession(TpmConfig config) { this.config = config; }
 
   public TpmConfig config() { return config; }
+
+  /** The connection's policy session (ADR 0025), started on first use. */
+  public PolicySession policySession() { return policySession; }
 
   /** Increases at every (re)connect: what a caller cached from an earlier epoch is stale. */
   public long epoch() { return epoch; }
@@ -85,12 +90,14 @@ public final class TpmSession {
     tpm = null;
     srk = null;
     loaded.clear();
+    policySession.forget();
   }
 
   /** Flushes the cached objects and closes the connection (the SRK of a persistent handle stays). */
   public void close() {
     if (isConnected()) {
       try {
+        policySession.reset();
         flushAllCached();
         if (srk != null && config.persistentSrkHandle() == null) flush(srk);
       } catch (RuntimeException e) {
@@ -176,14 +183,15 @@ public final class TpmSession {
 
   private void flushLeftovers() {
     List<TPM_HANDLE> handles = new ArrayList<>();
-    for (int first : new int[] {TRANSIENT_FIRST}) {
+    for (int first : new int[] {TRANSIENT_FIRST, HMAC_SESSION_FIRST, POLICY_SESSION_FIRST}) {
       GetCapabilityResponse r = run("GetCapability", () -> tpm.GetCapability(TPM_CAP.HANDLES, first, 64));
       if (r.capabilityData instanceof TPML_HANDLE list && list.handle != null) {
         for (TPM_HANDLE h : list.handle) handles.add(h);
       }
     }
     for (TPM_HANDLE h : handles) {
-      if ((h.handle >>> 24) == (HMAC_SEQUENCE_FIRST >>> 24)) flush(h);
+      int type = h.handle >>> 24;
+      if (type == 0x80 || type == 0x02 || type == 0x03) flush(h);
     }
     if (!handles.isEmpty()) LOG.infof("flushed %d leftover transient objects", handles.size());
   }

@@ -1,0 +1,205 @@
+package io.tpmkms.protection.tpm.internal;
+
+import java.nio.ByteBuffer;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import org.jboss.logging.Logger;
+
+/**
+ * The one policy session a {@link TpmSession} keeps (TPM2_StartAuthSession: unbound, unsalted,
+ * SHA-256, no parameter encryption) and the commands it authorizes (ADR 0025).
+ *
+ * <p>Each use runs the policy assertions of one branch of the object's authPolicy
+ * (e.g. PolicyCommandCode(TPM2_Sign) → PolicyAuthValue → PolicyOR(all branches)) and then the
+ * command with an HMAC authorization: HMAC-SHA256(key = authValue, cpHash || nonceCaller ||
+ * nonceTPM || sessionAttributes), so the auth value itself never crosses the TPM bus. The
+ * response HMAC is checked the same way over rpHash, so a tampered response is refused. With
+ * continueSession SET the TPM resets the session's policy after each authorized command and the
+ * session is reused: one StartAuthSession per connection, not per call.
+ *
+ * <p>A failed command or policy assertion leaves the session in an unknown state: it is flushed
+ * and the next use starts a new one. Not thread-safe: used under the connection's lock.
+ */
+public final class PolicySession {
+  private static final Logger LOG = Logger.getLogger(PolicySession.class);
+  private static final int CC_START_AUTH_SESSION = 0x176;
+  private static final int SE_POLICY = 0x01;
+  private static final int CONTINUE_SESSION = 0x01;
+  private static final int NONCE = 16;
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  private final TpmSession tpm;
+  private int handle;
+  private byte[] nonceTpm;
+  private long epoch = -1;
+
+  PolicySession(TpmSession tpm) { this.tpm = tpm; }
+
+  /** The session's handle, starting a session if there is none on this connection. */
+  public int handle() {
+    if (handle != 0 && epoch == tpm.epoch()) return handle;
+    byte[] nonceCaller = nonce();
+    byte[] body = new Marshal().u32(Marshal.RH_NULL).u32(Marshal.RH_NULL).tpm2b(nonceCaller).tpm2b(new byte[0])
+        .u8(SE_POLICY).u16(Marshal.ALG_NULL).u16(Marshal.ALG_SHA256).toBytes();
+    byte[] r = tpm.raw("StartAuthSession", Marshal.command(CC_START_AUTH_SESSION, body));
+    ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
+    handle = b.getInt();
+    nonceTpm = Marshal.tpm2b(b);
+    epoch = tpm.epoch();
+    return handle;
+  }
+
+  /** Forgets the session (the connection is gone) without a TPM command. */
+  void forget() {
+    handle = 0;
+    nonceTpm = null;
+  }
+
+  /** Flushes the session; the next use starts a new one. */
+  public void reset() {
+    if (handle != 0 && epoch == tpm.epoch() && tpm.isConnected()) {
+      try {
+        tpm.raw("FlushContext", Marshal.command(0x165, new Marshal().u32(handle).toBytes()));
+      } catch (RuntimeException e) {
+        LOG.debugf("flushing the policy session: %s", e.getMessage());
+      }
+    }
+    forget();
+  }
+
+  /** Runs a policy assertion (a command without sessions whose first handle is the policy session). */
+  public void assertion(String name, int commandCode, byte[] parameters) {
+    byte[] body = new Marshal().u32(handle()).bytes(parameters).toBytes();
+    try {
+      tpm.raw(name, Marshal.command(commandCode, body));
+    } catch (RuntimeException e) {
+      reset();
+      throw e;
+    }
+  }
+
+  public void policyCommandCode(int cc) {
+    assertion("PolicyCommandCode", PolicyDigests.CC_POLICY_COMMAND_CODE, new Marshal().u32(cc).toBytes());
+  }
+
+  public void policyAuthValue() {
+    assertion("PolicyAuthValue", PolicyDigests.CC_POLICY_AUTH_VALUE, new byte[0]);
+  }
+
+  public void policyOr(byte[][] branches) {
+    Marshal m = new Marshal().u32(branches.length);
+    for (byte[] d : branches) m.tpm2b(d);
+    assertion("PolicyOR", PolicyDigests.CC_POLICY_OR, m.toBytes());
+  }
+
+  public void policyDuplicationSelect(byte[] objectName, byte[] newParentName) {
+    assertion("PolicyDuplicationSelect", PolicyDigests.CC_POLICY_DUPLICATION_SELECT,
+        new Marshal().tpm2b(objectName).tpm2b(newParentName).u8(1).toBytes());
+  }
+
+  /** @param ticket a TPMT_TK_VERIFIED as TPM2_VerifySignature returned it */
+  public void policyAuthorize(byte[] approvedPolicy, byte[] policyRef, byte[] keySignName, byte[] ticket) {
+    assertion("PolicyAuthorize", PolicyDigests.CC_POLICY_AUTHORIZE, new Marshal().tpm2b(approvedPolicy)
+        .tpm2b(policyRef).tpm2b(keySignName).bytes(ticket).toBytes());
+  }
+
+  /**
+   * Runs the branch {@code PolicyCommandCode(cc) → PolicyAuthValue → PolicyOR(branches)} and then
+   * the command, authorized by this session with {@code authValue}.
+   */
+  public byte[] authValueBranch(KeyPolicy policy, int cc, String name, int[] handles, byte[][] names,
+      byte[] parameters, byte[] authValue, int responseHandles, boolean passwordForSecond) {
+    if (!policy.allows(cc)) throw new IllegalStateException("no auth-value branch for command 0x" + Integer.toHexString(cc));
+    policyCommandCode(cc);
+    policyAuthValue();
+    policyOr(policy.branchArray());
+    return command(name, cc, handles, names, parameters, authValue, responseHandles, passwordForSecond);
+  }
+
+  /**
+   * Sends an authorized command: the first handle is authorized by this session (HMAC with
+   * {@code authValue}; an empty one when the policy asserted no auth value), the second, if
+   * {@code passwordForSecond}, by an empty password. Returns the response parameters.
+   */
+  public byte[] command(String name, int cc, int[] handles, byte[][] names, byte[] parameters, byte[] authValue,
+      int responseHandles, boolean passwordForSecond) {
+    int session = handle();
+    byte[] cpHash = cpHash(cc, names, parameters);
+    byte[] nonceCaller = nonce();
+    byte[] hmac = authValue.length == 0 ? new byte[0]
+        : hmac(authValue, cpHash, nonceCaller, nonceTpm, new byte[] {CONTINUE_SESSION});
+    Marshal auth = new Marshal().u32(session).tpm2b(nonceCaller).u8(CONTINUE_SESSION).tpm2b(hmac);
+    if (passwordForSecond) auth.u32(Marshal.RS_PW).u16(0).u8(0).u16(0);
+    Marshal body = new Marshal();
+    for (int h : handles) body.u32(h);
+    body.u32(auth.size()).bytes(auth.toBytes()).bytes(parameters);
+    int size = 10 + body.size();
+    byte[] cmd = ByteBuffer.allocate(size).putShort((short) Marshal.ST_SESSIONS).putInt(size).putInt(cc)
+        .put(body.toBytes()).array();
+    byte[] r;
+    try {
+      r = tpm.raw(name, cmd);
+    } catch (RuntimeException e) {
+      reset();
+      throw e;
+    } finally {
+      Arrays.fill(cmd, (byte) 0);
+    }
+    ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
+    byte[] outHandles = new byte[4 * responseHandles];
+    b.get(outHandles);
+    int paramSize = b.getInt();
+    byte[] params = new byte[paramSize];
+    b.get(params);
+    byte[] newNonce = Marshal.tpm2b(b);
+    int attrs = b.get() & 0xff;
+    byte[] responseHmac = Marshal.tpm2b(b);
+    if (authValue.length > 0) {
+      byte[] rpHash = PolicyDigests.hash(PolicyDigests.u32(0), PolicyDigests.u32(cc), params);
+      byte[] expected = hmac(authValue, rpHash, newNonce, nonceCaller, new byte[] {(byte) attrs});
+      if (!MessageDigest.isEqual(expected, responseHmac)) {
+        reset();
+        throw new TpmRcException(name + "(response HMAC does not verify: response altered)", ResponseCodes.INTEGRITY);
+      }
+    }
+    nonceTpm = newNonce;
+    if (responseHandles == 0) return params;
+    byte[] out = new byte[outHandles.length + params.length];
+    System.arraycopy(outHandles, 0, out, 0, outHandles.length);
+    System.arraycopy(params, 0, out, outHandles.length, params.length);
+    return out;
+  }
+
+  static byte[] cpHash(int cc, byte[][] names, byte[] parameters) {
+    try {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      md.update(PolicyDigests.u32(cc));
+      for (byte[] n : names) md.update(n);
+      md.update(parameters);
+      return md.digest();
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static byte[] hmac(byte[] key, byte[]... parts) {
+    try {
+      Mac m = Mac.getInstance("HmacSHA256");
+      m.init(new SecretKeySpec(key, "HmacSHA256"));
+      for (byte[] p : parts) m.update(p);
+      return m.doFinal();
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static byte[] nonce() {
+    byte[] n = new byte[NONCE];
+    RANDOM.nextBytes(n);
+    return n;
+  }
+}
