@@ -23,6 +23,18 @@ public interface KmsConfig {
 
   Imports imports();
 
+  Duplication duplication();
+
+  /** TPM duplication (ADR 0025; docs/import-export.md). */
+  interface Duplication {
+    /**
+     * TPM names (hex, as {@code tpm2_readpublic -n} or an import job's attestation_key_name give them) of
+     * the attestation keys whose TPM2_Certify of a storage key ExportKeyVersion accepts as proof that the
+     * target lives in a TPM. Empty: no export is possible.
+     */
+    Optional<java.util.List<String>> trustedAttestationKeys();
+  }
+
 
   interface Backend {
     /** Protection level of keys created without one; unset: TPM when a TPM is configured, else SOFTWARE. */

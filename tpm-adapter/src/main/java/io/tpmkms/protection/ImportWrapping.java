@@ -34,7 +34,12 @@ public final class ImportWrapping {
     RSA_OAEP_3072_SHA256_AES_256(3072, true),
     RSA_OAEP_4096_SHA256_AES_256(4096, true),
     RSA_OAEP_3072_SHA256(3072, false),
-    RSA_OAEP_4096_SHA256(4096, false);
+    RSA_OAEP_4096_SHA256(4096, false),
+    /**
+     * TPM jobs only: no RSA wrapping key; the TPM's storage root key receives duplication blobs
+     * (TPM2_Import, ADR 0025). None of the RSA methods below apply.
+     */
+    TPM2_DUPLICATION(0, false);
 
     private final int modulusBits;
     private final boolean aesKeyWrap;
@@ -44,12 +49,16 @@ public final class ImportWrapping {
       this.aesKeyWrap = aesKeyWrap;
     }
 
+    /** Whether the job receives TPM duplication blobs instead of RSA-wrapped material. */
+    public boolean duplication() { return modulusBits == 0; }
+
     public int modulusBits() { return modulusBits; }
     public boolean aesKeyWrap() { return aesKeyWrap; }
     public int oaepLength() { return modulusBits / 8; }
 
     /** The algorithm of the job's wrapping key. */
     public KeyAlgorithm wrappingKeyAlgorithm() {
+      if (duplication()) throw new IllegalStateException("a TPM2_DUPLICATION job has no RSA wrapping key");
       return modulusBits == 3072 ? KeyAlgorithm.RSA_DECRYPT_OAEP_3072_SHA256 : KeyAlgorithm.RSA_DECRYPT_OAEP_4096_SHA256;
     }
 

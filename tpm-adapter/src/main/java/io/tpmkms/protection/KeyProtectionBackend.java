@@ -33,6 +33,15 @@ public interface KeyProtectionBackend extends AutoCloseable {
    */
   GeneratedKey importKey(KeySpec spec, KeyMaterial material);
 
+  /**
+   * What the key's protection allows (ADR 0025): TPM keys read it from their public area;
+   * backends that cannot export say NON_EXPORTABLE.
+   */
+  default ExportPolicy exportPolicy(KeyHandle handle) { return ExportPolicy.NON_EXPORTABLE; }
+
+  /** The TPM authPolicy of the key's object; empty when it has none (and for non-TPM backends). */
+  default byte[] policyDigest(KeyHandle handle) { return new byte[0]; }
+
   /** DER SubjectPublicKeyInfo of an asymmetric key. */
   byte[] publicKey(KeyHandle handle);
 

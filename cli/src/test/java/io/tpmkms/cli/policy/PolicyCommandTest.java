@@ -369,7 +369,7 @@ class PolicyCommandTest extends CliHarness {
         policy.respond(AuthorizeResponse.newBuilder().setDecision(Decision.DENY)
                 .addReasons(Reason.newBuilder().setKind(Reason.Kind.POLICY).setId("no-export").setVersion(3)).build());
 
-        Result r = run("policy", "check", "--user", "u", "--action", "ExportKey", "--deployment");
+        Result r = run("policy", "check", "--user", "u", "--action", "ExportKeyVersion", "--deployment");
 
         assertEquals(ExitCodes.POLICY_DENY, r.exitCode(), r::toString);
         assertEquals(Resource.getDefaultInstance(), policy.only(AuthorizeRequest.class).getResource());

@@ -20,6 +20,9 @@ import io.tpmkms.key.imports.ImportService;
 import io.tpmkms.key.lifecycle.KeyLifecycleService.VersionView;
 import io.tpmkms.platform.paging.PageTokens;
 import io.tpmkms.platform.rpc.Pipeline;
+import io.tpmkms.proto.key.v1.DuplicationBlob;
+import io.tpmkms.proto.key.v1.ExportKeyVersionRequest;
+import io.tpmkms.proto.key.v1.ExportKeyVersionResponse;
 import io.tpmkms.proto.key.v1.*;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashSet;
@@ -67,7 +70,7 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
-        r.getLabelsMap(), r.getImportOnly())))).build());
+        r.getLabelsMap(), r.getImportOnly(), ProtoMapper.exportPolicy(r.getExportPolicy()))))).build());
   }
 
   @Override
@@ -320,10 +323,42 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
   public void importKeyVersion(ImportKeyVersionRequest r, StreamObserver<ImportKeyVersionResponse> out) {
     pipeline.unary(KeyRpcs.IMPORT_KEY_VERSION, r, out, () -> {
       byte[] wrapped = r.getWrappedKey().toByteArray();
+      ImportService.DuplicationIn dup = null;
+      if (r.hasDuplication()) {
+        var d = r.getDuplication();
+        dup = new ImportService.DuplicationIn(d.getPublicArea().toByteArray(), d.getDuplicate().toByteArray(),
+            d.getEncryptedSeed().toByteArray(), r.getTransferAuth().toByteArray(), d.getAuthorityName().toByteArray());
+      }
       VersionView v = imports.importKeyVersion(new ImportService.ImportCommand(r.getKey(), r.getImportJob(),
           ProtoMapper.algorithm(r.getAlgorithm()), wrapped, Integer.toUnsignedLong(r.getVersion()),
-          r.getMakePrimary()));
+          r.getMakePrimary(), dup));
       return ImportKeyVersionResponse.newBuilder().setVersion(ProtoMapper.version(v.key(), v.version())).build();
+    });
+  }
+
+  @Override
+  public void exportKeyVersion(ExportKeyVersionRequest r, StreamObserver<ExportKeyVersionResponse> out) {
+    pipeline.unary(KeyRpcs.EXPORT_KEY_VERSION, r, out, () -> {
+      var t = r.getTarget();
+      byte[] transfer = r.getTransferAuth().toByteArray();
+      try {
+        CryptoService.Exported e = crypto.export(r.getKey(), r.getVersion(), new CryptoService.TargetProof(
+            t.getPublicArea().toByteArray(), t.getAttest().toByteArray(), t.getSignature().toByteArray(),
+            t.getAttestationKeyPublic().toByteArray(), t.getQualifyingData().isEmpty() ? null
+                : t.getQualifyingData().toByteArray()), transfer);
+        ExportKeyVersionResponse.Builder b = ExportKeyVersionResponse.newBuilder()
+            .setDuplication(DuplicationBlob.newBuilder()
+                .setPublicArea(ByteString.copyFrom(e.duplication().tpm2bPublic()))
+                .setDuplicate(ByteString.copyFrom(e.duplication().duplicate()))
+                .setEncryptedSeed(ByteString.copyFrom(e.duplication().encryptedSeed()))
+                .setAuthorityName(ByteString.copyFrom(e.duplication().authorityName())))
+            .setVersion(e.version())
+            .setTargetName(ByteString.copyFrom(e.targetName()));
+        for (byte[] branch : e.policyBranches()) b.addPolicyBranches(ByteString.copyFrom(branch));
+        return b.build();
+      } finally {
+        java.util.Arrays.fill(transfer, (byte) 0);
+      }
     });
   }
 

@@ -7,6 +7,8 @@ import static io.tpmkms.platform.rpc.Placement.WORKER;
 import io.tpmkms.platform.rpc.Rpc;
 import io.tpmkms.platform.rpc.RpcTable;
 import io.tpmkms.platform.rpc.Target;
+import io.tpmkms.proto.key.v1.ExportKeyVersionRequest;
+import io.tpmkms.proto.key.v1.ExportKeyVersionResponse;
 import io.tpmkms.proto.key.v1.*;
 
 /**
@@ -210,8 +212,22 @@ public final class KeyRpcs {
   public static final Rpc<ImportKeyVersionRequest, ImportKeyVersionResponse> IMPORT_KEY_VERSION =
       Rpc.of(KeyServiceGrpc.getImportKeyVersionMethod())
           .target(q -> Target.key(q.getKey()))
+          .secret(ImportKeyVersionRequest.TRANSFER_AUTH_FIELD_NUMBER)
           .version((q, r) -> r == null ? q.getVersion() : r.getVersion().getVersion())
           .changesState()
+          .runs(WORKER).build();
+
+  // ---- export ------------------------------------------------------------------------------------
+
+  /**
+   * Targets the key (the duplicator role decides); audited with the exported version. transfer_auth is
+   * secret: it authorizes use of the duplicate on the target.
+   */
+  public static final Rpc<ExportKeyVersionRequest, ExportKeyVersionResponse> EXPORT_KEY_VERSION =
+      Rpc.of(KeyServiceGrpc.getExportKeyVersionMethod())
+          .target(q -> Target.key(q.getKey()))
+          .secret(ExportKeyVersionRequest.TRANSFER_AUTH_FIELD_NUMBER)
+          .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
           .runs(WORKER).build();
 
   /** The whole service. */
@@ -220,5 +236,5 @@ public final class KeyRpcs {
       DISABLE_KEY_VERSION, ENABLE_KEY_VERSION, SCHEDULE_KEY_VERSION_DESTRUCTION, RESTORE_KEY_VERSION,
       REVOKE_KEY_VERSION, ENCRYPT, DECRYPT, GENERATE_DATA_KEY, SIGN, VERIFY, ASYMMETRIC_DECRYPT, GET_PUBLIC_KEY,
       MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION,
-      CREATE_IMPORT_JOB, GET_IMPORT_JOB, LIST_IMPORT_JOBS, IMPORT_KEY_VERSION);
+      CREATE_IMPORT_JOB, GET_IMPORT_JOB, LIST_IMPORT_JOBS, IMPORT_KEY_VERSION, EXPORT_KEY_VERSION);
 }

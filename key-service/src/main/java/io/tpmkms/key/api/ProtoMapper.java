@@ -39,7 +39,8 @@ final class ProtoMapper {
         .setCreateTime(ts(k.createTime))
         .setUpdateTime(ts(k.updateTime))
         .setEtag(k.rowVersion + 1) // never 0: 0 means "no check" in UpdateKey
-        .setImportOnly(k.importOnly);
+        .setImportOnly(k.importOnly)
+        .setExportPolicy(exportPolicy(k.exportPolicy));
     if (k.rotationPeriodSeconds != null) b.setRotationPeriod(Duration.newBuilder().setSeconds(k.rotationPeriodSeconds));
     if (k.nextRotationTime != null) b.setNextRotationTime(ts(k.nextRotationTime));
     if (view.primary() != null) b.setPrimary(version(k, view.primary()));
@@ -63,6 +64,8 @@ final class ProtoMapper {
     if (v.destroyEventTime != null) b.setDestroyEventTime(ts(v.destroyEventTime));
     if (v.compromiseTime != null) b.setCompromiseTime(ts(v.compromiseTime));
     if (v.publicKey != null) b.setPublicKeyPem(pem(v.publicKey));
+    b.setExportPolicy(exportPolicy(v.exportPolicy)).setDuplicated(v.duplicated);
+    if (v.policyDigest != null) b.setPolicyDigest(com.google.protobuf.ByteString.copyFrom(v.policyDigest));
     if (v.imported) {
       b.setImported(true);
       if (v.importJob != null) b.setImportJob(v.importJob);
@@ -84,6 +87,9 @@ final class ProtoMapper {
     if (j.expireTime != null) b.setExpireTime(ts(j.expireTime));
     if (j.expireEventTime != null) b.setExpireEventTime(ts(j.expireEventTime));
     if (j.publicKey != null && j.state == ImportJobEntity.State.ACTIVE) b.setPublicKeyPem(pem(j.publicKey));
+    if (j.method.duplication() && j.wrappingKeyBlob != null && j.state == ImportJobEntity.State.ACTIVE) {
+      b.setWrappingPublic(com.google.protobuf.ByteString.copyFrom(sized(j.wrappingKeyBlob)));
+    }
     if (j.attestation != null) {
       try {
         b.setAttestation(KeyAttestation.parseFrom(j.attestation));
@@ -101,6 +107,29 @@ final class ProtoMapper {
       throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "unknown import method");
     }
     return io.tpmkms.protection.ImportWrapping.Method.valueOf(m.name());
+  }
+
+  /** TPM2B: uint16 size and the bytes. */
+  static byte[] sized(byte[] b) {
+    byte[] out = new byte[b.length + 2];
+    out[0] = (byte) (b.length >>> 8);
+    out[1] = (byte) b.length;
+    System.arraycopy(b, 0, out, 2, b.length);
+    return out;
+  }
+
+  static io.tpmkms.proto.key.v1.ExportPolicy exportPolicy(io.tpmkms.protection.ExportPolicy p) {
+    return io.tpmkms.proto.key.v1.ExportPolicy.valueOf(p.name());
+  }
+
+  /** null for UNSPECIFIED (NON_EXPORTABLE by default). */
+  static io.tpmkms.protection.ExportPolicy exportPolicy(io.tpmkms.proto.key.v1.ExportPolicy p) {
+    return switch (p) {
+      case EXPORT_POLICY_UNSPECIFIED -> null;
+      case NON_EXPORTABLE -> io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE;
+      case DUPLICABLE -> io.tpmkms.protection.ExportPolicy.DUPLICABLE;
+      default -> throw ServiceException.invalid(KeyReason.INVALID_EXPORT_POLICY, "unknown export policy");
+    };
   }
 
   static String pem(byte[] spki) {

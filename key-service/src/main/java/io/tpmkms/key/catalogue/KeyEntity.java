@@ -51,6 +51,9 @@ public class KeyEntity {
   @Column(name = "update_time", nullable = false) public Instant updateTime;
   /** Versions come only from ImportKeyVersion: no generated first version, RotateKey refused. */
   @Column(name = "import_only", nullable = false) public boolean importOnly;
+  /** Fixed at creation: the export policy of every version the key generates (ADR 0025). */
+  @Enumerated(EnumType.STRING) @Column(name = "export_policy", nullable = false)
+  public io.tpmkms.protection.ExportPolicy exportPolicy = io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE;
 
   @ElementCollection(fetch = FetchType.EAGER)
   @CollectionTable(name = "kms_key_label", joinColumns = @JoinColumn(name = "key_id"))

@@ -53,6 +53,13 @@ public class KeyVersionEntity {
    * tombstone, so a DESTROYED version can be re-imported with the same material only. Null if not imported.
    */
   @Column(name = "material_fingerprint") public byte[] materialFingerprint;
+  /** What the version's object allows, read from its public area when it was made (ADR 0025). */
+  @Enumerated(EnumType.STRING) @Column(name = "export_policy", nullable = false)
+  public io.tpmkms.protection.ExportPolicy exportPolicy = io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE;
+  /** TPM: the object's authPolicy; null when it has none. */
+  @Column(name = "policy_digest") public byte[] policyDigest;
+  /** Imported by TPM2_Import of a duplication blob. */
+  @Column(nullable = false) public boolean duplicated;
   @Version @Column(name = "row_version", nullable = false) public long rowVersion;
 
   public KeyHandle handle() { return keyBlob == null ? null : new KeyHandle(keyBlob); }

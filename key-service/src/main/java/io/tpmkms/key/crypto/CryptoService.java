@@ -12,6 +12,10 @@ import io.tpmkms.key.lifecycle.KeyPurpose;
 import io.tpmkms.key.lifecycle.KeyUse;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.ExportPolicy;
+import io.tpmkms.protection.tpm.Duplication;
+import io.tpmkms.protection.tpm.DuplicationTargets;
+import io.tpmkms.protection.tpm.TpmKeyProtectionBackend;
 import io.tpmkms.protection.KeyAttestation;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
@@ -40,11 +44,70 @@ public class CryptoService {
 
   private final KeyCache cache;
   private final BackendRegistry backends;
+  private final java.util.Set<String> trustedAttestationKeys;
 
-  public CryptoService(KeyCache cache, BackendRegistry backends) {
+  public CryptoService(KeyCache cache, BackendRegistry backends, io.tpmkms.key.KmsConfig config) {
     this.cache = cache;
     this.backends = backends;
+    java.util.Set<String> trusted = new java.util.HashSet<>();
+    for (String n : config.duplication().trustedAttestationKeys().orElse(java.util.List.of())) {
+      if (!n.isBlank()) trusted.add(n.strip().toLowerCase(java.util.Locale.ROOT));
+    }
+    this.trustedAttestationKeys = java.util.Set.copyOf(trusted);
   }
+
+  /** The proof that an export target is a storage key in a TPM (see DuplicationTargets). */
+  public record TargetProof(byte[] publicArea, byte[] attest, byte[] signature, byte[] attestationKeyPublic,
+      byte[] qualifyingData) {}
+
+  /** What ExportKeyVersion returns. */
+  public record Exported(Duplication duplication, int version, byte[] targetName, java.util.List<byte[]> policyBranches) {}
+
+  /**
+   * Duplicates an ENABLED version (0: the primary) of a DUPLICABLE TPM key to a storage key that a
+   * trusted attestation key certified (ADR 0025). Checks, in order: the version's state, its
+   * protection level and export policy, the target's proof; then the TPM duplicates.
+   *
+   * @throws ServiceException FAILED_PRECONDITION (KEY_NOT_EXPORTABLE, KEY_VERSION_*), INVALID_ARGUMENT
+   *     (DUPLICATION_TARGET_INVALID, INVALID_REQUEST)
+   */
+  public Exported export(String key, int version, TargetProof target, byte[] transferAuth) {
+    if (transferAuth != null && transferAuth.length > 32) {
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "transfer_auth must be at most 32 bytes");
+    }
+    KeyName kn = KeyNames.parse(key);
+    CachedKey k = cache.get(kn);
+    CachedVersion v = usable(k, version == 0 ? k.primaryVersion() : version, KeyUse.EXPORT);
+    KeyProtectionBackend b = backends.forLevel(v.level());
+    if (!(b instanceof TpmKeyProtectionBackend tpm) || b.exportPolicy(v.handle()) != ExportPolicy.DUPLICABLE) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "version " + v.number() + " of key \""
+          + kn.full() + "\" is NON_EXPORTABLE" + (v.level() == ProtectionLevel.TPM ? " (fixedTPM: the TPM refuses to"
+          + " duplicate it)" : " (only DUPLICABLE TPM keys can be exported)"))
+          .with("key", kn.full()).with("version", Integer.toString(v.number()));
+    }
+    if (!MessageDigest.isEqual(tpm.duplicationAuthorityName(), tpm.duplicationAuthorityOf(v.handle()))) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "version " + v.number() + " of key \""
+          + kn.full() + "\" came from another deployment by duplication: only that deployment's duplication authority"
+          + " can approve its further duplication").with("key", kn.full()).with("version", Integer.toString(v.number()));
+    }
+    if (trustedAttestationKeys.isEmpty()) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "no attestation key is trusted for"
+          + " duplication targets (set tpmkms.duplication.trusted-attestation-keys); nothing can be exported");
+    }
+    DuplicationTargets.Target t;
+    try {
+      t = DuplicationTargets.verify(target.publicArea(), target.attest(), target.signature(),
+          target.attestationKeyPublic(), trustedAttestationKeys, target.qualifyingData());
+    } catch (BackendException e) {
+      if (e.kind() != BackendException.Kind.INVALID_INPUT) throw e;
+      throw new ServiceException(io.tpmkms.platform.error.ErrorCode.INVALID_ARGUMENT,
+          KeyReason.DUPLICATION_TARGET_INVALID, e.getMessage(), Map.of(), e);
+    }
+    Duplication d = tpm.duplicate(v.handle(), t.tpmtPublic(), transferAuth);
+    return new Exported(d, v.number(), t.name(), tpm.policyBranches(v.handle()));
+  }
+
+
 
   /** A result and the version that produced it. */
   public record Result(byte[] bytes, int version) {}

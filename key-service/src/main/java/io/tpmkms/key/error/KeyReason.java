@@ -35,6 +35,12 @@ public enum KeyReason implements Reason {
   WRAPPED_KEY_INVALID,
   /** The unwrapped material does not parse as, or does not match, the declared algorithm. */
   KEY_MATERIAL_INVALID,
+  /** export_policy is unknown or cannot apply (DUPLICABLE needs protection level TPM). */
+  INVALID_EXPORT_POLICY,
+  /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
+  DUPLICATION_TARGET_INVALID,
+  /** The duplication blob does not import (tampered, made for another parent, wrong transfer auth). */
+  DUPLICATION_BLOB_INVALID,
 
   // NOT_FOUND / ALREADY_EXISTS
   KEY_NOT_FOUND,
@@ -67,6 +73,8 @@ public enum KeyReason implements Reason {
   KEY_MATERIAL_MISMATCH,
   /** Re-import into a version that is not DESTROYED or was not imported. */
   KEY_VERSION_NOT_REIMPORTABLE,
+  /** ExportKeyVersion of a version whose export policy is NON_EXPORTABLE (or of another deployment's key). */
+  KEY_NOT_EXPORTABLE,
 
   // UNIMPLEMENTED
   PROTECTION_LEVEL_UNAVAILABLE,

@@ -28,6 +28,8 @@ import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeyProtectionBackend;
 import io.tpmkms.protection.KeySpec;
 import io.tpmkms.protection.ProtectionLevel;
+import io.tpmkms.protection.tpm.Duplication;
+import io.tpmkms.protection.tpm.TpmKeyProtectionBackend;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
@@ -136,9 +138,21 @@ public class ImportService {
   public record CreateJobCommand(String namespace, String jobId, ImportWrapping.Method method,
       ProtectionLevel protectionLevel, Duration waitFor) {}
 
-  /** What ImportKeyVersion asks for. {@code version} 0: a new version. */
+  /**
+   * What ImportKeyVersion asks for. {@code version} 0: a new version. {@code duplication}: for
+   * TPM2_DUPLICATION jobs, instead of {@code wrappedKey}.
+   */
   public record ImportCommand(String key, String importJob, KeyAlgorithm algorithm, byte[] wrappedKey,
-      long version, boolean makePrimary) {}
+      long version, boolean makePrimary, DuplicationIn duplication) {
+    public ImportCommand(String key, String importJob, KeyAlgorithm algorithm, byte[] wrappedKey, long version,
+        boolean makePrimary) {
+      this(key, importJob, algorithm, wrappedKey, version, makePrimary, null);
+    }
+  }
+
+  /** A duplication blob as ImportKeyVersion carries it (ADR 0025); the transfer auth is secret. */
+  public record DuplicationIn(byte[] publicArea, byte[] duplicate, byte[] encryptedSeed, byte[] transferAuth,
+      byte[] authorityName) {}
 
   // ---------------------------------------------------------------------------------------------
   // jobs
@@ -180,9 +194,18 @@ public class ImportService {
       throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "wait must be at most " + MAX_WAIT.toSeconds() + " s");
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
-    KeyAlgorithm wrapping = cmd.method().wrappingKeyAlgorithm();
-    KeyProtectionBackend backend = backends.require(level, wrapping, Capability.GENERATE);
-    backends.require(level, wrapping, Capability.ASYMMETRIC_DECRYPT);
+    KeyProtectionBackend backend;
+    if (cmd.method().duplication()) {
+      backend = backends.forLevel(level);
+      if (!(backend instanceof TpmKeyProtectionBackend)) {
+        throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD,
+            "import method TPM2_DUPLICATION needs protection level TPM (duplication blobs are imported by a TPM)");
+      }
+    } else {
+      KeyAlgorithm wrapping = cmd.method().wrappingKeyAlgorithm();
+      backend = backends.require(level, wrapping, Capability.GENERATE);
+      backends.require(level, wrapping, Capability.ASYMMETRIC_DECRYPT);
+    }
     if (inNewTransaction(() -> jobs.find(jn.namespace(), jn.jobId())).isPresent()) throw jobExists(jn);
 
     ImportJobEntity created;
@@ -244,6 +267,7 @@ public class ImportService {
     if (snapshot == null || snapshot.state != State.PENDING_GENERATION) return false;
     JobName jn = new JobName(snapshot.namespace, snapshot.jobId);
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
+    if (snapshot.method.duplication()) return installStorageRoot(jobId, jn, (TpmKeyProtectionBackend) backend);
     GeneratedKey key = backend.generate(new KeySpec(snapshot.method.wrappingKeyAlgorithm()));
     boolean installed = false;
     try {
@@ -267,6 +291,34 @@ public class ImportService {
       if (!installed) destroyQuietly(backend, key.handle(), jn);
     }
     if (installed) LOG.infof("import job %s is ACTIVE", jn);
+    return installed;
+  }
+
+  /**
+   * A TPM2_DUPLICATION job's "wrapping key" is the TPM's SRK (no key to generate: it is derived from
+   * the owner seed): the job stores the SRK's TPMT_PUBLIC in the blob column (so the ACTIVE
+   * invariant holds; nothing is destroyed at expiry), its public key and a TPM2_Certify of it with
+   * the job's qualifying data.
+   */
+  private boolean installStorageRoot(long jobId, JobName jn, TpmKeyProtectionBackend tpm) {
+    KeyAttestation srk = tpm.certifySrk(qualifyingData(jn));
+    byte[] attestation = attestationEncoder.apply(srk);
+    byte[] spki = io.tpmkms.protection.tpm.KeyAttestationVerifier.spkiOf(srk.certifiedTpmPublic());
+    boolean installed = Boolean.TRUE.equals(mutation(CallInfo.system("import/GenerateWrappingKey"), jn.auditName(), () -> {
+      Optional<ImportJobEntity> claimed = jobs.claimPending(jobId);
+      if (claimed.isEmpty()) return null;
+      ImportJobEntity j = claimed.get();
+      Instant now = now();
+      j.wrappingKeyBlob = srk.certifiedTpmPublic();
+      j.publicKey = spki;
+      j.attestation = attestation;
+      j.generateTime = now;
+      j.expireTime = now.plusSeconds(j.lifetimeSeconds);
+      j.state = State.ACTIVE;
+      jobs.flush();
+      return Boolean.TRUE;
+    }));
+    if (installed) LOG.infof("import job %s (TPM2_DUPLICATION to the SRK) is ACTIVE", jn);
     return installed;
   }
 
@@ -298,7 +350,7 @@ public class ImportService {
       List<Object[]> out = new ArrayList<>();
       Instant now = now();
       for (ImportJobEntity j : jobs.claimDueForExpiry(now, BATCH)) {
-        out.add(new Object[] {j.fullName(), j.protectionLevel, j.wrappingKey()});
+        out.add(new Object[] {j.fullName(), j.protectionLevel, j.method.duplication() ? null : j.wrappingKey()});
         j.state = State.EXPIRED;
         j.wrappingKeyBlob = null;
         j.expireEventTime = now;
@@ -309,7 +361,7 @@ public class ImportService {
     });
     for (Object[] e : expired) {
       if (e[2] == null) {
-        LOG.warnf("import job %s expired before its wrapping key could be generated", e[0]);
+        LOG.infof("import job %s expired (nothing to destroy: no wrapping key, or the SRK)", e[0]);
         continue;
       }
       try {
@@ -345,6 +397,9 @@ public class ImportService {
       throw ServiceException.invalid(KeyReason.INVALID_VERSION, "version out of range");
     }
     int reimport = (int) cmd.version();
+    if (cmd.duplication() != null) {
+      return importDuplication(cmd, kn, jn, reimport);
+    }
     if (cmd.wrappedKey() == null || cmd.wrappedKey().length == 0) {
       throw ServiceException.invalid(KeyReason.WRAPPED_KEY_INVALID, "wrapped_key is required");
     }
@@ -368,6 +423,10 @@ public class ImportService {
       throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_NOT_ACTIVE,
           "import job \"" + jn + "\" is still " + job.state + "; retry when it is ACTIVE")
           .with("import_job", jn.full());
+    }
+    if (job.method.duplication()) {
+      throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "import job \"" + jn + "\" takes duplication"
+          + " blobs (method TPM2_DUPLICATION): send `duplication`, not wrapped_key");
     }
     KeyAlgorithm alg = cmd.algorithm();
     VersionView checked = lifecycle.checkImport(kn, reimport, alg, job.protectionLevel);
@@ -410,6 +469,93 @@ public class ImportService {
       if (material != null) Arrays.fill(material, (byte) 0);
       Arrays.fill(parts.oaep(), (byte) 0);
       Arrays.fill(parts.kwp(), (byte) 0);
+    }
+  }
+
+  /** Longest part of a duplication blob accepted (a TPM2B is at most 64 KiB; real ones are under 1 KiB). */
+  static final int MAX_DUPLICATION_PART = 4096;
+
+  /**
+   * ImportKeyVersion with a duplication blob (job method TPM2_DUPLICATION): the TPM imports it
+   * under its SRK (checking the outer wrapper and the key's name) and the auth value is changed
+   * from the transfer auth to the service's own; the version is DUPLICATED, its export policy read
+   * from the object. The fingerprint of such a version is SHA-256 of its public area (there is no
+   * material to hash), so a DESTROYED one can be re-imported from the same object only.
+   */
+  private VersionView importDuplication(ImportCommand cmd, KeyName kn, JobName jn, int reimport) {
+    DuplicationIn d = cmd.duplication();
+    if (cmd.wrappedKey() != null && cmd.wrappedKey().length > 0) {
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "give either wrapped_key or duplication, not both");
+    }
+    for (byte[] part : new byte[][] {d.publicArea(), d.duplicate(), d.encryptedSeed()}) {
+      if (part == null || part.length < 3 || part.length > MAX_DUPLICATION_PART) {
+        throw ServiceException.invalid(KeyReason.DUPLICATION_BLOB_INVALID, "duplication needs public_area, duplicate"
+            + " and encrypted_seed, each a TPM2B of at most " + MAX_DUPLICATION_PART + " bytes");
+      }
+    }
+    if (d.transferAuth() != null && d.transferAuth().length > 32) {
+      throw ServiceException.invalid(KeyReason.DUPLICATION_BLOB_INVALID, "transfer_auth is at most 32 bytes");
+    }
+    if (d.authorityName() != null && d.authorityName().length != 0 && d.authorityName().length != 34) {
+      throw ServiceException.invalid(KeyReason.DUPLICATION_BLOB_INVALID, "authority_name is a 34-byte TPM name");
+    }
+    ImportJobEntity job = inNewTransaction(() -> jobs.find(jn.namespace(), jn.jobId()))
+        .orElseThrow(() -> jobNotFound(jn.full()));
+    checkJobUsable(job, kn, jn);
+    if (!job.method.duplication()) {
+      throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "import job \"" + jn + "\" unwraps "
+          + job.method + " wrapped keys; duplication blobs need a job with method TPM2_DUPLICATION");
+    }
+    KeyAlgorithm alg = cmd.algorithm();
+    VersionView checked = lifecycle.checkImport(kn, reimport, alg, job.protectionLevel);
+    KeyProtectionBackend target = backends.require(checked.key().protectionLevel, alg, Capability.IMPORT);
+    if (!(target instanceof TpmKeyProtectionBackend tpm)) {
+      throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "duplication blobs import into TPM keys only");
+    }
+    byte[] fingerprint;
+    try {
+      fingerprint = java.security.MessageDigest.getInstance("SHA-256").digest(d.publicArea());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    if (reimport != 0 && !MaterialFingerprint.matches(checked.version().materialFingerprint, fingerprint)) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_MATERIAL_MISMATCH,
+          "the duplicated object differs from what version " + reimport + " of key \"" + kn + "\" held")
+          .with("key", kn.full()).with("version", Integer.toString(reimport));
+    }
+    byte[] transfer = d.transferAuth() == null ? new byte[0] : d.transferAuth().clone();
+    try {
+      GeneratedKey imported;
+      try {
+        imported = tpm.importDuplicate(alg, new Duplication(d.publicArea(), d.duplicate(), d.encryptedSeed(),
+            d.authorityName() == null ? new byte[0] : d.authorityName()), transfer);
+      } catch (BackendException e) {
+        if (e.kind() != BackendException.Kind.INVALID_INPUT) throw e;
+        throw new ServiceException(ErrorCode.INVALID_ARGUMENT, KeyReason.DUPLICATION_BLOB_INVALID,
+            e.getMessage(), Map.of(), e);
+      }
+      return lifecycle.importVersion(kn, reimport, cmd.makePrimary(), target,
+          new ImportedKey(alg, imported, fingerprint, jn.full(), true), () -> requireStillActive(jn));
+    } finally {
+      Arrays.fill(transfer, (byte) 0);
+      if (d.transferAuth() != null) Arrays.fill(d.transferAuth(), (byte) 0);
+    }
+  }
+
+  private void checkJobUsable(ImportJobEntity job, KeyName kn, JobName jn) {
+    if (!job.namespace.equals(kn.namespace())) {
+      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_MISMATCH,
+          "import job \"" + jn + "\" is in another namespace than key \"" + kn + "\"")
+          .with("key", kn.full()).with("import_job", jn.full());
+    }
+    if (job.state == State.EXPIRED || (job.state == State.ACTIVE && !job.expireTime.isAfter(now()))) {
+      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_EXPIRED,
+          "import job \"" + jn + "\" has expired; create a new one").with("import_job", jn.full());
+    }
+    if (job.state != State.ACTIVE) {
+      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_NOT_ACTIVE,
+          "import job \"" + jn + "\" is still " + job.state + "; retry when it is ACTIVE")
+          .with("import_job", jn.full());
     }
   }
 

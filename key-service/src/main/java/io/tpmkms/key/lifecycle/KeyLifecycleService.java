@@ -14,6 +14,7 @@ import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.protection.Capability;
+import io.tpmkms.protection.ExportPolicy;
 import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
@@ -82,18 +83,36 @@ public class KeyLifecycleService {
   /** What CreateKey asks for; null fields take defaults. */
   public record CreateKeyCommand(
       String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm, ProtectionLevel protectionLevel,
-      Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels, boolean importOnly) {
+      Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels, boolean importOnly,
+      ExportPolicy exportPolicy) {
     public CreateKeyCommand(String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm,
         ProtectionLevel protectionLevel, Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels) {
       this(namespace, name, purpose, algorithm, protectionLevel, rotationPeriod, nextRotationTime, labels, false);
     }
+
+    public CreateKeyCommand(String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm,
+        ProtectionLevel protectionLevel, Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels,
+        boolean importOnly) {
+      this(namespace, name, purpose, algorithm, protectionLevel, rotationPeriod, nextRotationTime, labels, importOnly,
+          ExportPolicy.NON_EXPORTABLE);
+    }
+  }
+
+  /** The export policy a command asks for (null: NON_EXPORTABLE). */
+  private static ExportPolicy exportPolicyOf(CreateKeyCommand cmd) {
+    return cmd.exportPolicy() == null ? ExportPolicy.NON_EXPORTABLE : cmd.exportPolicy();
   }
 
   /**
    * Material imported into a backend, ready to become a version: its new handle, the
    * material's fingerprint (kept with the tombstone) and the job it came through.
    */
-  public record ImportedKey(KeyAlgorithm algorithm, GeneratedKey key, byte[] fingerprint, String importJob) {}
+  public record ImportedKey(KeyAlgorithm algorithm, GeneratedKey key, byte[] fingerprint, String importJob,
+      boolean duplicated) {
+    public ImportedKey(KeyAlgorithm algorithm, GeneratedKey key, byte[] fingerprint, String importJob) {
+      this(algorithm, key, fingerprint, importJob, false);
+    }
+  }
 
   /** A key and one of its versions, detached. */
   public record VersionView(KeyEntity key, KeyVersionEntity version) {}
@@ -127,6 +146,15 @@ public class KeyLifecycleService {
           "an import-only key cannot rotate by itself; rotate it by importing a version");
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
+    ExportPolicy exportPolicy = exportPolicyOf(cmd);
+    if (exportPolicy == ExportPolicy.DUPLICABLE && level != ProtectionLevel.TPM) {
+      throw ServiceException.invalid(KeyReason.INVALID_EXPORT_POLICY, "export_policy DUPLICABLE needs protection level"
+          + " TPM (keys leave only as TPM duplication blobs; SOFTWARE keys cannot be exported yet)");
+    }
+    if (exportPolicy == ExportPolicy.DUPLICABLE && cmd.importOnly()) {
+      throw ServiceException.invalid(KeyReason.INVALID_EXPORT_POLICY, "an import-only key generates no versions, so"
+          + " export_policy DUPLICABLE would apply to none; import DUPLICABLE versions with method TPM2_DUPLICATION");
+    }
     KeyProtectionBackend backend = backends.require(level, algorithm,
         cmd.importOnly() ? Capability.IMPORT : Capability.GENERATE);
     if (findKey(kn).isPresent()) {
@@ -146,7 +174,7 @@ public class KeyLifecycleService {
       return view;
     }
 
-    GeneratedKey material = backend.generate(new KeySpec(algorithm));
+    GeneratedKey material = backend.generate(new KeySpec(algorithm, exportPolicy));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       Instant now = now();
       KeyEntity k = newKey(kn, cmd, algorithm, level, labels, now);
@@ -166,6 +194,7 @@ public class KeyLifecycleService {
     k.purpose = cmd.purpose();
     k.algorithm = algorithm;
     k.protectionLevel = level;
+    k.exportPolicy = exportPolicyOf(cmd);
     k.labels = new HashMap<>(labels);
     k.createTime = now;
     k.updateTime = now;
@@ -186,7 +215,7 @@ public class KeyLifecycleService {
     KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     if (snapshot.importOnly) throw importOnly(kn);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
-    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       KeyEntity k = lockKey(kn);
       if (k.importOnly) throw importOnly(kn);
@@ -210,7 +239,7 @@ public class KeyLifecycleService {
     if (snapshot == null || snapshot.importOnly) return false;
     KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
-    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm));
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy));
     Integer rotated = persistOrDestroy(backend, material.handle(), () -> mutation(CallInfo.system("scheduler/RotateKey"), kn.full(), v -> v == null ? 0 : v, () -> {
       Instant now = now();
       Optional<KeyEntity> locked = catalogue.claimDueForRotation(keyId, now);
@@ -378,7 +407,7 @@ public class KeyLifecycleService {
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
     GeneratedKey replacement = snapshot.primaryVersion == number && !snapshot.importOnly
         ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
-            .generate(new KeySpec(snapshot.algorithm))
+            .generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy))
         : null;
     boolean[] used = {false};
     Supplier<KeyView> work = () -> mutation(kn.full(), v -> number, () -> {
@@ -463,6 +492,7 @@ public class KeyLifecycleService {
             v.materialFingerprint = MaterialFingerprint.seal(imported.fingerprint());
             v.importJob = imported.importJob();
             v.importTime = now;
+            v.duplicated = imported.duplicated();
             v = catalogue.insertNextVersion(k, v);
           } else {
             v = version(k, reimport);
@@ -475,6 +505,9 @@ public class KeyLifecycleService {
             v.destroyEventTime = null;
             v.importJob = imported.importJob();
             v.importTime = now;
+            v.duplicated = imported.duplicated();
+            v.exportPolicy = backend.exportPolicy(imported.key().handle());
+            v.policyDigest = digestOrNull(backend.policyDigest(imported.key().handle()));
           }
           if (k.primaryVersion == 0 || makePrimary) k.primaryVersion = v.number;
           k.updateTime = now;
@@ -603,8 +636,12 @@ public class KeyLifecycleService {
     v.keyBlob = material.handle().blob();
     v.publicKey = material.publicKeyDer();
     v.createTime = now;
+    v.exportPolicy = backend.exportPolicy(material.handle());
+    v.policyDigest = digestOrNull(backend.policyDigest(material.handle()));
     return v;
   }
+
+  private static byte[] digestOrNull(byte[] d) { return d == null || d.length == 0 ? null : d; }
 
   /** Runs the persisting step; if it fails, destroys the freshly generated material and rethrows. */
   private <T> T persistOrDestroy(KeyProtectionBackend backend, KeyHandle handle, Supplier<T> persist, KeyName kn) {

@@ -11,7 +11,9 @@ import io.tpmkms.key.error.KeyReason;
  */
 public enum KeyUse {
   ENCRYPT(true), DECRYPT(false), SIGN(true), VERIFY(false), ASYMMETRIC_DECRYPT(false),
-  PUBLIC_KEY(false), MAC_SIGN(true), MAC_VERIFY(false);
+  PUBLIC_KEY(false), MAC_SIGN(true), MAC_VERIFY(false),
+  /** ExportKeyVersion: like a use that protects new data, ENABLED only. */
+  EXPORT(true);
 
   private final boolean protectsNewData;
 

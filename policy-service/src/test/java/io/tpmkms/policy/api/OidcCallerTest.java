@@ -62,7 +62,7 @@ class OidcCallerTest {
   }
 
   private static final String TEXT = "forbid(principal in Tpmkms::Group::\"/contractors\", "
-      + "action == Tpmkms::Action::\"ExportKey\", resource);";
+      + "action == Tpmkms::Action::\"ExportKeyVersion\", resource);";
 
   @Test
   void devAdmin_mayCreatePolicy_asItself() throws Exception {

@@ -459,7 +459,7 @@ class PolicyServiceRpcTest {
   void getSchema_returnsTheSchemaAndEveryAction() {
     GetSchemaResponse s = svc().getSchema(GetSchemaRequest.getDefaultInstance());
     assertTrue(s.getSchema().contains("namespace Tpmkms"));
-    assertTrue(s.getActionsList().containsAll(List.of("Encrypt", "CreatePolicy", "QueryAuditRecords", "ExportKey")));
+    assertTrue(s.getActionsList().containsAll(List.of("Encrypt", "CreatePolicy", "QueryAuditRecords", "ExportKeyVersion")));
     assertFalse(s.getActionsList().contains("role:admin"));
     assertEquals("anonymous", svc().whoAmI(WhoAmIRequest.getDefaultInstance()).getPrincipal().getSubject());
   }

@@ -59,9 +59,7 @@ class PolicyEngineTest {
       MATRIX.put(a, new Object[] {On.KEY, EnumSet.of(Role.USER)});
     }
     MATRIX.put("GenerateRandom", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
-    for (String a : List.of("ExportKey", "ImportKey")) {
-      MATRIX.put(a, new Object[] {On.KEY, EnumSet.of(Role.DUPLICATOR)});
-    }
+    MATRIX.put("ExportKeyVersion", new Object[] {On.KEY, EnumSet.of(Role.DUPLICATOR)});
     for (String a : List.of("QueryAuditRecords", "VerifyAuditChain", "ExportAuditRecords", "ListCheckpoints",
         "GetCheckpoint")) {
       MATRIX.put(a, new Object[] {On.DEPLOYMENT, EnumSet.of(Role.AUDITOR)});
@@ -185,8 +183,8 @@ class PolicyEngineTest {
         List.of());
     Principal p = new Principal("sub-42", "eve", "c", List.of(), List.of("tpmkms-key-service/auditor"), List.of(), "i");
     assertTrue(decide(state, p, "QueryAuditRecords", ResourceRef.DEPLOYMENT).allowed());
-    assertTrue(decide(state, p, "ExportKey", ResourceRef.key("x", "k")).allowed());
-    assertFalse(decide(state, p, "ExportKey", ResourceRef.key("y", "k")).allowed());
+    assertTrue(decide(state, p, "ExportKeyVersion", ResourceRef.key("x", "k")).allowed());
+    assertFalse(decide(state, p, "ExportKeyVersion", ResourceRef.key("y", "k")).allowed());
   }
 
   @Test

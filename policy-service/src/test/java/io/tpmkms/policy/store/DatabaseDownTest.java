@@ -79,7 +79,7 @@ class DatabaseDownTest {
       }
       assertStatus(Status.Code.UNAVAILABLE, "DATABASE_UNAVAILABLE", () -> client.policies().createPolicy(
           CreatePolicyRequest.newBuilder().setId("while-down")
-              .setText("forbid(principal, action == Tpmkms::Action::\"ExportKey\", resource);").build()));
+              .setText("forbid(principal, action == Tpmkms::Action::\"ExportKeyVersion\", resource);").build()));
       assertStatus(Status.Code.UNAVAILABLE, "DATABASE_UNAVAILABLE", () -> client.policies().listRoleBindings(
           ListRoleBindingsRequest.getDefaultInstance()));
     }

@@ -837,6 +837,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   // --- duplication (ADR 0025) -----------------------------------------------------------
 
   /** The key's export policy, read from its public area (what the TPM enforces). */
+  @Override
   public ExportPolicy exportPolicy(KeyHandle handle) {
     Key k = parse(handle);
     int attrs = k.pub().objectAttributes.toInt();
@@ -845,9 +846,28 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   /** The key's authPolicy (empty for a key without one): the digest the TPM compares sessions with. */
+  @Override
   public byte[] policyDigest(KeyHandle handle) {
     byte[] p = parse(handle).pub().authPolicy;
     return p == null ? new byte[0] : p.clone();
+  }
+
+  /**
+   * The PolicyOR branches of a DUPLICABLE key, in order (what a tpm2-tools user on the target
+   * passes to {@code tpm2_policyor -l}); empty for other keys.
+   */
+  public java.util.List<byte[]> policyBranches(KeyHandle handle) {
+    Key k = parse(handle);
+    return k.policy() == null ? java.util.List.of() : k.policy().branches();
+  }
+
+  /** Whether the key came in by TPM2_Import of a duplication blob. */
+  public boolean duplicated(KeyHandle handle) { return parse(handle).blob().duplicated(); }
+
+  /** The duplication authority a DUPLICABLE key's policy names; null for other keys. */
+  public byte[] duplicationAuthorityOf(KeyHandle handle) {
+    byte[] a = parse(handle).blob().authorityName();
+    return a == null ? null : a.clone();
   }
 
   /** This deployment's duplication authority: its name is in every DUPLICABLE key's DUP branch. */
@@ -870,8 +890,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   public Duplication duplicate(KeyHandle handle, byte[] targetTpmtPublic, byte[] transferAuth) {
     Key k = parse(handle);
     if (k.policy() == null) {
-      throw new BackendException(Kind.INVALID_INPUT, "the key is not DUPLICABLE (its export policy is "
-          + exportPolicy(handle) + ")");
+      throw new BackendException(Kind.INVALID_INPUT, exportPolicy(handle) == ExportPolicy.NON_EXPORTABLE
+          ? "the key is NON_EXPORTABLE" : "the key's policy is not a tpmkms DUPLICABLE policy (it came in by"
+          + " duplication from outside tpmkms): tpmkms cannot approve its duplication");
     }
     if (!MessageDigest.isEqual(k.blob().authorityName(), authority.name())) {
       throw new BackendException(Kind.INVALID_INPUT, "the key's duplication authority is another deployment's ("
@@ -907,7 +928,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
           } finally {
             flushRaw(s, authorityHandle);
           }
-          parent = loadExternal(s, targetTpmtPublic);
+          parent = loadExternal(s, target.tpmtPublic());
           ps.policyDuplicationSelect(k.name(), targetName);
           ps.policyAuthorize(approved, KeyPolicy.DUPLICATION_POLICY_REF, authority.name(), ticket);
           ps.policyOr(k.policy().branchArray());
@@ -958,6 +979,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     byte[] tpmt = Arrays.copyOfRange(tpm2bPublic, 2, tpm2bPublic.length);
     if (!Arrays.equals(pub.toBytes(), tpmt)) {
       throw new BackendException(Kind.INVALID_INPUT, "the duplicated key's public area has trailing or non-canonical bytes");
+    }
+    if (in.authorityName().length != 0 && in.authorityName().length != 34) {
+      throw new BackendException(Kind.INVALID_INPUT, "the duplication authority name must be a 34-byte TPM name");
     }
     byte[] authorityName = null;
     KeyPolicy policy = null;

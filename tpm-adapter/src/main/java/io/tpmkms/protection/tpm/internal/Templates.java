@@ -151,13 +151,14 @@ public final class Templates {
   }
 
   /** Attributes a foreign duplicated-in key may have besides the ones {@link #matchesForeign} requires. */
-  private static final int FOREIGN_OPTIONAL = SENSITIVE_DATA_ORIGIN | ADMIN_WITH_POLICY | NO_DA | 0x800 /* encryptedDuplication */;
+  private static final int FOREIGN_OPTIONAL = SENSITIVE_DATA_ORIGIN | NO_DA;
 
   /**
    * Whether a public area made elsewhere (tpm2_create, then tpm2_duplicate) is usable as a key of
    * the algorithm: the template's type, name algorithm and parameters (scheme included), the
    * purpose bits (sign/decrypt, never restricted), fixedTPM and fixedParent CLEAR (it was
-   * duplicated) and userWithAuth SET (tpmkms uses it with its auth value); its authPolicy is its
+   * duplicated), userWithAuth SET and adminWithPolicy CLEAR (tpmkms uses it and changes its auth
+   * with the auth value), encryptedDuplication CLEAR (no inner wrapper is supported); its authPolicy is its
    * own and is reported, not trusted (AEAD keys never qualify: they carry the AEAD marker).
    */
   public static boolean matchesForeign(KeyAlgorithm alg, TPMT_PUBLIC pub) {
