@@ -30,6 +30,7 @@ final class RawTpmWorkloads implements AutoCloseable {
 
     private final TpmKeyProtectionBackend backend;
     private final GeneratedKey ec;
+    private final GeneratedKey ecDuplicable;
     private final GeneratedKey rsa;
     private final GeneratedKey aes;
 
@@ -40,6 +41,8 @@ final class RawTpmWorkloads implements AutoCloseable {
         backend = TpmKeyProtectionBackend.open(config, secret);
         try {
             ec = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
+            ecDuplicable = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256,
+                    io.tpmkms.protection.ExportPolicy.DUPLICABLE));
             rsa = backend.generate(new KeySpec(KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256));
             aes = backend.generate(new KeySpec(KeyAlgorithm.AES_256_GCM));
         } catch (RuntimeException e) {
@@ -50,6 +53,91 @@ final class RawTpmWorkloads implements AutoCloseable {
 
     Workload ecdsa() throws Exception {
         return sign("raw-tpm-ecdsa", "raw TPM Sign ECDSA P-256 (SHA-256 digest)", ec, "EC", "SHA256withECDSA");
+    }
+
+    /** A DUPLICABLE key: every Sign is PolicyCommandCode + PolicyAuthValue + PolicyOR + an HMAC-authorized Sign. */
+    Workload ecdsaDuplicable() throws Exception {
+        return sign("raw-tpm-ecdsa-policy", "raw TPM Sign ECDSA P-256, DUPLICABLE key (policy session)", ecDuplicable,
+                "EC", "SHA256withECDSA");
+    }
+
+    /**
+     * TPM2_Duplicate of the DUPLICABLE key to this TPM's own SRK (certified once), as ExportKeyVersion
+     * runs it: ObjectChangeAuth, LoadExternal + VerifySignature of the authority's approval, the DUP
+     * branch, Duplicate. The last blob is imported back to check it.
+     */
+    Workload export() {
+        byte[] srk = backend.certifySrk(null).certifiedTpmPublic();
+        return new Workload() {
+            @Override
+            public String id() {
+                return "raw-tpm-export";
+            }
+
+            @Override
+            public String description() {
+                return "raw TPM export (TPM2_Duplicate) ECDSA P-256 to a storage key";
+            }
+
+            @Override
+            public Operation newOperation(int thread, int threads) {
+                return new Operation() {
+                    private io.tpmkms.protection.tpm.Duplication last;
+
+                    @Override
+                    public void run() {
+                        last = backend.duplicate(ecDuplicable.handle(), srk, new byte[0]);
+                    }
+
+                    @Override
+                    public void verifyLast() {
+                        if (last == null) {
+                            return;
+                        }
+                        GeneratedKey back = backend.importDuplicate(KeyAlgorithm.EC_SIGN_P256_SHA256, last, new byte[0]);
+                        if (!Arrays.equals(back.publicKeyDer(), ecDuplicable.publicKeyDer())) {
+                            throw new IllegalStateException("the duplicate imported back is another key");
+                        }
+                    }
+                };
+            }
+        };
+    }
+
+    /** TPM2_Import of a duplication blob (and ObjectChangeAuth to the backend's own auth), as ImportKeyVersion runs it. */
+    Workload importDuplicate() {
+        byte[] srk = backend.certifySrk(null).certifiedTpmPublic();
+        io.tpmkms.protection.tpm.Duplication blob = backend.duplicate(ecDuplicable.handle(), srk, new byte[0]);
+        return new Workload() {
+            @Override
+            public String id() {
+                return "raw-tpm-import-duplicate";
+            }
+
+            @Override
+            public String description() {
+                return "raw TPM import of a duplication blob (TPM2_Import + ObjectChangeAuth)";
+            }
+
+            @Override
+            public Operation newOperation(int thread, int threads) {
+                return new Operation() {
+                    private GeneratedKey last;
+
+                    @Override
+                    public void run() {
+                        last = backend.importDuplicate(KeyAlgorithm.EC_SIGN_P256_SHA256, blob, new byte[0]);
+                    }
+
+                    @Override
+                    public void verifyLast() {
+                        if (last != null && !Arrays.equals(last.publicKeyDer(), ecDuplicable.publicKeyDer())) {
+                            throw new IllegalStateException("the imported duplicate is another key");
+                        }
+                    }
+                };
+            }
+        };
     }
 
     Workload rsa() throws Exception {

@@ -155,12 +155,17 @@ final class TpmBenchmark {
 
             progress.println("tpmkms-bench: raw TPM backend in-process (creating EC, RSA-2048, AES keys)");
             try (RawTpmWorkloads raw = new RawTpmWorkloads(swtpm.config())) {
-                for (Workload w : List.of(raw.ecdsa(), raw.rsa(), raw.aesGcm())) {
+                for (Workload w : List.of(raw.ecdsa(), raw.ecdsaDuplicable(), raw.rsa(), raw.aesGcm())) {
                     for (int n : options.rawThreads()) {
                         Measurement m = runner.run(w, n);
                         results.add(m);
                         print(progress, m);
                     }
+                }
+                for (Workload w : List.of(raw.export(), raw.importDuplicate())) { // one client: the TPM is the limit
+                    Measurement m = runner.run(w, 1);
+                    results.add(m);
+                    print(progress, m);
                 }
             } // closes the connection: the swtpm is free for the service
 
@@ -177,7 +182,7 @@ final class TpmBenchmark {
                 boolean ok = false;
                 try {
                     grpc.prepare();
-                    List<Workload> workloads = List.of(grpc.ecdsa(), grpc.rsa(), grpc.aesGcm());
+                    List<Workload> workloads = List.of(grpc.ecdsa(), grpc.ecdsaDuplicable(), grpc.rsa(), grpc.aesGcm());
                     int top = options.grpcThreads().stream().mapToInt(Integer::intValue).max().orElse(1);
                     LoadRunner jitWarmup = new LoadRunner(Duration.ZERO, options.warmup());
                     for (Workload w : workloads) {

@@ -11,6 +11,7 @@ import io.tpmkms.proto.key.v1.CreateKeyRequest;
 import io.tpmkms.proto.key.v1.CreateKeyResponse;
 import io.tpmkms.proto.key.v1.DecryptRequest;
 import io.tpmkms.proto.key.v1.DecryptResponse;
+import io.tpmkms.proto.key.v1.ExportPolicy;
 import io.tpmkms.proto.key.v1.EncryptRequest;
 import io.tpmkms.proto.key.v1.EncryptResponse;
 import io.tpmkms.proto.key.v1.GetPublicKeyRequest;
@@ -38,6 +39,7 @@ import java.util.concurrent.TimeUnit;
 final class TpmGrpcWorkloads implements AutoCloseable {
 
     static final String EC_KEY = "bench/tpm-ec";
+    static final String EC_DUP_KEY = "bench/tpm-ec-dup";
     static final String RSA_KEY = "bench/tpm-rsa";
     static final String AES_KEY = "bench/tpm-aes";
 
@@ -45,6 +47,7 @@ final class TpmGrpcWorkloads implements AutoCloseable {
 
     private final ManagedChannel[] channels;
     private PublicKey ecPublicKey;
+    private PublicKey ecDupPublicKey;
     private PublicKey rsaPublicKey;
 
     TpmGrpcWorkloads(String target, int channelCount) {
@@ -62,9 +65,11 @@ final class TpmGrpcWorkloads implements AutoCloseable {
      */
     void prepare() throws Exception {
         create("tpm-ec", KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+        create("tpm-ec-dup", KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256, ExportPolicy.DUPLICABLE);
         create("tpm-rsa", KeyPurpose.ASYMMETRIC_SIGN, Algorithm.RSA_SIGN_PKCS1_2048_SHA256);
         create("tpm-aes", KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM);
         ecPublicKey = publicKey(EC_KEY, "EC");
+        ecDupPublicKey = publicKey(EC_DUP_KEY, "EC");
         rsaPublicKey = publicKey(RSA_KEY, "RSA");
         for (ManagedChannel c : channels) {
             HealthGrpc.newBlockingStub(c).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
@@ -73,11 +78,18 @@ final class TpmGrpcWorkloads implements AutoCloseable {
     }
 
     private void create(String name, KeyPurpose purpose, Algorithm algorithm) {
+        create(name, purpose, algorithm, ExportPolicy.NON_EXPORTABLE);
+    }
+
+    private void create(String name, KeyPurpose purpose, Algorithm algorithm, ExportPolicy exportPolicy) {
         CreateKeyResponse r = keys(channels[0]).createKey(CreateKeyRequest.newBuilder()
                 .setNamespace("bench").setName(name)
                 .setPurpose(purpose).setAlgorithm(algorithm)
-                .setProtectionLevel(ProtectionLevel.TPM)
+                .setProtectionLevel(ProtectionLevel.TPM).setExportPolicy(exportPolicy)
                 .build());
+        if (r.getKey().getExportPolicy() != exportPolicy) {
+            throw new IllegalStateException("key bench/" + name + " was created " + r.getKey().getExportPolicy());
+        }
         if (r.getKey().getProtectionLevel() != ProtectionLevel.TPM) {
             throw new IllegalStateException("key bench/" + name + " was created with protection level "
                     + r.getKey().getProtectionLevel() + ", not TPM");
@@ -92,6 +104,11 @@ final class TpmGrpcWorkloads implements AutoCloseable {
 
     Workload ecdsa() {
         return sign("grpc-tpm-ecdsa", "gRPC Sign ECDSA P-256, TPM key (digest)", EC_KEY, "SHA256withECDSA", true);
+    }
+
+    Workload ecdsaDuplicable() {
+        return sign("grpc-tpm-ecdsa-policy", "gRPC Sign ECDSA P-256, DUPLICABLE TPM key (policy session)", EC_DUP_KEY,
+                "SHA256withECDSA", true);
     }
 
     Workload rsa() {
@@ -136,7 +153,7 @@ final class TpmGrpcWorkloads implements AutoCloseable {
                             return;
                         }
                         Signature v = Signature.getInstance(jcaAlgorithm);
-                        v.initVerify(ec ? ecPublicKey : rsaPublicKey);
+                        v.initVerify(ec ? (key.equals(EC_DUP_KEY) ? ecDupPublicKey : ecPublicKey) : rsaPublicKey);
                         v.update(data);
                         if (!v.verify(last.getSignature().toByteArray())) {
                             throw new IllegalStateException(description

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TpmBenchmarkTest {
 
-    private static final Set<String> WORKLOADS = Set.of("tpm2-sign", "raw-tpm-ecdsa", "raw-tpm-rsa", "raw-tpm-aes",
-            "grpc-tpm-ecdsa", "grpc-tpm-rsa", "grpc-tpm-aes");
+    private static final Set<String> WORKLOADS = Set.of("tpm2-sign", "raw-tpm-ecdsa", "raw-tpm-ecdsa-policy",
+            "raw-tpm-rsa", "raw-tpm-aes", "raw-tpm-export", "raw-tpm-import-duplicate",
+            "grpc-tpm-ecdsa", "grpc-tpm-ecdsa-policy", "grpc-tpm-rsa", "grpc-tpm-aes");
 
     @TempDir
     Path tmp;
@@ -50,13 +51,14 @@ class TpmBenchmarkTest {
 
         String progress = out.toString(StandardCharsets.UTF_8);
         assertEquals(0, report.errors(), progress);
-        assertEquals(1 + 3 * 2 + 3 * 2, report.measurements().size(), progress);
+        assertEquals(1 + 4 * 2 + 2 + 4 * 2, report.measurements().size(), progress);
         assertEquals(WORKLOADS, report.measurements().stream().map(Measurement::workload).collect(Collectors.toSet()));
         for (Measurement m : report.measurements()) {
             assertTrue(m.operations() > 0 && m.opsPerSecond() > 0, m + "\n" + progress);
             assertTrue(m.p99Micros() >= m.p50Micros(), m.toString());
         }
         assertTrue(report.targetRatio().isPresent(), progress);
+        assertTrue(report.policyVerdict().contains("DUPLICABLE keys (policy sessions): gRPC Sign"), report.policyVerdict());
 
         String written = Files.readString(doc);
         assertTrue(written.contains("hand-written") && written.contains("software figures"), written);

@@ -183,6 +183,8 @@ class AuthorizationIT {
   static final Set<R> ADMINS = EnumSet.of(R.ADMIN);
   /** Import jobs and imports: admins (the duplicator role is for TPM duplication, issue 14). */
   static final Set<R> IMPORTERS = EnumSet.of(R.ADMIN);
+  /** ExportKeyVersion (TPM duplication, ADR 0025): duplicators only, not even admins. */
+  static final Set<R> DUPLICATORS = EnumSet.of(R.DUPLICATOR);
 
   static List<Rpc> rpcs() {
     ByteString data = ByteString.copyFromUtf8("matrix");
@@ -245,6 +247,10 @@ class AuthorizationIT {
     l.add(new Rpc("ImportKeyVersion", IMPORTERS, s -> s.importKeyVersion(ImportKeyVersionRequest.newBuilder()
         .setKey("alpha/imp").setImportJob("alpha/job").setAlgorithm(Algorithm.HMAC_SHA256)
         .setWrappedKey(wrappedHmacKey()).build())));
+    // export: duplicators only (this deployment is SOFTWARE-only, so an allowed call is then refused
+    // FAILED_PRECONDITION KEY_NOT_EXPORTABLE: authorization came first)
+    l.add(new Rpc("ExportKeyVersion", DUPLICATORS, s -> s.exportKeyVersion(ExportKeyVersionRequest.newBuilder()
+        .setKey("alpha/sig").setTarget(DuplicationTarget.getDefaultInstance()).build())));
     return l;
   }
 
@@ -293,6 +299,18 @@ class AuthorizationIT {
         .findFirst().orElseThrow(() -> new AssertionError("no audit event for the user's Encrypt"));
     assertEquals(Decision.ALLOW, allowed.getDecision());
     assertTrue(allowed.getDecisionReason().contains("role binding"), allowed.getDecisionReason());
+    // every export attempt is audited: the admin's denied, the duplicator's allowed and then refused
+    AuditEvent adminExport = events.stream()
+        .filter(e -> e.getPrincipal().startsWith(subjects.get(R.ADMIN)) && e.getOperation().endsWith("/ExportKeyVersion"))
+        .findFirst().orElseThrow(() -> new AssertionError("no audit event for the admin's ExportKeyVersion"));
+    assertEquals(Decision.DENY, adminExport.getDecision());
+    AuditEvent dupExport = events.stream()
+        .filter(e -> e.getPrincipal().startsWith(subjects.get(R.DUPLICATOR))
+            && e.getOperation().endsWith("/ExportKeyVersion"))
+        .findFirst().orElseThrow(() -> new AssertionError("no audit event for the duplicator's ExportKeyVersion"));
+    assertEquals(Decision.ALLOW, dupExport.getDecision());
+    assertEquals("FAILED_PRECONDITION", dupExport.getOutcome());
+    assertEquals("alpha/sig", dupExport.getKey());
   }
 
   @Test

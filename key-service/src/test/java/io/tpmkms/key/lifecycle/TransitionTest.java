@@ -57,7 +57,7 @@ class TransitionTest {
 
   @Test
   void keyUse_newDataNeedsEnabled_oldDataAcceptsCompromised() {
-    Set<KeyUse> newData = EnumSet.of(KeyUse.ENCRYPT, KeyUse.SIGN, KeyUse.MAC_SIGN);
+    Set<KeyUse> newData = EnumSet.of(KeyUse.ENCRYPT, KeyUse.SIGN, KeyUse.MAC_SIGN, KeyUse.EXPORT);
     for (KeyUse use : KeyUse.values()) {
       for (KeyVersionState s : KeyVersionState.values()) {
         boolean allowed = s == ENABLED || (s == COMPROMISED && !newData.contains(use));

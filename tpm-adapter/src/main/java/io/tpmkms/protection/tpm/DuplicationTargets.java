@@ -32,7 +32,9 @@ import tss.tpm.TPM_ECC_CURVE;
  * name and is a restricted fixedTPM signing key, its signature over the TPMS_ATTEST verifies, the
  * statement is a TPM-generated CERTIFY of exactly the target's name, and its extraData equals the
  * qualifying data the caller expects (if it expects one). Files are as tpm2-tools writes them:
- * TPM2B_PUBLIC or TPMT_PUBLIC for public areas, TPMS_ATTEST, TPMT_SIGNATURE. Stateless.
+ * TPM2B_PUBLIC or TPMT_PUBLIC for public areas, TPMS_ATTEST, TPMT_SIGNATURE (or, for an ECC AK, the DER
+ * ECDSA signature tpmkms' own KeyAttestation carries, so an import job's attestation is a target as it is).
+ * Stateless.
  */
 public final class DuplicationTargets {
   private DuplicationTargets() {}
@@ -165,6 +167,9 @@ public final class DuplicationTargets {
   }
 
   private static boolean verifySignature(TPMT_PUBLIC ak, byte[] attest, byte[] signature) {
+    if (signature.length > 0 && signature[0] == 0x30 && ak.parameters instanceof TPMS_ECC_PARMS) {
+      return verifyDer(ak, attest, signature); // tpmkms' own KeyAttestation carries DER ECDSA
+    }
     try {
       ByteBuffer b = ByteBuffer.wrap(signature);
       int sigAlg = b.getShort() & 0xffff;
@@ -194,6 +199,21 @@ public final class DuplicationTargets {
       s.update(attest);
       return s.verify(sig);
     } catch (SignatureException | BufferUnderflowException | IllegalArgumentException e) {
+      return false;
+    } catch (GeneralSecurityException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  private static boolean verifyDer(TPMT_PUBLIC ak, byte[] attest, byte[] der) {
+    try {
+      PublicKey key = KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(
+          TpmPublicKeys.spki(KeyAlgorithm.EC_SIGN_P256_SHA256, ak)));
+      Signature s = Signature.getInstance("SHA256withECDSA");
+      s.initVerify(key);
+      s.update(attest);
+      return s.verify(der);
+    } catch (SignatureException | IllegalArgumentException e) {
       return false;
     } catch (GeneralSecurityException | RuntimeException e) {
       return false;
