@@ -1,6 +1,9 @@
 package io.tpmkms.cli;
 
 import io.tpmkms.cli.connection.KmsConnection;
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
@@ -47,6 +50,31 @@ public abstract class KmsCommand implements Callable<Integer> {
      */
     protected boolean offline() {
         return false;
+    }
+
+    /**
+     * The bytes of the input file an option names ({@code -}: stdin). A file that is missing, unreadable
+     * or a directory is a usage error naming the option and the file (exit 2); nothing is sent.
+     */
+    protected byte[] readInput(Session s, String option, String file) {
+        try {
+            return s.read(file);
+        } catch (NoSuchFileException e) {
+            throw usage(option + " " + file + ": no such file");
+        } catch (AccessDeniedException e) {
+            throw usage(option + " " + file + ": permission denied");
+        } catch (IOException e) {
+            throw usage(option + " " + file + ": cannot read it (" + e.getMessage() + ")");
+        }
+    }
+
+    /** {@link #readInput}, and an empty file is a usage error too. */
+    protected byte[] readNonEmptyInput(Session s, String option, String file) {
+        byte[] data = readInput(s, option, file);
+        if (data.length == 0) {
+            throw usage(option + " " + file + ": the file is empty");
+        }
+        return data;
     }
 
     /** A usage error found after parsing (conflicting options and the like): exit 2. */

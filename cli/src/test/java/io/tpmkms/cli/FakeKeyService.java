@@ -48,4 +48,5 @@ public final class FakeKeyService extends FakeService<FakeKeyService> implements
     @Override public void listImportJobs(ListImportJobsRequest r, StreamObserver<ListImportJobsResponse> o) { answer(r, o, ListImportJobsResponse.getDefaultInstance()); }
     @Override public void importKeyVersion(ImportKeyVersionRequest r, StreamObserver<ImportKeyVersionResponse> o) { answer(r, o, ImportKeyVersionResponse.getDefaultInstance()); }
     @Override public void generateRandom(GenerateRandomRequest r, StreamObserver<GenerateRandomResponse> o) { answer(r, o, GenerateRandomResponse.getDefaultInstance()); }
+    @Override public void exportKeyVersion(ExportKeyVersionRequest r, StreamObserver<ExportKeyVersionResponse> o) { answer(r, o, ExportKeyVersionResponse.getDefaultInstance()); }
 }

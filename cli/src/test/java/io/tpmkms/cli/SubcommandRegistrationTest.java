@@ -82,7 +82,7 @@ class SubcommandRegistrationTest {
     }
 
     private static final List<String> KeysCommand_SUBCOMMAND_NAMES = List.of("create", "list", "get", "update",
-            "rotate", "import", "versions", "version", "set-primary", "disable", "enable", "schedule-destroy", "restore", "revoke");
+            "rotate", "import", "export", "versions", "version", "set-primary", "disable", "enable", "schedule-destroy", "restore", "revoke");
 
     @Test
     void lazyCommandLine_inheritsGlobalOptionsAfterTheSubcommand() {

@@ -2,6 +2,7 @@ package io.tpmkms.cli.attestation;
 
 import io.tpmkms.cli.attestation.AttestationVerification.Check;
 import io.tpmkms.proto.key.v1.ImportJob;
+import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
@@ -9,6 +10,7 @@ import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
@@ -19,7 +21,10 @@ import java.util.Locale;
  * {@code ImportWrapping.jobAttestationNonce}: the job carries no nonce of the caller's) verifies as
  * {@code attestation verify} checks a key's, the certified key is the job's {@code public_key_pem},
  * and its attributes say fixedTPM, fixedParent, sensitiveDataOrigin and decrypt — an RSA decrypt key
- * generated in the TPM that cannot leave it. Like every key attestation, this does not by itself
+ * generated in the TPM that cannot leave it. For a TPM2_DUPLICATION job (its wrapping key is the
+ * TPM's storage root key) the certified key must also be restricted (a storage key), and the job's
+ * {@code wrapping_public}, which tpm2_duplicate and {@code keys export} wrap to, must be the TPM2B of
+ * exactly the certified public area. Like every key attestation, this does not by itself
  * prove that the attestation key is in a genuine TPM (see {@link AttestationVerification#TRUST_NOTE}).
  * What the caller trusts can narrow it ({@link Trust}): the AK's name pinned to one recorded from a
  * setup the caller trusts, and the EK certificate required to chain to given CA certificates.
@@ -152,6 +157,22 @@ public final class ImportJobAttestation {
         if (v.certified == null || !v.certified.has(CertifiedObject.DECRYPT)) {
             return new Result(false, "the certified key is not a decrypt key", akName);
         }
+        boolean duplication = job.getImportMethod() == ImportMethod.TPM2_DUPLICATION;
+        if (duplication) {
+            // tpm2_duplicate -U / keys export use wrapping_public: it must be the storage key the TPM certified.
+            if (!v.certified.has(CertifiedObject.RESTRICTED)) {
+                return new Result(false, "the certified key is not a storage key (restricted decrypt)", akName);
+            }
+            byte[] certified = job.getAttestation().getCertifiedPublic().toByteArray();
+            byte[] wrapping = job.getWrappingPublic().toByteArray();
+            if (wrapping.length == 0) {
+                return new Result(false, "the job carries no wrapping_public (its storage key's public area)", akName);
+            }
+            if (wrapping.length != certified.length + 2 || ((wrapping[0] & 0xff) << 8 | wrapping[1] & 0xff) != certified.length
+                    || !Arrays.equals(wrapping, 2, wrapping.length, certified, 0, certified.length)) {
+                return new Result(false, "wrapping_public is not the certified public area", akName);
+            }
+        }
         if (trust.pinned() && !trust.attestationKeyName().equals(akName)) {
             // The verifier checked akName against the AK public area that verified the signature.
             return new Result(false, "attestation key name " + akName + " is not the pinned "
@@ -159,6 +180,7 @@ public final class ImportJobAttestation {
         }
         return new Result(true, "TPM2_Certify of the wrapping key: " + v.certified.attributeList()
                 + "; public key = the job's"
+                + (duplication ? "; wrapping_public = the certified storage key" : "")
                 + (trust.pinned() ? "; attestation key = the pinned one" : "")
                 + (trust.ekCaCertificates() != null ? "; EK certificate issued by the given CA" : ""), akName);
     }

@@ -1,6 +1,7 @@
 package io.tpmkms.cli.format;
 
 import io.tpmkms.proto.key.v1.Algorithm;
+import io.tpmkms.proto.key.v1.ExportPolicy;
 import io.tpmkms.proto.key.v1.ImportJobState;
 import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.KeyPurpose;
@@ -46,7 +47,14 @@ public final class Vocabulary<E extends Enum<E>> {
                     "rsa-oaep-3072-sha256-aes-256", ImportMethod.RSA_OAEP_3072_SHA256_AES_256,
                     "rsa-oaep-4096-sha256-aes-256", ImportMethod.RSA_OAEP_4096_SHA256_AES_256,
                     "rsa-oaep-3072-sha256", ImportMethod.RSA_OAEP_3072_SHA256,
-                    "rsa-oaep-4096-sha256", ImportMethod.RSA_OAEP_4096_SHA256));
+                    "rsa-oaep-4096-sha256", ImportMethod.RSA_OAEP_4096_SHA256,
+                    "tpm2-duplication", ImportMethod.TPM2_DUPLICATION));
+
+    /** Whether a key may leave its TPM (ADR 0025; the words of {@code keys create --export-policy}). */
+    public static final Vocabulary<ExportPolicy> EXPORT_POLICY = new Vocabulary<>("export policy", ExportPolicy.class,
+            Map.of(
+                    "non-exportable", ExportPolicy.NON_EXPORTABLE,
+                    "duplicable", ExportPolicy.DUPLICABLE));
 
     public static final Vocabulary<ProtectionLevel> PROTECTION = new Vocabulary<>("protection level",
             ProtectionLevel.class, Map.of(
@@ -139,6 +147,19 @@ public final class Vocabulary<E extends Enum<E>> {
         @Override
         public ImportMethod convert(String value) {
             return IMPORT_METHOD.parse(value);
+        }
+    }
+
+    public static final class ExportPolicyConverter implements ITypeConverter<ExportPolicy> {
+        @Override
+        public ExportPolicy convert(String value) {
+            return EXPORT_POLICY.parse(value);
+        }
+    }
+
+    public static final class ExportPolicyWords extends ArrayList<String> {
+        public ExportPolicyWords() {
+            EXPORT_POLICY.words().forEach(this::add);
         }
     }
 

@@ -7,6 +7,7 @@ import io.tpmkms.cli.format.TimeText;
 import io.tpmkms.cli.format.Vocabulary;
 import io.tpmkms.proto.key.v1.ImportJob;
 import io.tpmkms.proto.key.v1.ImportJobState;
+import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
 import java.io.PrintStream;
 import java.security.MessageDigest;
@@ -25,7 +26,7 @@ final class ImportJobViews {
 
     /** One job, its attestation line judged against what the user trusts (e.g. a pinned AK name). */
     static void job(ImportJob j, ImportJobAttestation.Trust trust, PrintStream out) {
-        new Table("name:", j.getName())
+        Table t = new Table("name:", j.getName())
                 .row("state:", Vocabulary.state(j.getState()))
                 .row("method:", Vocabulary.IMPORT_METHOD.show(j.getImportMethod()))
                 .row("protection:", Vocabulary.PROTECTION.show(j.getProtectionLevel()))
@@ -33,9 +34,28 @@ final class ImportJobViews {
                 .row("generated:", TimeText.show(j.getGenerateTime()))
                 .row("expires:", TimeText.show(j.getExpireTime()))
                 .row("expired:", TimeText.show(j.getExpireEventTime()))
-                .row("public key:", fingerprint(j))
-                .row("attestation:", attestation(j, trust))
-                .print(out);
+                .row("public key:", fingerprint(j));
+        if (j.getImportMethod() == ImportMethod.TPM2_DUPLICATION) {
+            t.row("storage key:", storageKey(j));
+        }
+        t.row("attestation:", attestation(j, trust)).print(out);
+    }
+
+    /**
+     * A TPM2_DUPLICATION job's storage key (the target of tpm2_duplicate / keys export): its TPM name,
+     * 000b || SHA-256(TPMT_PUBLIC), as {@code tpm2_loadexternal -n} prints it; {@code -} before it exists.
+     */
+    static String storageKey(ImportJob j) {
+        byte[] sized = j.getWrappingPublic().toByteArray();
+        if (sized.length < 2) {
+            return "-";
+        }
+        try {
+            byte[] h = MessageDigest.getInstance("SHA-256").digest(java.util.Arrays.copyOfRange(sized, 2, sized.length));
+            return "TPM name 000b" + HexFormat.of().formatHex(h) + " (--wrapping-public-out writes its TPM2B_PUBLIC)";
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     static void table(Iterable<ImportJob> jobs, PrintStream out) {

@@ -63,7 +63,9 @@ public final class ImportJobsCommand implements Callable<Integer> {
     }
 
     @Command(name = "create", description = {
-            "Create an import job: the service generates a fresh RSA wrapping key (in the TPM for --protection tpm).",
+            "Create an import job: the service generates a fresh RSA wrapping key (in the TPM for --protection tpm); "
+                    + "for --method tpm2-duplication (tpm only) the wrapping key is the TPM's storage root key, which "
+                    + "receives duplication blobs.",
             "Waits until the key exists (up to --wait-timeout), then shows the job; for a TPM job the attestation "
                     + "of the wrapping key is verified offline."})
     static final class Create extends KmsCommand {
@@ -74,7 +76,8 @@ public final class ImportJobsCommand implements Callable<Integer> {
                 converter = Vocabulary.ImportMethodConverter.class,
                 completionCandidates = Vocabulary.ImportMethodWords.class,
                 description = "One of: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}. The plain rsa-oaep-* "
-                        + "methods carry symmetric keys only.")
+                        + "methods carry symmetric keys only; tpm2-duplication (tpm jobs) takes duplication blobs "
+                        + "('keys import --duplication-*').")
         ImportMethod method;
 
         @Option(names = "--protection", paramLabel = "LEVEL",
@@ -140,7 +143,9 @@ public final class ImportJobsCommand implements Callable<Integer> {
                     + "HEX = SHA-256(\"tpmkms/import-job/v1\" 0x00 \"NAMESPACE/JOB\"): "
                     + "printf 'tpmkms/import-job/v1\\0%%s' NAMESPACE/JOB | sha256sum | cut -c1-64).",
             "--attestation-key-name HEX judges the attestation against the AK you trust: 'verified offline' only "
-                    + "when the statement is signed by the AK of that name, else 'NOT VERIFIED'."})
+                    + "when the statement is signed by the AK of that name, else 'NOT VERIFIED'.",
+            "--wrapping-public-out (tpm2-duplication jobs) writes the storage key's TPM2B_PUBLIC, what "
+                    + "'tpm2_loadexternal -C o -u FILE' and 'tpm2_duplicate -U FILE' read."})
     static final class Get extends KmsCommand {
         @Parameters(paramLabel = "NAMESPACE/JOB", description = "The job.")
         String job;
@@ -151,6 +156,10 @@ public final class ImportJobsCommand implements Callable<Integer> {
         @Option(names = "--attestation-out", paramLabel = "FILE",
                 description = "Write the wrapping key's attestation (JSON) here; TPM jobs only.")
         String attestationOut;
+
+        @Option(names = "--wrapping-public-out", paramLabel = "FILE",
+                description = "Write the storage key's public area (TPM2B_PUBLIC) here; tpm2-duplication jobs only.")
+        String wrappingPublicOut;
 
         @Option(names = "--attestation-key-name", paramLabel = "HEX",
                 description = "The TPM name of the attestation key you trust (hex, as the attestation line prints it): "
@@ -192,6 +201,19 @@ public final class ImportJobsCommand implements Callable<Integer> {
                 }
                 s.write(attestationOut, AttestationFile.write(GetKeyAttestationResponse.newBuilder()
                         .setAttestation(j.getAttestation()).build()).getBytes(StandardCharsets.UTF_8));
+            }
+            if (wrappingPublicOut != null) {
+                if (j.getImportMethod() != ImportMethod.TPM2_DUPLICATION) {
+                    throw new CommandException(ExitCodes.USAGE, "import job " + job + " has method "
+                            + Vocabulary.IMPORT_METHOD.show(j.getImportMethod())
+                            + ": only tpm2-duplication jobs have a storage key (wrapping_public)");
+                }
+                if (j.getWrappingPublic().isEmpty()) {
+                    throw new CommandException(ExitCodes.CONFLICT, "import job " + job + " shows no storage key ("
+                            + Vocabulary.state(j.getState()) + "; only an active job does): nothing written to "
+                            + wrappingPublicOut);
+                }
+                s.write(wrappingPublicOut, j.getWrappingPublic().toByteArray());
             }
             return ExitCodes.OK;
         }

@@ -10,6 +10,7 @@ import io.tpmkms.cli.attestation.ImportJobAttestation;
 import io.tpmkms.cli.format.Views;
 import io.tpmkms.cli.format.Vocabulary;
 import io.tpmkms.proto.key.v1.Algorithm;
+import io.tpmkms.proto.key.v1.DuplicationBlob;
 import io.tpmkms.proto.key.v1.GetImportJobRequest;
 import io.tpmkms.proto.key.v1.ImportJob;
 import io.tpmkms.proto.key.v1.ImportJobState;
@@ -35,8 +36,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code tpmkms keys import KEY --import-job JOB --algorithm A (--key-file F | --wrapped-key-file F)}:
- * a new key version from imported material (ImportKeyVersion).
+ * {@code tpmkms keys import KEY --import-job JOB --algorithm A (--key-file F | --wrapped-key-file F |
+ * --duplication-public F --duplication-private F --duplication-seed F [--authority-name-file F]
+ * [--transfer-auth-file F])}: a new key version from imported material (ImportKeyVersion).
+ *
+ * <p>With the {@code --duplication-*} files (a tpm2-duplication job: tpm2_duplicate, or another
+ * tpmkms's {@code keys export}) the blob goes in ImportKeyVersion's {@code duplication} as it is, with
+ * the transfer auth value from its file; the TPM checks and imports it.
  *
  * <p>With {@code --wrapped-key-file} the bytes are sent as they are. With {@code --key-file} the
  * CLI wraps locally, as {@code gcloud kms keys versions import --target-key-file} does, in this
@@ -56,8 +62,14 @@ import picocli.CommandLine.Parameters;
                 + "that name (as 'import-jobs get' prints it); --ek-ca requires its EK certificate to be issued "
                 + "by one of the given CA certificates. Neither binds the AK to the EK (no credential activation).",
         "Material: 32 raw bytes for aes-256-gcm and hmac-sha256; PKCS#8 (PEM 'PRIVATE KEY' or DER) for EC and RSA.",
-        "--wrapped-key-file: a blob already wrapped as the job's method says (e.g. with openssl), sent as it is."})
+        "--wrapped-key-file: a blob already wrapped as the job's method says (e.g. with openssl), sent as it is.",
+        "--duplication-public/-private/-seed: a duplication blob for a tpm2-duplication job's storage key (the files "
+                + "of tpm2_duplicate, or of 'tpmkms keys export' on another tpmkms), sent as they are; the TPM "
+                + "imports it (TPM2_Import)."})
 public final class ImportKeyCommand extends KmsCommand {
+    /** The most transfer_auth ImportKeyVersion takes. */
+    static final int MAX_TRANSFER_AUTH = 32;
+
     // Own --version hides the inherited -h/--help/-V/--version mixin (picocli): declare help here.
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
     boolean help;
@@ -85,7 +97,30 @@ public final class ImportKeyCommand extends KmsCommand {
         @Option(names = "--wrapped-key-file", paramLabel = "FILE",
                 description = "Material already wrapped for the job, sent unchanged (- for stdin).")
         String wrappedKeyFile;
+
+        @Option(names = "--duplication-public", paramLabel = "FILE",
+                description = "A duplication blob (tpm2-duplication jobs): the key's public area, TPM2B_PUBLIC "
+                        + "(tpm2_import -u; key.pub of 'keys export'). Needs --duplication-private and --duplication-seed.")
+        String duplicationPublic;
     }
+
+    @Option(names = "--duplication-private", paramLabel = "FILE",
+            description = "With --duplication-public: the duplicate, TPM2B_PRIVATE (tpm2_import -i; key.dpriv).")
+    String duplicationPrivate;
+
+    @Option(names = "--duplication-seed", paramLabel = "FILE",
+            description = "With --duplication-public: the encrypted seed (tpm2_import -s; key.seed).")
+    String duplicationSeed;
+
+    @Option(names = "--authority-name-file", paramLabel = "FILE",
+            description = "With --duplication-public: a tpmkms key's duplication authority name (authority.name of "
+                    + "'keys export'). Default: none (objects made by tpm2-tools).")
+    String authorityNameFile;
+
+    @Option(names = "--transfer-auth-file", paramLabel = "FILE",
+            description = "With --duplication-public: the auth value the duplicate carries, the exporter's "
+                    + "--transfer-auth-file (raw bytes, at most 32). Default: empty (tpm2-tools' default).")
+    String transferAuthFile;
 
     @Option(names = "--version", paramLabel = "N",
             description = "Re-import destroyed version N (same material only). Default: a new version.")
@@ -110,7 +145,11 @@ public final class ImportKeyCommand extends KmsCommand {
         if (version < 0) {
             throw usage("--version must be a positive number, got " + version);
         }
+        checkDuplicationOptions();
         ImportJobAttestation.Trust trust = trust();
+        if (source.duplicationPublic != null) {
+            return importDuplication(s);
+        }
         byte[] wrapped = source.wrappedKeyFile != null ? s.read(source.wrappedKeyFile) : wrapLocally(s, trust);
         if (wrapped.length == 0) {
             throw usage("the wrapped key is empty");
@@ -131,15 +170,89 @@ public final class ImportKeyCommand extends KmsCommand {
         return ExitCodes.OK;
     }
 
+    /**
+     * ImportKeyVersion with a duplication blob, sent as the files hold it: the blob was made for the
+     * job's storage key already, so there is nothing to check or wrap here; the TPM checks it on import.
+     * The transfer auth value comes from its file only and is never printed.
+     */
+    private int importDuplication(Session s) throws Exception {
+        DuplicationBlob.Builder blob = DuplicationBlob.newBuilder()
+                .setPublicArea(ByteString.copyFrom(readNonEmptyInput(s, "--duplication-public", source.duplicationPublic)))
+                .setDuplicate(ByteString.copyFrom(readNonEmptyInput(s, "--duplication-private", duplicationPrivate)))
+                .setEncryptedSeed(ByteString.copyFrom(readNonEmptyInput(s, "--duplication-seed", duplicationSeed)));
+        if (authorityNameFile != null) {
+            blob.setAuthorityName(ByteString.copyFrom(readNonEmptyInput(s, "--authority-name-file", authorityNameFile)));
+        }
+        byte[] transferAuth = new byte[0];
+        if (transferAuthFile != null) {
+            transferAuth = readInput(s, "--transfer-auth-file", transferAuthFile);
+            if (transferAuth.length > MAX_TRANSFER_AUTH) {
+                int n = transferAuth.length;
+                Arrays.fill(transferAuth, (byte) 0);
+                throw usage("--transfer-auth-file " + transferAuthFile + ": " + n + " bytes; a transfer auth value "
+                        + "is at most " + MAX_TRANSFER_AUTH + " bytes");
+            }
+        }
+        ImportKeyVersionResponse response;
+        try {
+            response = s.keys().importKeyVersion(ImportKeyVersionRequest.newBuilder()
+                    .setKey(key)
+                    .setImportJob(importJob)
+                    .setAlgorithm(algorithm)
+                    .setDuplication(blob)
+                    .setTransferAuth(ByteString.copyFrom(transferAuth))
+                    .setVersion(version)
+                    .setMakePrimary(makePrimary)
+                    .build());
+        } finally {
+            Arrays.fill(transferAuth, (byte) 0);
+        }
+        if (s.json()) {
+            s.printJson(response);
+        } else {
+            Views.version(response.getVersion(), s.out());
+        }
+        return ExitCodes.OK;
+    }
+
+    /**
+     * A duplication blob is three files: --duplication-public needs --duplication-private and
+     * --duplication-seed, and those (and the authority name and transfer auth) go only with it.
+     */
+    private void checkDuplicationOptions() {
+        if (source.duplicationPublic != null) {
+            List<String> missing = new java.util.ArrayList<>();
+            if (duplicationPrivate == null) {
+                missing.add("--duplication-private");
+            }
+            if (duplicationSeed == null) {
+                missing.add("--duplication-seed");
+            }
+            if (!missing.isEmpty()) {
+                throw usage("missing " + String.join(" and ", missing) + ": a duplication blob is --duplication-public, "
+                        + "--duplication-private and --duplication-seed (tpm2_import -u, -i, -s)");
+            }
+            return;
+        }
+        String[][] blobOnly = {{"--duplication-private", duplicationPrivate}, {"--duplication-seed", duplicationSeed},
+                {"--authority-name-file", authorityNameFile}, {"--transfer-auth-file", transferAuthFile}};
+        for (String[] o : blobOnly) {
+            if (o[1] != null) {
+                throw usage(o[0] + " goes with a duplication blob (--duplication-public, --duplication-private, "
+                        + "--duplication-seed), not with " + (source.keyFile != null ? "--key-file" : "--wrapped-key-file"));
+            }
+        }
+    }
+
     /** What the user trusts in a TPM job's attestation; a usage error for options that cannot apply. */
     private ImportJobAttestation.Trust trust() throws IOException {
         if (attestationKeyName == null && ekCa == null) {
             return ImportJobAttestation.Trust.ANY;
         }
-        if (source.wrappedKeyFile != null) {
+        if (source.keyFile == null) {
             throw usage((attestationKeyName != null ? "--attestation-key-name" : "--ek-ca")
                     + " checks the job's attestation before wrapping: it needs --key-file (with --wrapped-key-file "
-                    + "nothing is checked locally)");
+                    + "or a duplication blob nothing is checked locally)");
         }
         String pin;
         try {
@@ -177,6 +290,12 @@ public final class ImportKeyCommand extends KmsCommand {
                                 ? "its wrapping key is destroyed; create a new job" : "it cannot be used";
                 throw new CommandException(ExitCodes.CONFLICT, "import job " + importJob + " is "
                         + Vocabulary.state(job.getState()) + ", not active: " + why + ". Nothing was sent.");
+            }
+            if (job.getImportMethod() == ImportMethod.TPM2_DUPLICATION) {
+                throw new CommandException(ExitCodes.USAGE, "import job " + importJob + " takes duplication blobs "
+                        + "(method tpm2-duplication), not key material: give --duplication-public, "
+                        + "--duplication-private and --duplication-seed (from tpm2_duplicate, or 'tpmkms keys export' "
+                        + "on the source). Nothing was sent.");
             }
             ImportWrapping.Method method = method(job.getImportMethod());
             if (job.getProtectionLevel() == ProtectionLevel.TPM) {

@@ -10,6 +10,7 @@ import io.tpmkms.cli.format.Vocabulary;
 import io.tpmkms.proto.key.v1.Algorithm;
 import io.tpmkms.proto.key.v1.CreateKeyRequest;
 import io.tpmkms.proto.key.v1.CreateKeyResponse;
+import io.tpmkms.proto.key.v1.ExportPolicy;
 import io.tpmkms.proto.key.v1.GetKeyRequest;
 import io.tpmkms.proto.key.v1.GetKeyResponse;
 import io.tpmkms.proto.key.v1.KeyPurpose;
@@ -32,7 +33,8 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code tpmkms keys ...}: the key lifecycle. Version-level commands are in {@link VersionCommands}. */
-@Command(name = "keys", description = "Create, list, inspect, update and rotate keys; manage their versions.")
+@Command(name = "keys", description = "Create, list, inspect, update, rotate, import and export keys; manage their "
+        + "versions.")
 public final class KeysCommand implements Callable<Integer> {
     /**
      * The subcommands, in the order the help lists them. Registered by {@code TpmkmsCommand}, not in
@@ -45,6 +47,7 @@ public final class KeysCommand implements Callable<Integer> {
             KeysCommand.Update.class,
             KeysCommand.Rotate.class,
             io.tpmkms.cli.imports.ImportKeyCommand.class,
+            ExportKeyCommand.class,
             VersionCommands.Versions.class,
             VersionCommands.Version.class,
             VersionCommands.SetPrimary.class,
@@ -101,6 +104,14 @@ public final class KeysCommand implements Callable<Integer> {
                 + "'keys import'; 'keys rotate' is refused.")
         boolean importOnly;
 
+        @Option(names = "--export-policy", paramLabel = "POLICY",
+                converter = Vocabulary.ExportPolicyConverter.class,
+                completionCandidates = Vocabulary.ExportPolicyWords.class,
+                description = "One of: ${COMPLETION-CANDIDATES}; fixed for the key's life. duplicable (tpm keys): "
+                        + "versions can leave the TPM, only as duplication blobs to an attested TPM storage key "
+                        + "('keys export'). Default: the service's (non-exportable).")
+        ExportPolicy exportPolicy;
+
         @Override
         protected int run(Session s) throws Exception {
             int slash = key.indexOf('/');
@@ -118,6 +129,9 @@ public final class KeysCommand implements Callable<Integer> {
             }
             if (protection != null) {
                 request.setProtectionLevel(protection);
+            }
+            if (exportPolicy != null) {
+                request.setExportPolicy(exportPolicy);
             }
             if (rotationPeriod != null) {
                 request.setRotationPeriod(DurationText.toProto(rotationPeriod));

@@ -24,7 +24,7 @@ import java.util.Base64;
  * (sensitiveDataOrigin clear; fixedTPM and fixedParent clear for asymmetric keys). Everything
  * {@code attestation verify} checks still has to hold: it is the same verifier.
  */
-final class SyntheticAttestation {
+public final class SyntheticAttestation {
 
     static final int FIXED_TPM = 0x2;
     static final int FIXED_PARENT = 0x10;
@@ -38,7 +38,7 @@ final class SyntheticAttestation {
     private final KeyPair ak;
     private final byte[] akPublic;
 
-    SyntheticAttestation() throws Exception {
+    public SyntheticAttestation() throws Exception {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"));
         ak = g.generateKeyPair();
@@ -56,6 +56,27 @@ final class SyntheticAttestation {
         sized(b, unsigned(p.getW().getAffineX(), 32));
         sized(b, unsigned(p.getW().getAffineY(), 32));
         akPublic = b.toByteArray();
+    }
+
+    /**
+     * TPMT_PUBLIC of an ECC P-256 storage key as tpm2-tools' and tpmkms's SRK template make it:
+     * restricted decrypt, fixedTPM fixedParent sensitiveDataOrigin userWithAuth noDA, AES-128-CFB.
+     */
+    public static byte[] eccStoragePublic(ECPublicKey key) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        u16(b, 0x0023); // TPM_ALG_ECC
+        u16(b, 0x000B);
+        u32(b, FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | NO_DA | RESTRICTED | 0x20000);
+        u16(b, 0); // authPolicy
+        u16(b, 0x0006); // symmetric: AES
+        u16(b, 128);
+        u16(b, 0x0043); //   CFB
+        u16(b, 0x0010); // scheme: NULL
+        u16(b, 0x0003); // curve: NIST P-256
+        u16(b, 0x0010); // kdf: NULL
+        sized(b, unsigned(key.getW().getAffineX(), 32));
+        sized(b, unsigned(key.getW().getAffineY(), 32));
+        return b.toByteArray();
     }
 
     /** TPMT_PUBLIC of an HMAC-SHA256 keyedHash object with these attributes. */
@@ -90,7 +111,7 @@ final class SyntheticAttestation {
     }
 
     /** The signed statement that the object with this public area is loaded in the "TPM". */
-    GetKeyAttestationResponse certify(byte[] certifiedPublic, byte[] nonce, int version) throws Exception {
+    public GetKeyAttestationResponse certify(byte[] certifiedPublic, byte[] nonce, int version) throws Exception {
         byte[] name = name(certifiedPublic);
         ByteArrayOutputStream a = new ByteArrayOutputStream();
         u32(a, 0xff544347);
@@ -117,13 +138,13 @@ final class SyntheticAttestation {
                         .setCertifiedPublic(ByteString.copyFrom(certifiedPublic))).build();
     }
 
-    static String pem(byte[] spki) {
+    public static String pem(byte[] spki) {
         return "-----BEGIN PUBLIC KEY-----\n"
                 + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(spki)
                 + "\n-----END PUBLIC KEY-----\n";
     }
 
-    static byte[] name(byte[] tpmtPublic) throws Exception {
+    public static byte[] name(byte[] tpmtPublic) throws Exception {
         byte[] h = MessageDigest.getInstance("SHA-256").digest(tpmtPublic);
         return ByteBuffer.allocate(2 + h.length).putShort((short) 0x000B).put(h).array();
     }

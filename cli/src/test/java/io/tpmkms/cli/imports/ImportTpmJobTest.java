@@ -366,6 +366,54 @@ class ImportTpmJobTest extends CliHarness {
 
 
     /**
+     * A TPM2_DUPLICATION job as the service makes one (the SRK, certified with the job's qualifying
+     * data): {@code import-jobs get} verifies it offline and writes its TPM2B_PUBLIC, and what
+     * {@code keys export --target-import-job} sends from its JSON passes the service's own target check
+     * (tpm-adapter's DuplicationTargets.verify) with the TPM's AK trusted.
+     */
+    @Test
+    void duplicationJob_ofARealTpm_verifiesOffline_andIsAnExportTargetTheServiceAccepts() throws Exception {
+        String name = "ns/dupjob";
+        io.tpmkms.protection.KeyAttestation srk = backend.certifySrk(ImportWrapping.jobAttestationNonce(name));
+        byte[] tpmt = srk.certifiedTpmPublic();
+        byte[] sized = new byte[tpmt.length + 2];
+        sized[0] = (byte) (tpmt.length >>> 8);
+        sized[1] = (byte) tpmt.length;
+        System.arraycopy(tpmt, 0, sized, 2, tpmt.length);
+        ImportJob dupJob = job(name, ImportJobState.ACTIVE, ProtectionLevel.TPM, ImportMethod.TPM2_DUPLICATION,
+                io.tpmkms.protection.tpm.KeyAttestationVerifier.spkiOf(tpmt)).toBuilder()
+                .setAttestation(wire(srk)).setWrappingPublic(ByteString.copyFrom(sized)).build();
+        Path pub = dir.resolve("srk.pub");
+        service.respond(GetImportJobResponse.newBuilder().setImportJob(dupJob).build());
+
+        Result get = run("import-jobs", "get", name, "--wrapping-public-out", pub.toString());
+
+        assertEquals(0, get.exitCode(), get::toString);
+        assertTrue(get.stdout().contains("verified offline: TPM2_Certify of the wrapping key: "), get::toString);
+        assertTrue(get.stdout().contains("wrapping_public = the certified storage key"), get::toString);
+        assertArrayEquals(sized, Files.readAllBytes(pub));
+
+        Path jobFile = Files.writeString(dir.resolve("job.json"), io.tpmkms.cli.Session.json(
+                GetImportJobResponse.newBuilder().setImportJob(dupJob)));
+        service.respond(io.tpmkms.proto.key.v1.ExportKeyVersionResponse.newBuilder().setVersion(1)
+                .setDuplication(io.tpmkms.proto.key.v1.DuplicationBlob.newBuilder()
+                        .setPublicArea(ByteString.copyFrom(random(90))).setDuplicate(ByteString.copyFrom(random(100)))
+                        .setEncryptedSeed(ByteString.copyFrom(random(68)))).build());
+
+        Result export = run("keys", "export", "ns/k", "--target-import-job", jobFile.toString(),
+                "--out-dir", dir.resolve("out").toString());
+
+        assertEquals(0, export.exitCode(), export::toString);
+        var target = service.only(io.tpmkms.proto.key.v1.ExportKeyVersionRequest.class).getTarget();
+        var checked = io.tpmkms.protection.tpm.DuplicationTargets.verify(target.getPublicArea().toByteArray(),
+                target.getAttest().toByteArray(), target.getSignature().toByteArray(),
+                target.getAttestationKeyPublic().toByteArray(),
+                java.util.Set.of(java.util.HexFormat.of().formatHex(srk.akName())),
+                target.getQualifyingData().toByteArray());
+        assertArrayEquals(tpmt, checked.tpmtPublic());
+    }
+
+    /**
      * A key really imported into the TPM (TPM2_Import of an EC P-256 key) and certified by it:
      * `attestation verify` says imported, checks the public key, and passes only because the
      * object's policy makes duplication impossible.

@@ -276,7 +276,9 @@ class KeysCommandTest extends CliHarness {
                         .setNextPageToken("p2").build(),
                 ListKeyVersionsResponse.newBuilder()
                         .addVersions(KeyVersion.newBuilder().setVersion(2).setState(KeyVersionState.ENABLED)
-                                .setPrimary(true).setCreateTime(T2030))
+                                .setPrimary(true).setCreateTime(T2030).setExportPolicy(ExportPolicy.DUPLICABLE)
+                                .setDuplicated(true).setImported(true)
+                                .setPolicyDigest(com.google.protobuf.ByteString.copyFrom(DIGEST)))
                         .build());
 
         Result r = run("keys", "versions", "ns/orders", "--include-destroyed");
@@ -287,9 +289,77 @@ class KeysCommandTest extends CliHarness {
         assertTrue(reqs.get(0).getIncludeDestroyed());
         assertEquals("p2", reqs.get(1).getPageToken());
         List<String> lines = r.stdout().lines().toList();
-        assertTrue(lines.get(0).matches("VERSION +STATE +PRIMARY +CREATED +DESTROY TIME"), r::toString);
-        assertTrue(lines.get(1).matches("1 +destroy-scheduled +- +2030-01-24T12:00:00Z"), r::toString);
-        assertTrue(lines.get(2).matches("2 +enabled +yes +2030-01-24T12:00:00Z +-"), r::toString);
+        assertTrue(lines.get(0).matches(
+                "VERSION +STATE +PRIMARY +CREATED +DESTROY TIME +EXPORT +ORIGIN +POLICY DIGEST"), r::toString);
+        assertTrue(lines.get(1).matches("1 +destroy-scheduled +- +2030-01-24T12:00:00Z +- +generated +-"), r::toString);
+        assertTrue(lines.get(2).matches("2 +enabled +yes +2030-01-24T12:00:00Z +- +duplicable +duplicated "
+                + "+0001020304050607\\.\\.\\."), r::toString);
+    }
+
+    static final byte[] DIGEST = new byte[32];
+
+    static {
+        for (int i = 0; i < DIGEST.length; i++) {
+            DIGEST[i] = (byte) i;
+        }
+    }
+
+    @Test
+    void version_showsExportPolicyPolicyDigestAndDuplicatedOrigin() {
+        service.respond(GetKeyVersionResponse.newBuilder().setVersion(KeyVersion.newBuilder().setKey("ns/orders")
+                .setVersion(2).setState(KeyVersionState.ENABLED).setExportPolicy(ExportPolicy.DUPLICABLE)
+                .setPolicyDigest(com.google.protobuf.ByteString.copyFrom(DIGEST)).setImported(true).setDuplicated(true)
+                .setImportJob("ns/dup1").setImportTime(T2030)).build());
+
+        Result r = run("keys", "version", "ns/orders", "2");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertTrue(r.stdout().matches("(?s).*origin:\\s+imported by duplication \\(TPM2_Import of a duplication blob\\) "
+                + "with import job ns/dup1 at 2030-01-24T12:00:00Z\\n.*"), r::toString);
+        assertTrue(r.stdout().matches("(?s).*export policy:\\s+duplicable\\n.*"), r::toString);
+        assertTrue(r.stdout().matches("(?s).*policy digest:\\s+" + java.util.HexFormat.of().formatHex(DIGEST) + "\\n.*"),
+                r::toString);
+    }
+
+    @Test
+    void version_ofAGeneratedNonExportableKey_saysSo() {
+        service.respond(GetKeyVersionResponse.newBuilder().setVersion(KeyVersion.newBuilder().setKey("ns/orders")
+                .setVersion(1).setExportPolicy(ExportPolicy.NON_EXPORTABLE)).build());
+
+        Result r = run("keys", "version", "ns/orders", "1");
+
+        assertTrue(r.stdout().matches("(?s).*origin:\\s+generated\\n.*"), r::toString);
+        assertTrue(r.stdout().matches("(?s).*export policy:\\s+non-exportable\\n.*"), r::toString);
+        assertTrue(r.stdout().matches("(?s).*policy digest:\\s+-\\n.*"), r::toString);
+    }
+
+    @Test
+    void create_exportPolicy_isSent_andTheKeyShowsIt() {
+        service.respond(CreateKeyResponse.newBuilder().setKey(key("ns/signer", KeyPurpose.ASYMMETRIC_SIGN,
+                Algorithm.EC_SIGN_P256_SHA256).toBuilder().setExportPolicy(ExportPolicy.DUPLICABLE)).build());
+
+        Result r = run("keys", "create", "ns/signer", "--purpose", "sign", "--protection", "tpm",
+                "--export-policy", "duplicable");
+        Result nonExportable = run("keys", "create", "ns/k2", "--purpose", "sign", "--export-policy", "NON-EXPORTABLE");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertEquals(ExportPolicy.DUPLICABLE, service.requests(CreateKeyRequest.class).get(0).getExportPolicy());
+        assertTrue(r.stdout().matches("(?s).*export policy:\\s+duplicable\\n.*"), r::toString);
+        assertEquals(0, nonExportable.exitCode(), nonExportable::toString);
+        assertEquals(ExportPolicy.NON_EXPORTABLE, service.requests(CreateKeyRequest.class).get(1).getExportPolicy());
+    }
+
+    @Test
+    void create_withoutExportPolicy_leavesItToTheService_andAnUnknownOneIsAUsageError() {
+        Result r = run("keys", "create", "ns/k", "--purpose", "sign");
+        Result bad = run("keys", "create", "ns/k", "--purpose", "sign", "--export-policy", "exportable");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        assertEquals(ExportPolicy.EXPORT_POLICY_UNSPECIFIED, service.only(CreateKeyRequest.class).getExportPolicy());
+        assertEquals(ExitCodes.USAGE, bad.exitCode(), bad::toString);
+        assertTrue(bad.stderr().contains("unknown export policy 'exportable' (expected one of: non-exportable, "
+                + "duplicable)"), bad::toString);
+        assertEquals(1, service.requests().size(), "the bad one sent nothing");
     }
 
     static Stream<Arguments> versionCommands() {
