@@ -58,7 +58,9 @@ class TpmBenchmarkTest {
             assertTrue(m.p99Micros() >= m.p50Micros(), m.toString());
         }
         assertTrue(report.targetRatio().isPresent(), progress);
-        assertTrue(report.policyVerdict().contains("DUPLICABLE keys (policy sessions): gRPC Sign"), report.policyVerdict());
+        assertTrue(report.policyVerdict().contains("DUPLICABLE keys (policy sessions), medians of 3 alternating rounds"),
+                report.policyVerdict());
+        assertEquals(2 * 2 * TpmBenchmark.ALTERNATING_ROUNDS, report.alternating().size());
 
         String written = Files.readString(doc);
         assertTrue(written.contains("hand-written") && written.contains("software figures"), written);
