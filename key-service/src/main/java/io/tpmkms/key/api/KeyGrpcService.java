@@ -345,7 +345,13 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
         CryptoService.Exported e = crypto.export(r.getKey(), r.getVersion(), new CryptoService.TargetProof(
             t.getPublicArea().toByteArray(), t.getAttest().toByteArray(), t.getSignature().toByteArray(),
             t.getAttestationKeyPublic().toByteArray(), t.getQualifyingData().isEmpty() ? null
-                : t.getQualifyingData().toByteArray()), transfer);
+                : t.getQualifyingData().toByteArray(),
+            r.getWrappingPublicKeyPem().isEmpty() ? null : r.getWrappingPublicKeyPem(),
+            ProtoMapper.method(r.getImportMethod())), transfer);
+        if (e.wrappedKey() != null) {
+          return ExportKeyVersionResponse.newBuilder().setWrappedKey(ByteString.copyFrom(e.wrappedKey()))
+              .setVersion(e.version()).build();
+        }
         ExportKeyVersionResponse.Builder b = ExportKeyVersionResponse.newBuilder()
             .setDuplication(DuplicationBlob.newBuilder()
                 .setPublicArea(ByteString.copyFrom(e.duplication().tpm2bPublic()))

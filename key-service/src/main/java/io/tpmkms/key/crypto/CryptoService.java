@@ -56,12 +56,59 @@ public class CryptoService {
     this.trustedAttestationKeys = java.util.Set.copyOf(trusted);
   }
 
-  /** The proof that an export target is a storage key in a TPM (see DuplicationTargets). */
+  /**
+   * Where an export goes: for TPM keys the proof that a storage key lives in a TPM (see
+   * DuplicationTargets); for SOFTWARE keys an RSA wrapping key (PEM) and method instead.
+   */
   public record TargetProof(byte[] publicArea, byte[] attest, byte[] signature, byte[] attestationKeyPublic,
-      byte[] qualifyingData) {}
+      byte[] qualifyingData, String wrappingPublicKeyPem, io.tpmkms.protection.ImportWrapping.Method method) {
+    public TargetProof(byte[] publicArea, byte[] attest, byte[] signature, byte[] attestationKeyPublic,
+        byte[] qualifyingData) {
+      this(publicArea, attest, signature, attestationKeyPublic, qualifyingData, null, null);
+    }
+  }
 
-  /** What ExportKeyVersion returns. */
-  public record Exported(Duplication duplication, int version, byte[] targetName, java.util.List<byte[]> policyBranches) {}
+  /** What ExportKeyVersion returns: a duplication (TPM) or a wrapped key (SOFTWARE). */
+  public record Exported(Duplication duplication, int version, byte[] targetName, java.util.List<byte[]> policyBranches,
+      byte[] wrappedKey) {
+    public Exported(Duplication duplication, int version, byte[] targetName, java.util.List<byte[]> policyBranches) {
+      this(duplication, version, targetName, policyBranches, null);
+    }
+  }
+
+  /**
+   * SOFTWARE export: the material wrapped for the caller's RSA key in the import-job format. There
+   * is no hardware to attest the target; the duplicator role is the control, and the call is audited.
+   */
+  private Exported exportWrapped(KeyName kn, CachedVersion v, io.tpmkms.protection.software.SoftwareKeyProtectionBackend soft,
+      TargetProof target) {
+    if (target.wrappingPublicKeyPem() == null || target.wrappingPublicKeyPem().isBlank()) {
+      throw ServiceException.invalid(KeyReason.DUPLICATION_TARGET_INVALID, "a SOFTWARE key leaves wrapped for an RSA"
+          + " key: give wrapping_public_key_pem (e.g. the public_key_pem of the importing side's import job)");
+    }
+    java.security.PublicKey rsa;
+    try {
+      String body = target.wrappingPublicKeyPem().replaceAll("-----(BEGIN|END) PUBLIC KEY-----", "")
+          .replaceAll("\\s", "");
+      rsa = java.security.KeyFactory.getInstance("RSA").generatePublic(
+          new java.security.spec.X509EncodedKeySpec(java.util.Base64.getDecoder().decode(body)));
+    } catch (java.security.GeneralSecurityException | IllegalArgumentException e) {
+      throw ServiceException.invalid(KeyReason.DUPLICATION_TARGET_INVALID,
+          "wrapping_public_key_pem is not an RSA public key in PEM (\"-----BEGIN PUBLIC KEY-----\")");
+    }
+    var method = target.method() == null ? io.tpmkms.protection.ImportWrapping.Method.RSA_OAEP_3072_SHA256_AES_256
+        : target.method();
+    if (method.duplication()) {
+      throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "SOFTWARE keys leave wrapped with an RSA method");
+    }
+    try {
+      return new Exported(null, v.number(), new byte[0], java.util.List.of(), soft.exportWrapped(v.handle(), method, rsa));
+    } catch (BackendException e) {
+      if (e.kind() != BackendException.Kind.INVALID_INPUT) throw e;
+      throw new ServiceException(io.tpmkms.platform.error.ErrorCode.INVALID_ARGUMENT,
+          KeyReason.DUPLICATION_TARGET_INVALID, e.getMessage(), Map.of(), e);
+    }
+  }
 
   /**
    * Duplicates an ENABLED version (0: the primary) of a DUPLICABLE TPM key to a storage key that a
@@ -79,11 +126,22 @@ public class CryptoService {
     CachedKey k = cache.get(kn);
     CachedVersion v = usable(k, version == 0 ? k.primaryVersion() : version, KeyUse.EXPORT);
     KeyProtectionBackend b = backends.forLevel(v.level());
-    if (!(b instanceof TpmKeyProtectionBackend tpm) || b.exportPolicy(v.handle()) != ExportPolicy.DUPLICABLE) {
+    if (b.exportPolicy(v.handle()) != ExportPolicy.DUPLICABLE) {
       throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "version " + v.number() + " of key \""
           + kn.full() + "\" is NON_EXPORTABLE" + (v.level() == ProtectionLevel.TPM ? " (fixedTPM: the TPM refuses to"
-          + " duplicate it)" : " (only DUPLICABLE TPM keys can be exported)"))
+          + " duplicate it)" : ""))
           .with("key", kn.full()).with("version", Integer.toString(v.number()));
+    }
+    if (b instanceof io.tpmkms.protection.software.SoftwareKeyProtectionBackend soft) {
+      return exportWrapped(kn, v, soft, target);
+    }
+    if (!(b instanceof TpmKeyProtectionBackend tpm)) {
+      throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "keys of protection level " + v.level()
+          + " cannot be exported").with("key", kn.full());
+    }
+    if (target.wrappingPublicKeyPem() != null) {
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "a TPM key leaves only as a duplication blob to a"
+          + " certified TPM storage key: give target, not wrapping_public_key_pem");
     }
     if (!MessageDigest.isEqual(tpm.duplicationAuthorityName(), tpm.duplicationAuthorityOf(v.handle()))) {
       throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "version " + v.number() + " of key \""

@@ -121,16 +121,13 @@ class TpmExportTest extends GrpcTest {
   }
 
   @Test
-  void duplicableOnSoftware_orImportOnly_isRefused_nothingCreated() {
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_EXPORT_POLICY", () -> client.keys().createKey(
-        CreateKeyRequest.newBuilder().setNamespace(NS).setName("soft-dup").setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
-            .setProtectionLevel(ProtectionLevel.SOFTWARE).setExportPolicy(ExportPolicy.DUPLICABLE).build()));
-    assertStatus(Status.Code.NOT_FOUND, "KEY_NOT_FOUND", () -> client.keys().getKey(
-        GetKeyRequest.newBuilder().setKey(NS + "/soft-dup").build()));
+  void duplicableImportOnly_isRefused_nothingCreated() {
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_EXPORT_POLICY", () -> client.keys().createKey(
         CreateKeyRequest.newBuilder().setNamespace(NS).setName("io-dup").setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
             .setProtectionLevel(ProtectionLevel.TPM).setImportOnly(true).setExportPolicy(ExportPolicy.DUPLICABLE)
             .build()));
+    assertStatus(Status.Code.NOT_FOUND, "KEY_NOT_FOUND", () -> client.keys().getKey(
+        GetKeyRequest.newBuilder().setKey(NS + "/io-dup").build()));
   }
 
   @Test

@@ -27,8 +27,9 @@ import javax.crypto.spec.GCMParameterSpec;
  *     28    n  AES-256-GCM(KEK, nonce, AAD = bytes 0..27) of the material, 16-byte tag last
  * </pre>
  *
- * v2, written for imported keys: the same with one flags byte after the algorithm code (bit 0
- * {@link #FLAG_IMPORTED}; other bits must be 0), so the header is 29 bytes and all of it is AAD.
+ * v2, written for imported and for DUPLICABLE keys: the same with one flags byte after the algorithm
+ * code (bit 0 {@link #FLAG_IMPORTED}, bit 1 {@link #FLAG_EXPORTABLE}; other bits must be 0), so the
+ * header is 29 bytes and all of it is AAD (the export policy cannot be changed without the KEK).
  * Generated keys keep v1, so a blob of a generated key stays readable by older versions.
  *
  * Material: AES and HMAC keys are the 32 raw bytes; EC and RSA keys are
@@ -42,6 +43,8 @@ final class SoftwareBlob {
   static final int FORMAT_V2 = 0x02;
   /** v2 flags bit 0: the material came from outside (importKey), it was not generated here. */
   static final int FLAG_IMPORTED = 0x01;
+  /** v2 flags bit 1: export policy DUPLICABLE (ADR 0025): the material may leave wrapped to a target key. */
+  static final int FLAG_EXPORTABLE = 0x02;
   static final int BACKEND_SOFTWARE = 0x01;
   static final int ROOT_ID_LENGTH = 8;
   static final int NONCE_LENGTH = 12;
@@ -50,7 +53,7 @@ final class SoftwareBlob {
   static final int HEADER_LENGTH_V2 = HEADER_LENGTH + 1; // 29
 
   /** What a blob holds once unwrapped; the caller zeroes {@code material} when done. */
-  record Opened(KeyAlgorithm algorithm, byte[] material, boolean imported) {}
+  record Opened(KeyAlgorithm algorithm, byte[] material, boolean imported, boolean exportable) {}
 
   private SoftwareBlob() {}
 
@@ -62,15 +65,23 @@ final class SoftwareBlob {
   /** A v1 blob for a generated key, a v2 blob with {@link #FLAG_IMPORTED} for an imported one. */
   static byte[] seal(KeyAlgorithm alg, byte[] rootId, SecretKey kek, byte[] material, SecureRandom random,
       boolean imported) {
-    int header = imported ? HEADER_LENGTH_V2 : HEADER_LENGTH;
-    int at = imported ? 9 : 8; // offset of the root id
+    return seal(alg, rootId, kek, material, random, imported, false);
+  }
+
+  /** v1 without flags; v2 with {@link #FLAG_IMPORTED} and/or {@link #FLAG_EXPORTABLE}. */
+  static byte[] seal(KeyAlgorithm alg, byte[] rootId, SecretKey kek, byte[] material, SecureRandom random,
+      boolean imported, boolean exportable) {
+    int flags = (imported ? FLAG_IMPORTED : 0) | (exportable ? FLAG_EXPORTABLE : 0);
+    boolean v2 = flags != 0;
+    int header = v2 ? HEADER_LENGTH_V2 : HEADER_LENGTH;
+    int at = v2 ? 9 : 8; // offset of the root id
     byte[] blob = new byte[header + material.length + TAG_LENGTH];
     System.arraycopy(MAGIC, 0, blob, 0, 4);
-    blob[4] = (byte) (imported ? FORMAT_V2 : FORMAT_V1);
+    blob[4] = (byte) (v2 ? FORMAT_V2 : FORMAT_V1);
     blob[5] = (byte) BACKEND_SOFTWARE;
     blob[6] = (byte) (alg.code() >>> 8);
     blob[7] = (byte) alg.code();
-    if (imported) blob[8] = (byte) FLAG_IMPORTED;
+    if (v2) blob[8] = (byte) flags;
     System.arraycopy(rootId, 0, blob, at, ROOT_ID_LENGTH);
     byte[] nonce = new byte[NONCE_LENGTH];
     random.nextBytes(nonce);
@@ -104,11 +115,15 @@ final class SoftwareBlob {
     }
     KeyAlgorithm alg = KeyAlgorithm.fromCode(((blob[6] & 0xff) << 8) | (blob[7] & 0xff));
     boolean imported = false;
+    boolean exportable = false;
     int at = 8;
     if (version == FORMAT_V2) {
       int flags = blob[8] & 0xff;
-      if ((flags & ~FLAG_IMPORTED) != 0) throw invalid("key blob has unknown flags 0x" + Integer.toHexString(flags));
+      if (flags == 0 || (flags & ~(FLAG_IMPORTED | FLAG_EXPORTABLE)) != 0) {
+        throw invalid("key blob has unknown flags 0x" + Integer.toHexString(flags));
+      }
       imported = (flags & FLAG_IMPORTED) != 0;
+      exportable = (flags & FLAG_EXPORTABLE) != 0;
       at = 9;
     }
     if (!MessageDigest.isEqual(Arrays.copyOfRange(blob, at, at + ROOT_ID_LENGTH), rootId)) {
@@ -120,7 +135,7 @@ final class SoftwareBlob {
           new GCMParameterSpec(TAG_LENGTH * 8, blob, at + ROOT_ID_LENGTH, NONCE_LENGTH));
       c.updateAAD(blob, 0, header);
       byte[] material = c.doFinal(blob, header, blob.length - header);
-      return new Opened(alg, material, imported);
+      return new Opened(alg, material, imported, exportable);
     } catch (AEADBadTagException e) {
       throw new BackendException(BackendException.Kind.KEY_INVALID,
           "key blob integrity check failed (corrupt or tampered)", e);

@@ -167,13 +167,14 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
     KeyAlgorithm alg = spec.algorithm();
     SecureRandom random = RANDOM.get();
+    boolean exportable = spec.exportPolicy() == io.tpmkms.protection.ExportPolicy.DUPLICABLE;
     if (alg.isAsymmetric()) {
       KeyPair pair = generatePair(alg, random);
-      return seal(alg, pair.getPublic().getEncoded(), pair.getPrivate(), null, random, false);
+      return seal(alg, pair.getPublic().getEncoded(), pair.getPrivate(), null, random, false, exportable);
     }
     byte[] key = new byte[SYMMETRIC_KEY_LENGTH];
     random.nextBytes(key);
-    return seal(alg, null, null, key, random, false);
+    return seal(alg, null, null, key, random, false, exportable);
   }
 
   /**
@@ -195,14 +196,14 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     }
     SecureRandom random = RANDOM.get();
     if (alg.isAsymmetric()) {
-      return seal(alg, material.publicKeyDer(), material.toJcaPrivateKey(), null, random, true);
+      return seal(alg, material.publicKeyDer(), material.toJcaPrivateKey(), null, random, true, false);
     }
-    return seal(alg, null, null, material.rawKey(), random, true);
+    return seal(alg, null, null, material.rawKey(), random, true, false);
   }
 
   /** Seals a key pair or a symmetric key (zeroing {@code symmetricKey} and every copy made here). */
   private GeneratedKey seal(KeyAlgorithm alg, byte[] spki, PrivateKey priv, byte[] symmetricKey,
-      SecureRandom random, boolean imported) {
+      SecureRandom random, boolean imported, boolean exportable) {
     byte[] material = symmetricKey;
     try {
       if (priv != null) {
@@ -214,9 +215,60 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
         System.arraycopy(pkcs8, 0, material, 2 + spki.length, pkcs8.length);
         Arrays.fill(pkcs8, (byte) 0);
       }
-      KeyHandle handle = new KeyHandle(SoftwareBlob.seal(alg, rootId, kek, material, random, imported));
+      KeyHandle handle = new KeyHandle(SoftwareBlob.seal(alg, rootId, kek, material, random, imported, exportable));
       return new GeneratedKey(handle, spki);
     } finally {
+      if (material != null) Arrays.fill(material, (byte) 0);
+    }
+  }
+
+  /** DUPLICABLE when the blob carries the exportable flag (generated with that export policy). */
+  @Override
+  public io.tpmkms.protection.ExportPolicy exportPolicy(KeyHandle handle) {
+    ensureOpen();
+    if (handle == null) throw new BackendException(Kind.INVALID_INPUT, "key handle is required");
+    SoftwareBlob.Opened o = SoftwareBlob.open(handle.blob(), rootId, kek);
+    Arrays.fill(o.material(), (byte) 0);
+    return o.exportable() ? io.tpmkms.protection.ExportPolicy.DUPLICABLE : io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE;
+  }
+
+  /**
+   * Exports a DUPLICABLE key wrapped for {@code wrappingKey} in the import-jobs format
+   * ({@link io.tpmkms.protection.ImportWrapping}: RSA-OAEP-SHA256 of a one-time AES-256 key, then
+   * AES-KWP of the material; or RSA-OAEP of the material directly for symmetric keys with a direct
+   * method), so any tpmkms import job, Cloud KMS or Vault BYOK import takes it. The material is the
+   * 32 raw bytes (AES, HMAC) or PKCS#8 DER (EC, RSA); every plaintext copy is zeroed.
+   *
+   * @throws BackendException INVALID_INPUT for a NON_EXPORTABLE key, a wrapping key that is not of the
+   *     method's size, or an asymmetric key with a direct method
+   */
+  public byte[] exportWrapped(KeyHandle handle, io.tpmkms.protection.ImportWrapping.Method method,
+      java.security.PublicKey wrappingKey) {
+    ensureOpen();
+    if (handle == null || method == null || wrappingKey == null || method.duplication()) {
+      throw new BackendException(Kind.INVALID_INPUT, "key, RSA wrapping method and wrapping key are required");
+    }
+    SoftwareBlob.Opened o = SoftwareBlob.open(handle.blob(), rootId, kek);
+    byte[] m = o.material();
+    byte[] material = null;
+    try {
+      if (!o.exportable()) throw new BackendException(Kind.INVALID_INPUT, "the key is NON_EXPORTABLE");
+      if (o.algorithm().isAsymmetric()) {
+        if (!method.aesKeyWrap()) {
+          throw new BackendException(Kind.INVALID_INPUT, "method " + method + " carries symmetric material only");
+        }
+        int spkiLength = ((m[0] & 0xff) << 8) | (m[1] & 0xff);
+        material = Arrays.copyOfRange(m, 2 + spkiLength, m.length);
+      } else {
+        material = m.clone();
+      }
+      try {
+        return io.tpmkms.protection.ImportWrapping.wrap(method, wrappingKey, material);
+      } catch (IllegalArgumentException e) {
+        throw new BackendException(Kind.INVALID_INPUT, e.getMessage(), e);
+      }
+    } finally {
+      Arrays.fill(m, (byte) 0);
       if (material != null) Arrays.fill(material, (byte) 0);
     }
   }
