@@ -239,13 +239,20 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     assertArrayEquals(raw, c.doFinal(blob, 29, blob.length - 29));
     assertTrue(b.imported(k.handle()));
     assertFalse(b.imported(key(KeyAlgorithm.HMAC_SHA256).handle()));
-    // the flag is authenticated; unknown flags are refused
+    // the flags are authenticated: setting EXPORTABLE (bit 1) on a blob does not make its key exportable
+    byte[] exportable = blob.clone();
+    exportable[8] = 3;
+    assertTrue(assertKind(Kind.KEY_INVALID, () -> b.mac(new KeyHandle(exportable), bytes("x")))
+        .getMessage().contains("integrity check failed"));
+    assertTrue(assertKind(Kind.KEY_INVALID, () -> b.exportPolicy(new KeyHandle(exportable)))
+        .getMessage().contains("integrity check failed"));
+    // unknown flags, and a v2 blob without flags (never written), are refused
     byte[] cleared = blob.clone();
     cleared[8] = 0;
     assertTrue(assertKind(Kind.KEY_INVALID, () -> b.mac(new KeyHandle(cleared), bytes("x")))
-        .getMessage().contains("integrity check failed"));
+        .getMessage().contains("unknown flags"));
     byte[] odd = blob.clone();
-    odd[8] = 3;
+    odd[8] = 5;
     assertTrue(assertKind(Kind.KEY_INVALID, () -> b.mac(new KeyHandle(odd), bytes("x")))
         .getMessage().contains("unknown flags"));
   }
