@@ -98,6 +98,17 @@ public final class ExportKeyCommand extends KmsCommand {
                     + "'tpmkms import-jobs get NS/JOB --json' prints it.")
     String targetImportJob;
 
+    @Option(names = "--wrapping-key-pem", paramLabel = "FILE",
+            description = "SOFTWARE keys: the RSA public key (PEM) to wrap the key for, e.g. the public_key_pem of "
+                    + "the importing side's import job. Writes DIR/" + "wrapped.key" + ".")
+    String wrappingKeyPem;
+
+    @Option(names = "--method", paramLabel = "METHOD", converter = Vocabulary.ImportMethodConverter.class,
+            completionCandidates = Vocabulary.ImportMethodWords.class,
+            description = "SOFTWARE keys with --wrapping-key-pem: the wrapping method (an rsa-oaep-* method; "
+                    + "default rsa-oaep-3072-sha256-aes-256). With --target-import-job: the job's own.")
+    ImportMethod method;
+
     @Option(names = "--transfer-auth-file", paramLabel = "FILE",
             description = "The auth value the exported key carries (raw bytes, at most 32; - for stdin). The "
                     + "importer needs the same file. Default: empty (tpm2-tools' default).")
@@ -107,28 +118,64 @@ public final class ExportKeyCommand extends KmsCommand {
             description = "Where to write the files (created if missing; existing files of these names are replaced).")
     String outDir;
 
-    /** The target and where it came from. */
-    private record Target(DuplicationTarget target, ImportJob job) {
+    /**
+     * The target and where it came from: a TPM storage key ({@code target}), or for SOFTWARE keys an
+     * RSA wrapping key ({@code wrappingPem} with {@code method}).
+     */
+    private record Target(DuplicationTarget target, ImportJob job, String wrappingPem, ImportMethod method) {
+        Target(DuplicationTarget target, ImportJob job) {
+            this(target, job, null, null);
+        }
     }
+
+    static final String WRAPPED = "wrapped.key";
 
     @Override
     protected int run(Session s) throws Exception {
         if (version != null && version <= 0) {
             throw usage("VERSION must be a positive number, got " + version);
         }
-        Target target = targetImportJob != null ? fromImportJob(s) : fromFiles(s);
+        Target target = wrappingKeyPem != null ? fromPem(s)
+                : targetImportJob != null ? fromImportJob(s) : fromFiles(s);
+        if (method != null && target.wrappingPem() == null) {
+            throw usage("--method applies to SOFTWARE keys exported with --wrapping-key-pem only");
+        }
         byte[] transferAuth = transferAuth(s);
         Path dir = outputDirectory();
         ExportKeyVersionResponse response;
         try {
-            response = s.keys().exportKeyVersion(ExportKeyVersionRequest.newBuilder()
+            ExportKeyVersionRequest.Builder request = ExportKeyVersionRequest.newBuilder()
                     .setKey(key)
-                    .setVersion(version == null ? 0 : version)
-                    .setTarget(target.target())
-                    .setTransferAuth(ByteString.copyFrom(transferAuth))
-                    .build());
+                    .setVersion(version == null ? 0 : version);
+            if (target.wrappingPem() != null) {
+                if (transferAuth.length > 0) {
+                    throw usage("--transfer-auth-file applies to TPM keys (duplication), not to --wrapping-key-pem");
+                }
+                request.setWrappingPublicKeyPem(target.wrappingPem()).setImportMethod(target.method());
+            } else {
+                request.setTarget(target.target()).setTransferAuth(ByteString.copyFrom(transferAuth));
+            }
+            response = s.keys().exportKeyVersion(request.build());
         } finally {
             Arrays.fill(transferAuth, (byte) 0);
+        }
+        if (target.wrappingPem() != null) {
+            if (response.getWrappedKey().isEmpty()) {
+                throw new CommandException(ExitCodes.FAILED, "the service answered without a wrapped key: nothing "
+                        + "written to " + outDir);
+            }
+            String file = write(s, dir, WRAPPED, response.getWrappedKey(), true);
+            if (s.json()) {
+                s.printJson(response);
+            } else {
+                s.out().println("exported " + key + " version " + Integer.toUnsignedString(response.getVersion())
+                        + " wrapped (" + Vocabulary.IMPORT_METHOD.show(target.method()) + ") for the given RSA key");
+                s.out().println("  " + file);
+                s.out().println("on the importing side: tpmkms keys import KEY --import-job "
+                        + (target.job() != null ? target.job().getName() : "NS/JOB") + " --algorithm ALGORITHM"
+                        + " --wrapped-key-file " + file);
+            }
+            return ExitCodes.OK;
         }
         DuplicationBlob blob = response.getDuplication();
         if (blob.getPublicArea().isEmpty() || blob.getDuplicate().isEmpty() || blob.getEncryptedSeed().isEmpty()) {
@@ -145,6 +192,26 @@ public final class ExportKeyCommand extends KmsCommand {
     }
 
     // --- the target ------------------------------------------------------------------------------
+
+    /** SOFTWARE keys: an RSA public key in PEM and the method (default rsa-oaep-3072-sha256-aes-256). */
+    private Target fromPem(Session s) {
+        for (String[] f : new String[][] {{"--target-public", targetPublic}, {"--target-attest", targetAttest},
+                {"--target-signature", targetSignature}, {"--target-ak", targetAk},
+                {"--qualifying-data-hex", qualifyingDataHex}, {"--target-import-job", targetImportJob}}) {
+            if (f[1] != null) {
+                throw usage("--wrapping-key-pem (SOFTWARE keys) and " + f[0] + " (TPM duplication) cannot be combined");
+            }
+        }
+        String pem = new String(readNonEmptyInput(s, "--wrapping-key-pem", wrappingKeyPem), StandardCharsets.UTF_8);
+        if (!pem.contains("-----BEGIN PUBLIC KEY-----")) {
+            throw usage("--wrapping-key-pem " + wrappingKeyPem + ": not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+        }
+        ImportMethod m = method == null ? ImportMethod.RSA_OAEP_3072_SHA256_AES_256 : method;
+        if (m == ImportMethod.TPM2_DUPLICATION) {
+            throw usage("--method tpm2-duplication is for TPM targets; SOFTWARE keys leave wrapped with an rsa-oaep-* method");
+        }
+        return new Target(null, null, pem, m);
+    }
 
     private Target fromFiles(Session s) {
         String[][] files = {{"--target-public", targetPublic}, {"--target-attest", targetAttest},
@@ -187,9 +254,12 @@ public final class ExportKeyCommand extends KmsCommand {
         ImportJob job = readImportJob(readNonEmptyInput(s, "--target-import-job", file));
         String name = job.getName();
         if (job.getImportMethod() != ImportMethod.TPM2_DUPLICATION) {
-            throw usage("--target-import-job " + file + ": import job " + name + " has method "
-                    + Vocabulary.IMPORT_METHOD.show(job.getImportMethod()) + ", not tpm2-duplication (its wrapping "
-                    + "key is not a TPM storage key)");
+            // an RSA job: the way SOFTWARE keys leave (the service refuses it for TPM keys)
+            if (job.getPublicKeyPem().isEmpty()) {
+                throw usage("--target-import-job " + file + ": import job " + name + " shows no public key ("
+                        + Vocabulary.state(job.getState()) + "): only an active job can receive a key");
+            }
+            return new Target(null, job, job.getPublicKeyPem(), job.getImportMethod());
         }
         if (job.getWrappingPublic().isEmpty()) {
             throw usage("--target-import-job " + file + ": import job " + name + " has no wrapping_public ("

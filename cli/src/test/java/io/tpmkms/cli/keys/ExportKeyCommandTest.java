@@ -340,7 +340,8 @@ class ExportKeyCommandTest extends CliHarness {
     void export_targetImportJob_ofAnotherMethod_orNotJson_orCombined_isAUsageError() throws Exception {
         SyntheticDuplicationJob d = new SyntheticDuplicationJob("other/dup1");
         Path rsaJob = Files.writeString(dir.resolve("rsa.json"), Session.json(GetImportJobResponse.newBuilder()
-                .setImportJob(d.job.toBuilder().setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256))));
+                .setImportJob(d.job.toBuilder().setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256_AES_256)
+                        .clearPublicKeyPem())));
         Path noPublic = Files.writeString(dir.resolve("nopub.json"), Session.json(GetImportJobResponse.newBuilder()
                 .setImportJob(d.job.toBuilder().clearWrappingPublic())));
         Path garbage = Files.writeString(dir.resolve("garbage.json"), "not json at all");
@@ -355,8 +356,7 @@ class ExportKeyCommandTest extends CliHarness {
         Result withQd = export(KEY, "--target-import-job", good.toString(), "--qualifying-data-hex", "00", "--out-dir", out);
 
         assertEquals(ExitCodes.USAGE, rsa.exitCode(), rsa::toString);
-        assertTrue(rsa.stderr().contains("import job other/dup1 has method rsa-oaep-3072-sha256-aes-256, not "
-                + "tpm2-duplication"), rsa::toString);
+        assertTrue(rsa.stderr().contains("import job other/dup1 shows no public key"), rsa::toString);
         assertEquals(ExitCodes.USAGE, nopub.exitCode(), nopub::toString);
         assertTrue(nopub.stderr().contains("has no wrapping_public"), nopub::toString);
         assertEquals(ExitCodes.USAGE, notJson.exitCode(), notJson::toString);
@@ -365,6 +365,69 @@ class ExportKeyCommandTest extends CliHarness {
         assertTrue(both.stderr().contains("--target-import-job and --target-public cannot be combined"), both::toString);
         assertEquals(ExitCodes.USAGE, withQd.exitCode(), withQd::toString);
         assertNothingSent(rsa);
+    }
+
+    // --- SOFTWARE keys: wrapped for an RSA key ------------------------------------------------------
+
+    @Test
+    void export_softwareKey_wrappingKeyPem_sendsPemAndMethod_writesTheWrappedKey() throws Exception {
+        String pem = "-----BEGIN PUBLIC KEY-----\nMIIBojANBgkqhkiG9w0BAQEFAAOCAY8AMIIBigKCAYEA\n-----END PUBLIC KEY-----\n";
+        Path pemFile = Files.writeString(dir.resolve("wrap.pem"), pem);
+        byte[] wrapped = random(384 + 48);
+        service.respond(ExportKeyVersionResponse.newBuilder().setWrappedKey(ByteString.copyFrom(wrapped)).setVersion(1)
+                .build());
+        Path out = dir.resolve("soft");
+
+        Result r = export(KEY, "--wrapping-key-pem", pemFile.toString(), "--out-dir", out.toString());
+
+        assertEquals(0, r.exitCode(), r::toString);
+        ExportKeyVersionRequest req = service.only(ExportKeyVersionRequest.class);
+        assertEquals(pem, req.getWrappingPublicKeyPem());
+        assertEquals(ImportMethod.RSA_OAEP_3072_SHA256_AES_256, req.getImportMethod(), "the default method");
+        assertFalse(req.hasTarget());
+        assertArrayEquals(wrapped, Files.readAllBytes(out.resolve("wrapped.key")));
+        assertTrue(r.stdout().contains("--wrapped-key-file " + out.resolve("wrapped.key")), r::toString);
+    }
+
+    @Test
+    void export_softwareKey_toAnRsaImportJob_usesItsPublicKeyAndMethod() throws Exception {
+        SyntheticDuplicationJob d = new SyntheticDuplicationJob("other/rsa1");
+        String pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        Path job = Files.writeString(dir.resolve("rsajob.json"), Session.json(GetImportJobResponse.newBuilder()
+                .setImportJob(d.job.toBuilder().setImportMethod(ImportMethod.RSA_OAEP_4096_SHA256_AES_256)
+                        .setPublicKeyPem(pem))));
+        service.respond(ExportKeyVersionResponse.newBuilder().setWrappedKey(ByteString.copyFrom(random(560)))
+                .setVersion(3).build());
+
+        Result r = export(KEY, "--target-import-job", job.toString(), "--out-dir", dir.resolve("o2").toString());
+
+        assertEquals(0, r.exitCode(), r::toString);
+        ExportKeyVersionRequest req = service.only(ExportKeyVersionRequest.class);
+        assertEquals(pem, req.getWrappingPublicKeyPem());
+        assertEquals(ImportMethod.RSA_OAEP_4096_SHA256_AES_256, req.getImportMethod());
+        assertTrue(r.stdout().contains("--import-job other/rsa1"), r::toString);
+    }
+
+    @Test
+    void export_wrappingKeyPem_badCombinations_areUsageErrors() throws Exception {
+        Path pemFile = Files.writeString(dir.resolve("w.pem"), "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+        Path notPem = Files.writeString(dir.resolve("w.txt"), "hello");
+        Path auth = Files.write(dir.resolve("t.auth"), TRANSFER_AUTH);
+        String out = dir.resolve("o3").toString();
+        Result withTarget = export(concat(targetFiles(), KEY, "--wrapping-key-pem", pemFile.toString(), "--out-dir", out));
+        Result bad = export(KEY, "--wrapping-key-pem", notPem.toString(), "--out-dir", out);
+        Result dupMethod = export(KEY, "--wrapping-key-pem", pemFile.toString(), "--method", "tpm2-duplication",
+                "--out-dir", out);
+        Result withAuth = export(KEY, "--wrapping-key-pem", pemFile.toString(), "--transfer-auth-file", auth.toString(),
+                "--out-dir", out);
+        Result methodAlone = export(concat(targetFiles(), KEY, "--method", "rsa-oaep-3072-sha256", "--out-dir", out));
+        for (Result r : List.of(withTarget, bad, dupMethod, withAuth, methodAlone)) {
+            assertEquals(ExitCodes.USAGE, r.exitCode(), r::toString);
+            assertNoSecret(r);
+        }
+        assertTrue(withTarget.stderr().contains("cannot be combined"), withTarget::toString);
+        assertTrue(bad.stderr().contains("not a PEM public key"), bad::toString);
+        assertNothingSent(withTarget);
     }
 
     @Test
