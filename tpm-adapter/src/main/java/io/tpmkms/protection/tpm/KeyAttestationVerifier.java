@@ -74,7 +74,8 @@ public final class KeyAttestationVerifier {
 
     /** One line for people, true to the attributes. */
     public String summary() {
-      String from = origin == Origin.GENERATED ? "generated in this TPM"
+      String from = origin == Origin.GENERATED
+          ? (fixedTpm ? "generated in this TPM" : "generated in a TPM (this one, or another that duplicated it here)")
           : "imported into this TPM (material came from outside)";
       if (fixedTpm && fixedParent) {
         return from + (origin == Origin.IMPORTED
