@@ -35,7 +35,7 @@ public enum KeyReason implements Reason {
   WRAPPED_KEY_INVALID,
   /** The unwrapped material does not parse as, or does not match, the declared algorithm. */
   KEY_MATERIAL_INVALID,
-  /** export_policy is unknown or cannot apply (DUPLICABLE needs protection level TPM). */
+  /** export_policy is unknown. */
   INVALID_EXPORT_POLICY,
   /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
   DUPLICATION_TARGET_INVALID,
@@ -75,6 +75,8 @@ public enum KeyReason implements Reason {
   KEY_VERSION_NOT_REIMPORTABLE,
   /** ExportKeyVersion of a version whose export policy is NON_EXPORTABLE (or of another deployment's key). */
   KEY_NOT_EXPORTABLE,
+  /** ImportKeyVersion would give a version another export policy than its key's (ADR 0025). */
+  EXPORT_POLICY_MISMATCH,
 
   // UNIMPLEMENTED
   PROTECTION_LEVEL_UNAVAILABLE,

@@ -436,6 +436,12 @@ public class ImportService {
     }
     KeyProtectionBackend target = backends.require(checked.key().protectionLevel, alg, Capability.IMPORT);
     KeyProtectionBackend unwrapper = backends.forLevel(job.protectionLevel);
+    io.tpmkms.protection.ExportPolicy exportPolicy = checked.key().exportPolicy;
+    if (exportPolicy == io.tpmkms.protection.ExportPolicy.DUPLICABLE && target instanceof TpmKeyProtectionBackend) {
+      throw ServiceException.failedPrecondition(KeyReason.EXPORT_POLICY_MISMATCH, "key \"" + kn + "\" is DUPLICABLE:"
+          + " its TPM versions come from generation or from duplication (an import job with method TPM2_DUPLICATION);"
+          + " RSA-wrapped material makes a non-duplicable TPM object").with("key", kn.full());
+    }
 
     ImportWrapping.Parts parts = wrappedKeyInvalid(() -> ImportWrapping.split(job.method, cmd.wrappedKey()));
     byte[] oaepPlain = null;
@@ -454,7 +460,7 @@ public class ImportService {
                   + " version can be re-imported with the same material only")
               .with("key", kn.full()).with("version", Integer.toString(reimport));
         }
-        GeneratedKey imported = target.importKey(new KeySpec(alg), m);
+        GeneratedKey imported = target.importKey(new KeySpec(alg, exportPolicy), m);
         return lifecycle.importVersion(kn, reimport, cmd.makePrimary(), target,
             new ImportedKey(alg, imported, fingerprint, jn.full()), () -> requireStillActive(jn));
       }
@@ -511,6 +517,12 @@ public class ImportService {
     KeyProtectionBackend target = backends.require(checked.key().protectionLevel, alg, Capability.IMPORT);
     if (!(target instanceof TpmKeyProtectionBackend tpm)) {
       throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "duplication blobs import into TPM keys only");
+    }
+    if (checked.key().exportPolicy != io.tpmkms.protection.ExportPolicy.DUPLICABLE) {
+      // a duplicated object could leave its source TPM, so its policy allows duplication: it may leave this one too
+      throw ServiceException.failedPrecondition(KeyReason.EXPORT_POLICY_MISMATCH, "key \"" + kn + "\" is NON_EXPORTABLE;"
+          + " a duplicated object stays duplicable (by its own policy), so it goes only into a key created with"
+          + " export_policy DUPLICABLE").with("key", kn.full());
     }
     byte[] fingerprint;
     try {

@@ -147,10 +147,6 @@ public class KeyLifecycleService {
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
     ExportPolicy exportPolicy = exportPolicyOf(cmd);
-    if (exportPolicy == ExportPolicy.DUPLICABLE && cmd.importOnly()) {
-      throw ServiceException.invalid(KeyReason.INVALID_EXPORT_POLICY, "an import-only key generates no versions, so"
-          + " export_policy DUPLICABLE would apply to none; import DUPLICABLE versions with method TPM2_DUPLICATION");
-    }
     KeyProtectionBackend backend = backends.require(level, algorithm,
         cmd.importOnly() ? Capability.IMPORT : Capability.GENERATE);
     if (findKey(kn).isPresent()) {

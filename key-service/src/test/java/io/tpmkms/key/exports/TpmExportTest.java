@@ -121,13 +121,16 @@ class TpmExportTest extends GrpcTest {
   }
 
   @Test
-  void duplicableImportOnly_isRefused_nothingCreated() {
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_EXPORT_POLICY", () -> client.keys().createKey(
-        CreateKeyRequest.newBuilder().setNamespace(NS).setName("io-dup").setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
-            .setProtectionLevel(ProtectionLevel.TPM).setImportOnly(true).setExportPolicy(ExportPolicy.DUPLICABLE)
-            .build()));
-    assertStatus(Status.Code.NOT_FOUND, "KEY_NOT_FOUND", () -> client.keys().getKey(
-        GetKeyRequest.newBuilder().setKey(NS + "/io-dup").build()));
+  void duplicableKey_takesNoRsaWrappedTpmImport_theVersionWouldNotBeDuplicable() throws Exception {
+    String key = key(Algorithm.HMAC_SHA256, KeyPurpose.MAC, ExportPolicy.DUPLICABLE);
+    ImportJob job = client.keys().createImportJob(CreateImportJobRequest.newBuilder().setNamespace(NS)
+        .setJobId("rsa" + SEQ.incrementAndGet()).setImportMethod(ImportMethod.RSA_OAEP_3072_SHA256)
+        .setProtectionLevel(ProtectionLevel.TPM).setWait(Duration.newBuilder().setSeconds(60)).build()).getImportJob();
+    assertStatus(Status.Code.FAILED_PRECONDITION, "EXPORT_POLICY_MISMATCH", () -> client.keys().importKeyVersion(
+        ImportKeyVersionRequest.newBuilder().setKey(key).setImportJob(job.getName()).setAlgorithm(Algorithm.HMAC_SHA256)
+            .setWrappedKey(ByteString.copyFrom(new byte[384])).build()));
+    assertEquals(1, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(key).build())
+        .getVersionsCount(), "nothing was created");
   }
 
   @Test
@@ -211,7 +214,7 @@ class TpmExportTest extends GrpcTest {
     tools("tpm2_startauthsession", "-S", p("trial.ctx"));
     tools("tpm2_policycommandcode", "-S", p("trial.ctx"), "-L", p("dup.policy"), "TPM2_CC_Duplicate");
     tools("tpm2_flushcontext", p("trial.ctx"));
-    tools("tpm2_create", "-C", p("bsrk.ctx"), "-G", "ecc256:ecdsa-sha256", "-a", "sign|userwithauth|sensitivedataorigin",
+    tools("tpm2_create", "-C", p("bsrk.ctx"), "-G", "ecc256:ecdsa-sha256", "-a", "sign|userwithauth|sensitivedataorigin|noda",
         "-L", p("dup.policy"), "-u", p("bkey.pub"), "-r", p("bkey.priv"));
     tools("tpm2_loadexternal", "-C", "o", "-u", p("asrk.pub"), "-c", p("asrk.ctx"));
     tools("tpm2_load", "-C", p("bsrk.ctx"), "-u", p("bkey.pub"), "-r", p("bkey.priv"), "-c", p("bkey.ctx"));
@@ -222,12 +225,17 @@ class TpmExportTest extends GrpcTest {
         "-r", p("bkey.dpriv"), "-s", p("bkey.seed"));
     tools("tpm2_flushcontext", p("ds.ctx"));
 
-    String key = key(Algorithm.EC_SIGN_P256_SHA256, KeyPurpose.ASYMMETRIC_SIGN, ExportPolicy.NON_EXPORTABLE);
+    String fixed = key(Algorithm.EC_SIGN_P256_SHA256, KeyPurpose.ASYMMETRIC_SIGN, ExportPolicy.NON_EXPORTABLE);
+    String key = key(Algorithm.EC_SIGN_P256_SHA256, KeyPurpose.ASYMMETRIC_SIGN, ExportPolicy.DUPLICABLE);
     DuplicationBlob blob = DuplicationBlob.newBuilder().setPublicArea(ByteString.copyFrom(read("bkey.pub")))
         .setDuplicate(ByteString.copyFrom(read("bkey.dpriv"))).setEncryptedSeed(ByteString.copyFrom(read("bkey.seed")))
         .build();
 
-    // refusals first: tampered blob, a blob into an RSA job, wrapped_key into the duplication job
+    // refusals first: into a NON_EXPORTABLE key (the object stays duplicable by its own policy), a tampered
+    // blob, a wrapped_key into the duplication job
+    assertStatus(Status.Code.FAILED_PRECONDITION, "EXPORT_POLICY_MISMATCH", () -> importDup(fixed, job, blob));
+    assertEquals(1, client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(fixed).build())
+        .getVersionsCount());
     byte[] bad = read("bkey.dpriv");
     bad[bad.length / 2] ^= 1;
     assertStatus(Status.Code.INVALID_ARGUMENT, "DUPLICATION_BLOB_INVALID", () -> importDup(key, job,

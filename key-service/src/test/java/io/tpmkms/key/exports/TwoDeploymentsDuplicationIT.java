@@ -120,7 +120,7 @@ class TwoDeploymentsDuplicationIT {
         .setProtectionLevel(ProtectionLevel.TPM).setExportPolicy(ExportPolicy.DUPLICABLE).build());
     keys(1).createKey(CreateKeyRequest.newBuilder().setNamespace("pay").setName("signer")
         .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.EC_SIGN_P256_SHA256)
-        .setProtectionLevel(ProtectionLevel.TPM).setImportOnly(true).build());
+        .setProtectionLevel(ProtectionLevel.TPM).setImportOnly(true).setExportPolicy(ExportPolicy.DUPLICABLE).build());
     ImportJob job = keys(1).createImportJob(CreateImportJobRequest.newBuilder().setNamespace("pay").setJobId("from-a")
         .setImportMethod(ImportMethod.TPM2_DUPLICATION).setProtectionLevel(ProtectionLevel.TPM)
         .setWait(Duration.newBuilder().setSeconds(60)).build()).getImportJob();

@@ -195,10 +195,11 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
           "key material was checked as " + material.algorithm() + " but the key is " + alg);
     }
     SecureRandom random = RANDOM.get();
+    boolean exportable = spec.exportPolicy() == io.tpmkms.protection.ExportPolicy.DUPLICABLE;
     if (alg.isAsymmetric()) {
-      return seal(alg, material.publicKeyDer(), material.toJcaPrivateKey(), null, random, true, false);
+      return seal(alg, material.publicKeyDer(), material.toJcaPrivateKey(), null, random, true, exportable);
     }
-    return seal(alg, null, null, material.rawKey(), random, true, false);
+    return seal(alg, null, null, material.rawKey(), random, true, exportable);
   }
 
   /** Seals a key pair or a symmetric key (zeroing {@code symmetricKey} and every copy made here). */

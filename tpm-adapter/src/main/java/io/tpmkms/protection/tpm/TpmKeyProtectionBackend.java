@@ -841,7 +841,10 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   public ExportPolicy exportPolicy(KeyHandle handle) {
     Key k = parse(handle);
     int attrs = k.pub().objectAttributes.toInt();
-    return (attrs & Templates.FIXED_TPM) != 0 || k.blob().imported() && k.policy() == null && !k.blob().duplicated()
+    byte[] policy = k.pub().authPolicy == null ? new byte[0] : k.pub().authPolicy;
+    // fixedTPM, or no policy a session could satisfy (none, or tpmkms' no-duplication digest): it cannot leave
+    return (attrs & Templates.FIXED_TPM) != 0 || policy.length == 0
+        || MessageDigest.isEqual(policy, Templates.NO_DUPLICATION_POLICY)
         ? ExportPolicy.NON_EXPORTABLE : ExportPolicy.DUPLICABLE;
   }
 
@@ -1000,6 +1003,10 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     }
     byte[] duplicate = in.duplicate();
     byte[] seed = in.encryptedSeed();
+    if (!wholeTpm2b(duplicate) || !wholeTpm2b(seed)) {
+      throw new BackendException(Kind.INVALID_INPUT, "the duplicate and the encrypted seed must each be one TPM2B "
+          + "(a uint16 size and exactly that many bytes), as tpm2_duplicate writes them");
+    }
     byte[] transfer = transferAuth == null ? new byte[0] : transferAuth.clone();
     byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
     RANDOM.get().nextBytes(objectId);
@@ -1017,6 +1024,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         try {
           outPrivate = firstTpm2b(s.raw("Import", command));
         } catch (TpmRcException e) {
+          if (!refusesTheBlob(e)) throw e; // busy, out of memory, ...: the connection's retries and classification
           throw new BackendException(Kind.INVALID_INPUT, "the TPM refused the duplication blob ("
               + ResponseCodes.describe(e.rc()) + "): tampered, made for another parent, or not of this key");
         }
@@ -1033,6 +1041,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
               mine = s.run("ObjectChangeAuth", () -> s.tpm().ObjectChangeAuth(copy, s.srk(), auth)).toBytes();
             }
           } catch (TpmRcException e) {
+            if (!refusesTheBlob(e)) throw e;
             throw new BackendException(Kind.INVALID_INPUT, "the TPM refused the transfer auth value of the "
                 + "duplicated key (" + ResponseCodes.describe(e.rc()) + ")");
           }
@@ -1082,6 +1091,23 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         s.flush(ak.handle);
       }
     });
+  }
+
+  /** Whether a response code says the blob (or its transfer auth) is wrong, not that the TPM is busy or full. */
+  private static boolean refusesTheBlob(TpmRcException e) {
+    return switch (e.base()) {
+      case ResponseCodes.INTEGRITY, ResponseCodes.BINDING, ResponseCodes.SIZE, ResponseCodes.VALUE, ResponseCodes.KEY,
+          ResponseCodes.ATTRIBUTES, ResponseCodes.HASH, ResponseCodes.SYMMETRIC, ResponseCodes.ECC_POINT,
+          ResponseCodes.TYPE, ResponseCodes.SCHEME, ResponseCodes.KDF, ResponseCodes.KEY_SIZE,
+          ResponseCodes.INSUFFICIENT, ResponseCodes.AUTH_FAIL, ResponseCodes.BAD_AUTH, ResponseCodes.ASYMMETRIC,
+          ResponseCodes.CURVE, ResponseCodes.MODE, ResponseCodes.RANGE -> true;
+      default -> false;
+    };
+  }
+
+  /** Whether {@code b} is exactly one TPM2B: a uint16 size and that many bytes. */
+  private static boolean wholeTpm2b(byte[] b) {
+    return b.length >= 2 && ((b[0] & 0xff) << 8 | b[1] & 0xff) == b.length - 2;
   }
 
   private static final int CC_LOAD_EXTERNAL = 0x167;

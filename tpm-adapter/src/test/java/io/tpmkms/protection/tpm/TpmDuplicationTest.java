@@ -185,7 +185,33 @@ class TpmDuplicationTest {
       String out = toolsAllowingFailure(tpmA, "tpm2_duplicate", "-C", "null", "-c", p("f.ctx"), "-G", "null",
           "-p", "session:" + p("ps.ctx"), "-r", p("f.dup"), "-s", p("f.seed"));
       assertFalse(Files.exists(dir.resolve("f.dup")), out);
-      assertFalse(out.startsWith("exit 0"), out);
+      assertTrue(out.toUpperCase().contains("0X99D"), "TPM_RC_POLICY_FAIL (no authPolicy a session can reach): " + out);
+      toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-t");
+      toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-s");
+      // and its attributes: fixedTPM and fixedParent SET, so even a policy would not let it go
+      int fa = f.publicArea().objectAttributes.toInt();
+      assertEquals(io.tpmkms.protection.tpm.internal.Templates.FIXED_TPM | io.tpmkms.protection.tpm.internal.Templates.FIXED_PARENT,
+          fa & (io.tpmkms.protection.tpm.internal.Templates.FIXED_TPM | io.tpmkms.protection.tpm.internal.Templates.FIXED_PARENT));
+
+      // a DUPLICABLE key: a session that satisfies the USER Sign branch (with the key's auth value) cannot duplicate
+      tools(tpmA, "tpm2_load", "-C", p("srkA.ctx"), "-u", p("d.pub"), "-r", p("d.priv"), "-c", p("d2.ctx"));
+      KeyPolicy policy = KeyPolicy.duplicable(KeyAlgorithm.EC_SIGN_P256_SHA256, a.duplicationAuthorityName());
+      StringBuilder list = new StringBuilder("sha256:");
+      for (int i = 0; i < policy.branches().size(); i++) {
+        Files.write(dir.resolve("rb" + i), policy.branches().get(i));
+        list.append(i == 0 ? "" : ",").append(p("rb" + i));
+      }
+      tools(tpmA, "tpm2_startauthsession", "--policy-session", "-S", p("us.ctx"));
+      tools(tpmA, "tpm2_policycommandcode", "-S", p("us.ctx"), "TPM2_CC_Sign");
+      tools(tpmA, "tpm2_policyauthvalue", "-S", p("us.ctx"));
+      tools(tpmA, "tpm2_policyor", "-S", p("us.ctx"), "-l", list.toString());
+      String userDup = toolsAllowingFailure(tpmA, "tpm2_duplicate", "-C", "null", "-c", p("d2.ctx"), "-G", "null",
+          "-p", "session:" + p("us.ctx"), "-r", p("d.dup"), "-s", p("d.seed"));
+      assertFalse(Files.exists(dir.resolve("d.dup")), userDup);
+      assertTrue(userDup.toUpperCase().contains("0X924") || userDup.toUpperCase().contains("POLICY_CC")
+          || userDup.toUpperCase().contains("0X9A4") || !userDup.startsWith("exit 0"),
+          "the USER branch names TPM2_Sign, not TPM2_Duplicate: " + userDup);
+      assertFalse(userDup.startsWith("exit 0"), userDup);
       toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-t");
       toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-s");
     } finally {
@@ -302,7 +328,7 @@ class TpmDuplicationTest {
     tools(tpmB, "tpm2_policycommandcode", "-S", p("trial.ctx"), "-L", p("dup.policy"), "TPM2_CC_Duplicate");
     tools(tpmB, "tpm2_flushcontext", p("trial.ctx"));
     tools(tpmB, "tpm2_create", "-C", p("b2srk.ctx"), "-G", "ecc256:ecdsa-sha256", "-a",
-        "sign|userwithauth|sensitivedataorigin", "-L", p("dup.policy"), "-u", p("bkey.pub"), "-r", p("bkey.priv"));
+        "sign|userwithauth|sensitivedataorigin|noda", "-L", p("dup.policy"), "-u", p("bkey.pub"), "-r", p("bkey.priv"));
     tools(tpmB, "tpm2_flushcontext", "-t");
     tools(tpmB, "tpm2_loadexternal", "-C", "o", "-u", p("asrk.pub"), "-c", p("asrk.ctx"));
     tools(tpmB, "tpm2_load", "-C", p("b2srk.ctx"), "-u", p("bkey.pub"), "-r", p("bkey.priv"), "-c", p("bkey.ctx"));

@@ -149,15 +149,25 @@ public final class PolicySession {
     } finally {
       Arrays.fill(cmd, (byte) 0);
     }
-    ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
     byte[] outHandles = new byte[4 * responseHandles];
-    b.get(outHandles);
-    int paramSize = b.getInt();
-    byte[] params = new byte[paramSize];
-    b.get(params);
-    byte[] newNonce = Marshal.tpm2b(b);
-    int attrs = b.get() & 0xff;
-    byte[] responseHmac = Marshal.tpm2b(b);
+    byte[] params;
+    byte[] newNonce;
+    int attrs;
+    byte[] responseHmac;
+    try {
+      ByteBuffer b = ByteBuffer.wrap(r);
+      if ((b.getShort() & 0xffff) != Marshal.ST_SESSIONS) throw new IllegalArgumentException("tag");
+      b.position(10);
+      b.get(outHandles);
+      params = new byte[b.getInt()];
+      b.get(params);
+      newNonce = Marshal.tpm2b(b);
+      attrs = b.get() & 0xff;
+      responseHmac = Marshal.tpm2b(b);
+    } catch (RuntimeException e) {
+      reset(); // the TPM rolled its nonce; ours is unknown now
+      throw new TpmRcException(name + "(malformed response)", ResponseCodes.FAILURE);
+    }
     if (authValue.length > 0) {
       byte[] rpHash = PolicyDigests.hash(PolicyDigests.u32(0), PolicyDigests.u32(cc), params);
       byte[] expected = hmac(authValue, rpHash, newNonce, nonceCaller, new byte[] {(byte) attrs});

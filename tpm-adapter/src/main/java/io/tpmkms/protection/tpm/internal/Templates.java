@@ -151,20 +151,21 @@ public final class Templates {
   }
 
   /** Attributes a foreign duplicated-in key may have besides the ones {@link #matchesForeign} requires. */
-  private static final int FOREIGN_OPTIONAL = SENSITIVE_DATA_ORIGIN | NO_DA;
+  private static final int FOREIGN_OPTIONAL = SENSITIVE_DATA_ORIGIN;
 
   /**
    * Whether a public area made elsewhere (tpm2_create, then tpm2_duplicate) is usable as a key of
    * the algorithm: the template's type, name algorithm and parameters (scheme included), the
    * purpose bits (sign/decrypt, never restricted), fixedTPM and fixedParent CLEAR (it was
-   * duplicated), userWithAuth SET and adminWithPolicy CLEAR (tpmkms uses it and changes its auth
+   * duplicated), userWithAuth and noDA SET, adminWithPolicy CLEAR (tpmkms uses it and changes its auth
    * with the auth value), encryptedDuplication CLEAR (no inner wrapper is supported); its authPolicy is its
    * own and is reported, not trusted (AEAD keys never qualify: they carry the AEAD marker).
    */
   public static boolean matchesForeign(KeyAlgorithm alg, TPMT_PUBLIC pub) {
     if (alg.kind() == KeyAlgorithm.Kind.SYMMETRIC_AEAD) return false;
     TPMT_PUBLIC t = key(alg);
-    int required = (attributes(alg) & ~(FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | NO_DA)) | USER_WITH_AUTH;
+    // noDA required: a wrong transfer auth must not count toward the TPM's dictionary-attack lockout
+    int required = (attributes(alg) & ~(FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN)) | USER_WITH_AUTH | NO_DA;
     int attrs = pub.objectAttributes.toInt();
     return pub.type() == t.type() && pub.nameAlg == t.nameAlg && (attrs & ~FOREIGN_OPTIONAL) == required
         && MessageDigest.isEqual(((tss.TpmStructure) pub.parameters).toBytes(), ((tss.TpmStructure) t.parameters).toBytes());
