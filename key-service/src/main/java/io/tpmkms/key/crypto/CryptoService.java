@@ -133,15 +133,19 @@ public class CryptoService {
           .with("key", kn.full()).with("version", Integer.toString(v.number()));
     }
     if (b instanceof io.tpmkms.protection.software.SoftwareKeyProtectionBackend soft) {
+      if (target.publicArea() != null && target.publicArea().length > 0) {
+        throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "a SOFTWARE key leaves wrapped for an RSA key:"
+            + " give wrapping_public_key_pem, not a TPM target");
+      }
       return exportWrapped(kn, v, soft, target);
     }
     if (!(b instanceof TpmKeyProtectionBackend tpm)) {
       throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "keys of protection level " + v.level()
           + " cannot be exported").with("key", kn.full());
     }
-    if (target.wrappingPublicKeyPem() != null) {
+    if (target.wrappingPublicKeyPem() != null || target.method() != null) {
       throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "a TPM key leaves only as a duplication blob to a"
-          + " certified TPM storage key: give target, not wrapping_public_key_pem");
+          + " certified TPM storage key: give target, not wrapping_public_key_pem or import_method");
     }
     if (!MessageDigest.isEqual(tpm.duplicationAuthorityName(), tpm.duplicationAuthorityOf(v.handle()))) {
       throw ServiceException.failedPrecondition(KeyReason.KEY_NOT_EXPORTABLE, "version " + v.number() + " of key \""
