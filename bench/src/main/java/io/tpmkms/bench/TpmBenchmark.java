@@ -28,7 +28,7 @@ final class TpmBenchmark {
     static final String SECTION = "tpm";
 
     /**
-     * Alternating rounds of the password-session and the policy-session ECDSA workloads (raw at one
+     * Alternating rounds of the HMAC-session (NON_EXPORTABLE key) and the policy-session (DUPLICABLE key) ECDSA workloads (raw at one
      * thread, gRPC at 8 clients): the verdict on policy sessions reads their medians, because the
      * machine's noise between two rows run a minute apart is larger than the difference measured.
      */

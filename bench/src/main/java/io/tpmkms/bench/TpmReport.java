@@ -98,7 +98,7 @@ record TpmReport(MachineInfo machine, String swtpmVersion, TpmBenchmark.Options 
      * The target for DUPLICABLE keys (ADR 0025: every Sign is a policy session's three assertions and an
      * HMAC-authorized Sign), read from the medians of the alternating rounds: gRPC Sign on the policy key
      * at {@value TpmBenchmark#ALTERNATING_GRPC_CLIENTS} clients against the raw policy-session rate (one
-     * thread), and what the policy session costs against the password session, raw and over gRPC.
+     * thread), and what the policy session costs against the plain HMAC session of a NON_EXPORTABLE key, raw and over gRPC.
      */
     String policyVerdict() {
         OptionalDouble rawPassword = median("raw-tpm-ecdsa");
@@ -112,8 +112,8 @@ record TpmReport(MachineInfo machine, String swtpmVersion, TpmBenchmark.Options 
         double r = grpcPolicy.getAsDouble() / rawPolicy.getAsDouble();
         return String.format(Locale.ROOT, "DUPLICABLE keys (policy sessions), medians of %d alternating rounds: gRPC Sign "
                         + "at %d clients = %,.0f ops/s against the raw TPM Sign with the same policy session (one thread) "
-                        + "= %,.0f ops/s, ratio **%.2f** — **%s**. What the policy session costs against the password "
-                        + "session: raw %,.0f vs %,.0f ops/s (%+.0f %%), gRPC %,.0f vs %,.0f ops/s (%+.0f %%).",
+                        + "= %,.0f ops/s, ratio **%.2f** — **%s**. What the policy session costs against the HMAC "
+                        + "session of a NON_EXPORTABLE key: raw %,.0f vs %,.0f ops/s (%+.0f %%), gRPC %,.0f vs %,.0f ops/s (%+.0f %%).",
                 TpmBenchmark.ALTERNATING_ROUNDS, TpmBenchmark.ALTERNATING_GRPC_CLIENTS, grpcPolicy.getAsDouble(),
                 rawPolicy.getAsDouble(), r, r >= TARGET_RATIO ? "target met" : "target missed",
                 rawPolicy.getAsDouble(), rawPassword.getAsDouble(),

@@ -77,8 +77,9 @@ import tss.tpm.TPM_RH;
  *       at each connect, never stored (or at a persistent handle, {@link TpmConfig}).
  *   <li>Each object's auth value = HMAC-SHA256(authSecret, "tpmkms/tpm/auth/v1" || objectId), with
  *       the 16-byte random objectId in the blob and authSecret given to the constructor: the
- *       database plus TPM access is not enough to use a key. Sent in password sessions, i.e. in
- *       clear on the TPM bus (docs/threat-model.md).
+ *       database plus TPM access is not enough to use a key. At use only the HMAC key of the
+ *       connection's HMAC session (or, for DUPLICABLE keys, its policy session): never sent in clear
+ *       at use (docs/threat-model.md).
  *   <li>The TPM is a key cache: blobs are loaded on use and kept in an LRU of
  *       {@link TpmConfig#maxLoadedObjects()} objects; cold ones are flushed and reloaded from the
  *       blob when used again (no ContextSave: a Load from the blob is as fast on swtpm and needs
@@ -537,28 +538,13 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   public byte[] sign(KeyHandle handle, byte[] digest) {
     Key k = parse(handle, KeyAlgorithm.Kind.SIGN, "sign");
     RsaPadding.checkDigest(k.alg(), digest);
-    if (k.policy() != null) return policySign(k, digest);
-    TPMU_SIGNATURE sig = connection.execute(s -> {
-      TPM_HANDLE h = load(s, k);
-      return s.run("Sign", () -> s.tpm().Sign(h, digest, new TPMS_NULL_SIG_SCHEME(), nullTicket()));
-    });
-    if (sig instanceof TPMS_SIGNATURE_ECC ecc) {
-      return TpmPublicKeys.derEcdsa(ecc.signatureR, ecc.signatureS);
-    }
-    if (sig instanceof TPMS_SIGNATURE_RSA rsa) {
-      byte[] out = rsa.sig;
-      int n = k.alg().keyBits() / 8;
-      if (out.length < n) { // keep the signature modulus-sized
-        byte[] padded = new byte[n];
-        System.arraycopy(out, 0, padded, n - out.length, out.length);
-        out = padded;
-      }
-      return out;
-    }
-    throw new BackendException(Kind.INTERNAL, "TPM returned an unexpected signature type");
+    return policySign(k, digest);
   }
 
-  /** Sign through the USER branch of a DUPLICABLE key's policy (an HMAC policy session). */
+  /**
+   * TPM2_Sign authorized by the object's auth value in an HMAC: through the USER branch of a
+   * DUPLICABLE key's policy (policy session), else in the connection's HMAC session.
+   */
   private byte[] policySign(Key k, byte[] digest) {
     byte[] params = new Marshal().tpm2b(digest).u16(Marshal.ALG_NULL)
         .u16(TPM_ST_HASHCHECK).u32(Marshal.RH_NULL).u16(0).toBytes();
@@ -585,15 +571,21 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   /**
-   * Runs a command on a DUPLICABLE key through its policy's auth-value branch for {@code cc}
-   * (USER role: Sign, HMAC, HMAC_Start, RSA_Decrypt); the HMAC key is the object's auth value.
+   * Runs a use command (USER role: Sign, HMAC, HMAC_Start, RSA_Decrypt) authorized by the object's
+   * auth value as an HMAC key, never the auth value itself on the bus: a DUPLICABLE key through its
+   * policy's auth-value branch for {@code cc} (policy session), any other key (userWithAuth SET) in
+   * the connection's HMAC session, with no extra round trip.
    */
   private byte[] userCommand(TpmSession s, Key k, TPM_HANDLE h, int cc, String name, byte[] params,
       int responseHandles) {
     byte[] auth = authValue(k.blob().objectId());
     try {
-      return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
-          new byte[][] {k.name()}, params, auth, responseHandles, false);
+      if (k.policy() != null) {
+        return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
+            new byte[][] {k.name()}, params, auth, responseHandles, false);
+      }
+      return s.hmacSession().command(name, cc, new int[] {h.handle}, new byte[][] {k.name()}, params, auth,
+          responseHandles, false);
     } finally {
       Arrays.fill(auth, (byte) 0);
     }
@@ -615,21 +607,13 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
       if (data.length <= HMAC_CHUNK) {
-        if (k.policy() != null) {
-          byte[] params = new Marshal().tpm2b(data).u16(Marshal.ALG_SHA256).toBytes();
-          return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_HMAC, "HMAC", params, 0)));
-        }
-        return s.run("HMAC", () -> s.tpm().HMAC(h, data, TPM_ALG_ID.SHA256));
+        byte[] params = new Marshal().tpm2b(data).u16(Marshal.ALG_SHA256).toBytes();
+        return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_HMAC, "HMAC", params, 0)));
       }
       s.ensureFreeSlots(1); // a sequence object takes a slot too; h stays (most recently used)
-      TPM_HANDLE seq;
-      if (k.policy() != null) {
-        byte[] params = new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_SHA256).toBytes();
-        byte[] r = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", params, 1);
-        seq = new TPM_HANDLE(ByteBuffer.wrap(r).getInt());
-      } else {
-        seq = s.run("HMAC_Start", () -> s.tpm().HMAC_Start(h, new byte[0], TPM_ALG_ID.SHA256));
-      }
+      byte[] startParams = new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_SHA256).toBytes();
+      byte[] started = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", startParams, 1);
+      TPM_HANDLE seq = new TPM_HANDLE(ByteBuffer.wrap(started).getInt());
       seq.AuthValue = new byte[0];
       int off = 0;
       while (data.length - off > HMAC_CHUNK) {
@@ -711,13 +695,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     }
     return connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
-      if (k.policy() != null) {
-        byte[] params = new Marshal().tpm2b(ciphertext).u16(Marshal.ALG_NULL).tpm2b(new byte[0]).toBytes();
-        return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_RSA_DECRYPT, "RSA_Decrypt",
-            params, 0)));
-      }
-      return s.run("RSA_Decrypt", () -> s.tpm().RSA_Decrypt(h, ciphertext, new TPMS_NULL_ASYM_SCHEME(),
-          new byte[0]));
+      byte[] params = new Marshal().tpm2b(ciphertext).u16(Marshal.ALG_NULL).tpm2b(new byte[0]).toBytes();
+      return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_RSA_DECRYPT, "RSA_Decrypt",
+          params, 0)));
     });
   }
 
@@ -757,20 +737,19 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         ak.handle.AuthValue = new byte[0];
         byte[] akTpmt = ak.outPublic.toBytes();
         byte[][] parsed;
-        if (k.policy() != null) { // ADMIN role through the policy's Certify branch; the AK by empty password
-          byte[] auth = authValue(k.blob().objectId());
-          try {
-            byte[] params = new Marshal().tpm2b(q).u16(Marshal.ALG_NULL).toBytes();
-            byte[] r = s.policySession().authValueBranch(k.policy(), PolicyDigests.CC_CERTIFY, "Certify",
-                new int[] {h.handle, ak.handle.handle}, new byte[][] {k.name(), Templates.name(akTpmt)}, params, auth,
-                0, true);
-            parsed = parseCertify(ByteBuffer.wrap(r));
-          } finally {
-            Arrays.fill(auth, (byte) 0);
-          }
-        } else {
-          s.run("Certify", () -> s.tpm().Certify(h, ak.handle, q, new TPMS_NULL_SIG_SCHEME()));
-          parsed = parseCertifyResponse(s.lastResponse());
+        // ADMIN role: through the policy's Certify branch (DUPLICABLE) or the HMAC session; the AK by empty password
+        byte[] auth = authValue(k.blob().objectId());
+        try {
+          byte[] params = new Marshal().tpm2b(q).u16(Marshal.ALG_NULL).toBytes();
+          int[] handles = {h.handle, ak.handle.handle};
+          byte[][] names = {k.name(), Templates.name(akTpmt)};
+          byte[] r = k.policy() != null
+              ? s.policySession().authValueBranch(k.policy(), PolicyDigests.CC_CERTIFY, "Certify", handles, names,
+                  params, auth, 0, true)
+              : s.hmacSession().command("Certify", PolicyDigests.CC_CERTIFY, handles, names, params, auth, 0, true);
+          parsed = parseCertify(ByteBuffer.wrap(r));
+        } finally {
+          Arrays.fill(auth, (byte) 0);
         }
         byte[] ekCert = readEkCertificate(s);
         return new KeyAttestation(parsed[0], TpmPublicKeys.derEcdsa(parsed[1], parsed[2]),

@@ -28,6 +28,7 @@ public final class PolicySession {
   private static final Logger LOG = Logger.getLogger(PolicySession.class);
   private static final int CC_START_AUTH_SESSION = 0x176;
   private static final int SE_POLICY = 0x01;
+  private static final int SE_HMAC = 0x00;
   private static final int CONTINUE_SESSION = 0x01;
   private static final int NONCE = 16;
   private static final SecureRandom RANDOM = new SecureRandom();
@@ -37,14 +38,28 @@ public final class PolicySession {
   private byte[] nonceTpm;
   private long epoch = -1;
 
-  PolicySession(TpmSession tpm) { this.tpm = tpm; }
+  private final int sessionType;
+
+  /** A policy session. */
+  PolicySession(TpmSession tpm) { this(tpm, SE_POLICY); }
+
+  private PolicySession(TpmSession tpm, int sessionType) {
+    this.tpm = tpm;
+    this.sessionType = sessionType;
+  }
+
+  /**
+   * An HMAC session (unbound, unsalted) for objects used with their auth value (userWithAuth SET):
+   * the same command HMAC keyed by the auth value, no policy assertions, so no extra round trip.
+   */
+  static PolicySession hmac(TpmSession tpm) { return new PolicySession(tpm, SE_HMAC); }
 
   /** The session's handle, starting a session if there is none on this connection. */
   public int handle() {
     if (handle != 0 && epoch == tpm.epoch()) return handle;
     byte[] nonceCaller = nonce();
     byte[] body = new Marshal().u32(Marshal.RH_NULL).u32(Marshal.RH_NULL).tpm2b(nonceCaller).tpm2b(new byte[0])
-        .u8(SE_POLICY).u16(Marshal.ALG_NULL).u16(Marshal.ALG_SHA256).toBytes();
+        .u8(sessionType).u16(Marshal.ALG_NULL).u16(Marshal.ALG_SHA256).toBytes();
     byte[] r = tpm.raw("StartAuthSession", Marshal.command(CC_START_AUTH_SESSION, body));
     ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
     handle = b.getInt();
@@ -113,6 +128,7 @@ public final class PolicySession {
    */
   public byte[] authValueBranch(KeyPolicy policy, int cc, String name, int[] handles, byte[][] names,
       byte[] parameters, byte[] authValue, int responseHandles, boolean passwordForSecond) {
+    if (sessionType != SE_POLICY) throw new IllegalStateException("policy assertions need a policy session");
     if (!policy.allows(cc)) throw new IllegalStateException("no auth-value branch for command 0x" + Integer.toHexString(cc));
     policyCommandCode(cc);
     policyAuthValue();

@@ -48,6 +48,7 @@ public final class TpmSession {
   /** Loaded objects by an opaque key (the blob), least recently used first. */
   private final LinkedHashMap<Object, TPM_HANDLE> loaded = new LinkedHashMap<>(16, 0.75f, true);
   private final PolicySession policySession = new PolicySession(this);
+  private final PolicySession hmacSession = PolicySession.hmac(this);
 
   public TpmSession(TpmConfig config) { this.config = config; }
 
@@ -55,6 +56,9 @@ public final class TpmSession {
 
   /** The connection's policy session (ADR 0025), started on first use. */
   public PolicySession policySession() { return policySession; }
+
+  /** The connection's HMAC session for objects used with their auth value, started on first use. */
+  public PolicySession hmacSession() { return hmacSession; }
 
   /** Increases at every (re)connect: what a caller cached from an earlier epoch is stale. */
   public long epoch() { return epoch; }
@@ -91,6 +95,7 @@ public final class TpmSession {
     srk = null;
     loaded.clear();
     policySession.forget();
+    hmacSession.forget();
   }
 
   /** Flushes the cached objects and closes the connection (the SRK of a persistent handle stays). */
@@ -98,6 +103,7 @@ public final class TpmSession {
     if (isConnected()) {
       try {
         policySession.reset();
+        hmacSession.reset();
         flushAllCached();
         if (srk != null && config.persistentSrkHandle() == null) flush(srk);
       } catch (RuntimeException e) {
