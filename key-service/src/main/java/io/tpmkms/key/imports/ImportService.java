@@ -410,20 +410,7 @@ public class ImportService {
     }
     ImportJobEntity job = inNewTransaction(() -> jobs.find(jn.namespace(), jn.jobId()))
         .orElseThrow(() -> jobNotFound(jn.full()));
-    if (!job.namespace.equals(kn.namespace())) {
-      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_MISMATCH,
-          "import job \"" + jn + "\" is in another namespace than key \"" + kn + "\"")
-          .with("key", kn.full()).with("import_job", jn.full());
-    }
-    if (job.state == State.EXPIRED || (job.state == State.ACTIVE && !job.expireTime.isAfter(now()))) {
-      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_EXPIRED,
-          "import job \"" + jn + "\" has expired; create a new one").with("import_job", jn.full());
-    }
-    if (job.state != State.ACTIVE) {
-      throw ServiceException.failedPrecondition(KeyReason.IMPORT_JOB_NOT_ACTIVE,
-          "import job \"" + jn + "\" is still " + job.state + "; retry when it is ACTIVE")
-          .with("import_job", jn.full());
-    }
+    checkJobUsable(job, kn, jn);
     if (job.method.duplication()) {
       throw ServiceException.invalid(KeyReason.INVALID_IMPORT_METHOD, "import job \"" + jn + "\" takes duplication"
           + " blobs (method TPM2_DUPLICATION): send `duplication`, not wrapped_key");

@@ -208,10 +208,7 @@ class TpmDuplicationTest {
       String userDup = toolsAllowingFailure(tpmA, "tpm2_duplicate", "-C", "null", "-c", p("d2.ctx"), "-G", "null",
           "-p", "session:" + p("us.ctx"), "-r", p("d.dup"), "-s", p("d.seed"));
       assertFalse(Files.exists(dir.resolve("d.dup")), userDup);
-      assertTrue(userDup.toUpperCase().contains("0X924") || userDup.toUpperCase().contains("POLICY_CC")
-          || userDup.toUpperCase().contains("0X9A4") || !userDup.startsWith("exit 0"),
-          "the USER branch names TPM2_Sign, not TPM2_Duplicate: " + userDup);
-      assertFalse(userDup.startsWith("exit 0"), userDup);
+      assertFalse(userDup.startsWith("exit 0"), "the USER branch names TPM2_Sign, not TPM2_Duplicate: " + userDup);
       toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-t");
       toolsAllowingFailure(tpmA, "tpm2_flushcontext", "-s");
     } finally {
