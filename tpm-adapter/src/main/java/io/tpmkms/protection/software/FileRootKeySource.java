@@ -34,7 +34,11 @@ import org.jboss.logging.Logger;
  *
  * <p>Later uses read the file. A file of another length, or one that gives any
  * permission to group or others (on POSIX file systems), is refused with
- * KEY_INVALID: the seed is the root of every software key.
+ * KEY_INVALID: the seed is the root of every software key. One exception: a
+ * read-only file ({@code r--r-----}) whose group is this process's own group
+ * is accepted — that is a Kubernetes Secret mounted in a pod with
+ * {@code fsGroup}, where the kubelet makes every file group-readable and the
+ * group holds only the service's user.
  *
  * <p>Threading: safe for concurrent use; creation is serialized within the JVM
  * and atomic across processes.
@@ -97,10 +101,25 @@ public final class FileRootKeySource implements RootKeySource {
     Set<PosixFilePermission> excess = EnumSet.noneOf(PosixFilePermission.class);
     excess.addAll(perms);
     excess.retainAll(GROUP_OR_OTHER);
+    if (excess.equals(EnumSet.of(PosixFilePermission.GROUP_READ))
+        && !perms.contains(PosixFilePermission.OWNER_WRITE) && groupIsOurs(seedFile)) {
+      return; // a Secret mounted with fsGroup: r--r----- and the group is this process's
+    }
     if (!excess.isEmpty()) {
       throw new BackendException(BackendException.Kind.KEY_INVALID,
           "root seed " + seedFile + " has permissions " + PosixFilePermissions.toString(perms)
               + "; refusing a seed accessible to group or others (chmod 600 it)");
+    }
+  }
+
+  /** Whether the file's group is this process's effective group (Linux: the group owning /proc/self). */
+  static boolean groupIsOurs(Path file) {
+    try {
+      Object fileGid = Files.getAttribute(file, "unix:gid");
+      Object ourGid = Files.getAttribute(Path.of("/proc/self"), "unix:gid");
+      return fileGid != null && fileGid.equals(ourGid);
+    } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+      return false;
     }
   }
 

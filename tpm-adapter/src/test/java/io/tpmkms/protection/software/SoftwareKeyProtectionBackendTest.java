@@ -120,6 +120,42 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     assertKind(Kind.KEY_INVALID, () -> new FileRootKeySource(seed).rootSeed());
   }
 
+  /**
+   * A Kubernetes Secret mounted with fsGroup: the file is reached through the kubelet's
+   * {@code ..data} symlink, read-only and group-readable by the pod's group. Accepted when that
+   * group is the process's own; a writable file, or another group, is still refused.
+   */
+  @Test
+  void seed_asMountedSecret_readOnlyOurGroup_isAccepted_otherGroupRefused() throws Exception {
+    Path made = freshSeedPath("secret-src");
+    byte[] bytes = new FileRootKeySource(made).rootSeed();
+    Path mount = Files.createTempDirectory("secret-mount");
+    Path data = Files.createDirectory(mount.resolve("..2026_12_06_07_00_00.1"));
+    Files.write(data.resolve("software-root.key"), bytes);
+    Files.createSymbolicLink(mount.resolve("..data"), data.getFileName());
+    Path seed = mount.resolve("software-root.key");
+    Files.createSymbolicLink(seed, Path.of("..data/software-root.key"));
+    Path real = data.resolve("software-root.key");
+    Object ourGid = Files.getAttribute(Path.of("/proc/self"), "unix:gid");
+    Files.setAttribute(real, "unix:gid", ourGid);
+    Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("r--r-----"));
+    assertArrayEquals(bytes, new FileRootKeySource(seed).rootSeed(), "the mounted Secret is read");
+
+    Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("rw-r-----"));
+    assertKind(Kind.KEY_INVALID, () -> new FileRootKeySource(seed).rootSeed());
+    Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("r--r--r--"));
+    assertKind(Kind.KEY_INVALID, () -> new FileRootKeySource(seed).rootSeed());
+
+    Files.setPosixFilePermissions(real, PosixFilePermissions.fromString("r--r-----"));
+    int otherGid = ((Integer) ourGid) + 4242;
+    try {
+      Files.setAttribute(real, "unix:gid", otherGid);
+    } catch (java.io.IOException notPermitted) {
+      org.junit.jupiter.api.Assumptions.abort("cannot change a file's group here (not root): " + notPermitted);
+    }
+    assertKind(Kind.KEY_INVALID, () -> new FileRootKeySource(seed).rootSeed());
+  }
+
   @Test
   void seed_wrongLength_isRefused() throws Exception {
     Path seed = freshSeedPath("length");
