@@ -164,6 +164,7 @@ public final class TpmkmsCommand implements Callable<Integer> {
         m.put("audit", AuditCommand.class);
         m.put("policy", PolicyCommand.class);
         m.put("bindings", BindingsCommand.class);
+        m.put("health", HealthCommand.class);
         m.put("login", LoginCommand.class);
         m.put("logout", LogoutCommand.class);
         m.put("whoami", WhoAmICommand.class);

@@ -139,6 +139,18 @@ public final class KmsConnection implements AutoCloseable {
         return prepare(Service.POLICY, PolicyServiceGrpc.newBlockingStub(channel));
     }
 
+    /**
+     * Asks the service's {@code grpc.health.v1.Health/Check} for {@code service} ("" = the server):
+     * the status name (SERVING, NOT_SERVING, ...). No token is sent: the health service needs none.
+     */
+    public String health(String service) {
+        byte[] request = HealthWire.request(service);
+        byte[] response = io.grpc.stub.ClientCalls.blockingUnaryCall(channel, HealthWire.CHECK,
+                io.grpc.CallOptions.DEFAULT.withDeadlineAfter(settings.timeout().toMillis(), TimeUnit.MILLISECONDS),
+                request);
+        return HealthWire.status(response);
+    }
+
     private <S extends AbstractStub<S>> S prepare(Service wanted, S stub) {
         if (settings.service() != wanted) {
             throw new IllegalStateException("this connection is to the " + settings.service().description()
