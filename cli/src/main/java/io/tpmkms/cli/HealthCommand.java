@@ -1,6 +1,15 @@
 package io.tpmkms.cli;
 
+import com.google.protobuf.ByteString;
 import io.grpc.StatusRuntimeException;
+import io.tpmkms.proto.key.v1.CreateKeyRequest;
+import io.tpmkms.proto.key.v1.DecryptRequest;
+import io.tpmkms.proto.key.v1.EncryptRequest;
+import io.tpmkms.proto.key.v1.GetKeyRequest;
+import io.tpmkms.proto.key.v1.KeyPurpose;
+import io.tpmkms.proto.key.v1.KeyServiceGrpc;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
 import io.tpmkms.cli.connection.KmsConnection;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -21,7 +30,11 @@ import picocli.CommandLine.Option;
         "1 when one answers but is not SERVING.",
         "",
         "  tpmkms health                        all three services",
-        "  tpmkms health --service key          the key service only"})
+        "  tpmkms health --service key          the key service only",
+        "  tpmkms health --round-trip ops       also encrypt and decrypt with key ops/health-check",
+        "",
+        "--round-trip needs a login that may create and use keys in that namespace; the key",
+        "(ENCRYPT_DECRYPT, the service's default protection) is created on first use and reused after."})
 public final class HealthCommand extends KmsCommand {
 
     enum Target {
@@ -38,6 +51,13 @@ public final class HealthCommand extends KmsCommand {
             description = "key, policy, audit (comma-separated or repeated); default: all three")
     List<Target> services = new ArrayList<>();
 
+    @Option(names = "--round-trip", paramLabel = "NAMESPACE",
+            description = "After the health checks, encrypt 32 random bytes with key NAMESPACE/" + ROUND_TRIP_KEY
+                    + " (created if missing) and decrypt them; needs a login.")
+    String roundTripNamespace;
+
+    static final String ROUND_TRIP_KEY = "health-check";
+
     @Override
     protected boolean offline() {
         return true; // opens one connection per service itself, without a token
@@ -47,6 +67,9 @@ public final class HealthCommand extends KmsCommand {
     protected int run(Session s) throws Exception {
         TpmkmsCommand root = (TpmkmsCommand) spec.root().userObject();
         root.checkTimeout();
+        if (roundTripNamespace != null && (roundTripNamespace.isBlank() || roundTripNamespace.contains("/"))) {
+            throw usage("--round-trip takes a NAMESPACE (no '/'), got '" + roundTripNamespace + "'");
+        }
         Set<Target> wanted = new LinkedHashSet<>(services.isEmpty() ? List.of(Target.values()) : services);
         int worst = ExitCodes.OK;
         List<String[]> rows = new ArrayList<>();
@@ -65,6 +88,20 @@ public final class HealthCommand extends KmsCommand {
             }
             rows.add(new String[] {t.service.description(), address, status});
         }
+        if (roundTripNamespace != null && worst == ExitCodes.OK) {
+            String key = roundTripNamespace + "/" + ROUND_TRIP_KEY;
+            String status;
+            try (KmsConnection c = root.connect(KmsConnection.Service.KEY)) {
+                status = roundTrip(c.keys(), key);
+                if (!status.startsWith("OK")) worst = Math.max(worst, ExitCodes.FAILED);
+            } catch (StatusRuntimeException e) {
+                status = e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
+                        : ": " + e.getStatus().getDescription());
+                int code = ExitCodes.forStatus(e.getStatus().getCode());
+                worst = Math.max(worst, code == ExitCodes.OK ? ExitCodes.FAILED : code);
+            }
+            rows.add(new String[] {"round trip", key, status});
+        }
         if (s.json()) {
             StringBuilder j = new StringBuilder("{\"services\": [");
             for (int i = 0; i < rows.size(); i++) {
@@ -77,6 +114,39 @@ public final class HealthCommand extends KmsCommand {
             for (String[] r : rows) s.out().printf("%-15s %-40s %s%n", r[0], r[1], r[2]);
         }
         return worst;
+    }
+
+    /** Get-or-create the key, then encrypt and decrypt random bytes; "OK ..." or what went wrong. */
+    static String roundTrip(KeyServiceGrpc.KeyServiceBlockingStub keys, String key) {
+        int slash = key.indexOf('/');
+        long start = System.nanoTime();
+        try {
+            keys.getKey(GetKeyRequest.newBuilder().setKey(key).build());
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() != io.grpc.Status.Code.NOT_FOUND) throw e;
+            try {
+                keys.createKey(CreateKeyRequest.newBuilder()
+                        .setNamespace(key.substring(0, slash))
+                        .setName(key.substring(slash + 1))
+                        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT)
+                        .putLabels("created-by", "tpmkms-health")
+                        .build());
+            } catch (StatusRuntimeException raced) {
+                if (raced.getStatus().getCode() != io.grpc.Status.Code.ALREADY_EXISTS) throw raced;
+            }
+        }
+        byte[] plaintext = new byte[32];
+        new SecureRandom().nextBytes(plaintext);
+        ByteString aad = ByteString.copyFromUtf8("tpmkms health");
+        ByteString ciphertext = keys.encrypt(EncryptRequest.newBuilder().setKey(key)
+                .setPlaintext(ByteString.copyFrom(plaintext)).setAdditionalAuthenticatedData(aad).build())
+                .getCiphertext();
+        byte[] back = keys.decrypt(DecryptRequest.newBuilder().setKey(key).setCiphertext(ciphertext)
+                .setAdditionalAuthenticatedData(aad).build()).getPlaintext().toByteArray();
+        if (!MessageDigest.isEqual(plaintext, back)) {
+            return "FAILED: decrypt did not return the plaintext";
+        }
+        return String.format("OK (encrypt + decrypt, %d ms)", (System.nanoTime() - start) / 1_000_000);
     }
 
     private static String esc(String v) {

@@ -31,6 +31,59 @@ class HealthCommandTest {
   private Server policyServer;
   private Server auditServer;
 
+  /** A key service of one test: keys in a map, "encryption" reverses the bytes (or lies when told). */
+  static final class RoundTripKeys extends io.tpmkms.proto.key.v1.KeyServiceGrpc.KeyServiceImplBase {
+    final java.util.Set<String> keys = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    final List<String> calls = new CopyOnWriteArrayList<>();
+    volatile boolean lie;
+
+    @Override
+    public void getKey(io.tpmkms.proto.key.v1.GetKeyRequest r,
+        io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.GetKeyResponse> o) {
+      calls.add("get " + r.getKey());
+      if (!keys.contains(r.getKey())) {
+        o.onError(io.grpc.Status.NOT_FOUND.withDescription("no key " + r.getKey()).asRuntimeException());
+        return;
+      }
+      o.onNext(io.tpmkms.proto.key.v1.GetKeyResponse.getDefaultInstance());
+      o.onCompleted();
+    }
+
+    @Override
+    public void createKey(io.tpmkms.proto.key.v1.CreateKeyRequest r,
+        io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.CreateKeyResponse> o) {
+      calls.add("create " + r.getNamespace() + "/" + r.getName() + " " + r.getPurpose());
+      keys.add(r.getNamespace() + "/" + r.getName());
+      o.onNext(io.tpmkms.proto.key.v1.CreateKeyResponse.getDefaultInstance());
+      o.onCompleted();
+    }
+
+    @Override
+    public void encrypt(io.tpmkms.proto.key.v1.EncryptRequest r,
+        io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.EncryptResponse> o) {
+      calls.add("encrypt " + r.getKey());
+      byte[] b = r.getPlaintext().toByteArray();
+      for (int i = 0; i < b.length / 2; i++) { byte t = b[i]; b[i] = b[b.length - 1 - i]; b[b.length - 1 - i] = t; }
+      o.onNext(io.tpmkms.proto.key.v1.EncryptResponse.newBuilder()
+          .setCiphertext(com.google.protobuf.ByteString.copyFrom(b)).build());
+      o.onCompleted();
+    }
+
+    @Override
+    public void decrypt(io.tpmkms.proto.key.v1.DecryptRequest r,
+        io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.DecryptResponse> o) {
+      calls.add("decrypt " + r.getKey());
+      byte[] b = r.getCiphertext().toByteArray();
+      for (int i = 0; i < b.length / 2; i++) { byte t = b[i]; b[i] = b[b.length - 1 - i]; b[b.length - 1 - i] = t; }
+      if (lie) b[0] ^= 1;
+      o.onNext(io.tpmkms.proto.key.v1.DecryptResponse.newBuilder()
+          .setPlaintext(com.google.protobuf.ByteString.copyFrom(b)).build());
+      o.onCompleted();
+    }
+  }
+
+  private final RoundTripKeys roundTripKeys = new RoundTripKeys();
+
   private Server serve(HealthStatusManager m) throws Exception {
     ServerInterceptor recorder = new ServerInterceptor() {
       @Override
@@ -41,8 +94,10 @@ class HealthCommandTest {
         return next.startCall(call, headers);
       }
     };
-    return NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-        .addService(ServerInterceptors.intercept(m.getHealthService(), recorder)).build().start();
+    NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .addService(ServerInterceptors.intercept(m.getHealthService(), recorder));
+    if (m == key) b.addService(ServerInterceptors.intercept(roundTripKeys, recorder));
+    return b.build().start();
   }
 
   @BeforeEach
@@ -58,7 +113,10 @@ class HealthCommandTest {
   }
 
   private CliHarness.Result health(String... extra) {
-    FakePlatform p = new FakePlatform(); // no token at all: health needs no login
+    return health(new FakePlatform(), extra); // no token at all: health needs no login
+  }
+
+  private CliHarness.Result health(FakePlatform p, String... extra) {
     List<String> args = new java.util.ArrayList<>(List.of("health", "--plaintext",
         "--address", "127.0.0.1:" + keyServer.getPort(),
         "--policy-address", "127.0.0.1:" + policyServer.getPort(),
@@ -105,5 +163,45 @@ class HealthCommandTest {
     assertEquals(0, r.exitCode(), r.toString());
     assertTrue(r.stdout().contains("\"service\": \"key service\"") && r.stdout().contains("\"status\": \"SERVING\"")
         && !r.stdout().contains("audit"), r.stdout());
+  }
+
+  @Test
+  void roundTrip_createsTheKeyOnce_thenReusesIt_withTheToken() {
+    FakePlatform p = new FakePlatform();
+    p.env.put("TPMKMS_TOKEN", "t0k3n");
+    CliHarness.Result first = health(p, "--round-trip", "helm-test");
+    assertEquals(0, first.exitCode(), first.toString());
+    assertTrue(first.stdout().lines().anyMatch(l -> l.startsWith("round trip") && l.contains("helm-test/health-check")
+        && l.contains("OK (encrypt + decrypt")), first.stdout());
+    CliHarness.Result second = health(p, "--round-trip", "helm-test");
+    assertEquals(0, second.exitCode(), second.toString());
+    assertEquals(List.of("get helm-test/health-check", "create helm-test/health-check ENCRYPT_DECRYPT",
+        "encrypt helm-test/health-check", "decrypt helm-test/health-check",
+        "get helm-test/health-check", "encrypt helm-test/health-check", "decrypt helm-test/health-check"),
+        roundTripKeys.calls);
+    assertTrue(authorizations.contains("Bearer t0k3n"), authorizations.toString());
+  }
+
+  @Test
+  void roundTrip_wrongPlaintextBack_exit1() {
+    FakePlatform p = new FakePlatform();
+    p.env.put("TPMKMS_TOKEN", "t0k3n");
+    roundTripKeys.lie = true;
+    CliHarness.Result r = health(p, "--round-trip", "helm-test");
+    assertEquals(1, r.exitCode(), r.toString());
+    assertTrue(r.stdout().contains("FAILED: decrypt did not return the plaintext"), r.stdout());
+  }
+
+  @Test
+  void roundTrip_skippedWhenAServiceIsNotServing_andNamespaceChecked() {
+    FakePlatform p = new FakePlatform();
+    p.env.put("TPMKMS_TOKEN", "t0k3n");
+    policy.setStatus("", ServingStatus.NOT_SERVING);
+    CliHarness.Result r = health(p, "--round-trip", "helm-test");
+    assertEquals(1, r.exitCode(), r.toString());
+    assertTrue(roundTripKeys.calls.isEmpty(), roundTripKeys.calls.toString());
+    CliHarness.Result bad = health(p, "--round-trip", "a/b");
+    assertEquals(2, bad.exitCode(), bad.toString());
+    assertTrue(bad.stderr().contains("--round-trip takes a NAMESPACE"), bad.stderr());
   }
 }
