@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /** Runs a host tool (ldd, jlink, git) and returns what it printed. */
 final class Commands {
@@ -21,7 +22,14 @@ final class Commands {
 
   /** Runs {@code command}; the exit code is the caller's to judge. */
   static Result tryRun(Path dir, List<String> command) throws IOException {
-    Process process = new ProcessBuilder(command)
+    return tryRun(dir, command, Map.of());
+  }
+
+  /** Runs {@code command} with {@code env} added to this process's environment. */
+  static Result tryRun(Path dir, List<String> command, Map<String, String> env) throws IOException {
+    ProcessBuilder builder = new ProcessBuilder(command);
+    builder.environment().putAll(env);
+    Process process = builder
         .directory(dir.toFile())
         .redirectErrorStream(true)
         .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))

@@ -32,6 +32,11 @@ public final class ImageBuilder {
   static final String JAVA_HOME = "/opt/java";
   static final String DEPLOYMENTS = "/deployments";
   static final int PROBE_PORT = 9190;
+  /**
+   * glibc's C.UTF-8 locale (Debian's libc-bin): without it setlocale(LC_ALL, "C.UTF-8") fails, the
+   * embedded PostgreSQL's initdb refuses to run, and Java's sun.jnu.encoding falls back to ASCII.
+   */
+  static final Path UTF8_LOCALE = Path.of("/usr/lib/locale/C.utf8");
 
   private final Options options;
   private final GitInfo git;
@@ -91,7 +96,8 @@ public final class ImageBuilder {
     }
     SortedMap<String, Path> files = new TreeMap<>(SharedLibraries.closureOf(binaries, runtime));
     files.put("/bin/sh", shell);
-    return Layers.files("system", files);
+    if (Files.isDirectory(UTF8_LOCALE)) files.put(UTF8_LOCALE.toString(), UTF8_LOCALE);
+    return Layers.trees("system", files);
   }
 
   private ImageSpec service(String name, int port, String description, FileEntriesLayer system,
@@ -157,7 +163,7 @@ public final class ImageBuilder {
     Map<String, String> env = new LinkedHashMap<>();
     env.put("JAVA_HOME", JAVA_HOME);
     env.put("PATH", JAVA_HOME + "/bin:/usr/local/bin:/usr/bin:/bin");
-    env.put("LANG", "C.UTF-8");
+    if (Files.isDirectory(UTF8_LOCALE)) env.put("LANG", "C.UTF-8");
     return env;
   }
 
@@ -182,6 +188,7 @@ public final class ImageBuilder {
         .setApplicationLayersCache(cache)
         .setOfflineMode(true)
         .setToolName("tpmkms-images")
+        .setToolVersion(options.version())
         .addEventHandler(LogEvent.class, ImageBuilder::log);
     builder.containerize(containerizer);
     return tar;

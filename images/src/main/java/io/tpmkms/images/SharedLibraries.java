@@ -7,10 +7,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * The shared libraries that host binaries need, as {@code ldd} resolves them on this machine: the
@@ -43,9 +46,10 @@ final class SharedLibraries {
    */
   static SortedMap<String, Path> closureOf(Collection<Path> files, Path ownTree) throws IOException {
     SortedMap<String, Path> libraries = new TreeMap<>();
+    Map<String, String> env = ownTree == null ? Map.of() : Map.of("LD_LIBRARY_PATH", libraryDirs(ownTree));
     for (Path file : files) {
       if (!isElf(file)) continue;
-      for (String line : ldd(file).split("\n")) {
+      for (String line : ldd(file, env).split("\n")) {
         Matcher missing = MISSING.matcher(line);
         if (missing.matches()) {
           throw new IOException(file + " needs " + missing.group(1)
@@ -77,8 +81,22 @@ final class SharedLibraries {
     }
   }
 
-  private static String ldd(Path file) throws IOException {
-    Commands.Result result = Commands.tryRun(file.getParent(), List.of("ldd", file.toString()));
+  /**
+   * The directories of {@code tree} that hold shared libraries: a JDK's libraries name libjvm.so and
+   * libjava.so without a RUNPATH (the JVM has loaded them by then), so ldd is told where they are.
+   */
+  private static String libraryDirs(Path tree) throws IOException {
+    try (Stream<Path> walk = Files.walk(tree)) {
+      return walk.filter(p -> p.getFileName().toString().endsWith(".so"))
+          .map(p -> p.getParent().toString())
+          .distinct()
+          .sorted()
+          .collect(Collectors.joining(":"));
+    }
+  }
+
+  private static String ldd(Path file, Map<String, String> env) throws IOException {
+    Commands.Result result = Commands.tryRun(file.getParent(), List.of("ldd", file.toString()), env);
     if (result.exitCode() != 0 && !result.output().contains("not a dynamic executable")
         && !result.output().contains("statically linked")) {
       throw new IOException("ldd " + file + " failed (" + result.exitCode() + "): " + result.output().strip()
