@@ -57,6 +57,16 @@ final class Images {
     return Files.createDirectories(dir);
   }
 
+  /** Removes the unpacked layouts and root file systems under {@code dir} (~1 GiB), keeping the logs. */
+  static void deleteUnpacked(Path dir) throws IOException {
+    if (dir == null || !Files.isDirectory(dir)) return;
+    try (var children = Files.list(dir)) {
+      for (Path child : children.toList()) {
+        if (Files.isDirectory(child, java.nio.file.LinkOption.NOFOLLOW_LINKS)) deleteTree(child);
+      }
+    }
+  }
+
   static String property(String name) {
     String value = System.getProperty(name);
     if (value == null) throw new IllegalStateException(name + " is not set: run the ITs through failsafe (./mvnw verify)");

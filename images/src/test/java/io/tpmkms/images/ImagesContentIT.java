@@ -20,6 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -46,6 +47,11 @@ class ImagesContentIT {
   @BeforeAll
   static void workDir() throws IOException {
     work = Images.workDir("content");
+  }
+
+  @AfterAll
+  static void removeUnpacked() throws IOException {
+    Images.deleteUnpacked(work);
   }
 
   static List<String> images() {

@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -38,6 +39,11 @@ class ImagesRunIT {
   @BeforeAll
   static void workDir() throws IOException {
     work = Images.workDir("run");
+  }
+
+  @AfterAll
+  static void removeUnpacked() throws IOException {
+    Images.deleteUnpacked(work);
   }
 
   @Test

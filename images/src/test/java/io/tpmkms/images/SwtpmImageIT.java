@@ -64,6 +64,7 @@ class SwtpmImageIT {
     } finally {
       root.stop(process, 5);
     }
+    Images.deleteUnpacked(work);
   }
 
   private static byte[] getRandom(SocketChannel tpm) throws IOException {
