@@ -79,11 +79,14 @@ public final class ImageBuilder {
       Files.deleteIfExists(swtpmTar); // no stale image for the ITs to find
       System.out.println("images: tpmkms/swtpm skipped (-Dimages.swtpm=false)");
     }
+    List<Path> tarballs = new ArrayList<>();
     for (ImageSpec image : images) {
       Path tar = containerize(image);
+      tarballs.add(tar);
       System.out.printf(Locale.ROOT, "images: %-28s %-36s %6.1f MiB%n", tar.getFileName(),
           image.repository() + ":" + options.version(), Files.size(tar) / (1024.0 * 1024.0));
     }
+    LayerCache.prune(layerCache(), tarballs);
   }
 
   /** The glibc closure of the runtime and of /bin/sh, and /bin/sh itself. */
@@ -181,7 +184,7 @@ public final class ImageBuilder {
         .setEnvironment(image.environment())
         .setLabels(labels(image));
     for (int port : image.ports()) builder.addExposedPort(Port.tcp(port));
-    Path cache = options.work().resolve("jib-cache");
+    Path cache = layerCache();
     Containerizer containerizer = Containerizer
         .to(TarImage.at(tar).named(ImageReference.parse(image.repository() + ":" + options.version())))
         .setBaseImageLayersCache(cache)
@@ -192,6 +195,10 @@ public final class ImageBuilder {
         .addEventHandler(LogEvent.class, ImageBuilder::log);
     builder.containerize(containerizer);
     return tar;
+  }
+
+  private Path layerCache() {
+    return options.work().resolve("jib-cache");
   }
 
   private Map<String, String> labels(ImageSpec image) {
