@@ -66,10 +66,10 @@ public final class ImageBuilder {
     FileEntriesLayer javaRuntime = Layers.tree("java-runtime", runtime, JAVA_HOME);
 
     List<ImageSpec> images = new ArrayList<>();
-    images.add(service("key-service", 9090, "the key service: keys rooted in a TPM 2.0", system, javaRuntime));
-    images.add(service("policy-service", 9092, "the policy service: role bindings and Cedar policies", system,
+    images.add(service("key-service", 9090, "key service: keys rooted in a TPM 2.0", system, javaRuntime));
+    images.add(service("policy-service", 9092, "policy service: role bindings and Cedar policies", system,
         javaRuntime));
-    images.add(service("audit-service", 9091, "the audit service: a hash chain with signed checkpoints",
+    images.add(service("audit-service", 9091, "audit service: a hash chain with signed checkpoints",
         system, javaRuntime));
     images.add(cli(system, javaRuntime));
     Path swtpmTar = options.output().resolve("tpmkms-swtpm.tar");
