@@ -1,0 +1,93 @@
+package io.tpmkms.images;
+
+import java.io.IOException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** What the ITs know about the build: where the tarballs are, which images, their modules. */
+final class Images {
+  /** The services: image name to gRPC port and the variables that move their ports. */
+  static final Map<String, Service> SERVICES = Map.of(
+      "key-service", new Service(9090, "TPMKMS_GRPC_PORT", "TPMKMS_HTTP_PORT"),
+      "policy-service", new Service(9092, "TPMKMS_POLICY_GRPC_PORT", "TPMKMS_POLICY_HTTP_PORT"),
+      "audit-service", new Service(9091, "TPMKMS_AUDIT_GRPC_PORT", "TPMKMS_AUDIT_HTTP_PORT"));
+  static final int PROBE_PORT = 9190;
+
+  record Service(int port, String grpcPortVariable, String httpPortVariable) {}
+
+  private Images() {}
+
+  static Path dir() {
+    return Path.of(property("images.dir"));
+  }
+
+  static Path projectRoot() {
+    return Path.of(property("images.project-root")).toAbsolutePath().normalize();
+  }
+
+  static String version() {
+    return property("images.version");
+  }
+
+  static boolean swtpm() {
+    return Boolean.parseBoolean(property("images.swtpm"));
+  }
+
+  static Path tarball(String name) {
+    return dir().resolve("tpmkms-" + name + ".tar");
+  }
+
+  /** Every image this build makes: the services, the CLI and (unless -Dimages.swtpm=false) swtpm. */
+  static List<String> all() {
+    List<String> names = new ArrayList<>(List.of("key-service", "policy-service", "audit-service", "cli"));
+    if (swtpm()) names.add("swtpm");
+    return names;
+  }
+
+  /** A scratch directory under target/ for one test class. */
+  static Path workDir(String name) throws IOException {
+    Path dir = dir().getParent().resolve("it-work").resolve(name);
+    deleteTree(dir);
+    return Files.createDirectories(dir);
+  }
+
+  /** Removes the unpacked layouts and root file systems under {@code dir} (~1 GiB), keeping the logs. */
+  static void deleteUnpacked(Path dir) throws IOException {
+    if (dir == null || !Files.isDirectory(dir)) return;
+    try (var children = Files.list(dir)) {
+      for (Path child : children.toList()) {
+        if (Files.isDirectory(child, java.nio.file.LinkOption.NOFOLLOW_LINKS)) deleteTree(child);
+      }
+    }
+  }
+
+  static String property(String name) {
+    String value = System.getProperty(name);
+    if (value == null) throw new IllegalStateException(name + " is not set: run the ITs through failsafe (./mvnw verify)");
+    return value;
+  }
+
+  static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+    Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+        Files.delete(file);
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult postVisitDirectory(Path d, IOException ex) throws IOException {
+        if (ex != null) throw ex;
+        Files.delete(d);
+        return FileVisitResult.CONTINUE;
+      }
+    });
+  }
+}
