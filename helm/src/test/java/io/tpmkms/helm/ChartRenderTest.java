@@ -1,0 +1,165 @@
+package io.tpmkms.helm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.TemplateCommand;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.lang.reflect.Method;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * helm/tpmkms rendered by Helm's own library (helm-java): lint, then template with the required values
+ * and with every example; every object parses into the fabric8 model with no unknown field, and the
+ * rendered workloads keep the chart's promises (security context, probes, Services that select them).
+ */
+class ChartRenderTest {
+  static final Path CHART = Path.of("tpmkms").toAbsolutePath();
+  static final String KUBE = "1.31.0";
+
+  static Stream<Path> valuesFiles() throws Exception {
+    List<Path> files = new ArrayList<>(List.of(Path.of("src/test/resources/required.yaml")));
+    try (Stream<Path> s = Files.list(CHART.resolve("examples"))) {
+      s.filter(p -> p.toString().endsWith(".yaml")).sorted().forEach(files::add);
+    }
+    return files.stream();
+  }
+
+  static TemplateCommand template() {
+    return new Helm(CHART).template().withName("rel").withNamespace("ns").withKubeVersion(KUBE);
+  }
+
+  @Test
+  void lint_passes() {
+    var r = new Helm(CHART).lint().call();
+    assertFalse(r.isFailed(), r.getMessages().toString());
+  }
+
+  @ParameterizedTest
+  @MethodSource("valuesFiles")
+  void renders_strictly_and_keepsItsPromises(Path values) {
+    String yaml = template().withValuesFile(values).call();
+    List<HasMetadata> objects = new ArrayList<>();
+    for (String doc : yaml.split("(?m)^---\\s*$")) {
+      if (doc.lines().allMatch(l -> l.isBlank() || l.startsWith("#"))) continue;
+      Object o = Serialization.unmarshal(doc);
+      assertTrue(o instanceof HasMetadata, "not a Kubernetes object:\n" + doc);
+      HasMetadata m = (HasMetadata) o;
+      if (!m.getKind().equals("Certificate")) { // cert-manager's CRD is not in the fabric8 model
+        List<String> unknown = new ArrayList<>();
+        unknownFields(m, m.getKind() + "/" + m.getMetadata().getName(), unknown, new IdentityHashMap<>());
+        assertEquals(List.of(), unknown, "fields the Kubernetes API does not know, in " + values);
+      }
+      objects.add(m);
+    }
+    List<PodTemplateSpec> pods = new ArrayList<>();
+    for (HasMetadata m : objects) {
+      if (m instanceof StatefulSet s) pods.add(s.getSpec().getTemplate());
+      if (m instanceof Deployment d) pods.add(d.getSpec().getTemplate());
+    }
+    assertEquals(3, pods.size(), "key, policy and audit workloads");
+    for (PodTemplateSpec t : pods) {
+      PodSpec spec = t.getSpec();
+      assertEquals(Boolean.FALSE, spec.getAutomountServiceAccountToken());
+      List<Container> all = new ArrayList<>(spec.getContainers());
+      if (spec.getInitContainers() != null) all.addAll(spec.getInitContainers());
+      for (Container c : all) {
+        var sc = c.getSecurityContext();
+        assertNotNull(sc, c.getName());
+        assertEquals(Boolean.TRUE, sc.getRunAsNonRoot(), c.getName());
+        assertEquals(Boolean.TRUE, sc.getReadOnlyRootFilesystem(), c.getName());
+        assertEquals(Boolean.FALSE, sc.getAllowPrivilegeEscalation(), c.getName());
+        assertEquals(List.of("ALL"), sc.getCapabilities().getDrop(), c.getName());
+      }
+      Container main = spec.getContainers().get(0);
+      for (var probe : List.of(main.getStartupProbe(), main.getReadinessProbe(), main.getLivenessProbe())) {
+        assertEquals(9190, probe.getGrpc().getPort(), main.getName());
+      }
+      assertTrue(main.getEnv().stream().anyMatch(e -> e.getName().equals("TPMKMS_HEALTH_PORT")
+          && e.getValue().equals("9190")), main.getName());
+      for (var e : main.getEnv()) {
+        boolean secretish = e.getName().contains("PASSWORD") || e.getName().contains("SECRET");
+        if (secretish) assertNotNull(e.getValueFrom(), e.getName() + " must come from a Secret");
+      }
+    }
+    for (HasMetadata m : objects) {
+      if (m instanceof Service s) {
+        Map<String, String> sel = s.getSpec().getSelector();
+        long matching = pods.stream().filter(t -> t.getMetadata().getLabels().entrySet().containsAll(sel.entrySet())).count();
+        assertEquals(1, matching, "Service " + s.getMetadata().getName() + " selects exactly one workload");
+        String component = sel.get("app.kubernetes.io/component");
+        int want = switch (component) { case "key-service" -> 9090; case "audit-service" -> 9091; default -> 9092; };
+        assertEquals(want, s.getSpec().getPorts().get(0).getPort(), s.getMetadata().getName());
+      }
+      if (m.getKind().equals("ConfigMap")) {
+        fail("no ConfigMap outside hooks expected: " + m.getMetadata().getName());
+      }
+    }
+  }
+
+  @Test
+  void missingRequiredValue_failsWithItsName() {
+    Exception e = assertThrows(Exception.class, () -> template().call());
+    assertTrue(e.getMessage().contains("is required"), e.getMessage());
+  }
+
+  @Test
+  void severalKeyReplicasWithoutASharedSeed_refused() {
+    Exception e = assertThrows(Exception.class, () -> template()
+        .withValuesFile(Path.of("src/test/resources/required.yaml")).set("keyService.replicas", 3).call());
+    assertTrue(e.getMessage().contains("keyService.rootSeed.existingSecret"), e.getMessage());
+  }
+
+  private static void fail(String message) {
+    org.junit.jupiter.api.Assertions.fail(message);
+  }
+
+  /** Every non-empty additionalProperties under a fabric8 model object: a field the API would reject. */
+  static void unknownFields(Object o, String path, List<String> out, IdentityHashMap<Object, Boolean> seen) {
+    if (o == null || seen.put(o, true) != null) return;
+    if (o instanceof Collection<?> c) {
+      int i = 0;
+      for (Object e : c) unknownFields(e, path + "[" + i++ + "]", out, seen);
+      return;
+    }
+    if (o instanceof Map<?, ?> m) {
+      for (var e : m.entrySet()) unknownFields(e.getValue(), path + "." + e.getKey(), out, seen);
+      return;
+    }
+    if (!o.getClass().getName().startsWith("io.fabric8.kubernetes.api.model")) return;
+    for (Method g : o.getClass().getMethods()) {
+      if (g.getParameterCount() != 0 || !g.getName().startsWith("get") || g.getName().equals("getClass")) continue;
+      try {
+        Object v = g.invoke(o);
+        if (g.getName().equals("getAdditionalProperties")) {
+          if (v instanceof Map<?, ?> extra && !extra.isEmpty()) out.add(path + " " + extra.keySet());
+        } else {
+          unknownFields(v, path + "." + g.getName().substring(3), out, seen);
+        }
+      } catch (ReflectiveOperationException ignored) {
+        // a getter that needs state: nothing to walk
+      }
+    }
+  }
+}
