@@ -131,6 +131,17 @@ class ChartRenderTest {
     assertTrue(e.getMessage().contains("keyService.rootSeed.existingSecret"), e.getMessage());
   }
 
+  @Test
+  void wrongValue_failsWithTheSchemasMessage() {
+    Exception e = assertThrows(Exception.class, () -> template()
+        .withValuesFile(Path.of("src/test/resources/required.yaml")).set("tpm.mode", "hardware").call());
+    assertTrue(e.getMessage().contains("values don't meet the specifications of the schema")
+        && e.getMessage().contains("at '/tpm/mode': value must be one of 'none', 'device', 'swtpm'"), e.getMessage());
+    Exception unknown = assertThrows(Exception.class, () -> template()
+        .withValuesFile(Path.of("src/test/resources/required.yaml")).set("keyService.replica", 3).call());
+    assertTrue(unknown.getMessage().contains("replica"), unknown.getMessage());
+  }
+
   private static void fail(String message) {
     org.junit.jupiter.api.Assertions.fail(message);
   }
