@@ -118,6 +118,60 @@ class ChartRenderTest {
     }
   }
 
+  /**
+   * The documented paths and no others: key and audit services reach the policy service, key and
+   * policy services reach the audit service, any client reaches the key service, probes reach 9190.
+   */
+  @Test
+  void networkPolicies_allowExactlyTheDocumentedPaths() {
+    String yaml = template().withValuesFile(Path.of("src/test/resources/required.yaml")).call();
+    Map<String, Map<String, String>> podLabels = new java.util.HashMap<>();
+    Map<String, io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy> policies = new java.util.HashMap<>();
+    for (String doc : yaml.split("(?m)^---\\s*$")) {
+      if (doc.lines().allMatch(l -> l.isBlank() || l.startsWith("#"))) continue;
+      Object o = Serialization.unmarshal(doc);
+      if (o instanceof StatefulSet s) podLabels.put("key-service", s.getSpec().getTemplate().getMetadata().getLabels());
+      if (o instanceof Deployment d) {
+        podLabels.put(d.getSpec().getTemplate().getMetadata().getLabels().get("app.kubernetes.io/component"),
+            d.getSpec().getTemplate().getMetadata().getLabels());
+      }
+      if (o instanceof io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy np) {
+        policies.put(np.getSpec().getPodSelector().getMatchLabels().get("app.kubernetes.io/component"), np);
+      }
+    }
+    assertEquals(java.util.Set.of("key-service", "policy-service", "audit-service"), policies.keySet());
+    Map<String, Integer> port = Map.of("key-service", 9090, "policy-service", 9092, "audit-service", 9091);
+    java.util.Set<String> allowed = new java.util.TreeSet<>();
+    for (var target : policies.entrySet()) {
+      var spec = target.getValue().getSpec();
+      assertEquals(List.of("Ingress"), spec.getPolicyTypes());
+      assertEquals(podLabels.get(target.getKey()).entrySet().containsAll(spec.getPodSelector().getMatchLabels().entrySet()),
+          true, "the policy selects its own pods");
+      for (var rule : spec.getIngress()) {
+        int p = rule.getPorts().get(0).getPort().getIntVal();
+        if (p == 9190) {
+          assertTrue(rule.getFrom() == null || rule.getFrom().isEmpty(), "probe port open to the kubelet");
+          continue;
+        }
+        assertEquals(port.get(target.getKey()), p, target.getKey());
+        if (rule.getFrom() == null || rule.getFrom().isEmpty()) {
+          allowed.add("any -> " + target.getKey());
+          continue;
+        }
+        for (var peer : rule.getFrom()) {
+          for (var source : podLabels.entrySet()) {
+            if (peer.getNamespaceSelector() == null && peer.getPodSelector() != null
+                && source.getValue().entrySet().containsAll(peer.getPodSelector().getMatchLabels().entrySet())) {
+              allowed.add(source.getKey() + " -> " + target.getKey());
+            }
+          }
+        }
+      }
+    }
+    assertEquals(new java.util.TreeSet<>(List.of("any -> key-service", "key-service -> audit-service",
+        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service")), allowed);
+  }
+
   @Test
   void missingRequiredValue_failsWithItsName() {
     Exception e = assertThrows(Exception.class, () -> template().call());
