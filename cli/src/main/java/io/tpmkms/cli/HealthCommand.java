@@ -81,10 +81,8 @@ public final class HealthCommand extends KmsCommand {
                 status = c.health("");
                 if (!status.equals("SERVING")) worst = Math.max(worst, ExitCodes.FAILED);
             } catch (StatusRuntimeException e) {
-                status = e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
-                        : ": " + e.getStatus().getDescription());
-                int code = ExitCodes.forStatus(e.getStatus().getCode());
-                worst = Math.max(worst, code == ExitCodes.OK ? ExitCodes.FAILED : code);
+                status = describe(e);
+                worst = Math.max(worst, exitCode(e));
             }
             rows.add(new String[] {t.service.description(), address, status});
         }
@@ -95,10 +93,8 @@ public final class HealthCommand extends KmsCommand {
                 status = roundTrip(c.keys(), key);
                 if (!status.startsWith("OK")) worst = Math.max(worst, ExitCodes.FAILED);
             } catch (StatusRuntimeException e) {
-                status = e.getStatus().getCode() + (e.getStatus().getDescription() == null ? ""
-                        : ": " + e.getStatus().getDescription());
-                int code = ExitCodes.forStatus(e.getStatus().getCode());
-                worst = Math.max(worst, code == ExitCodes.OK ? ExitCodes.FAILED : code);
+                status = describe(e);
+                worst = Math.max(worst, exitCode(e));
             }
             rows.add(new String[] {"round trip", key, status});
         }
@@ -114,6 +110,16 @@ public final class HealthCommand extends KmsCommand {
             for (String[] r : rows) s.out().printf("%-15s %-40s %s%n", r[0], r[1], r[2]);
         }
         return worst;
+    }
+
+    private static String describe(StatusRuntimeException e) {
+        return e.getStatus().getCode() + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription());
+    }
+
+    /** The exit code of a failed check: the status's, never OK. */
+    private static int exitCode(StatusRuntimeException e) {
+        int code = ExitCodes.forStatus(e.getStatus().getCode());
+        return code == ExitCodes.OK ? ExitCodes.FAILED : code;
     }
 
     /** Get-or-create the key, then encrypt and decrypt random bytes; "OK ..." or what went wrong. */
