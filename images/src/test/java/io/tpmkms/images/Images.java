@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 
 /** What the ITs know about the build: where the tarballs are, which images, their modules. */
-final class Images {
+public final class Images {
   /** The services: image name to gRPC port and the variables that move their ports. */
   static final Map<String, Service> SERVICES = Map.of(
       "key-service", new Service(9090, "TPMKMS_GRPC_PORT", "TPMKMS_HTTP_PORT"),
@@ -23,15 +23,15 @@ final class Images {
 
   private Images() {}
 
-  static Path dir() {
-    return Path.of(property("images.dir"));
+  public static Path dir() {
+    return Path.of(property("images.dir")).toAbsolutePath().normalize();
   }
 
   static Path projectRoot() {
     return Path.of(property("images.project-root")).toAbsolutePath().normalize();
   }
 
-  static String version() {
+  public static String version() {
     return property("images.version");
   }
 
@@ -51,14 +51,14 @@ final class Images {
   }
 
   /** A scratch directory under target/ for one test class. */
-  static Path workDir(String name) throws IOException {
+  public static Path workDir(String name) throws IOException {
     Path dir = dir().getParent().resolve("it-work").resolve(name);
     deleteTree(dir);
     return Files.createDirectories(dir);
   }
 
   /** Removes the unpacked layouts and root file systems under {@code dir} (~1 GiB), keeping the logs. */
-  static void deleteUnpacked(Path dir) throws IOException {
+  public static void deleteUnpacked(Path dir) throws IOException {
     if (dir == null || !Files.isDirectory(dir)) return;
     try (var children = Files.list(dir)) {
       for (Path child : children.toList()) {
@@ -73,7 +73,7 @@ final class Images {
     return value;
   }
 
-  static void deleteTree(Path dir) throws IOException {
+  public static void deleteTree(Path dir) throws IOException {
     if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
     Files.walkFileTree(dir, new SimpleFileVisitor<>() {
       @Override

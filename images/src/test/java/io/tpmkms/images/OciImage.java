@@ -25,7 +25,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * An OCI image tarball (an OCI image layout in a tar), unpacked into a directory and read as the
  * image spec says: oci-layout, index.json, the manifest it names, the config and layer blobs.
  */
-final class OciImage {
+public final class OciImage {
   static final ObjectMapper JSON = new ObjectMapper();
 
   final String name;
@@ -33,7 +33,7 @@ final class OciImage {
   final Path layout;
   final JsonNode index;
   final JsonNode manifest;
-  final JsonNode config;
+  public final JsonNode config;
 
   private OciImage(String name, Path tarball, Path layout) throws IOException {
     this.name = name;
@@ -46,7 +46,7 @@ final class OciImage {
   }
 
   /** Unpacks {@code images/target/images/tpmkms-<name>.tar} under {@code workDir}. */
-  static OciImage open(String name, Path workDir) throws IOException {
+  public static OciImage open(String name, Path workDir) throws IOException {
     Path tarball = Images.tarball(name);
     assertTrue(Files.isRegularFile(tarball), tarball + " is missing: the images module's package phase makes it");
     Path layout = workDir.resolve(name + "-layout");
@@ -74,7 +74,7 @@ final class OciImage {
   }
 
   /** The layer blobs, bottom first. */
-  List<Path> layers() {
+  public List<Path> layers() {
     List<Path> layers = new ArrayList<>();
     manifest.path("layers").forEach(l -> layers.add(blob(l.path("digest").asText())));
     return layers;

@@ -19,15 +19,15 @@ import java.util.concurrent.TimeUnit;
  * Without root (or without unshare): the image's programs run from the directory as the current
  * user, paths rewritten into it, the host's dynamic loader (the same glibc) in front: a weaker check.
  */
-final class RootFs {
-  static final String UNSHARE = "/usr/bin/unshare";
+public final class RootFs {
+  public static final String UNSHARE = "/usr/bin/unshare";
   /** $1 root, $2 working directory, then the command: mounts in the private namespace, then chroot. */
   private static final String ENTER = "mount --rbind /dev \"$1/dev\" && mount -t proc proc \"$1/proc\""
       + " && r=$1 && w=$2 && shift 2"
       + " && exec " + UNSHARE + " --root=\"$r\" --wd=\"$w\" --setgid 10001 --setuid 10001 \"$@\"";
 
-  final Path root;
-  final boolean chroot;
+  public final Path root;
+  public final boolean chroot;
 
   private RootFs(Path root, boolean chroot) {
     this.root = root;
@@ -35,7 +35,7 @@ final class RootFs {
   }
 
   /** Unpacks {@code image}'s layers into {@code dir}. */
-  static RootFs unpack(OciImage image, Path dir) throws IOException, InterruptedException {
+  public static RootFs unpack(OciImage image, Path dir) throws IOException, InterruptedException {
     boolean chroot = isRoot() && Files.isExecutable(Path.of(UNSHARE));
     Images.deleteTree(dir);
     Files.createDirectories(dir);
@@ -107,11 +107,53 @@ final class RootFs {
     return builder;
   }
 
+  /** A directory of this machine mounted into the root file system, as a pod's volume is. */
+  public record Mount(Path source, String target, boolean readOnly) {}
+
+  /**
+   * As {@link #command(List, String, Map, Path)}, chrooted, with {@code mounts} bound into the root in
+   * the private mount namespace (read-only where asked) and as {@code uid}:{@code gid}: a container of a
+   * pod with its volumes. Needs root ({@link #chroot}).
+   */
+  public ProcessBuilder command(List<String> command, String workDir, Map<String, String> env, Path log,
+      List<Mount> mounts, long uid, long gid) throws IOException {
+    if (!chroot) throw new IllegalStateException("volumes need the chroot (run as root with " + UNSHARE + ")");
+    StringBuilder script = new StringBuilder("mount --rbind /dev \"$1/dev\" && mount -t proc proc \"$1/proc\"");
+    for (Mount m : mounts) {
+      Path point = root.resolve(m.target().substring(1));
+      if (Files.isDirectory(m.source())) {
+        Files.createDirectories(point);
+      } else if (!Files.exists(point)) {
+        Files.createDirectories(point.getParent());
+        Files.createFile(point);
+      }
+      script.append(" && mount --bind ").append(quote(m.source().toString())).append(' ').append(quote(point.toString()));
+      if (m.readOnly()) script.append(" && mount -o remount,bind,ro ").append(quote(point.toString()));
+    }
+    script.append(" && r=$1 && w=$2 && shift 2 && exec ").append(UNSHARE)
+        .append(" --root=\"$r\" --wd=\"$w\" --setgid ").append(gid).append(" --setuid ").append(uid).append(" \"$@\"");
+    List<String> argv = new ArrayList<>(List.of(UNSHARE, "-m", "/bin/sh", "-c", script.toString(), "sh",
+        root.toString(), workDir));
+    argv.addAll(command);
+    ProcessBuilder builder = new ProcessBuilder(argv)
+        .redirectErrorStream(true)
+        .redirectOutput(log.toFile())
+        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+    builder.environment().clear();
+    builder.environment().putAll(env);
+    builder.environment().putIfAbsent("PATH", "/usr/bin:/bin");
+    return builder;
+  }
+
+  private static String quote(String s) {
+    return "'" + s.replace("'", "'\\''") + "'";
+  }
+
   /**
    * Stops {@code process} (SIGTERM, then SIGKILL after {@code graceSeconds}) and every process still
    * running inside this root (the embedded PostgreSQL of a service killed too early).
    */
-  void stop(Process process, int graceSeconds) throws IOException, InterruptedException {
+  public void stop(Process process, int graceSeconds) throws IOException, InterruptedException {
     process.destroy();
     if (!process.waitFor(graceSeconds, TimeUnit.SECONDS)) {
       process.destroyForcibly();
@@ -133,7 +175,7 @@ final class RootFs {
     }
   }
 
-  static boolean isRoot() throws IOException, InterruptedException {
+  public static boolean isRoot() throws IOException, InterruptedException {
     return run(List.of("id", "-u")).strip().equals("0");
   }
 
@@ -144,7 +186,7 @@ final class RootFs {
     return output;
   }
 
-  static String tail(Path log, int lines) {
+  public static String tail(Path log, int lines) {
     try {
       List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
       return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
