@@ -257,11 +257,19 @@ topologySpreadConstraints:
   {{- include "tpmkms.containerSecurityContext" . | nindent 2 }}
   resources:
     {{- toYaml .Values.tpm.swtpm.resources | nindent 4 }}
+  # swtpm answers on its control socket (the TPM socket is made at the same moment): only then does
+  # the key service start; and while it runs
   startupProbe:
     exec:
-      command: ["/usr/bin/swtpm", "--version"]
+      command: ["/usr/bin/swtpm_ioctl", "--unix", "/run/swtpm/ctrl.sock", "-g"]
     periodSeconds: 1
     failureThreshold: 30
+  livenessProbe:
+    exec:
+      command: ["/usr/bin/swtpm_ioctl", "--unix", "/run/swtpm/ctrl.sock", "-g"]
+    periodSeconds: 20
+    timeoutSeconds: 5
+    failureThreshold: 3
   volumeMounts:
     - name: swtpm-socket
       mountPath: /run/swtpm

@@ -146,15 +146,22 @@ public final class ImageBuilder {
         java, "/home/" + Layers.APP_USER_NAME, env, List.of());
   }
 
-  /** The TPM 2.0 emulator as a sidecar: the host's swtpm and its libraries, no shell, no Java. */
+  /**
+   * The TPM 2.0 emulator as a sidecar: the host's swtpm, swtpm_ioctl (the probes ask the control socket
+   * whether swtpm answers) and their libraries; no shell, no Java.
+   */
   private ImageSpec swtpm(Path binary) throws IOException {
-    SortedMap<String, Path> libraries = SharedLibraries.closureOf(List.of(binary), null);
+    Path ioctl = binary.resolveSibling("swtpm_ioctl");
+    if (!Files.isExecutable(ioctl)) {
+      throw new IOException(ioctl + " is missing: the swtpm image's probes need it (Debian: apt-get install swtpm-tools)");
+    }
+    SortedMap<String, Path> libraries = SharedLibraries.closureOf(List.of(binary, ioctl), null);
     Map<String, String> env = new LinkedHashMap<>();
     env.put("PATH", "/usr/bin:/bin");
     return new ImageSpec("swtpm", "swtpm, a TPM 2.0 emulator (development and test clusters)",
         List.of(Layers.files("system", libraries),
             Layers.users(options.work(), List.of("/var/lib/swtpm", "/run/swtpm")),
-            Layers.files("swtpm", Map.of("/usr/bin/swtpm", binary))),
+            Layers.files("swtpm", Map.of("/usr/bin/swtpm", binary, "/usr/bin/swtpm_ioctl", ioctl))),
         List.of("/usr/bin/swtpm", "socket", "--tpm2", "--tpmstate", "dir=/var/lib/swtpm",
             "--server", "type=unixio,path=/run/swtpm/tpm.sock",
             "--ctrl", "type=unixio,path=/run/swtpm/ctrl.sock",

@@ -61,6 +61,13 @@ class SwtpmImageIT {
         assertFalse(java.util.Arrays.equals(first, second), "two GetRandom answers differ");
       }
       assertTrue(process.isAlive(), "swtpm still runs");
+      // the chart's startup and liveness probe: swtpm_ioctl asks the control socket for swtpm's capabilities
+      Path probeLog = work.resolve("swtpm-probe.log");
+      Process probe = root.command(List.of("/usr/bin/swtpm_ioctl", "--unix",
+          "/run/swtpm/ctrl.sock", "-g"), "/", ImagesRunIT.imageEnv(config), probeLog).start();
+      assertTrue(probe.waitFor(10, TimeUnit.SECONDS), "swtpm_ioctl ends");
+      assertEquals(0, probe.exitValue(), "the probe passes while swtpm runs:\n" + RootFs.tail(probeLog, 10));
+      assertTrue(process.isAlive(), "swtpm still runs after the probe");
     } finally {
       root.stop(process, 5);
     }
