@@ -172,6 +172,88 @@ class ChartRenderTest {
         "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service")), allowed);
   }
 
+  /**
+   * The chart with its hooks (realm import, helm test pod): helm template leaves hook objects out, so a
+   * copy of the chart without the hook annotations is rendered.
+   */
+  static List<HasMetadata> renderWithHooks(Path values) throws Exception {
+    Path copy = Files.createTempDirectory("tpmkms-chart");
+    try (Stream<Path> files = Files.walk(CHART)) {
+      for (Path f : files.toList()) {
+        Path target = copy.resolve(CHART.relativize(f).toString());
+        if (Files.isDirectory(f)) {
+          Files.createDirectories(target);
+        } else {
+          String text = Files.readString(f);
+          if (f.toString().contains("/templates/")) text = text.replaceAll("(?m)^\\s*helm\\.sh/hook[a-z-]*:.*\\n", "");
+          Files.writeString(target, text);
+        }
+      }
+    }
+    String yaml = new Helm(copy).template().withName("rel").withNamespace("ns").withKubeVersion(KUBE)
+        .withValuesFile(values).call();
+    List<HasMetadata> objects = new ArrayList<>();
+    for (String doc : yaml.split("(?m)^---\\s*$")) {
+      if (doc.lines().allMatch(l -> l.isBlank() || l.startsWith("#"))) continue;
+      objects.add((HasMetadata) Serialization.unmarshal(doc));
+    }
+    return objects;
+  }
+
+  /**
+   * Every Secret a pod names (env secretKeyRef, secret volume), hooks included, is one the chart's
+   * Certificates make or one the values name (an existing Secret the operator created): none is
+   * assumed to exist. And the hook objects parse as strictly as the rest.
+   */
+  @ParameterizedTest
+  @MethodSource("valuesFiles")
+  void everySecretReferenced_isMadeByTheChartOrNamedInTheValues(Path values) throws Exception {
+    List<HasMetadata> objects = renderWithHooks(values);
+    java.util.Set<String> named = new java.util.HashSet<>();
+    collectStrings(Serialization.unmarshal(Files.readString(values), Map.class), named);
+    java.util.Set<String> made = new java.util.HashSet<>();
+    List<PodSpec> pods = new ArrayList<>();
+    for (HasMetadata m : objects) {
+      if (m instanceof io.fabric8.kubernetes.api.model.GenericKubernetesResource r && r.getKind().equals("Certificate")) {
+        made.add((String) ((Map<?, ?>) r.getAdditionalProperties().get("spec")).get("secretName"));
+        continue;
+      }
+      List<String> unknown = new ArrayList<>();
+      unknownFields(m, m.getKind() + "/" + m.getMetadata().getName(), unknown, new IdentityHashMap<>());
+      assertEquals(List.of(), unknown, "fields the Kubernetes API does not know, in " + values);
+      if (m instanceof StatefulSet s) pods.add(s.getSpec().getTemplate().getSpec());
+      if (m instanceof Deployment d) pods.add(d.getSpec().getTemplate().getSpec());
+      if (m instanceof io.fabric8.kubernetes.api.model.batch.v1.Job j) pods.add(j.getSpec().getTemplate().getSpec());
+      if (m instanceof io.fabric8.kubernetes.api.model.Pod p) pods.add(p.getSpec());
+    }
+    java.util.Set<String> referenced = new java.util.TreeSet<>();
+    for (PodSpec spec : pods) {
+      for (var v : spec.getVolumes() == null ? List.<io.fabric8.kubernetes.api.model.Volume>of() : spec.getVolumes()) {
+        if (v.getSecret() != null) referenced.add(v.getSecret().getSecretName());
+      }
+      List<Container> all = new ArrayList<>(spec.getContainers());
+      if (spec.getInitContainers() != null) all.addAll(spec.getInitContainers());
+      for (Container c : all) {
+        for (var e : c.getEnv() == null ? List.<io.fabric8.kubernetes.api.model.EnvVar>of() : c.getEnv()) {
+          if (e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null) {
+            referenced.add(e.getValueFrom().getSecretKeyRef().getName());
+          }
+        }
+      }
+    }
+    assertTrue(referenced.size() >= 3, "the pods reference Secrets: " + referenced);
+    for (String secret : referenced) {
+      assertTrue(made.contains(secret) || named.contains(secret),
+          values + ": Secret " + secret + " is neither made by a Certificate " + made + " nor named in the values");
+    }
+  }
+
+  private static void collectStrings(Object o, java.util.Set<String> out) {
+    if (o instanceof Map<?, ?> m) m.values().forEach(v -> collectStrings(v, out));
+    else if (o instanceof Collection<?> c) c.forEach(v -> collectStrings(v, out));
+    else if (o instanceof String s) out.add(s);
+  }
+
   @Test
   void missingRequiredValue_failsWithItsName() {
     Exception e = assertThrows(Exception.class, () -> template().call());
