@@ -199,23 +199,32 @@ public final class TpmkmsCommand implements Callable<Integer> {
         return build(console, platform, Set.of(name), secondOf(args, name));
     }
 
-    /** The argument after the group's name when it is a word (not an option); {@code null} otherwise. */
+    /**
+     * The word after the group's name when it is one (not an option); {@code null} otherwise. The group is
+     * the word {@link #subcommandOf} finds, so a root option's value spelled like the group
+     * ({@code --address keys keys list}) is not taken for it.
+     */
     static String secondOf(String[] args, String group) {
-        for (int i = 0; i < args.length - 1; i++) {
-            if (args[i].equals(group)) {
-                String next = args[i + 1];
-                return next.startsWith("-") ? null : next;
-            }
+        int i = subcommandIndex(args);
+        if (i < 0 || i + 1 >= args.length || !args[i].equals(group)) {
+            return null;
         }
-        return null;
+        String next = args[i + 1];
+        return next.startsWith("-") ? null : next;
     }
 
     /** The first argument that is neither a root option nor its value; {@code null} when there is none. */
     static String subcommandOf(String[] args) {
+        int i = subcommandIndex(args);
+        return i < 0 ? null : args[i];
+    }
+
+    /** The index of {@link #subcommandOf}'s word; -1 when there is none. */
+    private static int subcommandIndex(String[] args) {
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--")) {
-                return i + 1 < args.length ? args[i + 1] : null;
+                return i + 1 < args.length ? i + 1 : -1;
             }
             if (a.startsWith("-")) {
                 if (OPTIONS_WITH_VALUE.contains(a)) {
@@ -223,9 +232,9 @@ public final class TpmkmsCommand implements Callable<Integer> {
                 }
                 continue;
             }
-            return a;
+            return i;
         }
-        return null;
+        return -1;
     }
 
     /**

@@ -34,6 +34,17 @@ class SubcommandRegistrationTest {
     }
 
     @Test
+    void secondOf_isTheWordAfterTheGroup_notAfterARootOptionValueSpelledLikeIt() {
+        assertEquals("list", TpmkmsCommand.secondOf(new String[] {"keys", "list"}, "keys"));
+        assertEquals("verify", TpmkmsCommand.secondOf(new String[] {"--address", "keys", "keys", "verify"}, "keys"));
+        assertEquals("verify", TpmkmsCommand.secondOf(
+                new String[] {"--address", "audit", "audit", "verify"}, "audit"));
+        assertNull(TpmkmsCommand.secondOf(new String[] {"keys", "--help"}, "keys"));
+        assertNull(TpmkmsCommand.secondOf(new String[] {"keys"}, "keys"));
+        assertNull(TpmkmsCommand.secondOf(new String[] {"encrypt", "keys"}, "keys"));
+    }
+
+    @Test
     void commandLineForArgs_registersOnlyTheNamedSubcommand() {
         CommandLine line = TpmkmsCommand.commandLine(console(), Platform.system(),
                 new String[] {"--json", "keys", "list"});

@@ -26,7 +26,8 @@ import java.util.List;
 
 /**
  * The training run of the CLI's class-data sharing archive (ADR 0018): the {@code tpmkms} wrapper runs
- * it once with {@code -XX:ArchiveClassesAtExit} when the archive is missing or older than the jar, and
+ * it once with {@code -XX:DumpLoadedClassList}, then {@code -Xshare:dump}s those classes into a static archive
+ * when the archive is missing or older than the jar, and
  * every later run maps the classes loaded here instead of reading, parsing and verifying them.
  *
  * <p>It loads what a typical command loads: picocli's model of common commands, every request and
