@@ -91,12 +91,7 @@ public final class RootFs {
     } else {
       for (String arg : command) argv.add(arg.startsWith("/") ? path(arg) : arg);
     }
-    ProcessBuilder builder = new ProcessBuilder(argv)
-        .redirectErrorStream(true)
-        .redirectOutput(log.toFile())
-        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-    builder.environment().clear();
-    builder.environment().putAll(env);
+    ProcessBuilder builder = builder(argv, env, log);
     if (chroot) {
       // the host's sh and mount run first, then unshare --root: the image's PATH works for both
       builder.environment().putIfAbsent("PATH", "/usr/bin:/bin");
@@ -135,13 +130,19 @@ public final class RootFs {
     List<String> argv = new ArrayList<>(List.of(UNSHARE, "-m", "/bin/sh", "-c", script.toString(), "sh",
         root.toString(), workDir));
     argv.addAll(command);
+    ProcessBuilder builder = builder(argv, env, log);
+    builder.environment().putIfAbsent("PATH", "/usr/bin:/bin");
+    return builder;
+  }
+
+  /** {@code argv} with exactly {@code env}, no input, output (and errors) to {@code log}. */
+  private static ProcessBuilder builder(List<String> argv, Map<String, String> env, Path log) {
     ProcessBuilder builder = new ProcessBuilder(argv)
         .redirectErrorStream(true)
         .redirectOutput(log.toFile())
         .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
     builder.environment().clear();
     builder.environment().putAll(env);
-    builder.environment().putIfAbsent("PATH", "/usr/bin:/bin");
     return builder;
   }
 
