@@ -67,6 +67,10 @@ class ChartEnvTest {
     assertFalse(key.reads("TPMKMS_POLICY_RELOAD_INTERVAL"), "the policy service's setting, not the key service's");
     assertFalse(services.get("audit-service").reads("TPMKMS_AUDIT_FORWARD_TO"), "the audit service forwards nothing");
     assertTrue(key.properties.get("tpmkms.data-dir").required());
+    // fixed when the service was built: a variable for it would change nothing in the container
+    assertTrue(key.fixedAtBuild("quarkus.datasource.db-kind"), key.buildTime.keySet().toString());
+    assertFalse(key.reads("QUARKUS_DATASOURCE_DB_KIND"));
+    assertFalse(key.fixedAtBuild("quarkus.datasource.jdbc.url"));
   }
 
   @ParameterizedTest

@@ -190,8 +190,15 @@ class ChartRenderTest {
         }
       }
     }
-    String yaml = new Helm(copy).template().withName("rel").withNamespace("ns").withKubeVersion(KUBE)
-        .withValuesFile(values).call();
+    String yaml;
+    try {
+      yaml = new Helm(copy).template().withName("rel").withNamespace("ns").withKubeVersion(KUBE)
+          .withValuesFile(values).call();
+    } finally {
+      try (Stream<Path> files = Files.walk(copy)) {
+        for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+      }
+    }
     List<HasMetadata> objects = new ArrayList<>();
     for (String doc : yaml.split("(?m)^---\\s*$")) {
       if (doc.lines().allMatch(l -> l.isBlank() || l.startsWith("#"))) continue;

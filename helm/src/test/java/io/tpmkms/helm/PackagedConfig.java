@@ -40,6 +40,12 @@ final class PackagedConfig {
 
   final String service;
   final Map<String, Property> properties = new TreeMap<>();
+  /**
+   * Properties of build-time roots ({@code @ConfigRoot(phase = BUILD_TIME | BUILD_AND_RUN_TIME_FIXED)}):
+   * fixed when the application was built, so a variable for one changes nothing in a container.
+   */
+  final Map<String, Property> buildTime = new TreeMap<>();
+  private Map<String, Property> walking = properties;
   /** application.properties without profile-specific entries. */
   final Map<String, String> applicationProperties = new TreeMap<>();
   /** Environment variables named in ${...} of application.properties, with their default (null: none). */
@@ -77,7 +83,11 @@ final class PackagedConfig {
         if (!type.isInterface() || mapping == null) continue;
         String prefix = (String) attribute(mapping, "prefix");
         String naming = String.valueOf(attribute(mapping, "namingStrategy"));
+        Annotation root = annotation(type, "io.quarkus.runtime.annotations.ConfigRoot");
+        boolean fixedAtBuild = root != null && !((Enum<?>) attribute(root, "phase")).name().equals("RUN_TIME");
+        c.walking = fixedAtBuild ? c.buildTime : c.properties;
         c.walk(type, prefix, naming, false, name, 0);
+        c.walking = c.properties;
       }
       try (InputStream in = loader.getResourceAsStream("application.properties")) {
         if (in == null) throw new IllegalStateException("no application.properties in " + app);
@@ -112,7 +122,7 @@ final class PackagedConfig {
   /** The property an environment variable sets in this service, if it sets any. */
   Optional<String> propertyOf(String env) {
     for (String key : applicationProperties.keySet()) {
-      if (envName(key).equals(env)) return Optional.of(key);
+      if (envName(key).equals(env) && !fixedAtBuild(key)) return Optional.of(key);
     }
     for (Property p : properties.values()) {
       if (envPattern(p.name()).matcher(env).matches()) return Optional.of(p.name());
@@ -129,6 +139,14 @@ final class PackagedConfig {
       r.append(Pattern.quote(envName(parts[i])));
     }
     return Pattern.compile(r.toString());
+  }
+
+  /** Whether the property belongs to a build-time root (a runtime value of it is ignored). */
+  boolean fixedAtBuild(String property) {
+    for (Property p : buildTime.values()) {
+      if (Pattern.matches(Pattern.quote(p.name()).replace("*", "\\E[^.]+\\Q"), property)) return true;
+    }
+    return false;
   }
 
   /** Whether the service reads this environment variable (as a property, or named in application.properties). */
@@ -182,7 +200,7 @@ final class PackagedConfig {
     } else if (isGroup(raw)) {
       walk(raw, name, naming, optional, root, depth + 1);
     } else {
-      properties.put(name, new Property(name, t, !optional && !hasDefault, root));
+      walking.put(name, new Property(name, t, !optional && !hasDefault, root));
     }
   }
 

@@ -56,7 +56,8 @@ public final class ImageBuilder {
     Path swtpm = options.swtpmBinary();
     if (options.swtpm() && !Files.isExecutable(swtpm)) {
       throw new IOException(swtpm + " is missing: the tpmkms/swtpm image packs the host's swtpm. Install it"
-          + " (apt-get install swtpm) or build without that image: -Dimages.swtpm=false");
+          + " (apt-get install swtpm swtpm-tools: swtpm_ioctl is its probe) or build without that image:"
+          + " -Dimages.swtpm=false");
     }
     Files.createDirectories(options.output());
     Files.createDirectories(options.work());

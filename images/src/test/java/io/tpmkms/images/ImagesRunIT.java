@@ -32,7 +32,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * does). The CLI prints its version and help; each service, with its embedded PostgreSQL (no
  * database URL given) and tokens off, answers SERVING on its gRPC port and on its probe port.
  */
-class ImagesRunIT {
+public class ImagesRunIT {
   static final int START_SECONDS = 30;
   private static Path work;
 
@@ -119,7 +119,7 @@ class ImagesRunIT {
   }
 
   /** The status a health check answers, or null while nothing listens. */
-  static ServingStatus health(int port, String service) throws InterruptedException {
+  public static ServingStatus health(int port, String service) throws InterruptedException {
     ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     try {
       return HealthGrpc.newBlockingStub(channel)

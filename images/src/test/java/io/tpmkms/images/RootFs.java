@@ -107,13 +107,14 @@ public final class RootFs {
 
   /**
    * As {@link #command(List, String, Map, Path)}, chrooted, with {@code mounts} bound into the root in
-   * the private mount namespace (read-only where asked) and as {@code uid}:{@code gid}: a container of a
-   * pod with its volumes. Needs root ({@link #chroot}).
+   * the private mount namespace (read-only where asked), the root itself read-only when
+   * {@code readOnlyRoot}, and as {@code uid}:{@code gid}: a container of a pod with its volumes. Needs
+   * root ({@link #chroot}).
    */
   public ProcessBuilder command(List<String> command, String workDir, Map<String, String> env, Path log,
-      List<Mount> mounts, long uid, long gid) throws IOException {
+      List<Mount> mounts, long uid, long gid, boolean readOnlyRoot) throws IOException {
     if (!chroot) throw new IllegalStateException("volumes need the chroot (run as root with " + UNSHARE + ")");
-    StringBuilder script = new StringBuilder("mount --rbind /dev \"$1/dev\" && mount -t proc proc \"$1/proc\"");
+    // mount points first: a read-only root takes no new directory
     for (Mount m : mounts) {
       Path point = root.resolve(m.target().substring(1));
       if (Files.isDirectory(m.source())) {
@@ -122,6 +123,12 @@ public final class RootFs {
         Files.createDirectories(point.getParent());
         Files.createFile(point);
       }
+    }
+    StringBuilder script = new StringBuilder();
+    if (readOnlyRoot) script.append("mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && ");
+    script.append("mount --rbind /dev \"$1/dev\" && mount -t proc proc \"$1/proc\"");
+    for (Mount m : mounts) {
+      Path point = root.resolve(m.target().substring(1));
       script.append(" && mount --bind ").append(quote(m.source().toString())).append(' ').append(quote(point.toString()));
       if (m.readOnly()) script.append(" && mount -o remount,bind,ro ").append(quote(point.toString()));
     }

@@ -61,7 +61,7 @@ class SwtpmImageIT {
         assertFalse(java.util.Arrays.equals(first, second), "two GetRandom answers differ");
       }
       assertTrue(process.isAlive(), "swtpm still runs");
-      // the chart's startup and liveness probe: swtpm_ioctl asks the control socket for swtpm's capabilities
+      // the chart's startup and liveness probe: swtpm_ioctl -g (swtpm's configuration flags) over the control socket
       Path probeLog = work.resolve("swtpm-probe.log");
       Process probe = root.command(List.of("/usr/bin/swtpm_ioctl", "--unix",
           "/run/swtpm/ctrl.sock", "-g"), "/", ImagesRunIT.imageEnv(config), probeLog).start();

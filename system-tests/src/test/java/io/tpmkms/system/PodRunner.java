@@ -13,13 +13,9 @@ import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Probe;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeMount;
-import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.health.v1.HealthGrpc;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.tpmkms.images.Images;
+import io.tpmkms.images.ImagesRunIT;
 import io.tpmkms.images.OciImage;
 import io.tpmkms.images.RootFs;
 import java.io.IOException;
@@ -75,8 +71,7 @@ final class PodRunner implements AutoCloseable {
    * volumeClaimTemplates) by volume name, {@code ports} the container ports to move.
    */
   Pod prepare(String name, PodSpec spec, List<String> claims, Map<Integer, Integer> ports) throws Exception {
-    long fsGroup = spec.getSecurityContext() != null && spec.getSecurityContext().getFsGroup() != null
-        ? spec.getSecurityContext().getFsGroup() : 0;
+    long fsGroup = fsGroup(spec);
     Map<String, Path> volumes = new LinkedHashMap<>();
     Path base = Files.createDirectories(work.resolve("pods").resolve(name));
     List<Volume> all = spec.getVolumes() == null ? List.of() : spec.getVolumes();
@@ -124,6 +119,8 @@ final class PodRunner implements AutoCloseable {
       String s = e.asText();
       env.put(s.substring(0, s.indexOf('=')), s.substring(s.indexOf('=') + 1));
     });
+    // $(VAR) refers to variables the container spec defines before it, not to the image's
+    Map<String, String> defined = new LinkedHashMap<>();
     for (EnvVar e : c.getEnv() == null ? List.<EnvVar>of() : c.getEnv()) {
       String value;
       if (e.getValueFrom() != null) {
@@ -135,9 +132,11 @@ final class PodRunner implements AutoCloseable {
         assertNotNull(v, e.getName() + " names key " + ref.getKey() + " of Secret " + ref.getName() + ", which it lacks");
         value = new String(v, StandardCharsets.UTF_8);
       } else {
-        value = expand(e.getValue() == null ? "" : e.getValue(), env);
+        value = expand(e.getValue() == null ? "" : e.getValue(), defined);
       }
-      env.put(e.getName(), movePorts(e.getName(), value, pod.ports()));
+      value = movePorts(e.getName(), value, pod.ports());
+      defined.put(e.getName(), value);
+      env.put(e.getName(), value);
     }
     List<String> command = new ArrayList<>();
     if (c.getCommand() != null && !c.getCommand().isEmpty()) {
@@ -150,13 +149,24 @@ final class PodRunner implements AutoCloseable {
     } else if (c.getCommand() == null || c.getCommand().isEmpty()) {
       config.path("Cmd").forEach(a -> command.add(a.asText()));
     }
-    command.replaceAll(a -> expand(a, env));
+    command.replaceAll(a -> expand(a, defined));
 
     List<RootFs.Mount> mounts = new ArrayList<>();
     mounts.add(new RootFs.Mount(hosts, "/etc/hosts", true));
     for (VolumeMount vm : c.getVolumeMounts() == null ? List.<VolumeMount>of() : c.getVolumeMounts()) {
       Path dir = pod.volumes().get(vm.getName());
       assertNotNull(dir, pod.name() + "/" + c.getName() + " mounts volume " + vm.getName() + ", which the pod lacks");
+      assertTrue(vm.getSubPathExpr() == null, "subPathExpr is not supported here: " + vm);
+      if (vm.getSubPath() != null && !vm.getSubPath().isEmpty()) {
+        // the kubelet makes a missing subPath directory, owned like the volume
+        Path sub = dir.resolve(vm.getSubPath()).normalize();
+        assertTrue(sub.startsWith(dir), "subPath outside its volume: " + vm.getSubPath());
+        if (!Files.exists(sub)) {
+          Files.createDirectories(sub);
+          ownedBy(sub, fsGroup(pod.spec()));
+        }
+        dir = sub;
+      }
       mounts.add(new RootFs.Mount(dir, vm.getMountPath(), Boolean.TRUE.equals(vm.getReadOnly())));
     }
     var sc = c.getSecurityContext();
@@ -168,7 +178,8 @@ final class PodRunner implements AutoCloseable {
     if (workDir.isEmpty()) workDir = "/";
     Path log = Files.createDirectories(work.resolve("logs")).resolve(pod.name() + "-" + c.getName() + ".log");
     Files.deleteIfExists(log);
-    Process p = root.command(command, workDir, env, log, mounts, uid, gid == null ? uid : gid).start();
+    boolean readOnlyRoot = sc != null && Boolean.TRUE.equals(sc.getReadOnlyRootFilesystem());
+    Process p = root.command(command, workDir, env, log, mounts, uid, gid == null ? uid : gid, readOnlyRoot).start();
     Running r = new Running(pod.name(), c.getName(), p, root, log);
     running.add(r);
     return r;
@@ -178,7 +189,9 @@ final class PodRunner implements AutoCloseable {
   int runToEnd(Pod pod, Container c, int timeoutSeconds) throws Exception {
     Running r = start(pod, c);
     if (!r.process().waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-      r.root().stop(r.process(), 5);
+      // this container only: others of the same image (a sidecar its probe checks) keep running
+      r.process().descendants().forEach(ProcessHandle::destroyForcibly);
+      r.process().destroyForcibly();
       fail(pod.name() + "/" + c.getName() + " did not end within " + timeoutSeconds + " s:\n" + RootFs.tail(r.log(), 40));
     }
     return r.process().exitValue();
@@ -199,7 +212,7 @@ final class PodRunner implements AutoCloseable {
       }
       if (probe.getGrpc() != null) {
         int port = pod.ports().getOrDefault(probe.getGrpc().getPort(), probe.getGrpc().getPort());
-        ServingStatus s = health(port, probe.getGrpc().getService() == null ? "" : probe.getGrpc().getService());
+        ServingStatus s = ImagesRunIT.health(port, probe.getGrpc().getService() == null ? "" : probe.getGrpc().getService());
         if (s == ServingStatus.SERVING) return;
         last = String.valueOf(s);
       } else if (probe.getExec() != null) {
@@ -213,19 +226,6 @@ final class PodRunner implements AutoCloseable {
       Thread.sleep(Math.min(1000, period * 1000L));
     }
     fail(pod.name() + "/" + c.getName() + ": startup probe did not pass (" + last + "):\n" + RootFs.tail(r.log(), 60));
-  }
-
-  /** A gRPC health answer on the loopback port, or null while nothing answers. */
-  static ServingStatus health(int port, String service) throws InterruptedException {
-    ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
-    try {
-      return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
-          .check(HealthCheckRequest.newBuilder().setService(service).build()).getStatus();
-    } catch (StatusRuntimeException notYet) {
-      return null;
-    } finally {
-      channel.shutdownNow().awaitTermination(2, TimeUnit.SECONDS);
-    }
   }
 
   private RootFs root(String image) throws Exception {
@@ -243,6 +243,11 @@ final class PodRunner implements AutoCloseable {
 
   private JsonNode imageConfig(String image) {
     return configs.get(image);
+  }
+
+  private static long fsGroup(PodSpec spec) {
+    return spec.getSecurityContext() != null && spec.getSecurityContext().getFsGroup() != null
+        ? spec.getSecurityContext().getFsGroup() : 0;
   }
 
   /** Kubernetes' $(VAR) expansion: defined variables are replaced, others left as written. */
