@@ -70,8 +70,9 @@ final class JavaRuntime {
     return runtime;
   }
 
+  /** Deletes {@code dir} and everything below it (a symbolic link itself, not what it points to). */
   static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) return;
+    if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
     Files.walkFileTree(dir, new SimpleFileVisitor<>() {
       @Override
       public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
@@ -81,6 +82,7 @@ final class JavaRuntime {
 
       @Override
       public FileVisitResult postVisitDirectory(Path d, IOException ex) throws IOException {
+        if (ex != null) throw ex;
         Files.delete(d);
         return FileVisitResult.CONTINUE;
       }
