@@ -58,12 +58,22 @@ class HealthCommandTest {
       o.onCompleted();
     }
 
+    /** The fake's "cipher": the bytes in reverse order (its own inverse). */
+    private static byte[] reversed(com.google.protobuf.ByteString in) {
+      byte[] b = in.toByteArray();
+      for (int i = 0; i < b.length / 2; i++) {
+        byte t = b[i];
+        b[i] = b[b.length - 1 - i];
+        b[b.length - 1 - i] = t;
+      }
+      return b;
+    }
+
     @Override
     public void encrypt(io.tpmkms.proto.key.v1.EncryptRequest r,
         io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.EncryptResponse> o) {
       calls.add("encrypt " + r.getKey());
-      byte[] b = r.getPlaintext().toByteArray();
-      for (int i = 0; i < b.length / 2; i++) { byte t = b[i]; b[i] = b[b.length - 1 - i]; b[b.length - 1 - i] = t; }
+      byte[] b = reversed(r.getPlaintext());
       o.onNext(io.tpmkms.proto.key.v1.EncryptResponse.newBuilder()
           .setCiphertext(com.google.protobuf.ByteString.copyFrom(b)).build());
       o.onCompleted();
@@ -73,8 +83,7 @@ class HealthCommandTest {
     public void decrypt(io.tpmkms.proto.key.v1.DecryptRequest r,
         io.grpc.stub.StreamObserver<io.tpmkms.proto.key.v1.DecryptResponse> o) {
       calls.add("decrypt " + r.getKey());
-      byte[] b = r.getCiphertext().toByteArray();
-      for (int i = 0; i < b.length / 2; i++) { byte t = b[i]; b[i] = b[b.length - 1 - i]; b[b.length - 1 - i] = t; }
+      byte[] b = reversed(r.getCiphertext());
       if (lie) b[0] ^= 1;
       o.onNext(io.tpmkms.proto.key.v1.DecryptResponse.newBuilder()
           .setPlaintext(com.google.protobuf.ByteString.copyFrom(b)).build());
