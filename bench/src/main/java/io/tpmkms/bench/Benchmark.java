@@ -27,11 +27,24 @@ public final class Benchmark {
     record Options(Path serviceJar, Duration warmup, Duration window, List<Integer> threads, int channels,
                    Path report, Duration startTimeout, List<String> workloads) {
 
-        /** The workloads of a default run, in order; {@code grpc-random} is an optional diagnostic. */
+        /**
+         * The workloads of a default run, in order; {@code grpc-random} is an optional diagnostic. The
+         * {@code -java} ones run against a second key service started with the native provider off
+         * ({@code TPMKMS_CRYPTO_PROVIDER=java}): the same calls on the Java path.
+         */
         static final List<String> DEFAULT_WORKLOADS =
-                List.of("grpc-empty", "grpc-encrypt", "grpc-sign", "local-aes-gcm", "local-ecdsa");
-        static final List<String> ALL_WORKLOADS =
-                List.of("grpc-empty", "grpc-random", "grpc-encrypt", "grpc-sign", "local-aes-gcm", "local-ecdsa");
+                List.of("grpc-empty", "grpc-encrypt", "grpc-sign", "grpc-sign-rsa",
+                        "local-aes-gcm", "local-aes-gcm-native",
+                        "local-ecdsa", "local-ecdsa-bc", "local-ecdsa-native",
+                        "local-rsa", "local-rsa-bc", "local-rsa-native",
+                        "grpc-sign-java", "grpc-sign-rsa-java");
+        static final List<String> ALL_WORKLOADS;
+
+        static {
+            List<String> all = new ArrayList<>(DEFAULT_WORKLOADS);
+            all.add(1, "grpc-random");
+            ALL_WORKLOADS = List.copyOf(all);
+        }
 
         static Options defaults() {
             return new Options(Path.of("key-service/target/quarkus-app/quarkus-run.jar"),
@@ -199,32 +212,62 @@ public final class Benchmark {
                 java.util.Map.of("TPMKMS_AUDIT_ENABLED", "false"));
              GrpcWorkloads grpc = new GrpcWorkloads(service.target(), options.channels())) {
             progress.println("tpmkms-bench: key service pid " + service.pid() + " SERVING on " + service.target());
-            boolean ok = false;
-            try {
-                measure(options, grpc, runner, results, progress);
-                ok = results.stream().allMatch(m -> m.errors() == 0);
-            } finally {
-                if (!ok) {
-                    System.err.println("tpmkms-bench: failed; key service " + (service.isAlive() ? "running" : "exited")
-                            + "; its log (tail):\n" + service.logTail(30));
-                }
+            measureOn(service, options, grpc, runner, results, progress,
+                    options.workloads().stream().filter(w -> !w.endsWith("-java")).toList());
+        }
+        List<String> onJava = options.workloads().stream().filter(w -> w.endsWith("-java")).toList();
+        if (!onJava.isEmpty() && results.stream().allMatch(m -> m.errors() == 0)) {
+            progress.println("tpmkms-bench: starting a second key service with TPMKMS_CRYPTO_PROVIDER=java");
+            try (ServiceProcess service = ServiceProcess.start(options.serviceJar(), options.startTimeout(),
+                    java.util.Map.of("TPMKMS_AUDIT_ENABLED", "false", "TPMKMS_CRYPTO_PROVIDER", "java"));
+                 GrpcWorkloads grpc = new GrpcWorkloads(service.target(), options.channels())) {
+                progress.println("tpmkms-bench: key service (Java providers) pid " + service.pid() + " SERVING on "
+                        + service.target());
+                measureOn(service, options, grpc, runner, results, progress, onJava);
             }
         }
         return report(options, machine, results, loadAtStart, progress);
     }
 
+    private static void measureOn(ServiceProcess service, Options options, GrpcWorkloads grpc, LoadRunner runner,
+                                  List<Measurement> results, java.io.PrintStream progress, List<String> ids)
+            throws Exception {
+        boolean ok = false;
+        try {
+            measure(options, grpc, runner, results, progress, ids);
+            ok = results.stream().allMatch(m -> m.errors() == 0);
+        } finally {
+            if (!ok) {
+                System.err.println("tpmkms-bench: failed; key service " + (service.isAlive() ? "running" : "exited")
+                        + "; its log (tail):\n" + service.logTail(30));
+            }
+        }
+    }
+
     private static void measure(Options options, GrpcWorkloads grpc, LoadRunner runner, List<Measurement> results,
-                                java.io.PrintStream progress) throws Exception {
+                                java.io.PrintStream progress, List<String> ids) throws Exception {
         grpc.prepare();
         List<Workload> workloads = new ArrayList<>();
-        for (String id : options.workloads()) {
+        InProcessWorkloads.Jca conscrypt = null;
+        for (String id : ids) {
+            if (id.endsWith("-native") && conscrypt == null) conscrypt = InProcessWorkloads.Jca.conscrypt();
             workloads.add(switch (id) {
                 case "grpc-empty" -> grpc.emptyCall();
                 case "grpc-random" -> grpc.generateRandom();
                 case "grpc-encrypt" -> grpc.encrypt();
                 case "grpc-sign" -> grpc.sign();
+                case "grpc-sign-rsa" -> grpc.signRsa();
+                case "grpc-sign-java" -> grpc.sign(id, "gRPC Sign ECDSA P-256 (SHA-256), 1 KiB, Java providers", false);
+                case "grpc-sign-rsa-java" ->
+                        grpc.sign(id, "gRPC Sign RSA-2048 PKCS#1 (SHA-256), 1 KiB, Java providers", true);
                 case "local-aes-gcm" -> InProcessWorkloads.aesGcm();
+                case "local-aes-gcm-native" -> InProcessWorkloads.aesGcm(conscrypt);
                 case "local-ecdsa" -> InProcessWorkloads.ecdsaP256();
+                case "local-ecdsa-bc" -> InProcessWorkloads.sign(InProcessWorkloads.Jca.BOUNCY_CASTLE, false);
+                case "local-ecdsa-native" -> InProcessWorkloads.sign(conscrypt, false);
+                case "local-rsa" -> InProcessWorkloads.sign(InProcessWorkloads.Jca.JDK, true);
+                case "local-rsa-bc" -> InProcessWorkloads.sign(InProcessWorkloads.Jca.BOUNCY_CASTLE, true);
+                case "local-rsa-native" -> InProcessWorkloads.sign(conscrypt, true);
                 default -> throw new IllegalArgumentException("unknown workload " + id);
             });
         }
@@ -258,6 +301,8 @@ public final class Benchmark {
                 options.threads(), List.copyOf(results), loadAtStart, MachineInfo.loadAverage());
         progress.println();
         progress.print(report.table());
+        progress.println();
+        progress.print(report.providerTable());
         progress.println();
         progress.println(report.verdict());
         progress.println(report.otherRatios());

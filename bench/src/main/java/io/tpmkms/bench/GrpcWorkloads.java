@@ -47,6 +47,7 @@ final class GrpcWorkloads implements AutoCloseable {
 
     static final String AES_KEY = "bench/aes";
     static final String EC_KEY = "bench/ec";
+    static final String RSA_KEY = "bench/rsa";
     static final int PAYLOAD_BYTES = 1024;
     static final int AAD_BYTES = 16;
     /** 0x01 | uint32 version | nonce(12) | ciphertext | tag(16), see key_service.proto. */
@@ -56,6 +57,7 @@ final class GrpcWorkloads implements AutoCloseable {
 
     private final ManagedChannel[] channels;
     private PublicKey ecPublicKey;
+    private PublicKey rsaPublicKey;
 
     GrpcWorkloads(String target, int channelCount) {
         this(target, channelCount, InsecureChannelCredentials.create());
@@ -87,6 +89,8 @@ final class GrpcWorkloads implements AutoCloseable {
         if (create) createKeys(keys);
         String pem = keys(channels[0]).getPublicKey(GetPublicKeyRequest.newBuilder().setKey(EC_KEY).build()).getPem();
         ecPublicKey = parsePem(pem);
+        rsaPublicKey = parsePem(keys(channels[0]).getPublicKey(GetPublicKeyRequest.newBuilder().setKey(RSA_KEY).build())
+                .getPem(), "RSA");
         for (ManagedChannel c : channels) {
             health(c).check(HealthCheckRequest.getDefaultInstance());
         }
@@ -101,6 +105,11 @@ final class GrpcWorkloads implements AutoCloseable {
         keys.createKey(CreateKeyRequest.newBuilder()
                 .setNamespace("bench").setName("ec")
                 .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.EC_SIGN_P256_SHA256)
+                .setProtectionLevel(ProtectionLevel.SOFTWARE)
+                .build());
+        keys.createKey(CreateKeyRequest.newBuilder()
+                .setNamespace("bench").setName("rsa")
+                .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.RSA_SIGN_PKCS1_2048_SHA256)
                 .setProtectionLevel(ProtectionLevel.SOFTWARE)
                 .build());
     }
@@ -187,22 +196,33 @@ final class GrpcWorkloads implements AutoCloseable {
     }
 
     Workload sign() {
+        return sign("grpc-sign", "gRPC Sign ECDSA P-256 (SHA-256), 1 KiB", false);
+    }
+
+    /** Sign with {@code bench/rsa} (RSA-2048 PKCS#1 v1.5, SHA-256), 1 KiB. */
+    Workload signRsa() {
+        return sign("grpc-sign-rsa", "gRPC Sign RSA-2048 PKCS#1 (SHA-256), 1 KiB", true);
+    }
+
+    /** A sign workload under another id and description (the same calls against another service). */
+    Workload sign(String id, String description, boolean rsa) {
+        String keyName = rsa ? RSA_KEY : EC_KEY;
         return new Workload() {
             @Override
             public String id() {
-                return "grpc-sign";
+                return id;
             }
 
             @Override
             public String description() {
-                return "gRPC Sign ECDSA P-256 (SHA-256), 1 KiB";
+                return description;
             }
 
             @Override
             public Operation newOperation(int thread, int threads) {
                 ManagedChannel channel = channelFor(thread, threads);
                 byte[] data = random(new SecureRandom(), PAYLOAD_BYTES);
-                SignRequest request = SignRequest.newBuilder().setKey(EC_KEY).setData(ByteString.copyFrom(data)).build();
+                SignRequest request = SignRequest.newBuilder().setKey(keyName).setData(ByteString.copyFrom(data)).build();
                 return new Operation() {
                     private SignResponse last;
 
@@ -210,8 +230,9 @@ final class GrpcWorkloads implements AutoCloseable {
                     public void run() {
                         SignResponse r = keys(channel).sign(request);
                         int n = r.getSignature().size();
-                        // DER SEQUENCE of two INTEGERs of at most 33 bytes each.
-                        if (n < 8 || n > 72 || r.getSignature().byteAt(0) != 0x30 || r.getVersion() != 1) {
+                        // RSA-2048: 256 bytes; ECDSA: a DER SEQUENCE of two INTEGERs of at most 33 bytes each.
+                        boolean shape = rsa ? n == 256 : n >= 8 && n <= 72 && r.getSignature().byteAt(0) == 0x30;
+                        if (!shape || r.getVersion() != 1) {
                             throw new IllegalStateException("unexpected Sign answer: " + n + " bytes, version " + r.getVersion());
                         }
                         last = r;
@@ -222,8 +243,8 @@ final class GrpcWorkloads implements AutoCloseable {
                         if (last == null) {
                             return;
                         }
-                        Signature v = Signature.getInstance("SHA256withECDSA");
-                        v.initVerify(ecPublicKey);
+                        Signature v = Signature.getInstance(rsa ? "SHA256withRSA" : "SHA256withECDSA");
+                        v.initVerify(rsa ? rsaPublicKey : ecPublicKey);
                         v.update(data);
                         if (!v.verify(last.getSignature().toByteArray())) {
                             throw new IllegalStateException("a benchmark signature does not verify with the key's public key");
@@ -286,8 +307,12 @@ final class GrpcWorkloads implements AutoCloseable {
     }
 
     static PublicKey parsePem(String pem) throws Exception {
+        return parsePem(pem, "EC");
+    }
+
+    static PublicKey parsePem(String pem, String type) throws Exception {
         String body = pem.replaceAll("-----(BEGIN|END) PUBLIC KEY-----", "").replaceAll("\\s", "");
-        return KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(Base64.getDecoder().decode(body)));
+        return KeyFactory.getInstance(type).generatePublic(new X509EncodedKeySpec(Base64.getDecoder().decode(body)));
     }
 
     @Override

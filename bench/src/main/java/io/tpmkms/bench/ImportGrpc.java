@@ -31,10 +31,8 @@ import java.security.interfaces.ECPrivateKey;
 import java.security.spec.ECPoint;
 import java.security.spec.ECPublicKeySpec;
 import java.security.spec.PKCS8EncodedKeySpec;
-import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import javax.crypto.Cipher;
@@ -227,8 +225,7 @@ final class ImportGrpc implements AutoCloseable {
     }
 
     static PublicKey parsePem(String pem, String type) throws Exception {
-        String body = pem.replaceAll("-----(BEGIN|END) PUBLIC KEY-----", "").replaceAll("\\s", "");
-        return KeyFactory.getInstance(type).generatePublic(new X509EncodedKeySpec(Base64.getDecoder().decode(body)));
+        return GrpcWorkloads.parsePem(pem, type);
     }
 
     private KeyServiceGrpc.KeyServiceBlockingStub keys() {

@@ -23,8 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class BenchmarkTest {
 
-    private static final Set<String> WORKLOADS =
-            Set.of("grpc-empty", "grpc-encrypt", "grpc-sign", "local-aes-gcm", "local-ecdsa");
+    private static final Set<String> WORKLOADS = Set.copyOf(Benchmark.Options.DEFAULT_WORKLOADS);
 
     @TempDir
     Path tmp;
@@ -53,6 +52,9 @@ class BenchmarkTest {
             assertTrue(m.p99Micros() >= m.p50Micros(), m.toString());
         }
         assertTrue(report.targetRatio().isPresent(), progress);
+        assertTrue(report.ratio("grpc-sign-rsa", "grpc-sign-rsa-java").isPresent(), progress);
+        assertTrue(report.verdict().contains("gRPC Sign RSA-2048") && !report.verdict().contains("not measured"),
+                report.verdict());
 
         String written = Files.readString(doc);
         assertTrue(written.contains("hand-written") && written.contains("tpm figures"), written);

@@ -25,6 +25,19 @@ public interface KmsConfig {
 
   Duplication duplication();
 
+  Crypto crypto();
+
+  /** Where SOFTWARE keys' EC and RSA operations run (ADR 0027). */
+  interface Crypto {
+    /**
+     * {@code auto}: BoringSSL through Conscrypt for each family that loads and passes its start-up
+     * self-test, Java providers otherwise; {@code java}: Java providers only (Bouncy Castle for ECDSA,
+     * the JDK for RSA).
+     */
+    @WithDefault("auto")
+    io.tpmkms.protection.AsymmetricCrypto.Mode provider();
+  }
+
   /** TPM duplication (ADR 0025; docs/import-export.md). */
   interface Duplication {
     /**

@@ -1,15 +1,12 @@
 package io.tpmkms.protection;
 
 import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
 import java.security.PublicKey;
-import java.security.Signature;
-import java.security.spec.X509EncodedKeySpec;
 
 /**
- * Verifies signatures against a public key with the JDK's own providers, so
- * verification never needs the backend (or the TPM) and is independent of the
- * code that signed.
+ * Verifies signatures against a public key in this process (on the providers
+ * {@link AsymmetricCrypto} chose), so verification never needs the backend (or
+ * the TPM).
  *
  * <p>Thread-safe; stateless.
  */
@@ -30,21 +27,9 @@ public final class SignatureVerifier {
     if (signature == null) return false;
     PublicKey pub = parsePublicKey(alg, publicKeyDer);
     try {
-      Signature s;
-      if (alg.isEc()) {
-        s = Signature.getInstance("NONEwithECDSA");
-        s.initVerify(pub);
-        s.update(digest);
-      } else if (alg.isPss()) {
-        return RsaPadding.verifyPssPrehashed((java.security.interfaces.RSAPublicKey) pub, digest, signature);
-      } else {
-        s = Signature.getInstance("NONEwithRSA");
-        s.initVerify(pub);
-        s.update(RsaPadding.digestInfo(alg, digest));
-      }
-      return s.verify(signature);
-    } catch (java.security.SignatureException | IllegalArgumentException e) {
-      return false;
+      return AsymmetricCrypto.current().verifyDigest(alg, pub, digest, signature);
+    } catch (java.security.InvalidKeyException e) {
+      throw new BackendException(BackendException.Kind.KEY_INVALID, "public key cannot be used", e);
     } catch (GeneralSecurityException e) {
       throw new BackendException(BackendException.Kind.INTERNAL, "verification failed to run", e);
     }
@@ -52,7 +37,7 @@ public final class SignatureVerifier {
 
   public static PublicKey parsePublicKey(KeyAlgorithm alg, byte[] der) {
     try {
-      return KeyFactory.getInstance(alg.isEc() ? "EC" : "RSA").generatePublic(new X509EncodedKeySpec(der));
+      return AsymmetricCrypto.current().publicKey(alg, der);
     } catch (GeneralSecurityException | RuntimeException e) {
       throw new BackendException(BackendException.Kind.KEY_INVALID, "public key cannot be parsed", e);
     }

@@ -6,6 +6,7 @@ import io.tpmkms.key.catalogue.KeyCatalogue;
 import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.platform.error.ServiceException;
 import io.tpmkms.key.error.KeyReason;
+import io.tpmkms.protection.AsymmetricCrypto;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyProtectionBackend;
@@ -45,6 +46,7 @@ public class BackendRegistry {
   private TpmConnection tpm;
 
   public BackendRegistry(KmsConfig config, KeyCatalogue catalogue) {
+    AsymmetricCrypto crypto = AsymmetricCrypto.install(config.crypto().provider());
     Path plainSeed = Path.of(config.backend().software().seedFile());
     var tpmConfig = config.backend().tpm();
     RootKeySource root;
@@ -63,7 +65,8 @@ public class BackendRegistry {
       }
       root = new FileRootKeySource(plainSeed);
     }
-    backends.put(ProtectionLevel.SOFTWARE, new SoftwareKeyProtectionBackend(root));
+    backends.put(ProtectionLevel.SOFTWARE,
+        new SoftwareKeyProtectionBackend(root, SoftwareKeyProtectionBackend.DEFAULT_CACHE_CAPACITY, crypto));
     this.defaultLevel = config.backend().defaultProtectionLevel()
         .orElse(tpm != null ? ProtectionLevel.TPM : ProtectionLevel.SOFTWARE);
     if (!backends.containsKey(defaultLevel)) {

@@ -7,7 +7,9 @@ import io.tpmkms.tls.CertificateReloader;
 import io.tpmkms.tls.ClientTls;
 import io.tpmkms.tls.ReloadingKeyManager;
 import io.tpmkms.tls.ReloadingTrustManager;
+import io.vertx.core.net.JdkSSLEngineOptions;
 import io.vertx.core.net.KeyCertOptions;
+import io.vertx.core.net.OpenSSLEngineOptions;
 import io.vertx.core.net.TrustOptions;
 import io.vertx.grpc.VertxServerBuilder;
 import jakarta.enterprise.event.Observes;
@@ -40,6 +42,8 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
   private final ReloadingKeyManager serverIdentity;
   private final ReloadingTrustManager clientCas;
   private final ClientTls client;
+  /** Whether the gRPC server's TLS runs on BoringSSL (netty-tcnative) rather than the JDK's JSSE. */
+  private final boolean openssl;
 
   public ServerTls(TlsConfig config,
       @ConfigProperty(name = "quarkus.grpc.server.host", defaultValue = "0.0.0.0") String grpcHost) {
@@ -72,7 +76,33 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
       }
     }
     this.client = clientTls(config);
-    if (serverIdentity != null) warmUp();
+    this.openssl = serverIdentity != null && useOpenssl(server.engine());
+    if (serverIdentity != null && !openssl) warmUp();
+  }
+
+  /**
+   * Whether the server runs BoringSSL: {@code auto} where netty-tcnative's library loads,
+   * {@code openssl} or fail, {@code jdk} never.
+   */
+  private static boolean useOpenssl(TlsConfig.Engine engine) {
+    if (engine == TlsConfig.Engine.JDK) return false;
+    boolean available;
+    Throwable why = null;
+    try {
+      available = OpenSSLEngineOptions.isAvailable() && OpenSSLEngineOptions.isAlpnAvailable();
+      if (!available) why = io.netty.handler.ssl.OpenSsl.unavailabilityCause();
+    } catch (Throwable e) {
+      available = false;
+      why = e;
+    }
+    if (!available && engine == TlsConfig.Engine.OPENSSL) {
+      throw new IllegalStateException("tpmkms.tls.server.engine=openssl but BoringSSL (netty-tcnative) does not "
+          + "load on this platform: " + why + "; use auto or jdk", why);
+    }
+    if (!available) {
+      LOG.warnf("TLS engine: BoringSSL (netty-tcnative) does not load here (%s); the JDK's JSSE serves TLS", why);
+    }
+    return available;
   }
 
   /**
@@ -111,6 +141,12 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
     return serverIdentity != null;
   }
 
+  /** "BoringSSL x (netty-tcnative)" or "JDK JSSE"; "plaintext" without TLS. */
+  public String engineName() {
+    if (serverIdentity == null) return "plaintext";
+    return openssl ? io.netty.handler.ssl.OpenSsl.versionString() + " (netty-tcnative)" : "JDK JSSE";
+  }
+
   /** How this service reaches the other tpmkms services. */
   public ClientTls client() {
     return client;
@@ -146,8 +182,8 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
   public void customize(GrpcServerConfiguration grpc, VertxServerBuilder builder) {
     if (serverIdentity == null) return;
     var c = serverIdentity.certificate();
-    LOG.infof("gRPC server: TLS (%s), certificate '%s' (serial %s, valid until %s), client certificates %s; "
-            + "files re-read every %s", String.join(", ", config.server().protocols()),
+    LOG.infof("gRPC server: TLS (%s, %s), certificate '%s' (serial %s, valid until %s), client certificates %s; "
+            + "files re-read every %s", String.join(", ", config.server().protocols()), engineName(),
         c.getSubjectX500Principal().getName(), c.getSerialNumber().toString(16), c.getNotAfter().toInstant(),
         switch (config.server().clientAuth()) {
           case REQUIRED -> "required";
@@ -155,6 +191,7 @@ public class ServerTls implements ServerBuilderCustomizer<VertxServerBuilder> {
           case OFF -> "not asked for";
         }, config.reloadInterval());
     builder.useSsl(options -> {
+      options.setSslEngineOptions(openssl ? new OpenSSLEngineOptions() : new JdkSSLEngineOptions());
       options.setKeyCertOptions(KeyCertOptions.wrap(serverIdentity));
       if (clientCas != null) {
         options.setTrustOptions(TrustOptions.wrap(clientCas));

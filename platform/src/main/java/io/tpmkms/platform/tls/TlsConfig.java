@@ -58,6 +58,21 @@ public interface TlsConfig {
     /** TLS versions offered: TLSv1.3 only unless TLSv1.2 is added here. */
     @WithDefault("TLSv1.3")
     List<String> protocols();
+
+    /**
+     * The TLS implementation of the gRPC server: {@code auto} BoringSSL (netty-tcnative) where its
+     * native library loads, the JDK's JSSE otherwise; {@code openssl} BoringSSL or refuse to start;
+     * {@code jdk} JSSE (ADR 0027).
+     */
+    @WithDefault("auto")
+    Engine engine();
+  }
+
+  /** Which TLS implementation the gRPC server runs. */
+  enum Engine {
+    AUTO,
+    OPENSSL,
+    JDK
   }
 
   interface Client {

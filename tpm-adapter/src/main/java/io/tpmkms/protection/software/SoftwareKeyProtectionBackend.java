@@ -1,5 +1,6 @@
 package io.tpmkms.protection.software;
 
+import io.tpmkms.protection.AsymmetricCrypto;
 import io.tpmkms.protection.BackendDescription;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
@@ -16,19 +17,11 @@ import io.tpmkms.protection.RsaPadding;
 import java.nio.charset.StandardCharsets;
 import java.security.DrbgParameters;
 import java.security.GeneralSecurityException;
-import java.security.KeyFactory;
 import java.security.KeyPair;
-import java.security.KeyPairGenerator;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
-import java.security.Signature;
-import java.security.interfaces.RSAPrivateCrtKey;
-import java.security.spec.ECGenParameterSpec;
-import java.security.spec.MGF1ParameterSpec;
-import java.security.spec.PKCS8EncodedKeySpec;
-import java.security.spec.RSAKeyGenParameterSpec;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.HexFormat;
@@ -37,22 +30,16 @@ import javax.crypto.Cipher;
 import javax.crypto.Mac;
 import javax.crypto.SecretKey;
 import javax.crypto.spec.GCMParameterSpec;
-import javax.crypto.spec.OAEPParameterSpec;
-import javax.crypto.spec.PSource;
 import javax.crypto.spec.SecretKeySpec;
-import org.bouncycastle.crypto.CryptoException;
 import org.bouncycastle.crypto.digests.SHA256Digest;
-import org.bouncycastle.crypto.engines.RSABlindedEngine;
 import org.bouncycastle.crypto.generators.HKDFBytesGenerator;
 import org.bouncycastle.crypto.params.HKDFParameters;
-import org.bouncycastle.crypto.params.ParametersWithRandom;
-import org.bouncycastle.crypto.params.RSAPrivateCrtKeyParameters;
-import org.bouncycastle.crypto.signers.PSSSigner;
 import org.jboss.logging.Logger;
 
 /**
  * The software key-protection backend: keys are generated and used in this
- * process with the JDK providers (and Bouncy Castle for raw RSA-PSS), and each
+ * process (EC and RSA on the provider {@link AsymmetricCrypto} chose: BoringSSL through Conscrypt
+ * where it loads, the JDK's otherwise; AES-GCM and HMAC on the JDK's SunJCE), and each
  * key's material leaves only as a blob wrapped under a key-encryption key (KEK)
  * derived from the root seed.
  *
@@ -87,8 +74,6 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
   private static final int SYMMETRIC_KEY_LENGTH = 32;
   private static final int AEAD_NONCE_LENGTH = 12;
   private static final int AEAD_TAG_LENGTH = 16;
-  private static final OAEPParameterSpec OAEP_SHA256 = new OAEPParameterSpec(
-      "SHA-256", "MGF1", MGF1ParameterSpec.SHA256, PSource.PSpecified.DEFAULT);
 
   private static final BackendDescription DESCRIPTION = new BackendDescription(
       ID, ProtectionLevel.SOFTWARE,
@@ -111,10 +96,11 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
 
   private record Symmetric(KeyAlgorithm algorithm, SecretKey key, boolean imported) implements Unwrapped {}
 
-  /** {@code pss} is the Bouncy Castle form of an RSA-PSS key, null otherwise. */
-  private record Asymmetric(KeyAlgorithm algorithm, PrivateKey key, byte[] spki,
-      RSAPrivateCrtKeyParameters pss, boolean imported) implements Unwrapped {}
+  /** {@code key} is held by the provider {@link AsymmetricCrypto} chose for its family (parsed once). */
+  private record Asymmetric(KeyAlgorithm algorithm, PrivateKey key, byte[] spki, boolean imported)
+      implements Unwrapped {}
 
+  private final AsymmetricCrypto crypto;
   private final SecretKey kek;
   private final byte[] rootId;
   private final KeyCache<Unwrapped> cache;
@@ -130,7 +116,16 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
    * @throws BackendException from the root key source (KEY_INVALID, INTERNAL)
    */
   public SoftwareKeyProtectionBackend(RootKeySource rootKeySource, int cacheCapacity) {
+    this(rootKeySource, cacheCapacity, AsymmetricCrypto.current());
+  }
+
+  /**
+   * @param crypto where EC and RSA operations run (native or JDK providers)
+   */
+  public SoftwareKeyProtectionBackend(RootKeySource rootKeySource, int cacheCapacity, AsymmetricCrypto crypto) {
     if (rootKeySource == null) throw new IllegalArgumentException("root key source is required");
+    if (crypto == null) throw new IllegalArgumentException("crypto providers are required");
+    this.crypto = crypto;
     byte[] seed = rootKeySource.rootSeed();
     try {
       if (seed == null || seed.length != RootKeySource.SEED_LENGTH) {
@@ -152,7 +147,8 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
       if (seed != null) Arrays.fill(seed, (byte) 0);
     }
     this.cache = new KeyCache<>(cacheCapacity);
-    LOG.infof("software key-protection backend ready (root id %s)", HexFormat.of().formatHex(rootId));
+    LOG.infof("software key-protection backend ready (root id %s; %s)", HexFormat.of().formatHex(rootId),
+        crypto.summary());
   }
 
   @Override
@@ -297,18 +293,8 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     KeyAlgorithm alg = key.algorithm();
     RsaPadding.checkDigest(alg, digest);
     try {
-      if (alg.isPss()) {
-        PSSSigner signer = PSSSigner.createRawSigner(new RSABlindedEngine(), new SHA256Digest(),
-            new SHA256Digest(), 32, PSSSigner.TRAILER_IMPLICIT);
-        signer.init(true, new ParametersWithRandom(key.pss(), RANDOM.get()));
-        signer.update(digest, 0, digest.length);
-        return signer.generateSignature();
-      }
-      Signature s = Signature.getInstance(alg.isEc() ? "NONEwithECDSA" : "NONEwithRSA");
-      s.initSign(key.key(), RANDOM.get());
-      s.update(alg.isEc() ? digest : RsaPadding.digestInfo(alg, digest));
-      return s.sign();
-    } catch (GeneralSecurityException | CryptoException | RuntimeException e) {
+      return crypto.signDigest(alg, key.key(), digest, RANDOM.get());
+    } catch (GeneralSecurityException | RuntimeException e) {
       throw new BackendException(Kind.INTERNAL, "signing failed with " + alg, e);
     }
   }
@@ -361,9 +347,7 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
           new IllegalArgumentException("empty ciphertext"));
     }
     try {
-      Cipher c = Cipher.getInstance("RSA/ECB/OAEPPadding");
-      c.init(Cipher.DECRYPT_MODE, key.key(), OAEP_SHA256);
-      return c.doFinal(ciphertext);
+      return crypto.oaepDecrypt(key.key(), ciphertext);
     } catch (GeneralSecurityException | RuntimeException e) {
       throw new BackendException(Kind.INVALID_INPUT, "decryption failed", e);
     }
@@ -439,20 +423,17 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
       int spkiLength = ((m[0] & 0xff) << 8) | (m[1] & 0xff);
       if (spkiLength == 0 || 2 + spkiLength >= m.length) throw malformed(alg, null);
       byte[] spki = Arrays.copyOfRange(m, 2, 2 + spkiLength);
-      PKCS8EncodedKeySpec pkcs8 = new PKCS8EncodedKeySpec(Arrays.copyOfRange(m, 2 + spkiLength, m.length));
+      byte[] pkcs8 = Arrays.copyOfRange(m, 2 + spkiLength, m.length);
       PrivateKey priv;
       try {
-        priv = KeyFactory.getInstance(alg.isEc() ? "EC" : "RSA").generatePrivate(pkcs8);
+        priv = crypto.privateKey(alg, pkcs8);
       } catch (GeneralSecurityException | RuntimeException e) {
         throw malformed(alg, e);
+      } finally {
+        Arrays.fill(pkcs8, (byte) 0);
       }
-      RSAPrivateCrtKeyParameters pss = null;
-      if (alg.isPss()) {
-        if (!(priv instanceof RSAPrivateCrtKey k)) throw malformed(alg, null);
-        pss = new RSAPrivateCrtKeyParameters(k.getModulus(), k.getPublicExponent(), k.getPrivateExponent(),
-            k.getPrimeP(), k.getPrimeQ(), k.getPrimeExponentP(), k.getPrimeExponentQ(), k.getCrtCoefficient());
-      }
-      return new Asymmetric(alg, priv, spki, pss, opened.imported());
+      if (!alg.isEc() && !(priv instanceof java.security.interfaces.RSAKey)) throw malformed(alg, null);
+      return new Asymmetric(alg, priv, spki, opened.imported());
     } finally {
       Arrays.fill(m, (byte) 0);
     }
@@ -489,17 +470,9 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
 
   // --- generation and JCA plumbing --------------------------------------------------------
 
-  private static KeyPair generatePair(KeyAlgorithm alg, SecureRandom random) {
+  private KeyPair generatePair(KeyAlgorithm alg, SecureRandom random) {
     try {
-      KeyPairGenerator g;
-      if (alg.isEc()) {
-        g = KeyPairGenerator.getInstance("EC");
-        g.initialize(new ECGenParameterSpec(alg.keyBits() == 384 ? "secp384r1" : "secp256r1"), random);
-      } else {
-        g = KeyPairGenerator.getInstance("RSA");
-        g.initialize(new RSAKeyGenParameterSpec(alg.keyBits(), RSAKeyGenParameterSpec.F4), random);
-      }
-      return g.generateKeyPair();
+      return crypto.generate(alg, random);
     } catch (GeneralSecurityException e) {
       throw new BackendException(Kind.INTERNAL, "cannot generate a " + alg + " key", e);
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tpmkms.protection.AsymmetricCrypto;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.Capability;
@@ -60,14 +61,19 @@ class SoftwareKeyProtectionBackendTest extends KeyProtectionBackendContract {
     }
   }
 
+  /** Where EC and RSA run: the providers chosen by default (native where it loads); a subclass forces the JDK's. */
+  protected AsymmetricCrypto crypto() {
+    return AsymmetricCrypto.current();
+  }
+
   @Override
   protected KeyProtectionBackend openBackend() {
-    return new SoftwareKeyProtectionBackend(new FileRootKeySource(seedFile));
+    return new SoftwareKeyProtectionBackend(new FileRootKeySource(seedFile), 10_000, crypto());
   }
 
   @Override
   protected KeyProtectionBackend reopenBackend() {
-    return new SoftwareKeyProtectionBackend(new FileRootKeySource(seedFile));
+    return new SoftwareKeyProtectionBackend(new FileRootKeySource(seedFile), 10_000, crypto());
   }
 
   private Path freshSeedPath(String name) throws IOException {
