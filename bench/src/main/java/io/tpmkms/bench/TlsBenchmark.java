@@ -24,11 +24,12 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What transport security costs (issue 13): Encrypt 1 KiB at 32 client threads against a
- * plaintext key service and a TLS 1.3 one (client certificates verified when given), over TLS
- * without and with a client certificate, in alternating rounds in one run; and what a new
- * connection costs: connect, handshake and one Health/Check, plaintext vs TLS vs mutual TLS.
- * Two key service processes of this checkout (auditing and authentication as in the default
- * suite), one development CA.
+ * plaintext key service and a TLS 1.3 one (client certificates verified when given; BoringSSL
+ * engine), over TLS without and with a client certificate, and against a third one whose engine
+ * is the JDK's JSSE (ADR 0027's comparison), in rounds of rotating order in one run, with each
+ * serving process's CPU per call; and what a new connection costs: connect, handshake and one
+ * Health/Check. Three key service processes of this checkout (auditing and authentication as in
+ * the default suite), one development CA.
  */
 final class TlsBenchmark {
     static final String SECTION = "tls";
@@ -107,7 +108,15 @@ final class TlsBenchmark {
     }
 
     record Result(MachineInfo machine, Options options, Map<String, List<Measurement>> rounds,
-                  List<Handshakes> handshakes, String loadStart, String loadEnd, Instant at) {
+                  List<Handshakes> handshakes, String loadStart, String loadEnd, Instant at, String serverEngine,
+                  Map<String, List<Double>> serviceCpuMicros) {
+        /** The median over the rounds of the serving process's CPU per call, in microseconds. */
+        double medianCpuMicros(String mode) {
+            double[] v = serviceCpuMicros.getOrDefault(mode, List.of()).stream().mapToDouble(Double::doubleValue)
+                    .sorted().toArray();
+            return v.length == 0 ? Double.NaN : v[v.length / 2];
+        }
+
         double medianOpsPerSecond(String mode) {
             double[] v = rounds.get(mode).stream().mapToDouble(Measurement::opsPerSecond).sorted().toArray();
             return v[v.length / 2];
@@ -130,32 +139,44 @@ final class TlsBenchmark {
             b.append("Run ").append(at).append(" on ").append(machine.describe()).append("; 1-minute load average ")
                     .append(loadStart).append(" at the start, ").append(loadEnd).append(" at the end.\n\n");
             b.append(String.format(Locale.ROOT, "Encrypt AES-256-GCM, 1 KiB + 16 B AAD, %d client threads over %d "
-                    + "channels, %s warm-up and %s measured per row; %d rounds alternating plaintext, TLS, mutual TLS "
-                    + "(the median round counts), after %s of unmeasured load on each service. Two key services of this checkout (software backend, auditing on, "
+                    + "channels, %s warm-up and %s measured per row; %d rounds alternating plaintext, TLS, mutual TLS, "
+                    + "the order rotated each round (the median round counts), after %s of unmeasured load on each service. Three key services of this checkout (software backend, auditing on, "
                     + "authentication off): one plaintext, one TLS 1.3 with an ECDSA P-256 certificate of a "
-                    + "development CA, client certificates verified when given (client-auth optional); the TLS "
-                    + "clients verify chain and host name, the mutual TLS clients also present a certificate. "
-                    + "Channels are made once per row, so the rows measure the record layer, not handshakes.\n\n",
+                    + "development CA, client certificates verified when given (client-auth optional), its TLS "
+                    + "engine %s (as its health answer reports, `tpmkms-info-tls`), and one the same but with "
+                    + "`TPMKMS_TLS_SERVER_ENGINE=jdk`; the TLS clients (grpc-java, "
+                    + "netty-shaded's BoringSSL) verify chain and host name, the mutual TLS clients also present a "
+                    + "certificate. Channels are made once per row, so the rows measure the record layer, not "
+                    + "handshakes.\n\n",
                     options.threads, options.channels, options.warmup.toMillis() / 1000.0 + " s",
                     options.window.toMillis() / 1000.0 + " s", options.rounds,
-                    options.serviceWarmup.toMillis() / 1000.0 + " s"));
-            b.append("| transport | round ops/s | median ops/s | p50 ms | p99 ms | cost vs plaintext |\n");
-            b.append("|---|---|---:|---:|---:|---:|\n");
-            for (String mode : List.of(PLAINTEXT, TLS, MTLS)) {
+                    options.serviceWarmup.toMillis() / 1000.0 + " s", serverEngine));
+            b.append("| transport | round ops/s | median ops/s | p50 ms | p99 ms | cost vs plaintext | service CPU "
+                    + "per call (median) |\n");
+            b.append("|---|---|---:|---:|---:|---:|---:|\n");
+            for (String mode : MODES) {
                 List<Measurement> ms = rounds.get(mode);
                 Measurement median = ms.stream().sorted((x, y) -> Double.compare(x.opsPerSecond(), y.opsPerSecond()))
                         .toList().get(ms.size() / 2);
                 String each = String.join(", ", ms.stream().map(m -> String.format(Locale.ROOT, "%.0f",
                         m.opsPerSecond())).toList());
-                b.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %.2f | %.2f | %s |%n", mode, each,
+                double cpu = medianCpuMicros(mode);
+                double plainCpu = medianCpuMicros(PLAINTEXT);
+                b.append(String.format(Locale.ROOT, "| %s | %s | %.0f | %.2f | %.2f | %s | %.0f µs%s |%n", mode, each,
                         medianOpsPerSecond(mode), median.p50Micros() / 1000, median.p99Micros() / 1000,
-                        mode.equals(PLAINTEXT) ? "-" : String.format(Locale.ROOT, "%.1f %%", costPercent(mode))));
+                        mode.equals(PLAINTEXT) ? "-" : String.format(Locale.ROOT, "%.1f %%", costPercent(mode)),
+                        cpu, mode.equals(PLAINTEXT) ? "" : String.format(Locale.ROOT, " (%+.0f %%)",
+                                100 * (cpu - plainCpu) / plainCpu)));
             }
             b.append(String.format(Locale.ROOT, "%nTarget: TLS costs at most 15 %% of the plaintext rate at 32 "
-                    + "clients: TLS %.1f %%, mutual TLS %.1f %% in this run.%n%n", costPercent(TLS),
-                    costPercent(MTLS)));
+                    + "clients: TLS %.1f %%, mutual TLS %.1f %% in this run (BoringSSL engine); the JDK's JSSE on the "
+                    + "same certificate, in the same rounds: %.1f %%.%n%n", costPercent(TLS), costPercent(MTLS),
+                    costPercent(TLS_JSSE)));
+            b.append("Service CPU per call: user + system time of the serving key service's process over the row "
+                    + "(warm-up included) divided by the calls at the row's rate over the same time; it includes the service's "
+                    + "background work (audit delivery, GC) and moves less than ops/s with what else the machine does.\n\n");
             b.append(String.format(Locale.ROOT, "A new connection: a new channel, connect, handshake and one "
-                    + "Health/Check, %d times per transport, one at a time, against the same two services:%n%n",
+                    + "Health/Check, %d times per transport, one at a time, against the same three services:%n%n",
                     options.connections));
             b.append("| transport | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|\n");
             for (Handshakes h : handshakes) {
@@ -171,6 +192,9 @@ final class TlsBenchmark {
     static final String PLAINTEXT = "plaintext";
     static final String TLS = "TLS 1.3";
     static final String MTLS = "mutual TLS 1.3";
+    /** TLS 1.3 against a third service whose engine is the JDK's JSSE ({@code TPMKMS_TLS_SERVER_ENGINE=jdk}). */
+    static final String TLS_JSSE = "TLS 1.3, JDK JSSE engine";
+    static final List<String> MODES = List.of(PLAINTEXT, TLS, MTLS, TLS_JSSE);
 
     private TlsBenchmark() {}
 
@@ -207,21 +231,31 @@ final class TlsBenchmark {
         ClientTls mtls = tls.withClientCertificate(pki.resolve("bench.crt"), pki.resolve("bench.key"));
         Map<String, List<Measurement>> rounds = new LinkedHashMap<>();
         List<Handshakes> handshakes = new ArrayList<>();
-        out.println("starting a plaintext and a TLS key service ...");
+        String engine = "not reported";
+        Map<String, List<Double>> cpu = new LinkedHashMap<>();
+        Map<String, String> jsseEnv = new LinkedHashMap<>(tlsEnv);
+        jsseEnv.put("TPMKMS_TLS_SERVER_ENGINE", "jdk");
+        out.println("starting a plaintext and two TLS key services (BoringSSL, JSSE) ...");
         try (ServiceProcess plain = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.serviceJar(),
                 options.startTimeout(), Map.of());
              ServiceProcess secure = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.serviceJar(),
-                options.startTimeout(), tlsEnv, tls)) {
+                options.startTimeout(), tlsEnv, tls);
+             ServiceProcess jsse = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.serviceJar(),
+                options.startTimeout(), jsseEnv, tls)) {
             String secureTarget = "localhost:" + secure.target().substring(secure.target().lastIndexOf(':') + 1);
-            Map<String, String> targets = Map.of(PLAINTEXT, plain.target(), TLS, secureTarget, MTLS, secureTarget);
+            String jsseTarget = "localhost:" + jsse.target().substring(jsse.target().lastIndexOf(':') + 1);
+            Map<String, String> targets = Map.of(PLAINTEXT, plain.target(), TLS, secureTarget, MTLS, secureTarget,
+                    TLS_JSSE, jsseTarget);
             Map<String, ChannelCredentials> creds = Map.of(PLAINTEXT, InsecureChannelCredentials.create(),
-                    TLS, tls.credentials(null), MTLS, mtls.credentials(null));
-            boolean[] prepared = new boolean[2];
-            // both JVMs compiled and their databases warm before anything counts: without this the first
+                    TLS, tls.credentials(null), MTLS, mtls.credentials(null), TLS_JSSE, tls.credentials(null));
+            Map<String, Long> pids = Map.of(PLAINTEXT, plain.pid(), TLS, secure.pid(), MTLS, secure.pid(),
+                    TLS_JSSE, jsse.pid());
+            boolean[] prepared = new boolean[3];
+            // every JVM compiled and its database warm before anything counts: without this the first
             // rounds measured the JIT (rates still climbing by half from round to round)
-            for (String mode : List.of(PLAINTEXT, TLS)) {
+            for (String mode : List.of(PLAINTEXT, TLS, TLS_JSSE)) {
                 try (GrpcWorkloads w = new GrpcWorkloads(targets.get(mode), options.channels(), creds.get(mode))) {
-                    int which = mode.equals(PLAINTEXT) ? 0 : 1;
+                    int which = which(mode);
                     w.prepare(!prepared[which]);
                     prepared[which] = true;
                     new LoadRunner(options.serviceWarmup(), Duration.ofMillis(200)).run(w.encrypt(), options.threads());
@@ -230,19 +264,34 @@ final class TlsBenchmark {
             }
             LoadRunner runner = new LoadRunner(options.warmup(), options.window());
             for (int round = 1; round <= options.rounds(); round++) {
-                for (String mode : List.of(PLAINTEXT, TLS, MTLS)) {
+                // the order rotates from round to round: a row right after the plaintext service's row
+                // shares the machine with that service's audit delivery catching up (both services audit),
+                // which with a fixed order always cost the TLS row and never the mutual TLS one
+                List<String> order = new ArrayList<>(MODES);
+                java.util.Collections.rotate(order, -((round - 1) % order.size()));
+                for (String mode : order) {
                     try (GrpcWorkloads w = new GrpcWorkloads(targets.get(mode), options.channels(), creds.get(mode))) {
-                        int which = mode.equals(PLAINTEXT) ? 0 : 1;
+                        int which = which(mode);
                         w.prepare(!prepared[which]);
                         prepared[which] = true;
+                        CpuMeter meter = new CpuMeter().process("service", pids.get(mode));
+                        double cpu0 = meter.seconds().get("service");
                         Measurement m = runner.run(w.encrypt(), options.threads());
+                        double cpuSeconds = meter.seconds().get("service") - cpu0;
+                        double rowSeconds = (options.warmup().toMillis() + options.window().toMillis()) / 1000.0;
+                        double micros = m.opsPerSecond() <= 0 ? Double.NaN
+                                : cpuSeconds * 1e6 / (m.opsPerSecond() * rowSeconds);
+                        cpu.computeIfAbsent(mode, k -> new ArrayList<>()).add(micros);
                         rounds.computeIfAbsent(mode, k -> new ArrayList<>()).add(m);
-                        out.printf(Locale.ROOT, "round %d %-15s %8.0f ops/s  p50 %.2f ms  p99 %.2f ms  errors %d%n",
-                                round, mode, m.opsPerSecond(), m.p50Micros() / 1000, m.p99Micros() / 1000, m.errors());
+                        out.printf(Locale.ROOT, "round %d %-25s %8.0f ops/s  p50 %.2f ms  p99 %.2f ms  service CPU "
+                                        + "%.0f µs/call  errors %d%n", round, mode, m.opsPerSecond(), m.p50Micros() / 1000,
+                                m.p99Micros() / 1000, micros, m.errors());
                     }
                 }
             }
-            for (String mode : List.of(PLAINTEXT, TLS, MTLS)) {
+            engine = serverEngine(targets.get(TLS), creds.get(TLS));
+            out.println("TLS service's engine: " + engine);
+            for (String mode : MODES) {
                 Handshakes h = connections(mode, targets.get(mode), creds.get(mode), options.connections());
                 handshakes.add(h);
                 out.printf(Locale.ROOT, "new connection %-15s p50 %.2f ms  p99 %.2f ms%n", mode,
@@ -250,14 +299,37 @@ final class TlsBenchmark {
             }
         }
         Result r = new Result(machine, options, rounds, handshakes, loadStart, MachineInfo.loadAverage(),
-                Instant.now());
-        out.printf(Locale.ROOT, "TLS costs %.1f %% of the plaintext rate, mutual TLS %.1f %% (target: at most 15 %%)%n",
-                r.costPercent(TLS), r.costPercent(MTLS));
+                Instant.now(), engine, cpu);
+        out.printf(Locale.ROOT, "TLS costs %.1f %% of the plaintext rate, mutual TLS %.1f %%, TLS on JSSE %.1f %% "
+                        + "(target: at most 15 %%); service CPU per call: plaintext %.0f µs, TLS %.0f µs, JSSE %.0f µs%n",
+                r.costPercent(TLS), r.costPercent(MTLS), r.costPercent(TLS_JSSE), r.medianCpuMicros(PLAINTEXT),
+                r.medianCpuMicros(TLS), r.medianCpuMicros(TLS_JSSE));
         if (options.report() != null) {
             ReportDocument.write(options.report(), SECTION, r.section());
             out.println("report: " + options.report());
         }
         return r;
+    }
+
+    private static int which(String mode) {
+        return mode.equals(PLAINTEXT) ? 0 : mode.equals(TLS_JSSE) ? 2 : 1;
+    }
+
+    /** The {@code tpmkms-info-tls} header of the service's health answer: its TLS engine. */
+    static String serverEngine(String target, ChannelCredentials creds) {
+        ManagedChannel ch = Grpc.newChannelBuilder(target, creds).build();
+        try {
+            var headers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+            var trailers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+            HealthGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .withInterceptors(io.grpc.stub.MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
+                    .check(HealthCheckRequest.getDefaultInstance());
+            String v = headers.get() == null ? null : headers.get().get(
+                    io.grpc.Metadata.Key.of("tpmkms-info-tls", io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+            return v == null ? "not reported" : v;
+        } finally {
+            ch.shutdownNow();
+        }
     }
 
     /** {@code n} new channels one after the other, each connected by its first Health/Check. */

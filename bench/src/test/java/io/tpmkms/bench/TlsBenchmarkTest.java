@@ -33,10 +33,12 @@ class TlsBenchmarkTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     TlsBenchmark.Result r = TlsBenchmark.run(options, new PrintStream(out, true, StandardCharsets.UTF_8));
     assertEquals(0, r.errors(), out.toString(StandardCharsets.UTF_8));
-    for (String mode : new String[] {TlsBenchmark.PLAINTEXT, TlsBenchmark.TLS, TlsBenchmark.MTLS}) {
+    for (String mode : TlsBenchmark.MODES) {
       assertTrue(r.medianOpsPerSecond(mode) > 0, mode);
+      assertTrue(r.medianCpuMicros(mode) > 0, mode + ": service CPU per call " + r.medianCpuMicros(mode));
     }
-    assertEquals(3, r.handshakes().size());
+    assertEquals(4, r.handshakes().size());
+    assertEquals("BoringSSL (netty-tcnative)", r.serverEngine(), "the TLS service's engine, from its health answer");
     String written = Files.readString(doc);
     assertTrue(written.startsWith("# Benchmarks\n\nhand-written\n"), written);
     assertTrue(written.contains("| mutual TLS 1.3 |"), written);

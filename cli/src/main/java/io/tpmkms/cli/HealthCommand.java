@@ -32,6 +32,7 @@ import picocli.CommandLine.Option;
         "  tpmkms health                        all three services",
         "  tpmkms health --service key          the key service only",
         "  tpmkms health --round-trip ops       also encrypt and decrypt with key ops/health-check",
+        "  tpmkms health --details              also what each service runs on (TLS engine, crypto providers)",
         "",
         "--round-trip needs a login that may create and use keys in that namespace; the key",
         "(ENCRYPT_DECRYPT, the service's default protection) is created on first use and reused after."})
@@ -58,6 +59,11 @@ public final class HealthCommand extends KmsCommand {
 
     static final String ROUND_TRIP_KEY = "health-check";
 
+    @Option(names = "--details",
+            description = "Also print what each service says it runs on: its TLS engine, the key service's "
+                    + "backends and software cryptography providers (always in --json).")
+    boolean details;
+
     @Override
     protected boolean offline() {
         return true; // opens one connection per service itself, without a token
@@ -73,12 +79,15 @@ public final class HealthCommand extends KmsCommand {
         Set<Target> wanted = new LinkedHashSet<>(services.isEmpty() ? List.of(Target.values()) : services);
         int worst = ExitCodes.OK;
         List<String[]> rows = new ArrayList<>();
+        java.util.Map<String, java.util.SortedMap<String, String>> infos = new java.util.HashMap<>();
         for (Target t : wanted) {
             String address = root.address(t.service);
             String status;
             try (KmsConnection c = KmsConnection.open(new KmsConnection.Settings(t.service, address, root.timeout(),
                     null, root.clientTls(t.service)))) {
-                status = c.health("");
+                KmsConnection.HealthAnswer answer = c.check("");
+                status = answer.status();
+                infos.put(t.service.description(), answer.info());
                 if (!status.equals("SERVING")) worst = Math.max(worst, ExitCodes.FAILED);
             } catch (StatusRuntimeException e) {
                 status = describe(e);
@@ -103,11 +112,26 @@ public final class HealthCommand extends KmsCommand {
             for (int i = 0; i < rows.size(); i++) {
                 String[] r = rows.get(i);
                 j.append(i == 0 ? "" : ", ").append("{\"service\": \"").append(r[0]).append("\", \"address\": \"")
-                        .append(esc(r[1])).append("\", \"status\": \"").append(esc(r[2])).append("\"}");
+                        .append(esc(r[1])).append("\", \"status\": \"").append(esc(r[2])).append('"');
+                var info = infos.get(r[0]);
+                if (info != null) {
+                    j.append(", \"info\": {");
+                    int k = 0;
+                    for (var e : info.entrySet()) {
+                        j.append(k++ == 0 ? "" : ", ").append('"').append(esc(e.getKey())).append("\": \"")
+                                .append(esc(e.getValue())).append('"');
+                    }
+                    j.append('}');
+                }
+                j.append('}');
             }
             s.out().println(j.append("]}"));
         } else {
-            for (String[] r : rows) s.out().printf("%-15s %-40s %s%n", r[0], r[1], r[2]);
+            for (String[] r : rows) {
+                s.out().printf("%-15s %-40s %s%n", r[0], r[1], r[2]);
+                var info = infos.get(r[0]);
+                if (details && info != null) info.forEach((k, v) -> s.out().printf("%-15s %s: %s%n", "", k, v));
+            }
         }
         return worst;
     }

@@ -103,8 +103,24 @@ class HealthCommandTest {
         return next.startCall(call, headers);
       }
     };
+    ServerInterceptor info = new ServerInterceptor() {
+      @Override
+      public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+          ServerCallHandler<Q, R> next) {
+        if (m != key) return next.startCall(call, headers);
+        return next.startCall(new io.grpc.ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+          @Override
+          public void sendHeaders(Metadata h) {
+            h.put(Metadata.Key.of("tpmkms-info-crypto", Metadata.ASCII_STRING_MARSHALLER), "ECDSA: Test 1.0");
+            h.put(Metadata.Key.of("tpmkms-info-tls", Metadata.ASCII_STRING_MARSHALLER), "plaintext");
+            h.put(Metadata.Key.of("x-other", Metadata.ASCII_STRING_MARSHALLER), "not a fact");
+            super.sendHeaders(h);
+          }
+        }, headers);
+      }
+    };
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-        .addService(ServerInterceptors.intercept(m.getHealthService(), recorder));
+        .addService(ServerInterceptors.intercept(m.getHealthService(), recorder, info));
     if (m == key) b.addService(ServerInterceptors.intercept(roundTripKeys, recorder));
     return b.build().start();
   }
@@ -212,5 +228,23 @@ class HealthCommandTest {
     CliHarness.Result bad = health(p, "--round-trip", "a/b");
     assertEquals(2, bad.exitCode(), bad.toString());
     assertTrue(bad.stderr().contains("--round-trip takes a NAMESPACE"), bad.stderr());
+  }
+
+  @Test
+  void details_printWhatEachServiceSaysItRunsOn_andJsonAlwaysCarriesIt() throws Exception {
+    CliHarness.Result plain = health();
+    assertTrue(plain.stdout().lines().noneMatch(l -> l.contains("crypto:")), plain.stdout());
+
+    CliHarness.Result r = health("--details");
+    assertEquals(0, r.exitCode(), r.toString());
+    List<String> lines = r.stdout().lines().toList();
+    int keyRow = 0;
+    while (!lines.get(keyRow).startsWith("key service")) keyRow++;
+    assertEquals("crypto: ECDSA: Test 1.0", lines.get(keyRow + 1).trim(), r.stdout());
+    assertEquals("tls: plaintext", lines.get(keyRow + 2).trim(), r.stdout());
+    assertTrue(r.stdout().lines().noneMatch(l -> l.contains("not a fact")), r.stdout());
+
+    CliHarness.Result j = health("--json");
+    assertTrue(j.stdout().contains("\"info\": {\"crypto\": \"ECDSA: Test 1.0\", \"tls\": \"plaintext\"}"), j.stdout());
   }
 }

@@ -372,6 +372,12 @@ class HelmRenderAndRunIT {
     if (!Files.exists(tmp.resolve("tpmkms"))) {
       assertEquals(0, runner.runToEnd(testPod, testPodObject.getSpec().getInitContainers().get(0), 120));
     }
+    // what the pods run on: BoringSSL for TLS (tcnative extracts into the /tmp emptyDir of a read-only root)
+    // and for the key service's software keys (Conscrypt), as in the images
+    String details = cli("details", "health", "--details");
+    assertEquals(3, details.lines().filter(l -> l.trim().equals("tls: BoringSSL (netty-tcnative)")).count(), details);
+    assertTrue(details.contains("crypto: ECDSA: Conscrypt 2.5.2 (BoringSSL); RSA: Conscrypt 2.5.2 (BoringSSL)"), details);
+    assertTrue(details.contains("backends: [SOFTWARE, TPM] (default TPM)"), details);
     String created = cli("create", "keys", "create", "helm/files", "--purpose", "encrypt", "--label", "by=render-and-run");
     assertTrue(created.matches("(?s).*protection:\\s+tpm\\n.*"), "a TPM key by default, the swtpm sidecar behind it:\n" + created);
     cli("encrypt", "encrypt", "helm/files", "--in", "/tmp/hello.txt", "--out", "/tmp/hello.enc", "--aad", "helm");

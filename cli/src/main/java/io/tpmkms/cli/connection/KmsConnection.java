@@ -144,12 +144,38 @@ public final class KmsConnection implements AutoCloseable {
      * the status name (SERVING, NOT_SERVING, ...). No token is sent: the health service needs none.
      */
     public String health(String service) {
+        return check(service).status();
+    }
+
+    /** A health answer: the status name and what the server says it runs on ({@code tpmkms-info-*} headers). */
+    public record HealthAnswer(String status, java.util.SortedMap<String, String> info) {
+    }
+
+    /** As {@link #health}, with the server's {@code tpmkms-info-*} response headers (name without the prefix). */
+    public HealthAnswer check(String service) {
         byte[] request = HealthWire.request(service);
-        byte[] response = io.grpc.stub.ClientCalls.blockingUnaryCall(channel, HealthWire.CHECK,
+        var headers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+        var trailers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+        io.grpc.Channel capturing = io.grpc.ClientInterceptors.intercept(channel,
+                io.grpc.stub.MetadataUtils.newCaptureMetadataInterceptor(headers, trailers));
+        byte[] response = io.grpc.stub.ClientCalls.blockingUnaryCall(capturing, HealthWire.CHECK,
                 io.grpc.CallOptions.DEFAULT.withDeadlineAfter(settings.timeout().toMillis(), TimeUnit.MILLISECONDS),
                 request);
-        return HealthWire.status(response);
+        java.util.SortedMap<String, String> info = new java.util.TreeMap<>();
+        io.grpc.Metadata h = headers.get();
+        if (h != null) {
+            for (String key : h.keys()) {
+                if (key.startsWith(INFO_PREFIX) && !key.endsWith(io.grpc.Metadata.BINARY_HEADER_SUFFIX)) {
+                    String value = h.get(io.grpc.Metadata.Key.of(key, io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+                    if (value != null) info.put(key.substring(INFO_PREFIX.length()), value);
+                }
+            }
+        }
+        return new HealthAnswer(HealthWire.status(response), info);
     }
+
+    /** The prefix of the facts a tpmkms service tells with its health answers (platform's ServerInfo). */
+    static final String INFO_PREFIX = "tpmkms-info-";
 
     private <S extends AbstractStub<S>> S prepare(Service wanted, S stub) {
         if (settings.service() != wanted) {

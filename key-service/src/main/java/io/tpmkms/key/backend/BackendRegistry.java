@@ -45,8 +45,9 @@ public class BackendRegistry {
   private final ProtectionLevel defaultLevel;
   private TpmConnection tpm;
 
-  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue) {
+  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue, io.tpmkms.platform.health.ServerInfo info) {
     AsymmetricCrypto crypto = AsymmetricCrypto.install(config.crypto().provider());
+    info.put("crypto", crypto.summary());
     Path plainSeed = Path.of(config.backend().software().seedFile());
     var tpmConfig = config.backend().tpm();
     RootKeySource root;
@@ -74,6 +75,7 @@ public class BackendRegistry {
           + " (set tpmkms.backend.tpm.transport to use a TPM)");
     }
     LOG.infof("key protection backends: %s (default %s)", backends.keySet(), defaultLevel);
+    info.put("backends", backends.keySet() + " (default " + defaultLevel + ")");
   }
 
 

@@ -96,6 +96,34 @@ class TransportSecurityTest {
     }
   }
 
+  /**
+   * The health answer tells what the server runs on (ServerInfo): TLS on BoringSSL (netty-tcnative,
+   * the default engine where it loads) and the software cryptography on Conscrypt.
+   */
+  @Test
+  void healthAnswer_saysTlsAndCryptoRunOnBoringSsl() {
+    ManagedChannel ch = channel("localhost", good());
+    try {
+      var headers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+      var trailers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+      var stub = grpc.health.v1.HealthGrpc.newBlockingStub(ch)
+          .withInterceptors(io.grpc.stub.MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
+          .withDeadlineAfter(20, TimeUnit.SECONDS);
+      assertEquals(grpc.health.v1.HealthOuterClass.HealthCheckResponse.ServingStatus.SERVING,
+          stub.check(grpc.health.v1.HealthOuterClass.HealthCheckRequest.getDefaultInstance()).getStatus());
+      String tls = headers.get().get(io.grpc.Metadata.Key.of("tpmkms-info-tls", io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+      String crypto = headers.get().get(
+          io.grpc.Metadata.Key.of("tpmkms-info-crypto", io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+      String backends = headers.get().get(
+          io.grpc.Metadata.Key.of("tpmkms-info-backends", io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+      assertEquals("BoringSSL (netty-tcnative)", tls);
+      assertTrue(crypto != null && crypto.startsWith("ECDSA: Conscrypt 2.5.2 (BoringSSL); RSA: Conscrypt"), crypto);
+      assertEquals("[SOFTWARE] (default SOFTWARE)", backends);
+    } finally {
+      ch.shutdownNow();
+    }
+  }
+
   @Test
   void serverFromAnotherCa_isRefusedByTheClient() {
     refused(ClientTls.verifiedBy(TlsFiles.OTHER_CA).withClientCertificate(TlsFiles.CLIENT_CERT, TlsFiles.CLIENT_KEY)
