@@ -241,14 +241,37 @@ public final class ServiceProcess implements AutoCloseable {
   /**
    * Distinct free TCP ports: all sockets are held open until every port is
    * chosen, so two calls cannot hand out the same port (one at a time, the
-   * OS may return a port it just gave out).
+   * OS may return a port it just gave out). The ports lie below the kernel's
+   * ephemeral range ({@code net.ipv4.ip_local_port_range}): a port from that
+   * range, free when chosen, can be taken by any outgoing connection (a JDBC
+   * connection of the very service about to bind it) before the service binds
+   * it — seen as "Port already bound" in CI.
    */
   public static int[] freePorts(int n) throws IOException {
     ServerSocket[] sockets = new ServerSocket[n];
+    int low = ephemeralLow();
+    java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
     try {
       int[] ports = new int[n];
       for (int i = 0; i < n; i++) {
-        sockets[i] = new ServerSocket(0);
+        for (int attempt = 0; sockets[i] == null; attempt++) {
+          if (attempt >= 200 || low <= 12_000) {
+            sockets[i] = new ServerSocket(0);
+            break;
+          }
+          try {
+            ServerSocket candidate = new ServerSocket();
+            candidate.setReuseAddress(false);
+            try {
+              candidate.bind(new java.net.InetSocketAddress(random.nextInt(10_000, low)));
+              sockets[i] = candidate;
+            } catch (IOException taken) {
+              candidate.close();
+            }
+          } catch (IOException e) {
+            // try another
+          }
+        }
         ports[i] = sockets[i].getLocalPort();
       }
       return ports;
@@ -256,6 +279,16 @@ public final class ServiceProcess implements AutoCloseable {
       for (ServerSocket s : sockets) {
         if (s != null) s.close();
       }
+    }
+  }
+
+  /** The first port of the kernel's ephemeral range; 32768 (Linux's default) when it cannot be read. */
+  static int ephemeralLow() {
+    try {
+      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      return Integer.parseInt(range.split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return 32_768;
     }
   }
 

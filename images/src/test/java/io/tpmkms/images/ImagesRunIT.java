@@ -12,7 +12,6 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -142,10 +141,9 @@ public class ImagesRunIT {
     return env;
   }
 
+  /** A free port below the ephemeral range (the service's own outgoing connections cannot take it first). */
   static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0)) {
-      return socket.getLocalPort();
-    }
+    return io.tpmkms.devtools.ServiceProcess.freePorts(1)[0];
   }
 
   private static List<String> concat(List<String> list, String arg) {
