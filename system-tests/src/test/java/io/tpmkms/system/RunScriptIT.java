@@ -94,7 +94,8 @@ class RunScriptIT {
       walk(run, blocks.get(3));
       // the services speak TLS only: the walk went over TLS, and they call each other with mutual TLS
       for (String service : List.of("key-service", "policy-service", "audit-service")) {
-        assertTrue(Files.readString(data.resolve(service + ".log")).contains("gRPC server: TLS (TLSv1.3)"), service);
+        assertTrue(Files.readString(data.resolve(service + ".log"))
+            .contains("gRPC server: TLS (TLSv1.3, BoringSSL (netty-tcnative))"), service);
       }
       assertTrue(Files.readString(data.resolve("key-service.log")).contains("calling the policy service at 127.0.0.1:"
           + ports.get("TPMKMS_POLICY_GRPC_PORT") + " over TLS (CA " + data.resolve("tls/ca.crt") + ", client "

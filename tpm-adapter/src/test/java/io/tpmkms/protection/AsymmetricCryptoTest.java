@@ -184,28 +184,22 @@ class AsymmetricCryptoTest {
 
   // --- Project Wycheproof --------------------------------------------------------------------
 
-  @ParameterizedTest
-  @EnumSource(Mode.class)
-  void wycheproof_ecdsaP256Sha256(Mode mode) throws Exception {
-    verifyVectors(mode, "ecdsa_secp256r1_sha256_test.json", KeyAlgorithm.EC_SIGN_P256_SHA256, 484);
+  static Stream<Arguments> signatureVectors() {
+    List<Arguments> out = new ArrayList<>();
+    for (Mode mode : Mode.values()) {
+      out.add(Arguments.of(mode, "ecdsa_secp256r1_sha256_test.json", KeyAlgorithm.EC_SIGN_P256_SHA256, 484));
+      out.add(Arguments.of(mode, "ecdsa_secp384r1_sha384_test.json", KeyAlgorithm.EC_SIGN_P384_SHA384, 0));
+      out.add(Arguments.of(mode, "rsa_signature_2048_sha256_test.json", KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256, 0));
+      out.add(Arguments.of(mode, "rsa_pss_2048_sha256_mgf1_32_test.json", KeyAlgorithm.RSA_SIGN_PSS_2048_SHA256, 0));
+    }
+    return out.stream();
   }
 
-  @ParameterizedTest
-  @EnumSource(Mode.class)
-  void wycheproof_ecdsaP384Sha384(Mode mode) throws Exception {
-    verifyVectors(mode, "ecdsa_secp384r1_sha384_test.json", KeyAlgorithm.EC_SIGN_P384_SHA384, 0);
-  }
-
-  @ParameterizedTest
-  @EnumSource(Mode.class)
-  void wycheproof_rsaPkcs1_2048Sha256(Mode mode) throws Exception {
-    verifyVectors(mode, "rsa_signature_2048_sha256_test.json", KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256, 0);
-  }
-
-  @ParameterizedTest
-  @EnumSource(Mode.class)
-  void wycheproof_rsaPss_2048Sha256Mgf1Salt32(Mode mode) throws Exception {
-    verifyVectors(mode, "rsa_pss_2048_sha256_mgf1_32_test.json", KeyAlgorithm.RSA_SIGN_PSS_2048_SHA256, 0);
+  /** ECDSA P-256/P-384, RSA PKCS#1 v1.5 and PSS (2048, SHA-256, MGF1-SHA256, salt 32) on each path. */
+  @ParameterizedTest(name = "{0} {2}")
+  @MethodSource("signatureVectors")
+  void wycheproof_signatures(Mode mode, String file, KeyAlgorithm alg, int expectedTests) throws Exception {
+    verifyVectors(mode, file, alg, expectedTests);
   }
 
   /**

@@ -58,7 +58,8 @@ public class Authorizer implements Authorization {
   private final ServiceChannels channels;
   private final Map<CacheKey, Verdict> cache = new ConcurrentHashMap<>();
   private final boolean enabled;
-  private ManagedChannel channel;
+  /** Opened at start, or by the first call that comes before the start-up observers ran (see {@link #channel()}). */
+  private volatile ManagedChannel channel;
 
   public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials, ServiceChannels channels) {
     this.auth = auth;
@@ -73,18 +74,35 @@ public class Authorizer implements Authorization {
       LOG.warn("authorization is OFF (tpmkms.auth.mode=none): every call is allowed; loopback only");
       return;
     }
-    String target = config.policyService().orElseThrow(() -> new IllegalStateException(
-        "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
-    channel = channels.open(target, "policy service");
     // connect and get the service token now, not on the first caller's deadline
-    channel.getState(true);
+    channel().getState(true);
     credentials.prefetch();
-    LOG.infof("authorizing every call with the policy service at %s (decisions cached %s)", target,
+    LOG.infof("authorizing every call with the policy service at %s (decisions cached %s)", policyService(),
         config.cacheTtl());
   }
 
+  private String policyService() {
+    return config.policyService().orElseThrow(() -> new IllegalStateException(
+        "tpmkms.authz.policy-service (host:port of the policy service) is required with tpmkms.auth.mode=oidc"));
+  }
+
+  /**
+   * The channel to the policy service. The gRPC server takes calls as soon as it listens, which can be
+   * before the start-up observers (this class's {@code start}) have run — a slow start-up such as the
+   * crypto self-test widens that window — so the first such call opens the channel itself.
+   */
+  private ManagedChannel channel() {
+    ManagedChannel c = channel;
+    if (c != null) return c;
+    synchronized (this) {
+      if (channel == null) channel = channels.open(policyService(), "policy service");
+      return channel;
+    }
+  }
+
   void stop(@Observes ShutdownEvent e) {
-    if (channel != null) channel.shutdownNow();
+    ManagedChannel c = channel;
+    if (c != null) c.shutdownNow();
   }
 
   /**
@@ -117,7 +135,7 @@ public class Authorizer implements Authorization {
         .setResource(Resource.newBuilder().setNamespace(key.namespace()).setKeyName(key.keyName()))
         .putContext("client_address", clientAddress(call.client));
     CompletableFuture<Verdict> done = new CompletableFuture<>();
-    var stub = PolicyServiceGrpc.newFutureStub(channel)
+    var stub = PolicyServiceGrpc.newFutureStub(channel())
         .withCallCredentials(credentials.callCredentials())
         .withDeadlineAfter(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
     Futures.addCallback(stub.authorize(req.build()), new FutureCallback<>() {

@@ -102,7 +102,15 @@ public final class Pipeline {
       return;
     }
     Context context = Context.current();
-    authorization.ask(info, rpc.action(), target).whenComplete((verdict, failure) -> context.run(() -> {
+    java.util.concurrent.CompletableFuture<Authorization.Verdict> asked;
+    try {
+      asked = authorization.ask(info, rpc.action(), target);
+    } catch (Throwable t) {
+      // an authorizer that throws instead of failing its future still answers through the error model
+      finish(rpc, info, request, out, null, t);
+      return;
+    }
+    asked.whenComplete((verdict, failure) -> context.run(() -> {
       if (failure != null) {
         finish(rpc, info, request, out, null, failure);
       } else {
@@ -157,7 +165,14 @@ public final class Pipeline {
       return;
     }
     Context context = Context.current();
-    authorization.ask(info, rpc.action(), target).whenComplete((verdict, failure) -> context.run(() -> {
+    java.util.concurrent.CompletableFuture<Authorization.Verdict> asked;
+    try {
+      asked = authorization.ask(info, rpc.action(), target);
+    } catch (Throwable t) {
+      endStream(info, out, t);
+      return;
+    }
+    asked.whenComplete((verdict, failure) -> context.run(() -> {
       if (failure != null) {
         endStream(info, out, failure);
       } else {
