@@ -1,7 +1,15 @@
 package io.tpmkms.cli.internal;
 
+import io.grpc.HandlerRegistry;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.MethodDescriptor;
+import io.grpc.Server;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerMethodDefinition;
 import io.grpc.ServiceDescriptor;
+import io.grpc.Status;
+import io.grpc.okhttp.OkHttpServerBuilder;
+import io.grpc.stub.ServerCalls;
 import io.tpmkms.cli.Console;
 import io.tpmkms.cli.Platform;
 import io.tpmkms.cli.TpmkmsCommand;
@@ -22,7 +30,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The training run of the CLI's class-data sharing archive (ADR 0018): the {@code tpmkms} wrapper runs
@@ -32,9 +44,12 @@ import java.util.List;
  *
  * <p>It loads what a typical command loads: picocli's model of common commands, every request and
  * response message of the three services, the gRPC transport, the call credentials and the error
- * reporting of a failed call, the token cache and the key table. The calls go to a closed port on
- * loopback (connection refused at once) with a dummy token from a token cache in a temporary directory
- * (deleted at the end); nothing is sent anywhere.
+ * reporting of a failed call, the token cache and the key table. The commands run twice with a dummy
+ * token from a token cache in a temporary directory (deleted at the end): first against a server of
+ * this process on loopback that answers every method with an empty response, so that a whole call —
+ * connection, HTTP/2 frames, message framing and parsing — is trained (without it, the ~120 classes
+ * of a call's data path were loaded and verified from the jar on every run); then against a closed
+ * port (connection refused at once), for the error reporting. Nothing is sent anywhere else.
  */
 public final class CdsTraining {
     private static final String NOWHERE = "127.0.0.1:1";
@@ -51,6 +66,11 @@ public final class CdsTraining {
     private CdsTraining() {}
 
     public static void main(String[] args) throws Exception {
+        train();
+    }
+
+    /** Runs the training; returns how many calls the loopback server answered. */
+    static int train() throws Exception {
         // the token cache as a logged-in user has it (a dummy token, in a directory of its own)
         Path config = Files.createTempDirectory("tpmkms-cds-training");
         CredentialStore store = new CredentialStore(config.resolve("credentials.json"));
@@ -92,16 +112,71 @@ public final class CdsTraining {
                 return null;
             }
         };
+        EmptyAnswers answers = new EmptyAnswers();
+        Server server = OkHttpServerBuilder.forPort(0, InsecureServerCredentials.create())
+                .fallbackHandlerRegistry(answers)
+                .build()
+                .start();
+        try {
+            run(training, "127.0.0.1:" + server.getPort());
+        } finally {
+            server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        run(training, NOWHERE);
+        store.delete();
+        Files.deleteIfExists(config);
+        return answers.answered.get();
+    }
+
+    private static void run(Platform platform, String address) {
         OutputStream sink = new ByteArrayOutputStream();
         for (String[] command : COMMANDS) {
             String[] withAddresses = new String[command.length + 8];
-            System.arraycopy(new String[] {"--address", NOWHERE, "--audit-address", NOWHERE,
-                    "--policy-address", NOWHERE, "--timeout", "2s"}, 0, withAddresses, 0, 8);
+            System.arraycopy(new String[] {"--address", address, "--audit-address", address,
+                    "--policy-address", address, "--timeout", "2s"}, 0, withAddresses, 0, 8);
             System.arraycopy(command, 0, withAddresses, 8, command.length);
-            TpmkmsCommand.commandLine(Console.of(new ByteArrayInputStream(new byte[0]), sink, sink), training,
+            TpmkmsCommand.commandLine(Console.of(new ByteArrayInputStream(new byte[0]), sink, sink), platform,
                     withAddresses).execute(withAddresses);
         }
-        store.delete();
-        Files.deleteIfExists(config);
+    }
+
+    /** Every method of the three services answered with its empty response (a stream: one empty chunk). */
+    private static final class EmptyAnswers extends HandlerRegistry {
+        private final Map<String, ServerMethodDefinition<?, ?>> methods = new HashMap<>();
+        private final AtomicInteger answered = new AtomicInteger();
+
+        EmptyAnswers() {
+            for (ServiceDescriptor service : List.of(KeyServiceGrpc.getServiceDescriptor(),
+                    AuditServiceGrpc.getServiceDescriptor(), PolicyServiceGrpc.getServiceDescriptor())) {
+                for (MethodDescriptor<?, ?> method : service.getMethods()) {
+                    methods.put(method.getFullMethodName(), definition(method, answered));
+                }
+            }
+        }
+
+        private static <Q, R> ServerMethodDefinition<Q, R> definition(MethodDescriptor<Q, R> method,
+                AtomicInteger answered) {
+            R empty = method.parseResponse(new ByteArrayInputStream(new byte[0]));
+            ServerCallHandler<Q, R> handler = switch (method.getType()) {
+                case UNARY -> ServerCalls.asyncUnaryCall((request, response) -> {
+                    answered.incrementAndGet();
+                    response.onNext(empty);
+                    response.onCompleted();
+                });
+                case SERVER_STREAMING -> ServerCalls.asyncServerStreamingCall((request, response) -> {
+                    answered.incrementAndGet();
+                    response.onNext(empty);
+                    response.onCompleted();
+                });
+                default -> ServerCalls.asyncUnaryCall((request, response) ->
+                        response.onError(Status.UNIMPLEMENTED.asRuntimeException()));
+            };
+            return ServerMethodDefinition.create(method, handler);
+        }
+
+        @Override
+        public ServerMethodDefinition<?, ?> lookupMethod(String methodName, String authority) {
+            return methods.get(methodName);
+        }
     }
 }
