@@ -550,7 +550,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         .u16(TPM_ST_HASHCHECK).u32(Marshal.RH_NULL).u16(0).toBytes();
     byte[] r = connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
-      return userCommand(s, k, h, PolicyDigests.CC_SIGN, "Sign", params, 0);
+      return userCommand(s, k, h, PolicyDigests.CC_SIGN, "Sign", params, 0, 0);
     });
     ByteBuffer b = ByteBuffer.wrap(r);
     int sigAlg = b.getShort() & 0xffff;
@@ -574,18 +574,20 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
    * Runs a use command (USER role: Sign, HMAC, HMAC_Start, RSA_Decrypt) authorized by the object's
    * auth value as an HMAC key, never the auth value itself on the bus: a DUPLICABLE key through its
    * policy's auth-value branch for {@code cc} (policy session), any other key (userWithAuth SET) in
-   * the connection's HMAC session, with no extra round trip.
+   * the connection's HMAC session, with no extra round trip. {@code encryption}: which first
+   * parameters cross the bus encrypted under the auth value ({@link PolicySession#ENCRYPT_COMMAND},
+   * {@link PolicySession#ENCRYPT_RESPONSE}).
    */
   private byte[] userCommand(TpmSession s, Key k, TPM_HANDLE h, int cc, String name, byte[] params,
-      int responseHandles) {
+      int responseHandles, int encryption) {
     byte[] auth = authValue(k.blob().objectId());
     try {
       if (k.policy() != null) {
         return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
-            new byte[][] {k.name()}, params, auth, responseHandles, false);
+            new byte[][] {k.name()}, params, auth, responseHandles, false, encryption);
       }
       return s.hmacSession().command(name, cc, new int[] {h.handle}, new byte[][] {k.name()}, params, auth,
-          responseHandles, false);
+          responseHandles, false, encryption);
     } finally {
       Arrays.fill(auth, (byte) 0);
     }
@@ -608,11 +610,13 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
       TPM_HANDLE h = load(s, k);
       if (data.length <= HMAC_CHUNK) {
         byte[] params = new Marshal().tpm2b(data).u16(Marshal.ALG_SHA256).toBytes();
-        return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_HMAC, "HMAC", params, 0)));
+        // the data (for Encrypt/Decrypt: the DEK's label and salt) and the HMAC (the DEK itself) cross the bus encrypted
+        return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_HMAC, "HMAC", params, 0,
+            PolicySession.ENCRYPT_COMMAND | PolicySession.ENCRYPT_RESPONSE)));
       }
       s.ensureFreeSlots(1); // a sequence object takes a slot too; h stays (most recently used)
       byte[] startParams = new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_SHA256).toBytes();
-      byte[] started = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", startParams, 1);
+      byte[] started = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", startParams, 1, 0);
       TPM_HANDLE seq = new TPM_HANDLE(ByteBuffer.wrap(started).getInt());
       seq.AuthValue = new byte[0];
       int off = 0;
@@ -696,8 +700,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return connection.execute(s -> {
       TPM_HANDLE h = load(s, k);
       byte[] params = new Marshal().tpm2b(ciphertext).u16(Marshal.ALG_NULL).tpm2b(new byte[0]).toBytes();
+      // the plaintext comes back encrypted under the key's auth value
       return Marshal.tpm2b(ByteBuffer.wrap(userCommand(s, k, h, PolicyDigests.CC_RSA_DECRYPT, "RSA_Decrypt",
-          params, 0)));
+          params, 0, PolicySession.ENCRYPT_RESPONSE)));
     });
   }
 
@@ -895,7 +900,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
         PolicySession ps = s.policySession();
         byte[] changed = ps.authValueBranch(k.policy(), PolicyDigests.CC_OBJECT_CHANGE_AUTH, "ObjectChangeAuth",
             new int[] {h.handle, s.srk().handle}, new byte[][] {k.name(), s.srkName()},
-            new Marshal().tpm2b(transfer).toBytes(), auth, 0, false);
+            new Marshal().tpm2b(transfer).toBytes(), auth, 0, false, PolicySession.ENCRYPT_COMMAND);
         byte[] copyPrivate = Marshal.sizedTpm2b(ByteBuffer.wrap(changed));
         s.evict(k.handle());
         TPM_HANDLE copy = s.loadUncached(k.blob().tpmtPublic(), copyPrivate, transfer);
@@ -1014,7 +1019,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
             if (keyPolicy != null) {
               byte[] r = s.policySession().authValueBranch(keyPolicy, PolicyDigests.CC_OBJECT_CHANGE_AUTH,
                   "ObjectChangeAuth", new int[] {copy.handle, s.srk().handle}, new byte[][] {name, s.srkName()},
-                  new Marshal().tpm2b(auth).toBytes(), transfer, 0, false);
+                  new Marshal().tpm2b(auth).toBytes(), transfer, 0, false, PolicySession.ENCRYPT_COMMAND);
               mine = Marshal.sizedTpm2b(ByteBuffer.wrap(r));
             } else {
               mine = s.run("ObjectChangeAuth", () -> s.tpm().ObjectChangeAuth(copy, s.srk(), auth)).toBytes();

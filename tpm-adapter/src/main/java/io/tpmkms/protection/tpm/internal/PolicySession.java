@@ -11,7 +11,7 @@ import org.jboss.logging.Logger;
 
 /**
  * The one policy session a {@link TpmSession} keeps (TPM2_StartAuthSession: unbound, unsalted,
- * SHA-256, no parameter encryption) and the commands it authorizes (ADR 0025).
+ * SHA-256, AES-128-CFB for parameter encryption) and the commands it authorizes (ADR 0025).
  *
  * <p>Each use runs the policy assertions of one branch of the object's authPolicy
  * (e.g. PolicyCommandCode(TPM2_Sign) → PolicyAuthValue → PolicyOR(all branches)) and then the
@@ -20,6 +20,13 @@ import org.jboss.logging.Logger;
  * response HMAC is checked the same way over rpHash, so a tampered response is refused. With
  * continueSession SET the TPM resets the session's policy after each authorized command and the
  * session is reused: one StartAuthSession per connection, not per call.
+ *
+ * <p>Parameter encryption (ADR 0028): a command may ask for its first parameter to be sent
+ * encrypted ({@link #ENCRYPT_COMMAND}, the session's decrypt attribute) and the first parameter of
+ * its response to come back encrypted ({@link #ENCRYPT_RESPONSE}, the encrypt attribute); the
+ * key and IV are KDFa(authValue, "CFB", newer nonce, older nonce), so only who holds the object's
+ * auth value can read them — the HMAC of an AEAD key's data key, an RSA-OAEP plaintext, a new
+ * auth value. The HMACs cover the parameters as sent (encrypted).
  *
  * <p>A failed command or policy assertion leaves the session in an unknown state: it is flushed
  * and the next use starts a new one. Not thread-safe: used under the connection's lock.
@@ -30,6 +37,10 @@ public final class PolicySession {
   private static final int SE_POLICY = 0x01;
   private static final int SE_HMAC = 0x00;
   private static final int CONTINUE_SESSION = 0x01;
+  /** Send the command's first parameter (a TPM2B) encrypted: the session's decrypt attribute. */
+  public static final int ENCRYPT_COMMAND = 0x20;
+  /** Have the TPM encrypt the response's first parameter (a TPM2B): the session's encrypt attribute. */
+  public static final int ENCRYPT_RESPONSE = 0x40;
   private static final int NONCE = 16;
   private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -59,7 +70,8 @@ public final class PolicySession {
     if (handle != 0 && epoch == tpm.epoch()) return handle;
     byte[] nonceCaller = nonce();
     byte[] body = new Marshal().u32(Marshal.RH_NULL).u32(Marshal.RH_NULL).tpm2b(nonceCaller).tpm2b(new byte[0])
-        .u8(sessionType).u16(Marshal.ALG_NULL).u16(Marshal.ALG_SHA256).toBytes();
+        .u8(sessionType).u16(SessionCrypto.ALG_AES).u16(SessionCrypto.AES_BITS).u16(SessionCrypto.ALG_CFB)
+        .u16(Marshal.ALG_SHA256).toBytes();
     byte[] r = tpm.raw("StartAuthSession", Marshal.command(CC_START_AUTH_SESSION, body));
     ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
     handle = b.getInt();
@@ -128,12 +140,19 @@ public final class PolicySession {
    */
   public byte[] authValueBranch(KeyPolicy policy, int cc, String name, int[] handles, byte[][] names,
       byte[] parameters, byte[] authValue, int responseHandles, boolean passwordForSecond) {
+    return authValueBranch(policy, cc, name, handles, names, parameters, authValue, responseHandles,
+        passwordForSecond, 0);
+  }
+
+  /** {@link #authValueBranch} with parameter encryption: {@link #ENCRYPT_COMMAND} and/or {@link #ENCRYPT_RESPONSE}. */
+  public byte[] authValueBranch(KeyPolicy policy, int cc, String name, int[] handles, byte[][] names,
+      byte[] parameters, byte[] authValue, int responseHandles, boolean passwordForSecond, int encryption) {
     if (sessionType != SE_POLICY) throw new IllegalStateException("policy assertions need a policy session");
     if (!policy.allows(cc)) throw new IllegalStateException("no auth-value branch for command 0x" + Integer.toHexString(cc));
     policyCommandCode(cc);
     policyAuthValue();
     policyOr(policy.branchArray());
-    return command(name, cc, handles, names, parameters, authValue, responseHandles, passwordForSecond);
+    return command(name, cc, handles, names, parameters, authValue, responseHandles, passwordForSecond, encryption);
   }
 
   /**
@@ -143,12 +162,31 @@ public final class PolicySession {
    */
   public byte[] command(String name, int cc, int[] handles, byte[][] names, byte[] parameters, byte[] authValue,
       int responseHandles, boolean passwordForSecond) {
+    return command(name, cc, handles, names, parameters, authValue, responseHandles, passwordForSecond, 0);
+  }
+
+  /**
+   * {@link #command} with parameter encryption: {@code encryption} is 0 or a combination of
+   * {@link #ENCRYPT_COMMAND} and {@link #ENCRYPT_RESPONSE}; both need a non-empty {@code authValue}
+   * (the key of the encryption) and a TPM2B as the first parameter of the command or response.
+   */
+  public byte[] command(String name, int cc, int[] handles, byte[][] names, byte[] parameters, byte[] authValue,
+      int responseHandles, boolean passwordForSecond, int encryption) {
+    if ((encryption & ~(ENCRYPT_COMMAND | ENCRYPT_RESPONSE)) != 0) throw new IllegalArgumentException("encryption");
+    if (encryption != 0 && authValue.length == 0) {
+      throw new IllegalStateException("parameter encryption needs the object's auth value");
+    }
     int session = handle();
-    byte[] cpHash = cpHash(cc, names, parameters);
     byte[] nonceCaller = nonce();
+    int attributes = CONTINUE_SESSION | encryption;
+    if ((encryption & ENCRYPT_COMMAND) != 0) {
+      parameters = parameters.clone();
+      SessionCrypto.cfbFirstParameter(parameters, authValue, nonceCaller, nonceTpm, true);
+    }
+    byte[] cpHash = cpHash(cc, names, parameters);
     byte[] hmac = authValue.length == 0 ? new byte[0]
-        : hmac(authValue, cpHash, nonceCaller, nonceTpm, new byte[] {CONTINUE_SESSION});
-    Marshal auth = new Marshal().u32(session).tpm2b(nonceCaller).u8(CONTINUE_SESSION).tpm2b(hmac);
+        : hmac(authValue, cpHash, nonceCaller, nonceTpm, new byte[] {(byte) attributes});
+    Marshal auth = new Marshal().u32(session).tpm2b(nonceCaller).u8(attributes).tpm2b(hmac);
     if (passwordForSecond) auth.u32(Marshal.RS_PW).u16(0).u8(0).u16(0);
     Marshal body = new Marshal();
     for (int h : handles) body.u32(h);
@@ -193,6 +231,14 @@ public final class PolicySession {
       }
     }
     nonceTpm = newNonce;
+    if ((encryption & ENCRYPT_RESPONSE) != 0) {
+      try {
+        SessionCrypto.cfbFirstParameter(params, authValue, newNonce, nonceCaller, false);
+      } catch (IllegalArgumentException e) {
+        reset();
+        throw new TpmRcException(name + "(malformed encrypted response)", ResponseCodes.FAILURE);
+      }
+    }
     if (responseHandles == 0) return params;
     byte[] out = new byte[outHandles.length + params.length];
     System.arraycopy(outHandles, 0, out, 0, outHandles.length);
