@@ -20,6 +20,7 @@ import io.tpmkms.protection.tpm.internal.Marshal;
 import io.tpmkms.protection.tpm.internal.PolicyDigests;
 import io.tpmkms.protection.tpm.internal.PolicySession;
 import io.tpmkms.protection.tpm.internal.ResponseCodes;
+import io.tpmkms.protection.tpm.internal.SessionCrypto;
 import io.tpmkms.protection.tpm.internal.Templates;
 import io.tpmkms.protection.tpm.internal.TpmBlob;
 import io.tpmkms.protection.tpm.internal.TpmPublicKeys;
@@ -39,9 +40,9 @@ import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.Mac;
 import javax.crypto.spec.GCMParameterSpec;
+import javax.crypto.spec.IvParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
 import org.jboss.logging.Logger;
-import tss.tpm.CreateResponse;
 import tss.tpm.GetCapabilityResponse;
 import tss.tpm.NV_ReadPublicResponse;
 import tss.tpm.SequenceCompleteResponse;
@@ -50,8 +51,6 @@ import tss.tpm.TPML_ECC_CURVE;
 import tss.tpm.TPMS_ALG_PROPERTY;
 import tss.tpm.TPMS_NULL_ASYM_SCHEME;
 import tss.tpm.TPMS_NULL_SIG_SCHEME;
-import tss.tpm.TPMS_PCR_SELECTION;
-import tss.tpm.TPMS_SENSITIVE_CREATE;
 import tss.tpm.TPMS_SIGNATURE_ECC;
 import tss.tpm.TPMS_SIGNATURE_RSA;
 import tss.tpm.TPMT_PUBLIC;
@@ -245,13 +244,13 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     TPMT_PUBLIC template = duplicable ? Templates.key(alg, KeyPolicy.duplicable(alg, authority.name()))
         : Templates.key(alg);
     TpmBlob blob = connection.execute(s -> {
-      CreateResponse r = s.run("Create", () -> s.tpm().Create(s.srk(),
-          new TPMS_SENSITIVE_CREATE(auth, new byte[0]), template, new byte[0], new TPMS_PCR_SELECTION[0]));
-      byte[] tpmt = r.outPublic.toBytes();
+      // in a session salted to the SRK: the new key's auth value crosses the bus encrypted (ADR 0028)
+      byte[][] created = s.create(auth, new byte[0], template);
+      byte[] tpmt = created[1];
       return duplicable
-          ? new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), r.outPrivate.toBytes(),
+          ? new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), created[0],
               TpmBlob.FLAG_DUPLICABLE, authority.name())
-          : new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), r.outPrivate.toBytes());
+          : new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), created[0]);
     });
     byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, blob.publicArea()) : null;
     return new GeneratedKey(new KeyHandle(blob.encode()), spki);
@@ -385,26 +384,20 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
           secrets[1] = sensitive(TPM_ALG_ID.RSA.toInt(), auth, secrets[0]);
         }
         byte[] tpmt = template.toBytes();
-        secrets[2] = importCommand(tpmt, secrets[1]);
-        byte[] command = secrets[2];
+        byte[] sensitive = secrets[1];
         blob = connection.execute(s -> {
-          setParent(command, s);
-          byte[] r = s.raw("Import", command);
-          byte[] priv = firstTpm2b(r);
+          byte[] r = importWithInnerWrapper(s, tpmt, sensitive);
+          byte[] priv = tpm2b(ByteBuffer.wrap(r));
           return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), priv,
               TpmBlob.FLAG_IMPORTED);
         });
       } else {
         secrets[0] = material.rawKey();
-        secrets[2] = createCommand(auth, secrets[0], template.toBytes());
-        byte[] command = secrets[2];
+        byte[] key = secrets[0];
         blob = connection.execute(s -> {
-          setParent(command, s);
-          byte[] r = s.raw("Create(imported data)", command);
-          ByteBuffer b = ByteBuffer.wrap(r, 14, r.length - 14);
-          byte[] priv = tpm2b(b);
-          byte[] pub = tpm2b(b);
-          return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, pub, priv,
+          // salted to the SRK: the imported key and its new auth value cross the bus encrypted (ADR 0028)
+          byte[][] created = s.create(auth, key, template);
+          return new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(created[1]), created[0],
               TpmBlob.FLAG_IMPORTED);
         });
       }
@@ -437,7 +430,6 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   private static final int TPM_ST_SESSIONS = 0x8002;
-  private static final int TPM_CC_CREATE = 0x153;
   private static final int TPM_CC_IMPORT = 0x156;
   private static final int TPM_RS_PW = 0x40000009;
   private static final int TPM_ALG_NULL = 0x0010;
@@ -458,30 +450,37 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return b.array();
   }
 
-  /** TPM2_Import(SRK, encryptionKey empty, objectPublic, duplicate, inSymSeed empty, symmetricAlg NULL). */
-  private static byte[] importCommand(byte[] tpmtPublic, byte[] tpm2bSensitive) {
-    int size = 10 + 4 + 4 + 9 + 2 + (2 + tpmtPublic.length) + (2 + tpm2bSensitive.length) + 2 + 2;
-    ByteBuffer b = header(size, TPM_CC_IMPORT);
-    b.putShort((short) 0); // encryptionKey
-    b.putShort((short) tpmtPublic.length).put(tpmtPublic);
-    b.putShort((short) tpm2bSensitive.length).put(tpm2bSensitive);
-    b.putShort((short) 0); // inSymSeed
-    b.putShort((short) TPM_ALG_NULL); // symmetricAlg
-    return b.array();
-  }
-
-  /** TPM2_Create(SRK, inSensitive {userAuth, data}, inPublic, outsideInfo empty, creationPCR none). */
-  private static byte[] createCommand(byte[] auth, byte[] data, byte[] tpmtPublic) {
-    int sensitive = 2 + auth.length + 2 + data.length;
-    int size = 10 + 4 + 4 + 9 + (2 + sensitive) + (2 + tpmtPublic.length) + 2 + 4;
-    ByteBuffer b = header(size, TPM_CC_CREATE);
-    b.putShort((short) sensitive);
-    b.putShort((short) auth.length).put(auth);
-    b.putShort((short) data.length).put(data);
-    b.putShort((short) tpmtPublic.length).put(tpmtPublic);
-    b.putShort((short) 0); // outsideInfo
-    b.putInt(0); // creationPCR: TPML_PCR_SELECTION count 0
-    return b.array();
+  /**
+   * TPM2_Import(SRK, encryptionKey, objectPublic, duplicate, inSymSeed empty, AES-128-CFB) with an
+   * inner wrapper (TPM 2.0 Part 1, 23.3.2.3): duplicate = AES-128-CFB(encryptionKey, IV 0) of
+   * TPM2B_DIGEST(SHA-256(sensitive || name)) || sensitive, and encryptionKey — a fresh random key —
+   * sent as the first parameter, encrypted by a session salted to the SRK (ADR 0028). So the
+   * private key crosses the bus only encrypted, and the TPM checks its integrity. Returns the
+   * response parameters (outPrivate first).
+   */
+  private static byte[] importWithInnerWrapper(TpmSession s, byte[] tpmtPublic, byte[] tpm2bSensitive) {
+    byte[] key = new byte[16];
+    RANDOM.get().nextBytes(key);
+    byte[] plain = null;
+    byte[] params = null;
+    try {
+      byte[] integrity = PolicyDigests.hash(tpm2bSensitive, Templates.name(tpmtPublic));
+      plain = new Marshal().tpm2b(integrity).bytes(tpm2bSensitive).toBytes();
+      Cipher c = Cipher.getInstance("AES/CFB/NoPadding");
+      c.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"), new IvParameterSpec(new byte[16]));
+      byte[] duplicate = c.doFinal(plain);
+      params = new Marshal().tpm2b(key).tpm2b(tpmtPublic).tpm2b(duplicate).tpm2b(new byte[0])
+          .u16(SessionCrypto.ALG_AES).u16(SessionCrypto.AES_BITS).u16(SessionCrypto.ALG_CFB).toBytes();
+      byte[] p = params;
+      return s.saltedSession().command("Import", TPM_CC_IMPORT, new int[] {s.srk().handle},
+          new byte[][] {s.srkName()}, p, new byte[0], 0, false, PolicySession.ENCRYPT_COMMAND);
+    } catch (GeneralSecurityException e) {
+      throw new BackendException(Kind.INTERNAL, "inner wrapper", e);
+    } finally {
+      Arrays.fill(key, (byte) 0);
+      if (plain != null) Arrays.fill(plain, (byte) 0);
+      if (params != null) Arrays.fill(params, (byte) 0);
+    }
   }
 
   /** Header, a placeholder parent handle (set under the lock), an empty password session for the SRK. */
@@ -715,15 +714,31 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   static byte[] random(TpmSession s, int length) {
+    // in a session salted to the SRK with response encryption: the bytes (a root seed, a caller's
+    // GenerateRandom) cross the bus encrypted (ADR 0028); one session for all the chunks
     ByteArrayOutputStream out = new ByteArrayOutputStream(length);
+    PolicySession session = s.saltedSession();
     while (out.size() < length) {
       int want = Math.min(32, length - out.size());
-      byte[] got = s.run("GetRandom", () -> s.tpm().GetRandom(want));
-      if (got == null || got.length == 0) throw new TpmRcException("GetRandom(empty)", ResponseCodes.FAILURE);
+      boolean last = out.size() + want >= length;
+      byte[] r = session.keepOpen(!last).command("GetRandom", CC_GET_RANDOM, new int[0], new byte[0][],
+          new Marshal().u16(want).toBytes(), new byte[0], 0, false, PolicySession.ENCRYPT_RESPONSE);
+      byte[] got = Marshal.tpm2b(ByteBuffer.wrap(r));
+      if (got.length == 0) {
+        session.reset();
+        throw new TpmRcException("GetRandom(empty)", ResponseCodes.FAILURE);
+      }
+      if (got.length < want && last) {
+        // fewer bytes than asked on the last chunk: the session is gone; go on in a new one
+        session = s.saltedSession();
+      }
       out.write(got, 0, Math.min(got.length, want));
+      Arrays.fill(got, (byte) 0);
     }
     return out.toByteArray();
   }
+
+  private static final int CC_GET_RANDOM = 0x17B;
 
   // --- certify --------------------------------------------------------------------------
 

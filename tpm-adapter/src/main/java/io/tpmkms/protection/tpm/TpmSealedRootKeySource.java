@@ -4,6 +4,8 @@ import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.software.FileRootKeySource;
 import io.tpmkms.protection.software.RootKeySource;
+import io.tpmkms.protection.tpm.internal.Marshal;
+import io.tpmkms.protection.tpm.internal.PolicySession;
 import io.tpmkms.protection.tpm.internal.Templates;
 import io.tpmkms.protection.tpm.internal.TpmBlob;
 import io.tpmkms.protection.tpm.internal.TpmSession;
@@ -17,9 +19,6 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import org.jboss.logging.Logger;
-import tss.tpm.CreateResponse;
-import tss.tpm.TPMS_PCR_SELECTION;
-import tss.tpm.TPMS_SENSITIVE_CREATE;
 import tss.tpm.TPM_HANDLE;
 
 /**
@@ -79,16 +78,15 @@ public final class TpmSealedRootKeySource implements RootKeySource {
 
   private void seal(byte[] seed) {
     TpmBlob blob = connection.execute(s -> {
-      CreateResponse r = s.run("Create", () -> s.tpm().Create(s.srk(),
-          new TPMS_SENSITIVE_CREATE(new byte[0], seed), Templates.sealedData(), new byte[0],
-          new TPMS_PCR_SELECTION[0]));
-      byte[] tpmt = r.outPublic.toBytes();
+      // salted to the SRK: the seed crosses the bus encrypted (ADR 0028)
+      byte[][] created = s.create(new byte[0], seed, Templates.sealedData());
+      byte[] tpmt = created[1];
       byte[] pub = new byte[2 + tpmt.length];
       pub[0] = (byte) (tpmt.length >>> 8);
       pub[1] = (byte) tpmt.length;
       System.arraycopy(tpmt, 0, pub, 2, tpmt.length);
       return new TpmBlob(TpmBlob.BACKEND_TPM_SEALED_ROOT, 0, s.srkName(), new byte[TpmBlob.OBJECT_ID_LENGTH],
-          pub, r.outPrivate.toBytes());
+          pub, created[0]);
     });
     write(blob.encode());
   }
@@ -115,11 +113,17 @@ public final class TpmSealedRootKeySource implements RootKeySource {
     }
     TPM_HANDLE h = s.loadUncached(blob.tpmtPublic(), blob.tpm2bPrivate(), new byte[0]);
     try {
-      return s.run("Unseal", () -> s.tpm().Unseal(h));
+      // its auth value is empty: a session salted to the SRK encrypts the seed in the response (ADR 0028)
+      byte[] r = s.saltedSession().command("Unseal", CC_UNSEAL, new int[] {h.handle},
+          new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], new byte[0], 0, false,
+          PolicySession.ENCRYPT_RESPONSE);
+      return Marshal.tpm2b(ByteBuffer.wrap(r));
     } finally {
       s.flush(h);
     }
   }
+
+  private static final int CC_UNSEAL = 0x15E;
 
   private void write(byte[] content) {
     try {

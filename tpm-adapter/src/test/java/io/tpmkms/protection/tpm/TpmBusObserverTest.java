@@ -9,6 +9,7 @@ import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyMaterial;
 import io.tpmkms.protection.KeySpec;
+import io.tpmkms.protection.tpm.internal.TpmBlob;
 import java.io.ByteArrayOutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -152,6 +153,96 @@ class TpmBusObserverTest {
     assertFalse(Arrays.equals(tag, backend.mac(k.handle(), random(40))), "other data, other tag");
     assertFalse(relay.saw(data), "MAC input seen on the bus");
     assertFalse(relay.saw(tag), "MAC seen on the bus");
+  }
+
+  // --- sessions salted to the SRK: what no auth value can protect -------------------------
+
+  @Test
+  void create_newKeysAuthValueCrossesEncrypted() throws Exception {
+    GeneratedKey k = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
+    byte[] objectId = TpmBlob.decode(k.handle().blob(), TpmBlob.BACKEND_TPM).objectId();
+    Mac m = Mac.getInstance("HmacSHA256"); // docs/tpm-adapter.md: authValue = HMAC(authSecret, label || objectId)
+    m.init(new SecretKeySpec(TpmKeyProtectionBackendTest.AUTH_SECRET, "HmacSHA256"));
+    m.update("tpmkms/tpm/auth/v1".getBytes(StandardCharsets.US_ASCII));
+    byte[] auth = m.doFinal(objectId);
+    assertTrue(relay.bytes() > 0);
+    assertFalse(relay.saw(auth), "the new key's auth value seen on the bus");
+    // and the key works: its auth value reached the TPM intact
+    backend.sign(k.handle(), MessageDigest.getInstance("SHA-256").digest(random(8)));
+  }
+
+  @Test
+  void importSymmetric_materialCrossesEncrypted() throws Exception {
+    for (KeyAlgorithm alg : new KeyAlgorithm[] {KeyAlgorithm.AES_256_GCM, KeyAlgorithm.HMAC_SHA256}) {
+      byte[] key = random(32);
+      relay.clear();
+      GeneratedKey k;
+      try (KeyMaterial m = KeyMaterial.parse(alg, key)) {
+        k = backend.importKey(new KeySpec(alg), m);
+      }
+      assertTrue(relay.bytes() > 0);
+      assertFalse(relay.saw(key), alg + ": imported key material seen on the bus");
+      assertFalse(relay.saw(Arrays.copyOf(key, 16)), alg + ": half of the material seen on the bus");
+      if (alg == KeyAlgorithm.HMAC_SHA256) {
+        Mac jca = Mac.getInstance("HmacSHA256");
+        jca.init(new SecretKeySpec(key, "HmacSHA256"));
+        byte[] data = random(20);
+        assertArrayEquals(jca.doFinal(data), backend.mac(k.handle(), data), "the TPM holds the material as sent");
+      }
+    }
+  }
+
+  @Test
+  void sealedRootSeed_crossesEncrypted_whenSealedAndUnsealed(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path sealed = dir.resolve("root.sealed");
+    relay.clear();
+    byte[] seed = new TpmSealedRootKeySource(backend.connection(), sealed, null).rootSeed();
+    assertTrue(relay.bytes() > 0);
+    assertFalse(relay.saw(seed), "the root seed seen on the bus when sealed");
+    relay.clear();
+    byte[] again = new TpmSealedRootKeySource(backend.connection(), sealed, null).rootSeed();
+    assertArrayEquals(seed, again, "unsealed what was sealed");
+    assertTrue(relay.bytes() > 0);
+    assertFalse(relay.saw(seed), "the root seed seen on the bus when unsealed");
+  }
+
+  @Test
+  void importAsymmetric_privateKeyCrossesInAnInnerWrapper_andTheTpmUsesIt() throws Exception {
+    for (KeyAlgorithm alg : new KeyAlgorithm[] {KeyAlgorithm.EC_SIGN_P256_SHA256,
+        KeyAlgorithm.RSA_DECRYPT_OAEP_2048_SHA256}) {
+      KeyPair pair = TpmImportTest.pair(alg);
+      byte[] secret;
+      if (pair.getPrivate() instanceof java.security.interfaces.ECPrivateKey ec) {
+        secret = org.bouncycastle.util.BigIntegers.asUnsignedByteArray(32, ec.getS());
+      } else {
+        java.security.interfaces.RSAPrivateCrtKey rsa = (java.security.interfaces.RSAPrivateCrtKey) pair.getPrivate();
+        secret = org.bouncycastle.util.BigIntegers.asUnsignedByteArray(rsa.getPrimeP());
+      }
+      relay.clear();
+      GeneratedKey k;
+      try (KeyMaterial m = KeyMaterial.parse(alg, pair.getPrivate().getEncoded())) {
+        k = backend.importKey(new KeySpec(alg), m);
+      }
+      assertTrue(relay.bytes() > 0);
+      assertFalse(relay.saw(Arrays.copyOf(secret, 16)), alg + ": the private key seen on the bus");
+      assertArrayEquals(pair.getPublic().getEncoded(), k.publicKeyDer(), alg + ": the TPM holds the material");
+    }
+  }
+
+  @Test
+  void randomBytes_crossEncrypted_inOneSessionForEveryChunk() throws Exception {
+    for (int n : new int[] {1, 32, 33, 100}) {
+      relay.clear();
+      byte[] r = backend.randomBytes(n);
+      assertTrue(r.length == n, "length " + r.length);
+      assertTrue(relay.bytes() > 0);
+      for (int off = 0; off + 8 <= n; off += 8) {
+        assertFalse(relay.saw(Arrays.copyOfRange(r, off, off + 8)), n + " random bytes: 8 of them seen on the bus");
+      }
+    }
+    byte[] a = backend.randomBytes(32);
+    assertFalse(Arrays.equals(a, backend.randomBytes(32)), "two calls, two values");
   }
 
   private static byte[] random(int n) {

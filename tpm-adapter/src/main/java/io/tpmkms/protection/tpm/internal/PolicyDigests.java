@@ -82,7 +82,7 @@ public final class PolicyDigests {
 
   static byte[] u32(int v) { return ByteBuffer.allocate(4).putInt(v).array(); }
 
-  static byte[] hash(byte[]... parts) {
+  public static byte[] hash(byte[]... parts) {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       for (byte[] p : parts) md.update(p);

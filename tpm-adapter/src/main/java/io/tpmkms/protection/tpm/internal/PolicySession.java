@@ -50,26 +50,66 @@ public final class PolicySession {
   private long epoch = -1;
 
   private final int sessionType;
+  /** For a salted session: the handle and public point (x, y) of the ECC storage key the salt is sent to. */
+  private final int saltKey;
+  private final byte[] saltKeyX;
+  private final byte[] saltKeyY;
+  /** KDFa(salt, "ATH", nonceTPM, nonceCaller): empty for an unsalted session. */
+  private byte[] sessionKey = new byte[0];
+  /** A salted session kept for the next command too (continueSession SET); see {@link #keepOpen}. */
+  private boolean keepOpen;
 
   /** A policy session. */
-  PolicySession(TpmSession tpm) { this(tpm, SE_POLICY); }
+  PolicySession(TpmSession tpm) { this(tpm, SE_POLICY, 0, null, null); }
 
-  private PolicySession(TpmSession tpm, int sessionType) {
+  private PolicySession(TpmSession tpm, int sessionType, int saltKey, byte[] saltKeyX, byte[] saltKeyY) {
     this.tpm = tpm;
     this.sessionType = sessionType;
+    this.saltKey = saltKey;
+    this.saltKeyX = saltKeyX;
+    this.saltKeyY = saltKeyY;
+  }
+
+  /**
+   * A one-shot HMAC session salted to an ECC P-256 storage key (ADR 0028): the salt is an ECDH
+   * secret with an ephemeral key of ours (TPM2B_ENCRYPTED_SECRET = our ephemeral public point;
+   * salt = KDFe(Z, "SECRET", ours.x, theirs.x)), so the session key — and with it the HMAC and
+   * parameter-encryption keys of an object whose auth value is empty or known, such as the SRK —
+   * is known only to us and the TPM. Each {@link #command} ends the session (continueSession CLEAR).
+   */
+  static PolicySession salted(TpmSession tpm, int storageKey, byte[] x, byte[] y) {
+    return new PolicySession(tpm, SE_HMAC, storageKey, x.clone(), y.clone());
+  }
+
+  /**
+   * For a salted session: whether the next commands keep it (continueSession SET, one
+   * StartAuthSession for several commands); the last command must run with {@code false} so that
+   * the TPM flushes it.
+   */
+  public PolicySession keepOpen(boolean keep) {
+    this.keepOpen = keep;
+    return this;
   }
 
   /**
    * An HMAC session (unbound, unsalted) for objects used with their auth value (userWithAuth SET):
    * the same command HMAC keyed by the auth value, no policy assertions, so no extra round trip.
    */
-  static PolicySession hmac(TpmSession tpm) { return new PolicySession(tpm, SE_HMAC); }
+  static PolicySession hmac(TpmSession tpm) { return new PolicySession(tpm, SE_HMAC, 0, null, null); }
 
   /** The session's handle, starting a session if there is none on this connection. */
   public int handle() {
     if (handle != 0 && epoch == tpm.epoch()) return handle;
     byte[] nonceCaller = nonce();
-    byte[] body = new Marshal().u32(Marshal.RH_NULL).u32(Marshal.RH_NULL).tpm2b(nonceCaller).tpm2b(new byte[0])
+    byte[] salt = null;
+    byte[] encryptedSalt = new byte[0];
+    if (saltKey != 0) {
+      byte[][] ecdh = ecdhSalt(saltKeyX, saltKeyY);
+      salt = ecdh[0];
+      encryptedSalt = ecdh[1];
+    }
+    byte[] body = new Marshal().u32(saltKey != 0 ? saltKey : Marshal.RH_NULL).u32(Marshal.RH_NULL)
+        .tpm2b(nonceCaller).tpm2b(encryptedSalt)
         .u8(sessionType).u16(SessionCrypto.ALG_AES).u16(SessionCrypto.AES_BITS).u16(SessionCrypto.ALG_CFB)
         .u16(Marshal.ALG_SHA256).toBytes();
     byte[] r = tpm.raw("StartAuthSession", Marshal.command(CC_START_AUTH_SESSION, body));
@@ -77,6 +117,10 @@ public final class PolicySession {
     handle = b.getInt();
     nonceTpm = Marshal.tpm2b(b);
     epoch = tpm.epoch();
+    if (salt != null) {
+      sessionKey = SessionCrypto.kdfa(salt, "ATH", nonceTpm, nonceCaller, 256);
+      Arrays.fill(salt, (byte) 0);
+    }
     return handle;
   }
 
@@ -84,6 +128,8 @@ public final class PolicySession {
   void forget() {
     handle = 0;
     nonceTpm = null;
+    Arrays.fill(sessionKey, (byte) 0);
+    sessionKey = new byte[0];
   }
 
   /** Flushes the session; the next use starts a new one. */
@@ -173,19 +219,22 @@ public final class PolicySession {
   public byte[] command(String name, int cc, int[] handles, byte[][] names, byte[] parameters, byte[] authValue,
       int responseHandles, boolean passwordForSecond, int encryption) {
     if ((encryption & ~(ENCRYPT_COMMAND | ENCRYPT_RESPONSE)) != 0) throw new IllegalArgumentException("encryption");
-    if (encryption != 0 && authValue.length == 0) {
-      throw new IllegalStateException("parameter encryption needs the object's auth value");
-    }
     int session = handle();
+    boolean oneShot = saltKey != 0 && !keepOpen;
+    // sessionValue = sessionKey || authValue: the HMAC key and the parameter-encryption key
+    byte[] sessionValue = concat(sessionKey, authValue);
+    if (encryption != 0 && sessionValue.length == 0) {
+      throw new IllegalStateException("parameter encryption needs the object's auth value or a salted session");
+    }
     byte[] nonceCaller = nonce();
-    int attributes = CONTINUE_SESSION | encryption;
+    int attributes = (oneShot ? 0 : CONTINUE_SESSION) | encryption;
     if ((encryption & ENCRYPT_COMMAND) != 0) {
       parameters = parameters.clone();
-      SessionCrypto.cfbFirstParameter(parameters, authValue, nonceCaller, nonceTpm, true);
+      SessionCrypto.cfbFirstParameter(parameters, sessionValue, nonceCaller, nonceTpm, true);
     }
     byte[] cpHash = cpHash(cc, names, parameters);
-    byte[] hmac = authValue.length == 0 ? new byte[0]
-        : hmac(authValue, cpHash, nonceCaller, nonceTpm, new byte[] {(byte) attributes});
+    byte[] hmac = sessionValue.length == 0 ? new byte[0]
+        : hmac(sessionValue, cpHash, nonceCaller, nonceTpm, new byte[] {(byte) attributes});
     Marshal auth = new Marshal().u32(session).tpm2b(nonceCaller).u8(attributes).tpm2b(hmac);
     if (passwordForSecond) auth.u32(Marshal.RS_PW).u16(0).u8(0).u16(0);
     Marshal body = new Marshal();
@@ -222,9 +271,9 @@ public final class PolicySession {
       reset(); // the TPM rolled its nonce; ours is unknown now
       throw new TpmRcException(name + "(malformed response)", ResponseCodes.FAILURE);
     }
-    if (authValue.length > 0) {
+    if (sessionValue.length > 0) {
       byte[] rpHash = PolicyDigests.hash(PolicyDigests.u32(0), PolicyDigests.u32(cc), params);
-      byte[] expected = hmac(authValue, rpHash, newNonce, nonceCaller, new byte[] {(byte) attrs});
+      byte[] expected = hmac(sessionValue, rpHash, newNonce, nonceCaller, new byte[] {(byte) attrs});
       if (!MessageDigest.isEqual(expected, responseHmac)) {
         reset();
         throw new TpmRcException(name + "(response HMAC does not verify: response altered)", ResponseCodes.INTEGRITY);
@@ -233,12 +282,14 @@ public final class PolicySession {
     nonceTpm = newNonce;
     if ((encryption & ENCRYPT_RESPONSE) != 0) {
       try {
-        SessionCrypto.cfbFirstParameter(params, authValue, newNonce, nonceCaller, false);
+        SessionCrypto.cfbFirstParameter(params, sessionValue, newNonce, nonceCaller, false);
       } catch (IllegalArgumentException e) {
         reset();
         throw new TpmRcException(name + "(malformed encrypted response)", ResponseCodes.FAILURE);
       }
     }
+    Arrays.fill(sessionValue, (byte) 0);
+    if (oneShot) forget(); // continueSession CLEAR: the TPM flushed the session
     if (responseHandles == 0) return params;
     byte[] out = new byte[outHandles.length + params.length];
     System.arraycopy(outHandles, 0, out, 0, outHandles.length);
@@ -267,6 +318,52 @@ public final class PolicySession {
     } catch (GeneralSecurityException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  private static byte[] concat(byte[] a, byte[] b) {
+    byte[] out = Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  /**
+   * The salt of a session salted to an ECC P-256 key (TPM 2.0 Part 1, C.6.1): an ephemeral key pair
+   * e; Z = x(e · Q); salt = KDFe(SHA-256, Z, "SECRET", Qe.x, Q.x, 256). Returns {salt,
+   * TPM2B_ENCRYPTED_SECRET contents = TPMS_ECC_POINT(Qe)}.
+   */
+  static byte[][] ecdhSalt(byte[] x, byte[] y) {
+    try {
+      java.security.AlgorithmParameters params = java.security.AlgorithmParameters.getInstance("EC");
+      params.init(new java.security.spec.ECGenParameterSpec("secp256r1"));
+      java.security.spec.ECParameterSpec curve = params.getParameterSpec(java.security.spec.ECParameterSpec.class);
+      java.security.PublicKey theirs = java.security.KeyFactory.getInstance("EC").generatePublic(
+          new java.security.spec.ECPublicKeySpec(new java.security.spec.ECPoint(
+              new java.math.BigInteger(1, x), new java.math.BigInteger(1, y)), curve));
+      java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+      g.initialize(curve, RANDOM);
+      java.security.KeyPair e = g.generateKeyPair();
+      javax.crypto.KeyAgreement ka = javax.crypto.KeyAgreement.getInstance("ECDH");
+      ka.init(e.getPrivate());
+      ka.doPhase(theirs, true);
+      byte[] z = ka.generateSecret();
+      java.security.spec.ECPoint q = ((java.security.interfaces.ECPublicKey) e.getPublic()).getW();
+      byte[] ex = fixed(q.getAffineX(), 32);
+      byte[] ey = fixed(q.getAffineY(), 32);
+      byte[] salt = SessionCrypto.kdfe(z, "SECRET", ex, fixed(new java.math.BigInteger(1, x), 32), 256);
+      Arrays.fill(z, (byte) 0);
+      return new byte[][] {salt, new Marshal().tpm2b(ex).tpm2b(ey).toBytes()};
+    } catch (GeneralSecurityException ex) {
+      throw new IllegalStateException("ECDH salt", ex);
+    }
+  }
+
+  private static byte[] fixed(java.math.BigInteger v, int n) {
+    byte[] b = v.toByteArray();
+    if (b.length == n) return b;
+    byte[] out = new byte[n];
+    if (b.length > n) System.arraycopy(b, b.length - n, out, 0, n);
+    else System.arraycopy(b, 0, out, n - b.length, b.length);
+    return out;
   }
 
   private static byte[] nonce() {

@@ -44,6 +44,9 @@ public final class TpmSession {
   private Tpm tpm;
   private TPM_HANDLE srk;
   private byte[] srkName;
+  /** The SRK's public point (x, y), for sessions salted to it. */
+  private byte[] srkX;
+  private byte[] srkY;
   private long epoch;
   /** Loaded objects by an opaque key (the blob), least recently used first. */
   private final LinkedHashMap<Object, TPM_HANDLE> loaded = new LinkedHashMap<>(16, 0.75f, true);
@@ -56,6 +59,39 @@ public final class TpmSession {
 
   /** The connection's policy session (ADR 0025), started on first use. */
   public PolicySession policySession() { return policySession; }
+
+  /**
+   * A one-shot HMAC session salted to the SRK (ADR 0028), for commands whose secrets an auth value
+   * cannot protect: those authorized by the SRK (empty auth: TPM2_Create's inSensitive) and by
+   * objects with an empty auth value (the sealed root seed's TPM2_Unseal).
+   */
+  public PolicySession saltedSession() {
+    if (srkX == null) throw new IllegalStateException("the SRK's public point is not known");
+    return PolicySession.salted(this, srk.handle, srkX, srkY);
+  }
+
+  /**
+   * TPM2_Create under the SRK in a {@link #saltedSession}: inSensitive (the new object's auth value
+   * and, for sealed or imported symmetric data, the data) crosses the bus encrypted. Returns
+   * {TPM2B_PRIVATE with its size, TPMT_PUBLIC}.
+   */
+  public byte[][] create(byte[] userAuth, byte[] data, TPMT_PUBLIC template) {
+    byte[] sensitive = new Marshal().tpm2b(userAuth).tpm2b(data).toBytes();
+    byte[] params = new Marshal().tpm2b(sensitive).tpm2b(template.toBytes()).tpm2b(new byte[0]).u32(0).toBytes();
+    try {
+      byte[] r = saltedSession().command("Create", CC_CREATE, new int[] {srk.handle}, new byte[][] {srkName}, params,
+          new byte[0], 0, false, PolicySession.ENCRYPT_COMMAND);
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(r);
+      byte[] outPrivate = Marshal.sizedTpm2b(b);
+      byte[] outPublic = Marshal.tpm2b(b);
+      return new byte[][] {outPrivate, outPublic};
+    } finally {
+      java.util.Arrays.fill(sensitive, (byte) 0);
+      java.util.Arrays.fill(params, (byte) 0);
+    }
+  }
+
+  private static final int CC_CREATE = 0x153;
 
   /** The connection's HMAC session for objects used with their auth value, started on first use. */
   public PolicySession hmacSession() { return hmacSession; }
@@ -208,6 +244,7 @@ public final class TpmSession {
       CreatePrimaryResponse r = createPrimary(TPM_HANDLE.from(TPM_RH.OWNER), Templates.srk());
       srk = r.handle;
       srkName = Templates.name(r.outPublic.toBytes());
+      srkPoint(r.outPublic);
       return;
     }
     TPM_HANDLE p = TPM_HANDLE.persistent(persistent & 0x00FFFFFF);
@@ -221,6 +258,7 @@ public final class TpmSession {
       }
       srk = p;
       srkName = Templates.name(rp.outPublic.toBytes());
+      srkPoint(rp.outPublic);
     } catch (TpmRcException e) {
       if (e.base() != ResponseCodes.HANDLE) throw e;
       CreatePrimaryResponse r = createPrimary(TPM_HANDLE.from(TPM_RH.OWNER), Templates.srk());
@@ -228,8 +266,17 @@ public final class TpmSession {
       flush(r.handle);
       srk = p;
       srkName = Templates.name(r.outPublic.toBytes());
+      srkPoint(r.outPublic);
       LOG.infof("persisted the SRK at 0x%08x", persistent);
     }
+  }
+
+  private void srkPoint(TPMT_PUBLIC pub) {
+    if (!(pub.unique instanceof tss.tpm.TPMS_ECC_POINT point)) {
+      throw new TpmRcException("CreatePrimary(SRK is not an ECC key)", ResponseCodes.TYPE);
+    }
+    srkX = point.x.clone();
+    srkY = point.y.clone();
   }
 
   public CreatePrimaryResponse createPrimary(TPM_HANDLE hierarchy, TPMT_PUBLIC template) {
