@@ -45,7 +45,6 @@ import javax.crypto.spec.SecretKeySpec;
 import org.jboss.logging.Logger;
 import tss.tpm.GetCapabilityResponse;
 import tss.tpm.NV_ReadPublicResponse;
-import tss.tpm.SequenceCompleteResponse;
 import tss.tpm.TPML_ALG_PROPERTY;
 import tss.tpm.TPML_ECC_CURVE;
 import tss.tpm.TPMS_ALG_PROPERTY;
@@ -616,18 +615,31 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
       s.ensureFreeSlots(1); // a sequence object takes a slot too; h stays (most recently used)
       byte[] startParams = new Marshal().tpm2b(new byte[0]).u16(Marshal.ALG_SHA256).toBytes();
       byte[] started = userCommand(s, k, h, PolicyDigests.CC_HMAC_START, "HMAC_Start", startParams, 1, 0);
-      TPM_HANDLE seq = new TPM_HANDLE(ByteBuffer.wrap(started).getInt());
-      seq.AuthValue = new byte[0];
-      int off = 0;
-      while (data.length - off > HMAC_CHUNK) {
-        byte[] chunk = Arrays.copyOfRange(data, off, off + HMAC_CHUNK);
-        s.run("SequenceUpdate", () -> s.tpm().SequenceUpdate(seq, chunk));
-        off += HMAC_CHUNK;
+      int seq = ByteBuffer.wrap(started).getInt();
+      // the sequence has an empty auth value: a session salted to the SRK, kept for the whole
+      // sequence, encrypts each chunk and the result (ADR 0028). A sequence object has no nameAlg, so
+      // its name is empty (TPM 2.0 reference code, EntityGetName).
+      PolicySession session = s.saltedSession().keepOpen(true);
+      byte[][] seqName = {new byte[0]};
+      boolean completed = false;
+      try {
+        int off = 0;
+        while (data.length - off > HMAC_CHUNK) {
+          byte[] chunk = new Marshal().tpm2b(Arrays.copyOfRange(data, off, off + HMAC_CHUNK)).toBytes();
+          session.command("SequenceUpdate", CC_SEQUENCE_UPDATE, new int[] {seq}, seqName, chunk, new byte[0], 0, false,
+              PolicySession.ENCRYPT_COMMAND);
+          Arrays.fill(chunk, (byte) 0);
+          off += HMAC_CHUNK;
+        }
+        byte[] last = new Marshal().tpm2b(Arrays.copyOfRange(data, off, data.length)).u32(Marshal.RH_NULL).toBytes();
+        byte[] r = session.keepOpen(false).command("SequenceComplete", CC_SEQUENCE_COMPLETE, new int[] {seq}, seqName,
+            last, new byte[0], 0, false, PolicySession.ENCRYPT_COMMAND | PolicySession.ENCRYPT_RESPONSE);
+        Arrays.fill(last, (byte) 0);
+        completed = true;
+        return Marshal.tpm2b(ByteBuffer.wrap(r));
+      } finally {
+        if (!completed) flushRaw(s, seq); // a failed chunk leaves the sequence object loaded
       }
-      byte[] last = Arrays.copyOfRange(data, off, data.length);
-      SequenceCompleteResponse r = s.run("SequenceComplete",
-          () -> s.tpm().SequenceComplete(seq, last, TPM_HANDLE.from(TPM_RH.NULL)));
-      return r.result;
     });
   }
 
@@ -739,6 +751,8 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   private static final int CC_GET_RANDOM = 0x17B;
+  private static final int CC_SEQUENCE_UPDATE = 0x15C;
+  private static final int CC_SEQUENCE_COMPLETE = 0x13E;
 
   // --- certify --------------------------------------------------------------------------
 

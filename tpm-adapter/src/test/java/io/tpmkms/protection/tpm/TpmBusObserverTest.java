@@ -102,6 +102,25 @@ class TpmBusObserverTest {
   }
 
   @Test
+  void hmacSequence_longDataAndResultCrossEncrypted() throws Exception {
+    byte[] key = random(32);
+    GeneratedKey k;
+    try (KeyMaterial m = KeyMaterial.parse(KeyAlgorithm.HMAC_SHA256, key)) {
+      k = backend.importKey(new KeySpec(KeyAlgorithm.HMAC_SHA256), m);
+    }
+    byte[] data = random(3000); // above 1024 bytes: HMAC_Start, SequenceUpdate, SequenceComplete
+    relay.clear();
+    byte[] tag = backend.mac(k.handle(), data);
+    Mac jca = Mac.getInstance("HmacSHA256");
+    jca.init(new SecretKeySpec(key, "HmacSHA256"));
+    assertArrayEquals(jca.doFinal(data), tag);
+    for (int off = 0; off + 16 <= data.length; off += 512) {
+      assertFalse(relay.saw(Arrays.copyOfRange(data, off, off + 16)), "MAC input at " + off + " seen on the bus");
+    }
+    assertFalse(relay.saw(tag), "MAC seen on the bus");
+  }
+
+  @Test
   void aeadDataKey_neverCrossesInClear() throws Exception {
     byte[] key = random(32);
     GeneratedKey k;
