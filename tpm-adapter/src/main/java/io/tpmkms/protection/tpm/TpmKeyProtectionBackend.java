@@ -1048,7 +1048,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
             if (keyPolicy != null) {
               byte[] r = s.policySession().authValueBranch(keyPolicy, PolicyDigests.CC_OBJECT_CHANGE_AUTH,
                   "ObjectChangeAuth", new int[] {copy.handle, s.srk().handle}, new byte[][] {name, s.srkName()},
-                  new Marshal().tpm2b(auth).toBytes(), transfer, 0, false, PolicySession.ENCRYPT_COMMAND);
+                  new Marshal().tpm2b(auth).toBytes(), transfer, 0, false,
+                  // the new auth value is encrypted under the transfer value, when there is one
+                  transfer.length > 0 ? PolicySession.ENCRYPT_COMMAND : 0);
               mine = Marshal.sizedTpm2b(ByteBuffer.wrap(r));
             } else {
               mine = s.run("ObjectChangeAuth", () -> s.tpm().ObjectChangeAuth(copy, s.srk(), auth)).toBytes();

@@ -174,6 +174,22 @@ class TpmBusObserverTest {
     assertFalse(relay.saw(tag), "MAC seen on the bus");
   }
 
+  @Test
+  void duplicationRoundTrip_transferValueAndNewAuthValue_encryptedWhenThereIsATransferValue() throws Exception {
+    GeneratedKey k = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256, ExportPolicy.DUPLICABLE));
+    byte[] srk = backend.certifySrk(null).certifiedTpmPublic();
+    for (byte[] transfer : new byte[][] {new byte[0], random(32)}) {
+      for (int round = 0; round < 2; round++) { // twice: a failure must not leave the policy session spent
+        relay.clear();
+        Duplication blob = backend.duplicate(k.handle(), srk, transfer);
+        GeneratedKey back = backend.importDuplicate(KeyAlgorithm.EC_SIGN_P256_SHA256, blob, transfer);
+        assertArrayEquals(k.publicKeyDer(), back.publicKeyDer());
+        backend.sign(back.handle(), MessageDigest.getInstance("SHA-256").digest(random(8)));
+        if (transfer.length > 0) assertFalse(relay.saw(transfer), "the transfer auth value seen on the bus");
+      }
+    }
+  }
+
   // --- sessions salted to the SRK: what no auth value can protect -------------------------
 
   @Test

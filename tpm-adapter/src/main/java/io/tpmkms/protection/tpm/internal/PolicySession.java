@@ -224,6 +224,7 @@ public final class PolicySession {
     // sessionValue = sessionKey || authValue: the HMAC key and the parameter-encryption key
     byte[] sessionValue = concat(sessionKey, authValue);
     if (encryption != 0 && sessionValue.length == 0) {
+      reset(); // a policy branch may have been asserted already: the session's digest is spent
       throw new IllegalStateException("parameter encryption needs the object's auth value or a salted session");
     }
     byte[] nonceCaller = nonce();
