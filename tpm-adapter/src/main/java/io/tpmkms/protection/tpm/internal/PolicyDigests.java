@@ -2,7 +2,6 @@ package io.tpmkms.protection.tpm.internal;
 
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 
 /**
  * The policy digests of the TPM policy commands tpmkms uses, computed in software exactly as
@@ -83,12 +82,8 @@ public final class PolicyDigests {
   static byte[] u32(int v) { return ByteBuffer.allocate(4).putInt(v).array(); }
 
   public static byte[] hash(byte[]... parts) {
-    try {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      for (byte[] p : parts) md.update(p);
-      return md.digest();
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+    MessageDigest md = SessionCrypto.sha256();
+    for (byte[] p : parts) md.update(p);
+    return md.digest();
   }
 }

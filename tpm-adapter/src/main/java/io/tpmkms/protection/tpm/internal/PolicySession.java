@@ -299,26 +299,17 @@ public final class PolicySession {
   }
 
   static byte[] cpHash(int cc, byte[][] names, byte[] parameters) {
-    try {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      md.update(PolicyDigests.u32(cc));
-      for (byte[] n : names) md.update(n);
-      md.update(parameters);
-      return md.digest();
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException(e);
-    }
+    MessageDigest md = SessionCrypto.sha256();
+    md.update(PolicyDigests.u32(cc));
+    for (byte[] n : names) md.update(n);
+    md.update(parameters);
+    return md.digest();
   }
 
   private static byte[] hmac(byte[] key, byte[]... parts) {
-    try {
-      Mac m = Mac.getInstance("HmacSHA256");
-      m.init(new SecretKeySpec(key, "HmacSHA256"));
-      for (byte[] p : parts) m.update(p);
-      return m.doFinal();
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException(e);
-    }
+    Mac m = SessionCrypto.hmacSha256(key);
+    for (byte[] p : parts) m.update(p);
+    return m.doFinal();
   }
 
   private static byte[] concat(byte[] a, byte[] b) {

@@ -21,14 +21,51 @@ public final class SessionCrypto {
 
   private SessionCrypto() {}
 
+  // engines per thread: a provider lookup per use cost more than the cryptography (the TPM commands
+  // run under the connection's lock, so one thread uses these at a time anyway)
+  private static final ThreadLocal<Mac> HMAC = ThreadLocal.withInitial(() -> engine(() -> Mac.getInstance("HmacSHA256")));
+  private static final ThreadLocal<java.security.MessageDigest> SHA256 =
+      ThreadLocal.withInitial(() -> engine(() -> java.security.MessageDigest.getInstance("SHA-256")));
+  private static final ThreadLocal<Cipher> AES_CFB =
+      ThreadLocal.withInitial(() -> engine(() -> Cipher.getInstance("AES/CFB/NoPadding")));
+
+  private interface Engine<T> {
+    T get() throws GeneralSecurityException;
+  }
+
+  private static <T> T engine(Engine<T> e) {
+    try {
+      return e.get();
+    } catch (GeneralSecurityException ex) {
+      throw new IllegalStateException(ex);
+    }
+  }
+
+  /** This thread's HMAC-SHA256 engine, initialised with {@code key}. */
+  public static Mac hmacSha256(byte[] key) {
+    Mac m = HMAC.get();
+    try {
+      m.init(new SecretKeySpec(key, "HmacSHA256"));
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+    return m;
+  }
+
+  /** This thread's SHA-256 engine, reset. */
+  public static java.security.MessageDigest sha256() {
+    java.security.MessageDigest md = SHA256.get();
+    md.reset();
+    return md;
+  }
+
   /**
    * KDFa(SHA-256, key, label, contextU, contextV, bits): HMAC-SHA256 in counter mode over
    * {@code i || label || 0x00 || contextU || contextV || bits}, truncated to {@code bits}.
    */
   public static byte[] kdfa(byte[] key, String label, byte[] contextU, byte[] contextV, int bits) {
-    try {
-      Mac mac = Mac.getInstance("HmacSHA256");
-      mac.init(new SecretKeySpec(key, "HmacSHA256"));
+    {
+      Mac mac = hmacSha256(key);
       byte[] labelBytes = label.getBytes(StandardCharsets.US_ASCII);
       byte[] out = new byte[(bits + 7) / 8];
       int off = 0;
@@ -46,8 +83,6 @@ public final class SessionCrypto {
         off += n;
       }
       return out;
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException(e);
     }
   }
 
@@ -56,12 +91,12 @@ public final class SessionCrypto {
    * {@code counter || Z || label || 0x00 || partyUInfo || partyVInfo} (SP 800-56A's one-step KDF).
    */
   public static byte[] kdfe(byte[] z, String label, byte[] partyU, byte[] partyV, int bits) {
-    try {
+    {
       byte[] labelBytes = label.getBytes(StandardCharsets.US_ASCII);
       byte[] out = new byte[(bits + 7) / 8];
       int off = 0;
       for (int i = 1; off < out.length; i++) {
-        java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+        java.security.MessageDigest md = sha256();
         md.update(ByteBuffer.allocate(4).putInt(i).array());
         md.update(z);
         md.update(labelBytes);
@@ -75,8 +110,6 @@ public final class SessionCrypto {
         off += n;
       }
       return out;
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException(e);
     }
   }
 
@@ -93,7 +126,7 @@ public final class SessionCrypto {
     if (size == 0) return;
     byte[] keyAndIv = kdfa(sessionValue, "CFB", nonceNewer, nonceOlder, AES_BITS + 128);
     try {
-      Cipher c = Cipher.getInstance("AES/CFB/NoPadding");
+      Cipher c = AES_CFB.get();
       c.init(encrypt ? Cipher.ENCRYPT_MODE : Cipher.DECRYPT_MODE, new SecretKeySpec(keyAndIv, 0, 16, "AES"),
           new IvParameterSpec(keyAndIv, 16, 16));
       int n = c.doFinal(parameters, 2, size, parameters, 2);
