@@ -62,13 +62,14 @@ public class CheckpointAuthority {
   private final TpmConnection tpm;
   private final TpmNvExtendIndex nv;
 
-  public CheckpointAuthority(AuditConfig config) {
+  public CheckpointAuthority(AuditConfig config, io.tpmkms.platform.metrics.TpmMetrics tpmMetrics) {
     Path dataDir = Path.of(config.dataDir()).toAbsolutePath();
     createPrivateDir(dataDir);
     var tpmConfig = config.backend().tpm();
     Path keyFile;
     if (tpmConfig.isPresent()) {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
+      tpmMetrics.watch(tpm);
       byte[] seed = new TpmSealedRootKeySource(tpm, dataDir.resolve("audit-root.sealed"), null).rootSeed();
       backend = new TpmKeyProtectionBackend(tpm, seed);
       nv = new TpmNvExtendIndex(tpm, Integer.decode(config.audit().nvIndex()));

@@ -45,7 +45,8 @@ public class BackendRegistry {
   private final ProtectionLevel defaultLevel;
   private TpmConnection tpm;
 
-  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue, io.tpmkms.platform.health.ServerInfo info) {
+  public BackendRegistry(KmsConfig config, KeyCatalogue catalogue, io.tpmkms.platform.health.ServerInfo info,
+      io.tpmkms.platform.metrics.TpmMetrics tpmMetrics) {
     AsymmetricCrypto crypto = AsymmetricCrypto.install(config.crypto().provider());
     info.put("crypto", crypto.summary());
     Path plainSeed = Path.of(config.backend().software().seedFile());
@@ -53,6 +54,7 @@ public class BackendRegistry {
     RootKeySource root;
     if (tpmConfig.isPresent()) {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
+      tpmMetrics.watch(tpm);
       Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
         refuseNewSeedOverExistingKeys(sealed, catalogue);

@@ -324,6 +324,45 @@ class TpmKeyServiceTest extends GrpcTest {
     }
   }
 
+  @io.quarkus.test.common.http.TestHTTPResource("/q/metrics") java.net.URL metricsUrl;
+
+  /**
+   * Issue 18: after a known workload the Prometheus endpoint (HTTP port, not gRPC) counts exactly the
+   * calls made, per method and status code; the TPM commands behind them move; no key name is a label.
+   */
+  @Test
+  @Order(8)
+  void metrics_countTheCallsByStatus_andTheTpmCommands() throws Exception {
+    String aes = create(KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM);
+    ByteString data = ByteString.copyFromUtf8("counted");
+    client.keys().encrypt(EncryptRequest.newBuilder().setKey(aes).setPlaintext(data).build()); // loads the key
+    var encryptOk = java.util.Map.of("method", "tpmkms.key.v1.KeyService/Encrypt", "code", "OK");
+    var getNotFound = java.util.Map.of("method", "tpmkms.key.v1.KeyService/GetKey", "code", "NOT_FOUND");
+    var hmacOk = java.util.Map.of("command", "HMAC", "outcome", "ok");
+    io.tpmkms.testing.PrometheusScrape before = io.tpmkms.testing.PrometheusScrape.of(metricsUrl.toString());
+    for (int i = 0; i < 7; i++) {
+      client.keys().encrypt(EncryptRequest.newBuilder().setKey(aes).setPlaintext(data).build());
+    }
+    for (int i = 0; i < 3; i++) {
+      assertStatus(Status.Code.NOT_FOUND, "KEY_NOT_FOUND", () -> client.keys().getKey(GetKeyRequest.newBuilder()
+          .setKey("tpm/no-such-key-" + SEQ.get()).build()));
+    }
+    io.tpmkms.testing.PrometheusScrape after = io.tpmkms.testing.PrometheusScrape.of(metricsUrl.toString());
+    String rpc = "tpmkms_rpc_server_duration_seconds_count";
+    assertEquals(7.0, after.value(rpc, encryptOk) - before.value(rpc, encryptOk), "Encrypt OK calls");
+    assertEquals(3.0, after.value(rpc, getNotFound) - before.value(rpc, getNotFound), "GetKey NOT_FOUND calls");
+    assertTrue(after.value("tpmkms_rpc_server_duration_seconds_bucket",
+        java.util.Map.of("method", "tpmkms.key.v1.KeyService/Encrypt", "code", "OK", "le", "+Inf")) >= 8,
+        "the histogram's buckets are exported");
+    String tpm = "tpmkms_tpm_command_duration_seconds_count";
+    assertEquals(7.0, after.value(tpm, hmacOk) - before.value(tpm, hmacOk), "one TPM2_HMAC per Encrypt");
+    assertTrue(after.value("tpmkms_tpm_object_loads_total", java.util.Map.of()) >= 1, "the key was loaded");
+    assertTrue(after.families().contains("tpmkms_tpm_queue_depth"), after.families().toString());
+    assertTrue(after.families().contains("jvm_memory_used_bytes"), "the JVM's meters too");
+    assertFalse(after.text().contains(aes), "a key name in the metrics");
+    assertFalse(after.text().contains("no-such-key"), "a requested name in the metrics");
+  }
+
   private static Signature jdkVerifier(Algorithm alg) throws Exception {
     return switch (alg) {
       case EC_SIGN_P256_SHA256 -> Signature.getInstance("SHA256withECDSA");

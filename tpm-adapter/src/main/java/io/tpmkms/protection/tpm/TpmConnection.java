@@ -59,6 +59,11 @@ public final class TpmConnection implements AutoCloseable {
 
   public TpmConfig config() { return session.config(); }
 
+  /** How many threads wait for the TPM right now (the connection's lock queue, an estimate). */
+  public int waiting() {
+    return lock.getQueueLength();
+  }
+
   /** The SRK's name (nameAlg || SHA-256 of its public area): identifies this TPM's owner seed + template. */
   public byte[] srkName() { return execute(TpmSession::srkName); }
 

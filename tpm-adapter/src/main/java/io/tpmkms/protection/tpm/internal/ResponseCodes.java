@@ -107,6 +107,13 @@ public final class ResponseCodes {
     return b == RETRY || b == YIELDED || b == TESTING || b == NV_RATE || b == CONTEXT_GAP;
   }
 
+  /** The TPM refused an authorization (auth value, HMAC, policy, lockout). */
+  public static boolean isAuthorization(int rc) {
+    int b = base(rc);
+    return b == AUTH_FAIL || b == BAD_AUTH || b == INTEGRITY || b == AUTH_MISSING || b == 0x09D /* POLICY_FAIL */
+        || b == 0x12F /* AUTH_UNAVAILABLE */ || b == LOCKOUT || b == 0x124 /* AUTH_TYPE */;
+  }
+
   public static boolean isObjectMemory(int rc) {
     int b = base(rc);
     return b == OBJECT_MEMORY || b == MEMORY || b == OBJECT_HANDLES;

@@ -1,6 +1,7 @@
 package io.tpmkms.protection.tpm.internal;
 
 import io.tpmkms.protection.tpm.TpmConfig;
+import io.tpmkms.protection.tpm.TpmObserver;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -119,6 +120,7 @@ public final class TpmSession {
       disconnect();
       throw e;
     }
+    TpmObserver.current().connected(epoch > 1);
     LOG.debugf("connected to the TPM at %s (epoch %d)", d.where(), epoch);
     return true;
   }
@@ -179,12 +181,31 @@ public final class TpmSession {
    * @throws TpmIoException when the TPM cannot be reached
    */
   public <T> T run(String command, Supplier<T> call) {
+    long start = System.nanoTime();
     device.clearLastResponse();
     tpm._allowErrors();
-    T result = call.get();
+    T result;
+    try {
+      result = call.get();
+    } catch (TpmIoException e) {
+      observe(command, start, TpmObserver.Outcome.IO_ERROR);
+      throw e;
+    }
     int rc = device.lastResponseCode();
+    observe(command, start, outcome(rc));
     if (rc != 0) throw new TpmRcException(command, rc);
     return result;
+  }
+
+  private static void observe(String command, long start, TpmObserver.Outcome outcome) {
+    TpmObserver.current().command(command, System.nanoTime() - start, outcome);
+  }
+
+  static TpmObserver.Outcome outcome(int rc) {
+    if (rc == 0) return TpmObserver.Outcome.OK;
+    if (ResponseCodes.isRetryable(rc)) return TpmObserver.Outcome.RETRY;
+    if (ResponseCodes.isObjectMemory(rc)) return TpmObserver.Outcome.MEMORY;
+    return ResponseCodes.isAuthorization(rc) ? TpmObserver.Outcome.AUTH : TpmObserver.Outcome.TPM_ERROR;
   }
 
   /**
@@ -196,10 +217,18 @@ public final class TpmSession {
    * @throws TpmIoException when the TPM cannot be reached
    */
   public byte[] raw(String command, byte[] marshalled) {
+    long start = System.nanoTime();
     device.clearLastResponse();
-    device.dispatchCommand(marshalled);
-    byte[] response = device.getResponse();
+    byte[] response;
+    try {
+      device.dispatchCommand(marshalled);
+      response = device.getResponse();
+    } catch (TpmIoException e) {
+      observe(command, start, TpmObserver.Outcome.IO_ERROR);
+      throw e;
+    }
     int rc = device.lastResponseCode();
+    observe(command, start, outcome(rc));
     if (rc != 0) throw new TpmRcException(command, rc);
     return response;
   }
@@ -299,6 +328,7 @@ public final class TpmSession {
     TPM_HANDLE handle = run("Load", () -> tpm.Load(srk, priv, pub));
     handle.AuthValue = authValue;
     loaded.put(key, handle);
+    TpmObserver.current().objectLoaded();
     return handle;
   }
 
@@ -319,6 +349,7 @@ public final class TpmSession {
       TPM_HANDLE h = it.next().getValue();
       it.remove();
       flush(h);
+      TpmObserver.current().objectEvicted();
     }
   }
 
