@@ -99,6 +99,7 @@ class AuthorizationIT {
   static final Map<R, String> tokens = new LinkedHashMap<>();
   static final Map<R, String> subjects = new LinkedHashMap<>();
   static String adminToken;
+  static String keyMetrics;
 
   @BeforeAll
   static void start() throws Exception {
@@ -126,6 +127,7 @@ class AuthorizationIT {
     keyEnv.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
     keyEnv.put("TPMKMS_GRPC_PORT", Integer.toString(keyPort));
     keyEnv.put("TPMKMS_HTTP_PORT", Integer.toString(ports[3]));
+    keyMetrics = "http://127.0.0.1:" + ports[3] + "/q/metrics";
     keyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString());
     keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
     keyEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
@@ -463,6 +465,45 @@ class AuthorizationIT {
   static Status.Code encrypt(String token, String key) {
     return codeOf(() -> keys(token).encrypt(EncryptRequest.newBuilder().setKey(key)
         .setPlaintext(ByteString.copyFromUtf8("x")).build()));
+  }
+
+  /**
+   * Issue 18: the key service's authorization meters — decisions by outcome and source (the policy
+   * service, then the cache within its TTL), the policy service's answer time — and no principal or
+   * token among the labels.
+   */
+  @Test
+  @Order(20)
+  void metrics_countDecisionsBySource_withoutPrincipals() throws Exception {
+    Thread.sleep(CACHE_TTL_MS + 100); // earlier tests' decisions expire
+    var denyAsked = Map.of("decision", "deny", "source", "policy_service");
+    var denyCached = Map.of("decision", "deny", "source", "cache");
+    var allowAsked = Map.of("decision", "allow", "source", "policy_service");
+    var allowCached = Map.of("decision", "allow", "source", "cache");
+    io.tpmkms.testing.PrometheusScrape before = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
+    KeyServiceGrpc.KeyServiceBlockingStub viewer = keys(tokens.get(R.VIEWER));
+    for (int i = 0; i < 3; i++) { // asked once, then remembered
+      assertEquals(Status.Code.PERMISSION_DENIED, codeOf(() -> viewer.rotateKey(
+          RotateKeyRequest.newBuilder().setKey("alpha/life").build())));
+    }
+    for (int i = 0; i < 2; i++) {
+      viewer.getKey(GetKeyRequest.newBuilder().setKey("alpha/life").build());
+    }
+    io.tpmkms.testing.PrometheusScrape after = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
+    String d = "tpmkms_authz_decisions_total";
+    assertEquals(1.0, after.value(d, denyAsked) - before.value(d, denyAsked), "deny asked");
+    assertEquals(2.0, after.value(d, denyCached) - before.value(d, denyCached), "deny from the cache");
+    assertEquals(1.0, after.value(d, allowAsked) - before.value(d, allowAsked), "allow asked");
+    assertEquals(1.0, after.value(d, allowCached) - before.value(d, allowCached), "allow from the cache");
+    String t = "tpmkms_authz_policy_duration_seconds_count";
+    assertEquals(2.0, after.value(t, Map.of()) - before.value(t, Map.of()), "two Authorize round trips timed");
+    var rotateDenied = Map.of("method", "tpmkms.key.v1.KeyService/RotateKey", "code", "PERMISSION_DENIED");
+    String rpc = "tpmkms_rpc_server_duration_seconds_count";
+    assertEquals(3.0, after.value(rpc, rotateDenied) - before.value(rpc, rotateDenied),
+        "three denied RotateKey calls counted by status");
+    for (String secret : List.of(subjects.get(R.VIEWER), "it-viewer", tokens.get(R.VIEWER))) {
+      assertFalse(after.text().contains(secret), "a principal or token in the metrics");
+    }
   }
 
   static KeyServiceGrpc.KeyServiceBlockingStub keys(String token) {

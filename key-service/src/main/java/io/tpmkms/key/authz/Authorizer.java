@@ -61,12 +61,41 @@ public class Authorizer implements Authorization {
   /** Opened at start, or by the first call that comes before the start-up observers ran (see {@link #channel()}). */
   private volatile ManagedChannel channel;
 
-  public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials, ServiceChannels channels) {
+  // metrics (issue 18): decisions by outcome and source, the policy service's answer time, its failures
+  private final io.micrometer.core.instrument.Counter allowCached;
+  private final io.micrometer.core.instrument.Counter denyCached;
+  private final io.micrometer.core.instrument.Counter allowAsked;
+  private final io.micrometer.core.instrument.Counter denyAsked;
+  private final io.micrometer.core.instrument.Counter unavailable;
+  private final io.micrometer.core.instrument.Timer askTime;
+
+  public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials, ServiceChannels channels,
+      io.micrometer.core.instrument.MeterRegistry registry) {
     this.auth = auth;
     this.config = config;
     this.credentials = credentials;
     this.channels = channels;
     this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
+    this.allowCached = decisions(registry, "allow", "cache");
+    this.denyCached = decisions(registry, "deny", "cache");
+    this.allowAsked = decisions(registry, "allow", "policy_service");
+    this.denyAsked = decisions(registry, "deny", "policy_service");
+    this.unavailable = io.micrometer.core.instrument.Counter.builder("tpmkms.authz.unavailable")
+        .description("calls refused because the policy service gave no decision (fail closed)").register(registry);
+    this.askTime = io.micrometer.core.instrument.Timer.builder("tpmkms.authz.policy.duration")
+        .description("time for the policy service's Authorize answer, failures included")
+        .serviceLevelObjectives(java.time.Duration.ofNanos(250_000), java.time.Duration.ofMillis(1),
+            java.time.Duration.ofMillis(2), java.time.Duration.ofMillis(5), java.time.Duration.ofMillis(10),
+            java.time.Duration.ofMillis(25), java.time.Duration.ofMillis(100), java.time.Duration.ofMillis(500),
+            java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(5))
+        .register(registry);
+  }
+
+  private static io.micrometer.core.instrument.Counter decisions(io.micrometer.core.instrument.MeterRegistry r,
+      String decision, String source) {
+    return io.micrometer.core.instrument.Counter.builder("tpmkms.authz.decisions").tag("decision", decision)
+        .tag("source", source).description("authorization decisions applied to calls, by outcome and where they came from")
+        .register(r);
   }
 
   void start(@Observes StartupEvent e) {
@@ -121,6 +150,7 @@ public class Authorizer implements Authorization {
       cache.remove(key, v);
       return null;
     }
+    (v.allowed() ? allowCached : denyCached).increment();
     record(call, v);
     return v;
   }
@@ -135,12 +165,14 @@ public class Authorizer implements Authorization {
         .setResource(Resource.newBuilder().setNamespace(key.namespace()).setKeyName(key.keyName()))
         .putContext("client_address", clientAddress(call.client));
     CompletableFuture<Verdict> done = new CompletableFuture<>();
+    long asked = System.nanoTime();
     var stub = PolicyServiceGrpc.newFutureStub(channel())
         .withCallCredentials(credentials.callCredentials())
         .withDeadlineAfter(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
     Futures.addCallback(stub.authorize(req.build()), new FutureCallback<>() {
       @Override
       public void onSuccess(AuthorizeResponse r) {
+        askTime.record(System.nanoTime() - asked, TimeUnit.NANOSECONDS);
         boolean allowed = r.getDecision() == io.tpmkms.proto.policy.v1.Decision.ALLOW;
         if (r.getDecision() == io.tpmkms.proto.policy.v1.Decision.DECISION_UNSPECIFIED) {
           onFailure(new IllegalStateException("the policy service answered without a decision"));
@@ -149,12 +181,15 @@ public class Authorizer implements Authorization {
         Verdict v = new Verdict(allowed, explain(r), System.nanoTime() + config.cacheTtl().toNanos());
         if (cache.size() >= config.cacheSize()) cache.clear();
         cache.put(key, v);
+        (allowed ? allowAsked : denyAsked).increment();
         record(call, v);
         done.complete(v);
       }
 
       @Override
       public void onFailure(Throwable t) {
+        if (!(t instanceof IllegalStateException)) askTime.record(System.nanoTime() - asked, TimeUnit.NANOSECONDS);
+        unavailable.increment();
         LOG.warnf("no authorization decision for %s (%s): refusing the call", key.action(), t.getMessage());
         done.completeExceptionally(new ServiceException(ErrorCode.UNAVAILABLE, KeyReason.POLICY_UNAVAILABLE,
             "no authorization decision could be had (policy service unavailable), so the call was refused; "
