@@ -65,6 +65,8 @@ class AuditDeliveryIT {
   static ServiceProcess auditService;
   static ManagedChannel keyChannel;
   static ManagedChannel auditChannel;
+  static String keyMetrics;
+  static String auditMetrics;
 
   @BeforeAll
   static void start() throws Exception {
@@ -95,6 +97,8 @@ class AuditDeliveryIT {
         dir.resolve("key.log"));
     keyChannel = SystemTls.channel(keyPort);
     auditChannel = SystemTls.channel(auditPort);
+    keyMetrics = "http://127.0.0.1:" + ports[3] + "/q/metrics";
+    auditMetrics = "http://127.0.0.1:" + ports[2] + "/q/metrics";
     keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sys").setName("load")
         .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
   }
@@ -127,6 +131,44 @@ class AuditDeliveryIT {
       keyService.restart();
     });
     assertEveryAcknowledgedOnceInTheChain(acked);
+  }
+
+  /**
+   * Issue 18: the key service's audit meters show the lag while the audit service is down (journal
+   * backlog, failed forwards) and its end once it is back (backlog 0, events forwarded, a fresh
+   * last-success time); the audit service's chain and checkpoint meters move.
+   */
+  @Test
+  void auditLagMetrics_riseWhileTheAuditServiceIsDown_andFallAfter() throws Exception {
+    var journal = Map.of("source", "journal");
+    io.tpmkms.testing.PrometheusScrape before = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
+    auditService.kill9();
+    long down = System.currentTimeMillis();
+    for (int i = 0; i < 30; i++) {
+      keys().encrypt(EncryptRequest.newBuilder().setKey("sys/load").setPlaintext(ByteString.copyFromUtf8("lag " + i))
+          .build());
+    }
+    Thread.sleep(1_000);
+    io.tpmkms.testing.PrometheusScrape during = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
+    assertTrue(during.value("tpmkms_audit_journal_backlog_bytes", Map.of()) > 0, "a backlog while the audit service is down");
+    assertTrue(during.value("tpmkms_audit_forward_failures_total", Map.of())
+        > before.value("tpmkms_audit_forward_failures_total", Map.of()), "failed forwards counted");
+    auditService.restart();
+    io.tpmkms.testing.PrometheusScrape after = during;
+    for (int i = 0; i < 120 && after.value("tpmkms_audit_journal_backlog_bytes", Map.of()) > 0; i++) {
+      Thread.sleep(500);
+      after = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
+    }
+    assertEquals(0.0, after.value("tpmkms_audit_journal_backlog_bytes", Map.of()), "the backlog drained");
+    String fwd = "tpmkms_audit_forwarded_events_total";
+    assertTrue(after.value(fwd, journal) - before.value(fwd, journal) >= 30, "the 30 events were forwarded");
+    assertTrue(after.value("tpmkms_audit_forward_last_success_timestamp_seconds", Map.of()) * 1000 >= down,
+        "the last success is after the outage");
+    io.tpmkms.testing.PrometheusScrape audit = io.tpmkms.testing.PrometheusScrape.of(auditMetrics);
+    assertTrue(audit.value("tpmkms_audit_chain_records", Map.of()) >= 31, "the chain holds the events");
+    assertTrue(audit.families().contains("tpmkms_audit_checkpoint_last_timestamp_seconds"), audit.families().toString());
+    assertTrue(audit.value("tpmkms_rpc_server_duration_seconds_count",
+        Map.of("method", "tpmkms.audit.v1.AuditService/AppendEvents", "code", "OK")) >= 1, "appends counted");
   }
 
   /**

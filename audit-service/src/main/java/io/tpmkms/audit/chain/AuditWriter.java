@@ -123,6 +123,9 @@ public class AuditWriter {
     return f;
   }
 
+  /** Events accepted and not yet committed to the chain. */
+  public int queuedEvents() { return queuedEvents.get(); }
+
   /** The last sequence this process committed (or found at start). */
   public long committedSequence() { return committedSequence; }
 

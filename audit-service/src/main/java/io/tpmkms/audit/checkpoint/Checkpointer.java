@@ -51,8 +51,11 @@ public class Checkpointer {
   private final long intervalNanos;
   private final ReentrantLock lock = new ReentrantLock();
   private final ScheduledExecutorService scheduler;
-  private long lastSequence;
+  private volatile long lastSequence;
   private long lastTime = System.nanoTime();
+  /** Wall-clock time of the latest checkpoint, for its age in the metrics; 0 before the first. */
+  private volatile long lastEpochSeconds;
+  private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
   private boolean failing;
 
   public Checkpointer(AuditWriter writer, CheckpointStore store, CheckpointAuthority authority, AuditConfig config) {
@@ -63,7 +66,9 @@ public class Checkpointer {
     this.intervalNanos = config.audit().checkpoint().interval().toNanos();
     if (everyRecords < 1) throw new IllegalArgumentException("tpmkms.audit.checkpoint.every-records must be >= 1");
     try {
-      lastSequence = store.latest().map(Checkpoint::sequence).orElse(0L);
+      Optional<Checkpoint> latest = store.latest();
+      lastSequence = latest.map(Checkpoint::sequence).orElse(0L);
+      lastEpochSeconds = latest.map(Checkpoint::seconds).orElse(0L);
       if (authority.anchorValue().isPresent()) reconcile();
     } catch (SQLException e) {
       throw new IllegalStateException("cannot read the audit checkpoints", e);
@@ -85,6 +90,7 @@ public class Checkpointer {
       if (failing) LOG.info("checkpoints are made again");
       failing = false;
     } catch (Throwable t) {
+      failures.incrementAndGet();
       if (!failing) LOG.warnf("cannot make a checkpoint (retrying): %s", t.toString());
       failing = true;
     }
@@ -113,6 +119,7 @@ public class Checkpointer {
       store.insert(cp);
       lastSequence = cp.sequence();
       lastTime = System.nanoTime();
+      lastEpochSeconds = cp.seconds();
       if (tpmNv) {
         authority.extend(head.hash());
         byte[] nv = authority.anchorValue().orElseThrow();
@@ -128,6 +135,15 @@ public class Checkpointer {
       lock.unlock();
     }
   }
+
+  /** The sequence of the latest checkpoint (0 before the first). */
+  public long lastSequence() { return lastSequence; }
+
+  /** When the latest checkpoint was made, Unix seconds (0 before the first). */
+  public long lastEpochSeconds() { return lastEpochSeconds; }
+
+  /** Failed checkpoint attempts since start (each is retried). */
+  public long failures() { return failures.get(); }
 
   /** All checkpoints and the NV value now, read under the checkpoint lock (one consistent moment). */
   public Snapshot snapshot() throws SQLException {

@@ -63,13 +63,51 @@ public class AuditForwarder {
 
   private final io.tpmkms.platform.tls.ServiceChannels channels;
 
+  // metrics (issue 18): what is forwarded, what waits, when the audit service last took a batch
+  private final io.micrometer.core.instrument.Counter fromOutboxSent;
+  private final io.micrometer.core.instrument.Counter fromJournalSent;
+  private final io.micrometer.core.instrument.Counter failures;
+  private volatile long lastSuccessMillis;
+
   public AuditForwarder(AgroalDataSource db, AuditConfig config, AuditLog log,
-      io.tpmkms.platform.auth.ServiceCredentials credentials, io.tpmkms.platform.tls.ServiceChannels channels) {
+      io.tpmkms.platform.auth.ServiceCredentials credentials, io.tpmkms.platform.tls.ServiceChannels channels,
+      io.micrometer.core.instrument.MeterRegistry registry) {
     this.channels = channels;
     this.db = db;
     this.log = log;
     this.config = config;
     this.credentials = credentials;
+    this.fromOutboxSent = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
+        .tag("source", "outbox").description("audit events the audit service acknowledged").register(registry);
+    this.fromJournalSent = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
+        .tag("source", "journal").description("audit events the audit service acknowledged").register(registry);
+    this.failures = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forward.failures")
+        .description("failed attempts to forward audit events (retried; nothing is lost)").register(registry);
+    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.forward.last.success.timestamp", this,
+            f -> f.lastSuccessMillis == 0 ? Double.NaN : f.lastSuccessMillis / 1000.0)
+        .baseUnit("seconds").description("when the audit service last acknowledged a batch (Unix time)")
+        .register(registry);
+    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.journal.backlog", log,
+            l -> l.journal().map(j -> (double) (j.durableEnd() - j.acknowledged())).orElse(0.0))
+        .baseUnit("bytes").description("journal bytes durable here, not yet acknowledged by the audit service")
+        .register(registry);
+    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.outbox.backlog", this, AuditForwarder::outboxRows)
+        .description("state-change events in the outbox table, not yet acknowledged by the audit service")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("tpmkms.audit.journal.syncs", log,
+            l -> l.journal().map(j -> (double) j.syncs()).orElse(0.0))
+        .description("journal fsyncs (group commits)").register(registry);
+  }
+
+  /** Rows waiting in the outbox table, counted when scraped; NaN when the database cannot be asked. */
+  private double outboxRows() {
+    try (Connection c = db.getConnection();
+        PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM audit_outbox");
+        ResultSet rs = ps.executeQuery()) {
+      return rs.next() ? rs.getLong(1) : Double.NaN;
+    } catch (Exception e) {
+      return Double.NaN;
+    }
   }
 
   void start(@Observes StartupEvent e) {
@@ -99,6 +137,9 @@ public class AuditForwarder {
           if (fromOutbox == 0) outboxDue = System.nanoTime() + OUTBOX_IDLE_NANOS;
         }
         int fromJournal = forwardJournal();
+        if (fromOutbox > 0) fromOutboxSent.increment(fromOutbox);
+        if (fromJournal > 0) fromJournalSent.increment(fromJournal);
+        if (fromOutbox > 0 || fromJournal > 0) lastSuccessMillis = System.currentTimeMillis();
         if (failing) LOG.info("audit service reachable again; forwarding resumed");
         failing = false;
         backoff = 100;
@@ -108,6 +149,7 @@ public class AuditForwarder {
           sleep(LINGER_MS);
         }
       } catch (Exception e) {
+        failures.increment();
         if (!failing) LOG.warnf("cannot forward audit events (%s); retrying, nothing is lost", e.getMessage());
         failing = true;
         sleep(backoff);
