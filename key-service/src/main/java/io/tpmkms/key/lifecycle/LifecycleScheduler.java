@@ -17,9 +17,11 @@ public class LifecycleScheduler {
   private static final int BATCH = 50;
 
   private final KeyLifecycleService lifecycle;
+  private final io.tpmkms.key.metrics.CatalogueMetrics metrics;
 
-  public LifecycleScheduler(KeyLifecycleService lifecycle) {
+  public LifecycleScheduler(KeyLifecycleService lifecycle, io.tpmkms.key.metrics.CatalogueMetrics metrics) {
     this.lifecycle = lifecycle;
+    this.metrics = metrics;
   }
 
   @Scheduled(every = "${tpmkms.rotation.check-interval}", delayed = "1s",
@@ -34,7 +36,7 @@ public class LifecycleScheduler {
     }
     for (Long id : due) {
       try {
-        lifecycle.rotateIfDue(id);
+        if (lifecycle.rotateIfDue(id)) metrics.rotated();
       } catch (RuntimeException e) {
         // one failing key must not stall the others; it stays due and is retried next pass
         LOG.warnf(e, "scheduled rotation of key id %d failed; the next pass retries", id);
@@ -46,9 +48,11 @@ public class LifecycleScheduler {
       concurrentExecution = Scheduled.ConcurrentExecution.SKIP)
   void destroyDueVersions() {
     try {
-      while (lifecycle.destroyDueVersions(BATCH) == BATCH) {
-        // more are due: keep going
-      }
+      int n;
+      do {
+        n = lifecycle.destroyDueVersions(BATCH);
+        metrics.destroyed(n);
+      } while (n == BATCH); // more are due: keep going
     } catch (RuntimeException e) {
       LOG.warnf(e, "scheduled destruction pass failed; the next pass retries");
     }

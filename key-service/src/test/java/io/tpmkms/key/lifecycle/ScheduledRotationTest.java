@@ -26,8 +26,16 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @WithTestResource(PostgresResource.class)
 class ScheduledRotationTest extends GrpcTest {
+  @jakarta.inject.Inject io.micrometer.core.instrument.MeterRegistry registry;
+  @jakarta.inject.Inject io.tpmkms.key.metrics.CatalogueMetrics catalogueMetrics;
+
+  private double scheduledRotations() {
+    return registry.get("tpmkms.key.rotations").tag("trigger", "scheduled").counter().count();
+  }
+
   @Test
   void dueKey_isRotatedOncePerPeriod_andScheduleAdvances() throws Exception {
+    double rotatedBefore = scheduledRotations();
     Instant first = Instant.now().plusSeconds(1);
     Key k = client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("sched").setName("auto")
         .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setRotationPeriod(Duration.newBuilder().setSeconds(3))
@@ -43,6 +51,14 @@ class ScheduledRotationTest extends GrpcTest {
     }
     int rotations = after.getPrimaryVersion() - 1;
     assertTrue(rotations >= 2, "the scheduler rotated the key twice, got " + rotations);
+    // issue 18: the rotations are counted, and the catalogue's gauges see the versions
+    assertTrue(scheduledRotations() - rotatedBefore >= rotations,
+        "rotations counted: " + (scheduledRotations() - rotatedBefore) + " of " + rotations);
+    catalogueMetrics.count();
+    double enabled = registry.get("tpmkms.key.versions").tag("state", "ENABLED").gauge().value();
+    assertTrue(enabled >= rotations + 1, "enabled versions in the gauge: " + enabled + ", at least " + (rotations + 1));
+    assertTrue(registry.get("tpmkms.keys").tag("purpose", "ENCRYPT_DECRYPT").gauge().value() >= 1);
+    assertTrue(registry.get("tpmkms.key.rotations.due").gauge().value() >= 0, "a count, not NaN");
     List<KeyVersion> versions = client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder()
         .setKey("sched/auto").build()).getVersionsList();
     assertEquals(after.getPrimaryVersion(), versions.size());
