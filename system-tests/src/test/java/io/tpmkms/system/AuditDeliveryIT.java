@@ -93,7 +93,9 @@ class AuditDeliveryIT {
         "TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString(),
         // this test is about delivery; identity and authorization have AuthorizationIT
         "TPMKMS_AUTH_MODE", "none",
-        "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort), "key-service"),
+        "TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort,
+        // JSON lines (issue 18): jsonLogs_carryTheCall reads them
+        "TPMKMS_LOG_JSON", "true"), "key-service"),
         dir.resolve("key.log"));
     keyChannel = SystemTls.channel(keyPort);
     auditChannel = SystemTls.channel(auditPort);
@@ -169,6 +171,43 @@ class AuditDeliveryIT {
     assertTrue(audit.families().contains("tpmkms_audit_checkpoint_last_timestamp_seconds"), audit.families().toString());
     assertTrue(audit.value("tpmkms_rpc_server_duration_seconds_count",
         Map.of("method", "tpmkms.audit.v1.AuditService/AppendEvents", "code", "OK")) >= 1, "appends counted");
+  }
+
+  /**
+   * Issue 18: with TPMKMS_LOG_JSON=true every log line is one JSON object, and the lines a call logs
+   * carry its rpc, request id and principal; a plaintext sent in the call appears in no line.
+   */
+  @Test
+  void jsonLogs_carryTheCall_andNoPlaintext() throws Exception {
+    String requestId = "json-log-" + System.nanoTime();
+    String plaintext = "plaintext-never-logged-" + System.nanoTime();
+    Metadata h = new Metadata();
+    h.put(REQUEST_ID, requestId);
+    keys().withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h)).createKey(CreateKeyRequest.newBuilder()
+        .setNamespace("sys").setName("logged-" + System.nanoTime()).setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    keys().withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h)).encrypt(EncryptRequest.newBuilder()
+        .setKey("sys/load").setPlaintext(ByteString.copyFromUtf8(plaintext)).build());
+    Thread.sleep(500);
+    List<String> lines = Files.readAllLines(keyService.log());
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    com.fasterxml.jackson.databind.JsonNode created = null;
+    int parsed = 0;
+    for (String line : lines) {
+      if (!line.startsWith("{")) continue; // the launcher's own lines
+      com.fasterxml.jackson.databind.JsonNode n = json.readTree(line);
+      parsed++;
+      assertTrue(n.has("message") && n.has("level") && n.has("timestamp"), line);
+      if (n.path("message").asText().startsWith("created key sys/logged-")) created = n;
+    }
+    assertTrue(parsed > 10, "JSON lines: " + parsed);
+    assertTrue(created != null, "the CreateKey line");
+    assertEquals(requestId, created.path("mdc").path("requestId").asText(), created.toString());
+    assertEquals("tpmkms.key.v1.KeyService/CreateKey", created.path("mdc").path("rpc").asText());
+    assertTrue(!created.path("mdc").path("principal").asText().isEmpty(), created.toString());
+    String all = String.join("\n", lines);
+    assertTrue(!all.contains(plaintext), "the plaintext in the log");
+    assertTrue(!all.contains(java.util.Base64.getEncoder().encodeToString(plaintext.getBytes(java.nio.charset.StandardCharsets.UTF_8))),
+        "the plaintext's base64 in the log");
   }
 
   /**
