@@ -506,6 +506,44 @@ class AuthorizationIT {
     }
   }
 
+  /**
+   * Issue 18: the key service is not ready while the policy service is down (authorization fails
+   * closed, so no call could be served), says why in its health answer, and is ready again once the
+   * policy service is back.
+   */
+  @Test
+  @Order(30)
+  void readiness_followsThePolicyService() throws Exception {
+    assertEquals("SERVING", keyHealth()[0]);
+    policyService.kill9();
+    String[] h = keyHealth();
+    for (int i = 0; i < 60 && !h[0].equals("NOT_SERVING"); i++) {
+      Thread.sleep(500);
+      h = keyHealth();
+    }
+    assertEquals("NOT_SERVING", h[0], "not ready without the policy service");
+    assertTrue(h[1] != null && h[1].contains("policy-service: the policy service at"), String.valueOf(h[1]));
+    policyService.restart();
+    for (int i = 0; i < 90 && !h[0].equals("SERVING"); i++) {
+      Thread.sleep(500);
+      h = keyHealth();
+    }
+    assertEquals("SERVING", h[0], "ready again: " + h[1]);
+  }
+
+  /** The key service's Health/Check (no token needed): status and the tpmkms-not-ready header. */
+  static String[] keyHealth() {
+    var headers = new java.util.concurrent.atomic.AtomicReference<Metadata>();
+    var status = io.grpc.health.v1.HealthGrpc.newBlockingStub(keyChannel)
+        .withInterceptors(io.grpc.stub.MetadataUtils.newCaptureMetadataInterceptor(headers,
+            new java.util.concurrent.atomic.AtomicReference<>()))
+        .withDeadlineAfter(5, java.util.concurrent.TimeUnit.SECONDS)
+        .check(io.grpc.health.v1.HealthCheckRequest.newBuilder().build()).getStatus();
+    String reason = headers.get() == null ? null
+        : headers.get().get(Metadata.Key.of("tpmkms-not-ready", Metadata.ASCII_STRING_MARSHALLER));
+    return new String[] {status.name(), reason};
+  }
+
   static KeyServiceGrpc.KeyServiceBlockingStub keys(String token) {
     return KeyServiceGrpc.newBlockingStub(keyChannel).withCallCredentials(bearer(token))
         .withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS);

@@ -62,7 +62,8 @@ public class CheckpointAuthority {
   private final TpmConnection tpm;
   private final TpmNvExtendIndex nv;
 
-  public CheckpointAuthority(AuditConfig config, io.tpmkms.platform.metrics.TpmMetrics tpmMetrics) {
+  public CheckpointAuthority(AuditConfig config, io.tpmkms.platform.metrics.TpmMetrics tpmMetrics,
+      io.tpmkms.platform.health.Readiness readiness) {
     Path dataDir = Path.of(config.dataDir()).toAbsolutePath();
     createPrivateDir(dataDir);
     var tpmConfig = config.backend().tpm();
@@ -70,6 +71,7 @@ public class CheckpointAuthority {
     if (tpmConfig.isPresent()) {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       tpmMetrics.watch(tpm);
+      readiness.register("tpm", tpm::problem);
       byte[] seed = new TpmSealedRootKeySource(tpm, dataDir.resolve("audit-root.sealed"), null).rootSeed();
       backend = new TpmKeyProtectionBackend(tpm, seed);
       nv = new TpmNvExtendIndex(tpm, Integer.decode(config.audit().nvIndex()));

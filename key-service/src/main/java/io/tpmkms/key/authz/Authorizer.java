@@ -68,14 +68,30 @@ public class Authorizer implements Authorization {
   private final io.micrometer.core.instrument.Counter denyAsked;
   private final io.micrometer.core.instrument.Counter unavailable;
   private final io.micrometer.core.instrument.Timer askTime;
+  /** The policy service's channel was last seen failing (readiness). */
+  private volatile boolean policyDown;
 
   public Authorizer(AuthConfig auth, AuthzConfig config, ServiceCredentials credentials, ServiceChannels channels,
-      io.micrometer.core.instrument.MeterRegistry registry) {
+      io.micrometer.core.instrument.MeterRegistry registry, io.tpmkms.platform.health.Readiness readiness) {
     this.auth = auth;
     this.config = config;
     this.credentials = credentials;
     this.channels = channels;
     this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
+    if (enabled) {
+      // fail closed: without the policy service no call can be allowed, so the service is not ready
+      readiness.register("policy-service", () -> {
+        // TRANSIENT_FAILURE: down; READY: up; IDLE (a dropped connection; asking the state reconnects) and
+        // CONNECTING (a retry) say nothing new, so the last verdict stands and readiness does not flap
+        switch (channel().getState(true)) {
+          case TRANSIENT_FAILURE -> policyDown = true;
+          case READY -> policyDown = false;
+          default -> { }
+        }
+        return policyDown ? java.util.Optional.of("the policy service at " + policyService() + " is unreachable")
+            : java.util.Optional.empty();
+      });
+    }
     this.allowCached = decisions(registry, "allow", "cache");
     this.denyCached = decisions(registry, "deny", "cache");
     this.allowAsked = decisions(registry, "allow", "policy_service");

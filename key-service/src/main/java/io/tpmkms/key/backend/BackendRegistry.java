@@ -46,7 +46,7 @@ public class BackendRegistry {
   private TpmConnection tpm;
 
   public BackendRegistry(KmsConfig config, KeyCatalogue catalogue, io.tpmkms.platform.health.ServerInfo info,
-      io.tpmkms.platform.metrics.TpmMetrics tpmMetrics) {
+      io.tpmkms.platform.metrics.TpmMetrics tpmMetrics, io.tpmkms.platform.health.Readiness readiness) {
     AsymmetricCrypto crypto = AsymmetricCrypto.install(config.crypto().provider());
     info.put("crypto", crypto.summary());
     Path plainSeed = Path.of(config.backend().software().seedFile());
@@ -55,6 +55,8 @@ public class BackendRegistry {
     if (tpmConfig.isPresent()) {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       tpmMetrics.watch(tpm);
+      TpmConnection probed = tpm;
+      readiness.register("tpm", probed::problem);
       Path sealed = Path.of(tpmConfig.get().sealedSeedFile().orElse(config.dataDir() + "/software-root.sealed"));
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
         refuseNewSeedOverExistingKeys(sealed, catalogue);

@@ -200,14 +200,23 @@ class TpmKeyServiceTest extends GrpcTest {
     ByteString d = ByteString.copyFromUtf8("before");
     client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build());
 
+    assertEquals("SERVING", health()[0], "ready with the TPM up");
     SwtpmResource.current().kill();
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());
+    // issue 18: readiness follows the TPM, with the reason in the health answer
+    assertTrue(readiness.evaluate().containsKey("tpm"), "the tpm check fails while swtpm is down");
+    String[] down = health();
+    assertEquals("NOT_SERVING", down[0]);
+    assertTrue(down[1] != null && down[1].startsWith("tpm: TPM unreachable"), String.valueOf(down[1]));
     // the catalogue is untouched during the outage
     assertEquals(1, client.keys().getKey(GetKeyRequest.newBuilder().setKey(key).build()).getKey().getPrimaryVersion());
 
     SwtpmResource.current().startProcess();
+    assertTrue(readiness.evaluate().isEmpty(), "ready again once swtpm is back");
+    assertEquals("SERVING", health()[0]);
+    assertEquals(null, health()[1], "no reason when ready");
     ByteString sig = client.keys().sign(SignRequest.newBuilder().setKey(key).setData(d).build()).getSignature();
     assertTrue(client.keys().verify(VerifyRequest.newBuilder().setKey(key).setVersion(1).setData(d)
         .setSignature(sig).build()).getValid(), "the old key works after the TPM came back");
@@ -325,6 +334,18 @@ class TpmKeyServiceTest extends GrpcTest {
   }
 
   @io.quarkus.test.common.http.TestHTTPResource("/q/metrics") java.net.URL metricsUrl;
+  @jakarta.inject.Inject io.tpmkms.platform.health.Readiness readiness;
+
+  /** Health/Check of the whole server over the wire: its status and the not-ready header. */
+  private String[] health() {
+    var headers = new java.util.concurrent.atomic.AtomicReference<io.grpc.Metadata>();
+    var stub = grpc.health.v1.HealthGrpc.newBlockingStub(client.channel).withInterceptors(
+        io.grpc.stub.MetadataUtils.newCaptureMetadataInterceptor(headers, new java.util.concurrent.atomic.AtomicReference<>()));
+    var status = stub.check(grpc.health.v1.HealthOuterClass.HealthCheckRequest.newBuilder().build()).getStatus();
+    String reason = headers.get() == null ? null : headers.get().get(io.grpc.Metadata.Key.of(
+        io.tpmkms.platform.health.Readiness.NOT_READY_HEADER, io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+    return new String[] {status.name(), reason};
+  }
 
   /**
    * Issue 18: after a known workload the Prometheus endpoint (HTTP port, not gRPC) counts exactly the

@@ -506,6 +506,9 @@ public final class AuditJournal implements AutoCloseable {
   /** The offset up to which the audit service has acknowledged every record. */
   public long acknowledged() { return acknowledged; }
 
+  /** Whether new events are accepted (false while the backlog is full: calls are refused). */
+  public boolean accepting() { return !backlogFull; }
+
   /** The offset just after the last durable record. */
   public long durableEnd() { return durableEnd; }
 

@@ -40,7 +40,7 @@ public class AuditLog {
   private final String service;
   private final AuditJournal journal;
 
-  public AuditLog(AuditConfig config) {
+  public AuditLog(AuditConfig config, io.tpmkms.platform.health.Readiness readiness) {
     this.service = config.service();
     this.enabled = config.enabled();
     if (!enabled) LOG.warn("auditing is OFF (tpmkms.audit.enabled=false): operations are not recorded");
@@ -54,6 +54,11 @@ public class AuditLog {
       }
     } else {
       journal = null;
+    }
+    if (journal != null) {
+      AuditJournal j = journal;
+      readiness.register("audit-journal", j::accepting,
+          "the audit backlog is full (the audit service has not taken events for a while): calls are refused");
     }
   }
 

@@ -17,4 +17,8 @@ public interface HealthConfig {
   /** Its listen address: every interface by default, since the kubelet probes the pod's IP. */
   @WithDefault("0.0.0.0")
   String host();
+
+  /** How often readiness checks run (the database, the TPM, the policy service, audit durability). */
+  @WithDefault("2s")
+  java.time.Duration checkInterval();
 }

@@ -42,6 +42,7 @@ public class HealthPort {
 
   @Inject HealthConfig config;
   @Inject GrpcHealthStorage storage;
+  @Inject Readiness readiness;
 
   private Server server;
 
@@ -50,7 +51,7 @@ public class HealthPort {
     InetSocketAddress address = new InetSocketAddress(config.host(), config.port().get());
     try {
       server = NettyServerBuilder.forAddress(address)
-          .addService(new Endpoint())
+          .addService(io.grpc.ServerInterceptors.intercept(new Endpoint(), readiness))
           .maxInboundMessageSize(4096)
           .build()
           .start();

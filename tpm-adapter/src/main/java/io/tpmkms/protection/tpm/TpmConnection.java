@@ -59,6 +59,43 @@ public final class TpmConnection implements AutoCloseable {
 
   public TpmConfig config() { return session.config(); }
 
+  /** Why the last operation could not reach the TPM; null once one succeeds again. */
+  private volatile String unreachable;
+
+  /**
+   * For readiness (issue 18): empty when the TPM answers, else why not. Connected: one TPM2_ReadPublic
+   * of the SRK. Not connected: fine if nothing failed (the connection was released on purpose, e.g.
+   * for tpm2-tools on swtpm, which serves one connection at a time: a probe must not take it), else
+   * one reconnect attempt, to see the TPM come back. A TPM busy with calls for a second counts as
+   * answering.
+   */
+  public java.util.Optional<String> problem() {
+    try {
+      if (!lock.tryLock(1, java.util.concurrent.TimeUnit.SECONDS)) return java.util.Optional.empty();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return java.util.Optional.empty();
+    }
+    try {
+      if (closed) return java.util.Optional.of("the TPM connection is closed");
+      if (!session.isConnected() && unreachable == null) return java.util.Optional.empty();
+      session.ensureConnected();
+      session.confirmSrkName();
+      unreachable = null;
+      return java.util.Optional.empty();
+    } catch (TpmIoException e) {
+      session.disconnect();
+      unreachable = e.getMessage();
+      return java.util.Optional.of("TPM unreachable: " + e.getMessage());
+    } catch (RuntimeException e) {
+      session.disconnect();
+      unreachable = String.valueOf(e.getMessage());
+      return java.util.Optional.of("TPM failing: " + e.getMessage());
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** How many threads wait for the TPM right now (the connection's lock queue, an estimate). */
   public int waiting() {
     return lock.getQueueLength();
@@ -93,7 +130,9 @@ public final class TpmConnection implements AutoCloseable {
         boolean fresh = false;
         try {
           fresh = session.ensureConnected();
-          return op.apply(session);
+          T result = op.apply(session);
+          unreachable = null;
+          return result;
         } catch (TpmIoException e) {
           session.disconnect();
           if (!fresh && !idleRetried) {
@@ -101,6 +140,7 @@ public final class TpmConnection implements AutoCloseable {
             LOG.infof("TPM connection broke (%s); reconnecting", e.getMessage());
             continue;
           }
+          unreachable = e.getMessage();
           throw new BackendException(Kind.UNAVAILABLE, "TPM unavailable: " + e.getMessage(), e);
         } catch (TpmRcException e) {
           if (ResponseCodes.isRetryable(e.rc()) && busy < BUSY_RETRIES) {
