@@ -87,6 +87,8 @@ public final class HealthCommand extends KmsCommand {
                     null, root.clientTls(t.service)))) {
                 KmsConnection.HealthAnswer answer = c.check("");
                 status = answer.status();
+                // why a service is not ready: its database, TPM, policy service or audit backlog
+                if (answer.notReady() != null) status += " (" + answer.notReady() + ")";
                 infos.put(t.service.description(), answer.info());
                 if (!status.equals("SERVING")) worst = Math.max(worst, ExitCodes.FAILED);
             } catch (StatusRuntimeException e) {

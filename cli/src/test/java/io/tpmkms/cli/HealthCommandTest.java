@@ -114,6 +114,7 @@ class HealthCommandTest {
             h.put(Metadata.Key.of("tpmkms-info-crypto", Metadata.ASCII_STRING_MARSHALLER), "ECDSA: Test 1.0");
             h.put(Metadata.Key.of("tpmkms-info-tls", Metadata.ASCII_STRING_MARSHALLER), "plaintext");
             h.put(Metadata.Key.of("x-other", Metadata.ASCII_STRING_MARSHALLER), "not a fact");
+            if (notReady != null) h.put(Metadata.Key.of("tpmkms-not-ready", Metadata.ASCII_STRING_MARSHALLER), notReady);
             super.sendHeaders(h);
           }
         }, headers);
@@ -157,6 +158,19 @@ class HealthCommandTest {
     assertEquals(3, r.stdout().lines().filter(l -> l.endsWith("SERVING")).count(), r.stdout());
     assertTrue(r.stdout().contains("policy service") && r.stdout().contains("audit service"), r.stdout());
     assertEquals(List.of("none", "none", "none"), authorizations, "health carries no token");
+  }
+
+  /** What the fake key service says in tpmkms-not-ready (null: nothing). */
+  private volatile String notReady;
+
+  @Test
+  void notReady_showsTheServicesReason() {
+    key.setStatus("", ServingStatus.NOT_SERVING);
+    notReady = "tpm: TPM unreachable: connection refused";
+    CliHarness.Result r = health();
+    assertEquals(1, r.exitCode(), r.toString());
+    assertTrue(r.stdout().lines().anyMatch(l -> l.startsWith("key service")
+        && l.endsWith("NOT_SERVING (tpm: TPM unreachable: connection refused)")), r.stdout());
   }
 
   @Test

@@ -147,8 +147,11 @@ public final class KmsConnection implements AutoCloseable {
         return check(service).status();
     }
 
-    /** A health answer: the status name and what the server says it runs on ({@code tpmkms-info-*} headers). */
-    public record HealthAnswer(String status, java.util.SortedMap<String, String> info) {
+    /**
+     * A health answer: the status name, what the server says it runs on ({@code tpmkms-info-*} headers) and,
+     * when it is not ready, why ({@code tpmkms-not-ready}; null otherwise).
+     */
+    public record HealthAnswer(String status, java.util.SortedMap<String, String> info, String notReady) {
     }
 
     /** As {@link #health}, with the server's {@code tpmkms-info-*} response headers (name without the prefix). */
@@ -171,7 +174,9 @@ public final class KmsConnection implements AutoCloseable {
                 }
             }
         }
-        return new HealthAnswer(HealthWire.status(response), info);
+        String notReady = h == null ? null
+                : h.get(io.grpc.Metadata.Key.of("tpmkms-not-ready", io.grpc.Metadata.ASCII_STRING_MARSHALLER));
+        return new HealthAnswer(HealthWire.status(response), info, notReady);
     }
 
     /** The prefix of the facts a tpmkms service tells with its health answers (platform's ServerInfo). */
