@@ -83,8 +83,12 @@ public class Authorizer implements Authorization {
       readiness.register("policy-service", () -> {
         // TRANSIENT_FAILURE: down; READY: up; IDLE (a dropped connection; asking the state reconnects) and
         // CONNECTING (a retry) say nothing new, so the last verdict stands and readiness does not flap
-        switch (channel().getState(true)) {
-          case TRANSIENT_FAILURE -> policyDown = true;
+        ManagedChannel c = channel();
+        switch (c.getState(true)) {
+          case TRANSIENT_FAILURE -> {
+            policyDown = true;
+            c.resetConnectBackoff(); // try again now, not after gRPC's growing backoff: see the service come back
+          }
           case READY -> policyDown = false;
           default -> { }
         }
