@@ -171,6 +171,14 @@ class AuditDeliveryIT {
     assertTrue(audit.families().contains("tpmkms_audit_checkpoint_last_timestamp_seconds"), audit.families().toString());
     assertTrue(audit.value("tpmkms_rpc_server_duration_seconds_count",
         Map.of("method", "tpmkms.audit.v1.AuditService/AppendEvents", "code", "OK")) >= 1, "appends counted");
+    // the audit chain's metrics that deploy/observability uses exist (the rest: TpmKeyServiceTest)
+    Set<String> missing = new java.util.TreeSet<>();
+    for (String name : io.tpmkms.testing.ObservabilityFiles.metricNames()) {
+      if (io.tpmkms.testing.ObservabilityFiles.auditServiceOnly(name) && !audit.exports(name)) {
+        missing.add(name);
+      }
+    }
+    assertTrue(missing.isEmpty(), "used in deploy/observability but not exported: " + missing);
   }
 
   /**

@@ -47,6 +47,24 @@ public final class PrometheusScrape {
     return sum;
   }
 
+  /** The name of every sample in the scrape (with its {@code _total}, {@code _bucket}... suffix). */
+  public java.util.Set<String> sampleNames() {
+    java.util.Set<String> out = new java.util.TreeSet<>();
+    for (String line : text.split("\n")) {
+      if (line.isEmpty() || line.startsWith("#")) continue;
+      int end = 0;
+      while (end < line.length() && line.charAt(end) != '{' && line.charAt(end) != ' ') end++;
+      out.add(line.substring(0, end));
+    }
+    return out;
+  }
+
+  /** Whether {@code name} is a sample here, or a histogram's or counter's family whose samples are. */
+  public boolean exports(String name) {
+    java.util.Set<String> samples = sampleNames();
+    return samples.contains(name) || samples.contains(name + "_count") || samples.contains(name + "_total");
+  }
+
   /** The names of every sample family in the scrape ({@code # TYPE} lines). */
   public List<String> families() {
     List<String> out = new ArrayList<>();

@@ -19,17 +19,25 @@ import jakarta.enterprise.context.ApplicationScoped;
 @Startup
 @ApplicationScoped
 public class AuditMetrics {
+  private final io.tpmkms.platform.metrics.Meters meters;
+
   public AuditMetrics(MeterRegistry registry, AuditWriter writer, Checkpointer checkpointer) {
-    Gauge.builder("tpmkms.audit.chain.records", writer, AuditWriter::committedSequence)
-        .description("records in the audit chain (the head's sequence)").register(registry);
-    Gauge.builder("tpmkms.audit.writer.queued.events", writer, AuditWriter::queuedEvents)
-        .description("events accepted and not yet committed to the chain").register(registry);
-    Gauge.builder("tpmkms.audit.checkpoint.last.sequence", checkpointer, Checkpointer::lastSequence)
-        .description("the sequence the latest checkpoint covers").register(registry);
-    Gauge.builder("tpmkms.audit.checkpoint.last.timestamp", checkpointer,
+    meters = new io.tpmkms.platform.metrics.Meters(registry);
+    meters.add(Gauge.builder("tpmkms.audit.chain.records", writer, AuditWriter::committedSequence)
+        .description("records in the audit chain (the head's sequence)").register(registry));
+    meters.add(Gauge.builder("tpmkms.audit.writer.queued.events", writer, AuditWriter::queuedEvents)
+        .description("events accepted and not yet committed to the chain").register(registry));
+    meters.add(Gauge.builder("tpmkms.audit.checkpoint.last.sequence", checkpointer, Checkpointer::lastSequence)
+        .description("the sequence the latest checkpoint covers").register(registry));
+    meters.add(Gauge.builder("tpmkms.audit.checkpoint.last.timestamp", checkpointer,
             c -> c.lastEpochSeconds() == 0 ? Double.NaN : c.lastEpochSeconds())
-        .baseUnit("seconds").description("when the latest checkpoint was made (Unix time)").register(registry);
-    FunctionCounter.builder("tpmkms.audit.checkpoint.failures", checkpointer, Checkpointer::failures)
-        .description("failed checkpoint attempts (each is retried)").register(registry);
+        .baseUnit("seconds").description("when the latest checkpoint was made (Unix time)").register(registry));
+    meters.add(FunctionCounter.builder("tpmkms.audit.checkpoint.failures", checkpointer, Checkpointer::failures)
+        .description("failed checkpoint attempts (each is retried)").register(registry));
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    meters.removeAll();
   }
 }

@@ -68,6 +68,7 @@ public class Authorizer implements Authorization {
   private final io.micrometer.core.instrument.Counter denyAsked;
   private final io.micrometer.core.instrument.Counter unavailable;
   private final io.micrometer.core.instrument.Timer askTime;
+  private final io.tpmkms.platform.metrics.Meters meters;
   /** The policy service's channel was last seen failing (readiness). */
   private volatile boolean policyDown;
 
@@ -78,6 +79,7 @@ public class Authorizer implements Authorization {
     this.credentials = credentials;
     this.channels = channels;
     this.enabled = auth.mode() == AuthConfig.Mode.OIDC;
+    this.meters = new io.tpmkms.platform.metrics.Meters(registry);
     if (enabled) {
       // fail closed: without the policy service no call can be allowed, so the service is not ready
       readiness.register("policy-service", () -> {
@@ -96,19 +98,24 @@ public class Authorizer implements Authorization {
             : java.util.Optional.empty();
       });
     }
-    this.allowCached = decisions(registry, "allow", "cache");
-    this.denyCached = decisions(registry, "deny", "cache");
-    this.allowAsked = decisions(registry, "allow", "policy_service");
-    this.denyAsked = decisions(registry, "deny", "policy_service");
-    this.unavailable = io.micrometer.core.instrument.Counter.builder("tpmkms.authz.unavailable")
-        .description("calls refused because the policy service gave no decision (fail closed)").register(registry);
-    this.askTime = io.micrometer.core.instrument.Timer.builder("tpmkms.authz.policy.duration")
+    this.allowCached = meters.add(decisions(registry, "allow", "cache"));
+    this.denyCached = meters.add(decisions(registry, "deny", "cache"));
+    this.allowAsked = meters.add(decisions(registry, "allow", "policy_service"));
+    this.denyAsked = meters.add(decisions(registry, "deny", "policy_service"));
+    this.unavailable = meters.add(io.micrometer.core.instrument.Counter.builder("tpmkms.authz.unavailable")
+        .description("calls refused because the policy service gave no decision (fail closed)").register(registry));
+    this.askTime = meters.add(io.micrometer.core.instrument.Timer.builder("tpmkms.authz.policy.duration")
         .description("time for the policy service's Authorize answer, failures included")
         .serviceLevelObjectives(java.time.Duration.ofNanos(250_000), java.time.Duration.ofMillis(1),
             java.time.Duration.ofMillis(2), java.time.Duration.ofMillis(5), java.time.Duration.ofMillis(10),
             java.time.Duration.ofMillis(25), java.time.Duration.ofMillis(100), java.time.Duration.ofMillis(500),
             java.time.Duration.ofSeconds(1), java.time.Duration.ofSeconds(5))
-        .register(registry);
+        .register(registry));
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    meters.removeAll();
   }
 
   private static io.micrometer.core.instrument.Counter decisions(io.micrometer.core.instrument.MeterRegistry r,

@@ -38,28 +38,35 @@ public class CatalogueMetrics {
   private boolean failing;
   private final Counter rotations;
   private final Counter destructions;
+  private final io.tpmkms.platform.metrics.Meters meters;
 
   public CatalogueMetrics(AgroalDataSource db, MeterRegistry registry) {
     this.db = db;
+    this.meters = new io.tpmkms.platform.metrics.Meters(registry);
     for (String p : PURPOSES) {
       keys.put(p, Double.NaN);
-      Gauge.builder("tpmkms.keys", keys, m -> m.getOrDefault(p, Double.NaN)).tag("purpose", p)
-          .description("keys in the catalogue, by purpose").register(registry);
+      meters.add(Gauge.builder("tpmkms.keys", keys, m -> m.getOrDefault(p, Double.NaN)).tag("purpose", p)
+          .description("keys in the catalogue, by purpose").register(registry));
     }
     for (KeyVersionState s : KeyVersionState.values()) {
       versions.put(s, Double.NaN);
-      Gauge.builder("tpmkms.key.versions", this, m -> m.version(s)).tag("state", s.name())
-          .description("key versions in the catalogue, by state").register(registry);
+      meters.add(Gauge.builder("tpmkms.key.versions", this, m -> m.version(s)).tag("state", s.name())
+          .description("key versions in the catalogue, by state").register(registry));
     }
-    Gauge.builder("tpmkms.key.rotations.due", this, m -> m.rotationsDue)
-        .description("keys whose scheduled rotation time has passed and that are not rotated yet").register(registry);
-    Gauge.builder("tpmkms.key.version.destructions.due", this, m -> m.destructionsDue)
+    meters.add(Gauge.builder("tpmkms.key.rotations.due", this, m -> m.rotationsDue)
+        .description("keys whose scheduled rotation time has passed and that are not rotated yet").register(registry));
+    meters.add(Gauge.builder("tpmkms.key.version.destructions.due", this, m -> m.destructionsDue)
         .description("versions whose scheduled destruction time has passed and that are not destroyed yet")
-        .register(registry);
-    rotations = Counter.builder("tpmkms.key.rotations").tag("trigger", "scheduled")
-        .description("rotations this replica performed").register(registry);
-    destructions = Counter.builder("tpmkms.key.version.destructions")
-        .description("scheduled destructions this replica performed").register(registry);
+        .register(registry));
+    rotations = meters.add(Counter.builder("tpmkms.key.rotations").tag("trigger", "scheduled")
+        .description("rotations this replica performed").register(registry));
+    destructions = meters.add(Counter.builder("tpmkms.key.version.destructions")
+        .description("scheduled destructions this replica performed").register(registry));
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    meters.removeAll();
   }
 
   private double version(KeyVersionState s) {

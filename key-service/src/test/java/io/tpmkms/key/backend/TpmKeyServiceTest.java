@@ -380,6 +380,14 @@ class TpmKeyServiceTest extends GrpcTest {
     assertTrue(after.value("tpmkms_tpm_object_loads_total", java.util.Map.of()) >= 1, "the key was loaded");
     assertTrue(after.families().contains("tpmkms_tpm_queue_depth"), after.families().toString());
     assertTrue(after.families().contains("jvm_memory_used_bytes"), "the JVM's meters too");
+    // every metric the dashboard and the alert rules use exists (the audit chain's: AuditDeliveryIT)
+    java.util.Set<String> missing = new java.util.TreeSet<>();
+    for (String name : io.tpmkms.testing.ObservabilityFiles.metricNames()) {
+      if (!io.tpmkms.testing.ObservabilityFiles.auditServiceOnly(name) && !after.exports(name)) {
+        missing.add(name);
+      }
+    }
+    assertTrue(missing.isEmpty(), "used in deploy/observability but not exported: " + missing);
     assertFalse(after.text().contains(aes), "a key name in the metrics");
     assertFalse(after.text().contains("no-such-key"), "a requested name in the metrics");
   }

@@ -68,6 +68,7 @@ public class AuditForwarder {
   private final io.micrometer.core.instrument.Counter fromJournalSent;
   private final io.micrometer.core.instrument.Counter failures;
   private volatile long lastSuccessMillis;
+  private final io.tpmkms.platform.metrics.Meters meters;
 
   public AuditForwarder(AgroalDataSource db, AuditConfig config, AuditLog log,
       io.tpmkms.platform.auth.ServiceCredentials credentials, io.tpmkms.platform.tls.ServiceChannels channels,
@@ -77,26 +78,32 @@ public class AuditForwarder {
     this.log = log;
     this.config = config;
     this.credentials = credentials;
-    this.fromOutboxSent = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
-        .tag("source", "outbox").description("audit events the audit service acknowledged").register(registry);
-    this.fromJournalSent = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
-        .tag("source", "journal").description("audit events the audit service acknowledged").register(registry);
-    this.failures = io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forward.failures")
-        .description("failed attempts to forward audit events (retried; nothing is lost)").register(registry);
-    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.forward.last.success.timestamp", this,
+    this.meters = new io.tpmkms.platform.metrics.Meters(registry);
+    this.fromOutboxSent = meters.add(io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
+        .tag("source", "outbox").description("audit events the audit service acknowledged").register(registry));
+    this.fromJournalSent = meters.add(io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forwarded.events")
+        .tag("source", "journal").description("audit events the audit service acknowledged").register(registry));
+    this.failures = meters.add(io.micrometer.core.instrument.Counter.builder("tpmkms.audit.forward.failures")
+        .description("failed attempts to forward audit events (retried; nothing is lost)").register(registry));
+    meters.add(io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.forward.last.success.timestamp", this,
             f -> f.lastSuccessMillis == 0 ? Double.NaN : f.lastSuccessMillis / 1000.0)
         .baseUnit("seconds").description("when the audit service last acknowledged a batch (Unix time)")
-        .register(registry);
-    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.journal.backlog", log,
+        .register(registry));
+    meters.add(io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.journal.backlog", log,
             l -> l.journal().map(j -> (double) (j.durableEnd() - j.acknowledged())).orElse(0.0))
         .baseUnit("bytes").description("journal bytes durable here, not yet acknowledged by the audit service")
-        .register(registry);
-    io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.outbox.backlog", this, AuditForwarder::outboxRows)
+        .register(registry));
+    meters.add(io.micrometer.core.instrument.Gauge.builder("tpmkms.audit.outbox.backlog", this, AuditForwarder::outboxRows)
         .description("state-change events in the outbox table, not yet acknowledged by the audit service")
-        .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("tpmkms.audit.journal.syncs", log,
+        .register(registry));
+    meters.add(io.micrometer.core.instrument.FunctionCounter.builder("tpmkms.audit.journal.syncs", log,
             l -> l.journal().map(j -> (double) j.syncs()).orElse(0.0))
-        .description("journal fsyncs (group commits)").register(registry);
+        .description("journal fsyncs (group commits)").register(registry));
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    meters.removeAll();
   }
 
   /** Rows waiting in the outbox table, counted when scraped; NaN when the database cannot be asked. */

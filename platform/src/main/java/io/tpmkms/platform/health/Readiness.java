@@ -55,18 +55,20 @@ public class Readiness implements ServerInterceptor, jakarta.enterprise.inject.s
   private final Map<String, String> problems = new ConcurrentHashMap<>();
   private volatile String summary = "";
   private ScheduledExecutorService scheduler;
+  private final io.tpmkms.platform.metrics.Meters meters;
 
   public Readiness(GrpcHealthStorage storage, MeterRegistry registry, HealthConfig config) {
     this.storage = storage;
     this.registry = registry;
     this.config = config;
+    this.meters = new io.tpmkms.platform.metrics.Meters(registry);
   }
 
   /** Adds a check under {@code name} (lower-case words and dashes: "database", "tpm", "policy-service"). */
   public void register(String name, Check check) {
     checks.put(name, check);
-    Gauge.builder("tpmkms.ready", problems, p -> p.containsKey(name) ? 0 : 1).tag("check", name)
-        .description("whether the check passes (1) or keeps the service from being ready (0)").register(registry);
+    meters.add(Gauge.builder("tpmkms.ready", problems, p -> p.containsKey(name) ? 0 : 1).tag("check", name)
+        .description("whether the check passes (1) or keeps the service from being ready (0)").register(registry));
   }
 
   /** Adds a check from a supplier that answers true when fine, with a fixed reason otherwise. */
@@ -86,6 +88,7 @@ public class Readiness implements ServerInterceptor, jakarta.enterprise.inject.s
 
   void stop(@Observes ShutdownEvent e) {
     if (scheduler != null) scheduler.shutdownNow();
+    meters.removeAll();
   }
 
   /** Runs every check now and sets the health status; returns the problems (empty: ready). */

@@ -35,10 +35,18 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
       Duration.ofMillis(2_500), Duration.ofSeconds(5), Duration.ofSeconds(10)};
 
   private final MeterRegistry registry;
+  private final Meters meters;
   private final Map<String, Timer> timers = new ConcurrentHashMap<>();
 
   public RpcMetrics(MeterRegistry registry) {
     this.registry = registry;
+    this.meters = new Meters(registry);
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    timers.clear();
+    meters.removeAll();
   }
 
   /** Outermost but for {@code ServerInfo}: the time includes authentication and the request gate. */
@@ -62,11 +70,11 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
   }
 
   private Timer timer(String method, Status.Code code) {
-    return timers.computeIfAbsent(method + ' ' + code.name(), k -> Timer.builder(NAME)
+    return timers.computeIfAbsent(method + ' ' + code.name(), k -> meters.add(Timer.builder(NAME)
         .description("gRPC calls served, by method and status code")
         .tag("method", method)
         .tag("code", code.name())
         .serviceLevelObjectives(BUCKETS)
-        .register(registry));
+        .register(registry)));
   }
 }

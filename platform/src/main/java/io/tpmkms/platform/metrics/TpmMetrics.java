@@ -31,6 +31,7 @@ public class TpmMetrics implements TpmObserver {
       Duration.ofSeconds(1), Duration.ofSeconds(5)};
 
   private final MeterRegistry registry;
+  private final Meters meters;
   private final Map<String, Timer> timers = new ConcurrentHashMap<>();
   private final Counter loads;
   private final Counter evictions;
@@ -39,31 +40,43 @@ public class TpmMetrics implements TpmObserver {
 
   public TpmMetrics(MeterRegistry registry) {
     this.registry = registry;
+    this.meters = new Meters(registry);
     this.loads = Counter.builder("tpmkms.tpm.object.loads").description("key objects loaded into the TPM")
         .register(registry);
+    meters.add(loads);
     this.evictions = Counter.builder("tpmkms.tpm.object.evictions")
         .description("key objects flushed from the TPM to make room").register(registry);
     this.connects = Counter.builder("tpmkms.tpm.connects").tag("kind", "first")
         .description("connections made to the TPM").register(registry);
     this.reconnects = Counter.builder("tpmkms.tpm.connects").tag("kind", "reconnect")
         .description("connections made to the TPM").register(registry);
+    meters.add(evictions);
+    meters.add(connects);
+    meters.add(reconnects);
     TpmObserver.install(this);
+  }
+
+  @jakarta.annotation.PreDestroy
+  void unregister() {
+    if (TpmObserver.current() == this) TpmObserver.install(null);
+    timers.clear();
+    meters.removeAll();
   }
 
   /** Publishes how many threads wait for {@code connection}'s TPM. */
   public void watch(TpmConnection connection) {
-    Gauge.builder("tpmkms.tpm.queue.depth", connection, TpmConnection::waiting)
-        .description("threads waiting for the TPM").register(registry);
+    meters.add(Gauge.builder("tpmkms.tpm.queue.depth", connection, TpmConnection::waiting)
+        .description("threads waiting for the TPM").register(registry));
   }
 
   @Override
   public void command(String command, long nanos, Outcome outcome) {
-    timers.computeIfAbsent(command + ' ' + outcome, k -> Timer.builder("tpmkms.tpm.command.duration")
+    timers.computeIfAbsent(command + ' ' + outcome, k -> meters.add(Timer.builder("tpmkms.tpm.command.duration")
         .description("TPM commands, by command and outcome")
         .tag("command", command)
         .tag("outcome", outcome.name().toLowerCase(java.util.Locale.ROOT))
         .serviceLevelObjectives(BUCKETS)
-        .register(registry)).record(nanos, TimeUnit.NANOSECONDS);
+        .register(registry))).record(nanos, TimeUnit.NANOSECONDS);
   }
 
   @Override
