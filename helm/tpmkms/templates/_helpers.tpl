@@ -78,6 +78,33 @@ imagePullSecrets:
 {{- if eq . "key-service" -}}9090{{- else if eq . "audit-service" -}}9091{{- else if eq . "policy-service" -}}9092{{- end -}}
 {{- end -}}
 
+{{/* The HTTP port of a component: Prometheus metrics at /q/metrics (docs/operations.md "Metrics"). */}}
+{{- define "tpmkms.metricsPort" -}}
+{{- if eq . "key-service" -}}8090{{- else if eq . "audit-service" -}}8091{{- else if eq . "policy-service" -}}8092{{- end -}}
+{{- end -}}
+
+{{/* The container port, the listen address and the pod annotations of a component's metrics
+     ($c: dict "root" "component"; "part": "port", "env" or "annotations"). */}}
+{{- define "tpmkms.metrics" -}}
+{{- $root := .root -}}
+{{- if $root.Values.metrics.enabled -}}
+{{- $port := include "tpmkms.metricsPort" .component -}}
+{{- if eq .part "port" }}
+- name: metrics
+  containerPort: {{ $port }}
+  protocol: TCP
+{{- else if eq .part "env" }}
+{{- $prefix := ternary "TPMKMS_" (ternary "TPMKMS_AUDIT_" "TPMKMS_POLICY_" (eq .component "audit-service")) (eq .component "key-service") }}
+- name: {{ $prefix }}HTTP_HOST
+  value: 0.0.0.0
+{{- else if eq .part "annotations" }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ $port | quote }}
+prometheus.io/path: /q/metrics
+{{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* The probe port (grpc.health.v1 only, plaintext), the same in every pod. */}}
 {{- define "tpmkms.probePort" -}}9190{{- end -}}
 

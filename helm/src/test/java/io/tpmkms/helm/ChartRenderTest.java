@@ -141,6 +141,7 @@ class ChartRenderTest {
     }
     assertEquals(java.util.Set.of("key-service", "policy-service", "audit-service"), policies.keySet());
     Map<String, Integer> port = Map.of("key-service", 9090, "policy-service", 9092, "audit-service", 9091);
+    Map<String, Integer> metricsPort = Map.of("key-service", 8090, "policy-service", 8092, "audit-service", 8091);
     java.util.Set<String> allowed = new java.util.TreeSet<>();
     for (var target : policies.entrySet()) {
       var spec = target.getValue().getSpec();
@@ -151,6 +152,12 @@ class ChartRenderTest {
         int p = rule.getPorts().get(0).getPort().getIntVal();
         if (p == 9190) {
           assertTrue(rule.getFrom() == null || rule.getFrom().isEmpty(), "probe port open to the kubelet");
+          continue;
+        }
+        if (p == metricsPort.get(target.getKey())) {
+          // metrics.from is empty in the required values: any source may scrape /q/metrics
+          assertTrue(rule.getFrom() == null || rule.getFrom().isEmpty(), "metrics port open to the scraper");
+          allowed.add("scraper -> " + target.getKey() + " metrics");
           continue;
         }
         assertEquals(port.get(target.getKey()), p, target.getKey());
@@ -169,7 +176,9 @@ class ChartRenderTest {
       }
     }
     assertEquals(new java.util.TreeSet<>(List.of("any -> key-service", "key-service -> audit-service",
-        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service")), allowed);
+        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service",
+        "scraper -> key-service metrics", "scraper -> policy-service metrics", "scraper -> audit-service metrics")),
+        allowed);
   }
 
   /**
