@@ -285,7 +285,12 @@ public final class ServiceProcess implements AutoCloseable {
   /** The first port of the kernel's ephemeral range; 32768 (Linux's default) when it cannot be read. */
   static int ephemeralLow() {
     try {
-      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      // a reader, not Files.readString: on some kernels a whole-file read of this /proc file returns its
+      // first byte only ("3"), which made every port come from the ephemeral range after all
+      String range;
+      try (java.io.BufferedReader r = Files.newBufferedReader(Path.of("/proc/sys/net/ipv4/ip_local_port_range"))) {
+        range = String.valueOf(r.readLine()).trim();
+      }
       return Integer.parseInt(range.split("\\s+")[0]);
     } catch (IOException | RuntimeException e) {
       return 32_768;
