@@ -42,7 +42,7 @@ public class HealthPort {
 
   @Inject HealthConfig config;
   @Inject GrpcHealthStorage storage;
-  @Inject Readiness readiness;
+  @Inject ServerInfo info;
 
   private Server server;
 
@@ -51,7 +51,7 @@ public class HealthPort {
     InetSocketAddress address = new InetSocketAddress(config.host(), config.port().get());
     try {
       server = NettyServerBuilder.forAddress(address)
-          .addService(io.grpc.ServerInterceptors.intercept(new Endpoint(), readiness))
+          .addService(io.grpc.ServerInterceptors.intercept(new Endpoint(), info))
           .maxInboundMessageSize(4096)
           .build()
           .start();

@@ -1,14 +1,8 @@
 package io.tpmkms.platform.health;
 
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse.ServingStatus;
-import io.grpc.ForwardingServerCall;
-import io.grpc.Metadata;
-import io.grpc.ServerCall;
-import io.grpc.ServerCallHandler;
-import io.grpc.ServerInterceptor;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.quarkus.grpc.GlobalInterceptor;
 import io.quarkus.grpc.runtime.health.GrpcHealthStorage;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -31,16 +25,14 @@ import org.jboss.logging.Logger;
  * a {@link #register check}; every {@code tpmkms.health.check-interval} (2 s) all are run, and the
  * gRPC health status of the server ({@code ""}) and of {@code readiness} follows: NOT_SERVING while
  * any fails. The reasons go with every {@code grpc.health.v1.Health/Check} answer in the header
- * {@code tpmkms-not-ready} ("tpm: …; policy-service: …"), into the log when they change, and into
+ * {@code tpmkms-not-ready} ("tpm: …; policy-service: …", added by {@link ServerInfo}), into the log when they change, and into
  * {@code tpmkms_ready{check}} (1 or 0). Liveness is not affected: it is the process answering.
  */
-@GlobalInterceptor
 @ApplicationScoped
-public class Readiness implements ServerInterceptor, jakarta.enterprise.inject.spi.Prioritized {
+public class Readiness {
   private static final Logger LOG = Logger.getLogger(Readiness.class);
   /** The header of a health answer that says why the service is not ready. */
   public static final String NOT_READY_HEADER = "tpmkms-not-ready";
-  private static final Metadata.Key<String> HEADER = Metadata.Key.of(NOT_READY_HEADER, Metadata.ASCII_STRING_MARSHALLER);
 
   /** One thing the service needs: empty when fine, else why not (short, no secrets). */
   @FunctionalInterface
@@ -124,27 +116,5 @@ public class Readiness implements ServerInterceptor, jakarta.enterprise.inject.s
   /** Why the service is not ready ("" when it is). */
   public String summary() {
     return summary;
-  }
-
-  /** Just inside {@code ServerInfo}: health answers carry the reasons. */
-  @Override
-  public int getPriority() {
-    return 1_950_000;
-  }
-
-  @Override
-  public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
-      ServerCallHandler<Q, R> next) {
-    if (!ServerInfo.HEALTH_CHECK.equals(call.getMethodDescriptor().getFullMethodName())) {
-      return next.startCall(call, headers);
-    }
-    return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
-      @Override
-      public void sendHeaders(Metadata responseHeaders) {
-        String s = summary;
-        if (!s.isEmpty()) responseHeaders.put(HEADER, s.length() > 1000 ? s.substring(0, 1000) : s);
-        super.sendHeaders(responseHeaders);
-      }
-    }, headers);
   }
 }

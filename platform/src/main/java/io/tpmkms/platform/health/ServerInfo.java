@@ -25,9 +25,14 @@ public class ServerInfo implements ServerInterceptor, jakarta.enterprise.inject.
   public static final String HEADER_PREFIX = "tpmkms-info-";
   static final String HEALTH_CHECK = "grpc.health.v1.Health/Check";
 
-  private final Map<String, String> facts = new ConcurrentSkipListMap<>();
+  private static final Metadata.Key<String> NOT_READY = Metadata.Key.of(Readiness.NOT_READY_HEADER,
+      Metadata.ASCII_STRING_MARSHALLER);
 
-  public ServerInfo(ServerTls tls) {
+  private final Map<String, String> facts = new ConcurrentSkipListMap<>();
+  private final Readiness readiness;
+
+  public ServerInfo(ServerTls tls, Readiness readiness) {
+    this.readiness = readiness;
     facts.put("tls", tls.engineName());
   }
 
@@ -57,6 +62,11 @@ public class ServerInfo implements ServerInterceptor, jakarta.enterprise.inject.
       public void sendHeaders(Metadata responseHeaders) {
         facts.forEach((name, value) -> responseHeaders.put(
             Metadata.Key.of(HEADER_PREFIX + name, Metadata.ASCII_STRING_MARSHALLER), value));
+        // and why the service is not ready, when it is not (Readiness)
+        String notReady = readiness.summary();
+        if (!notReady.isEmpty()) {
+          responseHeaders.put(NOT_READY, notReady.length() > 1000 ? notReady.substring(0, 1000) : notReady);
+        }
         super.sendHeaders(responseHeaders);
       }
     }, headers);

@@ -36,7 +36,8 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
 
   private final MeterRegistry registry;
   private final Meters meters;
-  private final Map<String, Timer> timers = new ConcurrentHashMap<>();
+  /** Per method, one timer per status code (by ordinal), made on first use: no key built per call. */
+  private final Map<String, Timer[]> timers = new ConcurrentHashMap<>();
 
   public RpcMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -70,11 +71,21 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
   }
 
   private Timer timer(String method, Status.Code code) {
-    return timers.computeIfAbsent(method + ' ' + code.name(), k -> meters.add(Timer.builder(NAME)
+    Timer[] byCode = timers.computeIfAbsent(method, m -> new Timer[Status.Code.values().length]);
+    Timer t = byCode[code.ordinal()];
+    if (t == null) { // a racing first use registers the same meter: Micrometer returns the existing one
+      t = newTimer(method, code);
+      byCode[code.ordinal()] = t;
+    }
+    return t;
+  }
+
+  private Timer newTimer(String method, Status.Code code) {
+    return meters.add(Timer.builder(NAME)
         .description("gRPC calls served, by method and status code")
         .tag("method", method)
         .tag("code", code.name())
         .serviceLevelObjectives(BUCKETS)
-        .register(registry)));
+        .register(registry));
   }
 }
