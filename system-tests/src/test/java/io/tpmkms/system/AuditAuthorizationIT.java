@@ -87,6 +87,10 @@ class AuditAuthorizationIT {
   static ServiceProcess policyService;
   static ServiceProcess keyService;
   static ManagedChannel auditChannel;
+  /** The collector all three services send their spans to (issue 18). */
+  static io.tpmkms.testing.OtlpReceiver otlp;
+  /** The key service's TPM. */
+  static io.tpmkms.protection.tpm.Swtpm tpm;
   static ManagedChannel keyChannel;
   static ManagedChannel policyChannel;
   static final Map<Who, String> tokens = new LinkedHashMap<>();
@@ -100,6 +104,8 @@ class AuditAuthorizationIT {
     policyDb = EmbeddedPostgres.builder().start();
     keyDb = EmbeddedPostgres.builder().start();
     int[] ports = ServiceProcess.freePorts(6);
+    otlp = io.tpmkms.testing.OtlpReceiver.start();
+    tpm = io.tpmkms.protection.tpm.Swtpm.start();
     int auditPort = ports[0];
     int policyPort = ports[1];
     int keyPort = ports[2];
@@ -115,6 +121,7 @@ class AuditAuthorizationIT {
     auditEnv.put("TPMKMS_AUTHZ_TIMEOUT", "10s");
     auditEnv.put("TPMKMS_AUDIT_CHECKPOINT_INTERVAL", "1S");
     auditEnv.putAll(SystemTls.env("audit-service"));
+    auditEnv.putAll(tracing());
     auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), auditEnv,
         dir.resolve("audit.log"));
 
@@ -125,6 +132,7 @@ class AuditAuthorizationIT {
     policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
     policyEnv.put("TPMKMS_AUDIT_ADDRESS", "127.0.0.1:" + auditPort);
     policyEnv.putAll(SystemTls.env("policy-service"));
+    policyEnv.putAll(tracing());
     policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
         policyEnv, dir.resolve("policy.log"));
 
@@ -136,6 +144,9 @@ class AuditAuthorizationIT {
     keyEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
     keyEnv.put("TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort);
     keyEnv.putAll(SystemTls.env("key-service"));
+    keyEnv.putAll(tracing());
+    keyEnv.put("TPMKMS_BACKEND_TPM_TRANSPORT", "unix");
+    keyEnv.put("TPMKMS_BACKEND_TPM_PATH", tpm.socket().toString());
     keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
         dir.resolve("key.log"));
 
@@ -167,6 +178,8 @@ class AuditAuthorizationIT {
     for (EmbeddedPostgres db : new EmbeddedPostgres[] {keyDb, policyDb, auditDb}) {
       if (db != null) db.close();
     }
+    if (otlp != null) otlp.close();
+    if (tpm != null) tpm.close();
   }
 
   // ---- the matrix ----
@@ -445,8 +458,106 @@ class AuditAuthorizationIT {
     }
   }
 
+  /** Every service sends its spans to the test's collector, quickly. */
+  static Map<String, String> tracing() {
+    return Map.of("TPMKMS_TRACING_ENDPOINT", otlp.endpoint(), "TPMKMS_TRACING_EXPORT_DELAY", "200ms");
+  }
+
+  /**
+   * Issue 18: one call is one trace across the three services. A user's first Encrypt with a TPM key,
+   * sent with the caller's own {@code traceparent}: the key service's SERVER span continues it; under
+   * it the {@code authorize} span, whose CLIENT call is the policy service's SERVER span; the TPM
+   * commands the call ran; the {@code audit.record} span, under which the audit service's
+   * {@code audit.append} says where the event landed in the chain. No plaintext, token or principal
+   * in anything the collector received, nor in the services' logs.
+   */
   @Test
   @Order(6)
+  void trace_oneCallIsOneTraceAcrossTheThreeServices_withoutSecrets() throws Exception {
+    String name = "traced-" + UUID.randomUUID().toString().substring(0, 8);
+    KeyServiceGrpc.newBlockingStub(keyChannel).withCallCredentials(bearer(tokens.get(Who.ADMIN)))
+        .withDeadlineAfter(60, TimeUnit.SECONDS)
+        .createKey(io.tpmkms.proto.key.v1.CreateKeyRequest.newBuilder().setNamespace("tracing").setName(name)
+            .setPurpose(io.tpmkms.proto.key.v1.KeyPurpose.ENCRYPT_DECRYPT)
+            .setProtectionLevel(io.tpmkms.proto.key.v1.ProtectionLevel.TPM).build());
+    String traceId = java.util.HexFormat.of().formatHex(java.security.SecureRandom.getSeed(16));
+    String callerSpan = "0123456789abcdef";
+    Metadata headers = new Metadata();
+    headers.put(Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER),
+        "00-" + traceId + "-" + callerSpan + "-01");
+    String plaintext = "plaintext-never-in-a-span-" + UUID.randomUUID();
+    var encrypted = KeyServiceGrpc.newBlockingStub(keyChannel).withCallCredentials(bearer(tokens.get(Who.USER)))
+        .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+        .withDeadlineAfter(60, TimeUnit.SECONDS)
+        .encrypt(EncryptRequest.newBuilder().setKey("tracing/" + name)
+            .setPlaintext(ByteString.copyFromUtf8(plaintext)).build());
+    assertFalse(encrypted.getCiphertext().isEmpty());
+
+    var encrypt = otlp.await(sp -> sp.traceId().equals(traceId) && sp.name().equals("tpmkms.key.v1.KeyService/Encrypt"),
+        java.time.Duration.ofSeconds(30));
+    assertTrue(encrypt != null, "the key service's span of the call: " + otlp.spans());
+    assertEquals("tpmkms-key-service", encrypt.service());
+    assertEquals(callerSpan, encrypt.parentSpanId(), "the caller's trace is continued");
+    assertEquals(2, encrypt.kind(), "SERVER");
+    assertEquals("0", encrypt.attributes().get("rpc.grpc.status_code"));
+    var authorize = awaitChild(encrypt, "authorize", "tpmkms-key-service");
+    assertEquals("allow", authorize.attributes().get("tpmkms.authz.decision"), authorize.toString());
+    assertEquals("policy_service", authorize.attributes().get("tpmkms.authz.source"), authorize.toString());
+    var askClient = awaitChild(authorize, "tpmkms.policy.v1.PolicyService/Authorize", "tpmkms-key-service");
+    assertEquals(3, askClient.kind(), "CLIENT");
+    var askServer = awaitChild(askClient, "tpmkms.policy.v1.PolicyService/Authorize", "tpmkms-policy-service");
+    assertEquals(2, askServer.kind(), "SERVER");
+    var record = awaitChild(encrypt, "audit.record", "tpmkms-key-service");
+    var append = awaitChild(record, "audit.append", "tpmkms-audit-service");
+    assertTrue(Long.parseLong(append.attributes().get("tpmkms.audit.sequence")) > 0, append.toString());
+    // the TPM commands the call ran (a TPM AES key: its data key derived by TPM2_HMAC under the call)
+    long t0 = System.nanoTime();
+    List<io.tpmkms.testing.OtlpReceiver.Span> tpmSpans;
+    do {
+      tpmSpans = otlp.trace(traceId).stream().filter(sp -> sp.attributes().containsKey("tpm.command")).toList();
+      if (!tpmSpans.isEmpty()) break;
+      Thread.sleep(100);
+    } while (System.nanoTime() - t0 < 10_000_000_000L);
+    assertFalse(tpmSpans.isEmpty(), "TPM command spans in the call's trace: " + otlp.trace(traceId));
+    for (var sp : tpmSpans) {
+      assertEquals(encrypt.spanId(), sp.parentSpanId(), sp.toString());
+      assertEquals("OK", sp.attributes().get("tpm.outcome"), sp.toString());
+      assertTrue(sp.endNanos() >= sp.startNanos() && sp.startNanos() >= encrypt.startNanos()
+          && sp.endNanos() <= encrypt.endNanos(), "within the call: " + sp);
+    }
+
+    // nothing secret in what the collector got, nor in the logs
+    String b64 = java.util.Base64.getEncoder().encodeToString(plaintext.getBytes(StandardCharsets.UTF_8));
+    List<String> secrets = new ArrayList<>(List.of(plaintext, b64, GARBAGE,
+        subjects.get(Who.USER), subjects.get(Who.ADMIN), "aa-user", "aa-admin"));
+    for (Who w : List.of(Who.USER, Who.ADMIN, Who.SERVICE)) {
+      String token = tokens.get(w);
+      secrets.add(token);
+      secrets.add(token.substring(token.lastIndexOf('.') + 1)); // the signature alone
+    }
+    for (byte[] body : otlp.bodies()) {
+      String text = new String(body, StandardCharsets.ISO_8859_1);
+      for (String secret : secrets) assertFalse(text.contains(secret), "a secret in an exported span");
+    }
+    for (String log : List.of("key.log", "policy.log", "audit.log")) {
+      String text = Files.readString(dir.resolve(log), StandardCharsets.ISO_8859_1);
+      for (String secret : List.of(plaintext, b64, tokens.get(Who.USER), tokens.get(Who.ADMIN))) {
+        assertFalse(text.contains(secret), "a plaintext or token in " + log);
+      }
+    }
+  }
+
+  /** The span named {@code name} of {@code service} whose parent is {@code parent} (waits up to 30 s). */
+  static io.tpmkms.testing.OtlpReceiver.Span awaitChild(io.tpmkms.testing.OtlpReceiver.Span parent, String name,
+      String service) throws InterruptedException {
+    var child = otlp.await(sp -> sp.traceId().equals(parent.traceId()) && sp.parentSpanId().equals(parent.spanId())
+        && sp.name().equals(name) && sp.service().equals(service), java.time.Duration.ofSeconds(30));
+    assertTrue(child != null, name + " of " + service + " under " + parent + " in " + otlp.trace(parent.traceId()));
+    return child;
+  }
+
+  @Test
+  @Order(7)
   void policyServiceDown_readsFailClosed_nothingRead() throws Exception {
     policyService.kill9();
     try {

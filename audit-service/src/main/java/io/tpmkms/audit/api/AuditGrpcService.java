@@ -58,10 +58,11 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
   private final PageTokens pageTokens;
   private final AuditAuthorizer authorizer;
   private final Pipeline pipeline;
+  private final io.tpmkms.platform.tracing.Tracing tracing;
 
   public AuditGrpcService(AuditWriter writer, RecordQueries queries, CheckpointStore checkpoints,
       ChainVerifier verifier, io.agroal.api.AgroalDataSource dataSource, AuditAuthorizer authorizer,
-      SelfAudit selfAudit) {
+      SelfAudit selfAudit, io.tpmkms.platform.tracing.Tracing tracing) {
     this.writer = writer;
     this.queries = queries;
     this.checkpoints = checkpoints;
@@ -69,7 +70,8 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
     this.pageTokens = PageTokens.backedBy(dataSource);
     this.authorizer = authorizer;
     this.pipeline = Pipeline.builder(AuditErrors.GRPC, AuditReason.OVERLOADED)
-        .authorization(authorizer).auditing(selfAudit).build();
+        .authorization(authorizer).auditing(selfAudit).tracing(tracing).build();
+    this.tracing = tracing;
   }
 
   /**
@@ -100,12 +102,41 @@ public class AuditGrpcService implements AuditServiceGrpc.AsyncService, io.grpc.
           }
         }
       }
-      return writer.append(events).thenApply(sequences -> {
+      List<io.opentelemetry.api.trace.Span> spans = appendSpans(r);
+      return writer.append(events).whenComplete((sequences, failure) -> {
+        for (int i = 0; i < spans.size(); i++) {
+          var span = spans.get(i);
+          if (failure != null) {
+            span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, "not appended");
+          } else if (i < sequences.length) {
+            span.setAttribute("tpmkms.audit.sequence", sequences[i]);
+          }
+          span.end();
+        }
+      }).thenApply(sequences -> {
         AppendEventsResponse.Builder b = AppendEventsResponse.newBuilder();
         for (long s : sequences) b.addSequences(s);
         return b.build();
       });
     });
+  }
+
+  /**
+   * One {@code audit.append} span per event that carries the trace of the call that recorded it
+   * (ADR 0030): that call's trace then shows where its event landed in the chain. Events without a
+   * trace (or with tracing off) get none; the list is indexed like the request's events when it is
+   * not empty.
+   */
+  private List<io.opentelemetry.api.trace.Span> appendSpans(AppendEventsRequest r) {
+    if (!tracing.enabled()) return List.of();
+    List<io.opentelemetry.api.trace.Span> spans = new java.util.ArrayList<>(r.getEventsCount());
+    boolean any = false;
+    for (AuditEvent e : r.getEventsList()) {
+      var span = tracing.childOf(e.getTraceParent(), "audit.append");
+      any |= span.getSpanContext().isValid();
+      spans.add(span);
+    }
+    return any ? spans : List.of();
   }
 
   /** "3 events of key-service": what a refused append tried, for its record (never the events themselves). */

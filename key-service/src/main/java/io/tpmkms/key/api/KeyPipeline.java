@@ -22,10 +22,12 @@ import jakarta.enterprise.inject.Produces;
 public class KeyPipeline {
   @Produces
   @ApplicationScoped
-  Pipeline pipeline(Authorizer authorizer, AuditLog audit, CryptoService crypto) {
+  Pipeline pipeline(Authorizer authorizer, AuditLog audit, CryptoService crypto,
+      io.tpmkms.platform.tracing.Tracing tracing) {
     return Pipeline.builder(KeyErrors.GRPC, KeyReason.INTERNAL)
         .authorization(authorizer)
         .auditing(Auditing.everyCall(audit))
+        .tracing(tracing)
         .keys((key, light) -> {
           ProtectionLevel level = crypto.cachedLevel(key);
           if (level == ProtectionLevel.TPM) return KeyRouter.Where.TPM_QUEUE;

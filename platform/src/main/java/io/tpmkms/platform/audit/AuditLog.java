@@ -128,6 +128,7 @@ public class AuditLog {
         .setOutcomeReason(clip(reason))
         .setRequestId(clip(call.requestId))
         .setRequestDigest(com.google.protobuf.ByteString.copyFrom(call.requestDigest()))
+        .setTraceParent(io.tpmkms.platform.tracing.Tracing.traceParent(io.tpmkms.platform.tracing.Tracing.current()))
         .setDetails(clip(call.details()))
         .build();
   }

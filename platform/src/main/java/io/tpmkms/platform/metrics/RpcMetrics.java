@@ -39,8 +39,13 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
   /** Per method, one timer per status code (by ordinal), made on first use: no key built per call. */
   private final Map<String, Timer[]> timers = new ConcurrentHashMap<>();
 
-  public RpcMetrics(MeterRegistry registry) {
+  /** {@code tpmkms.metrics.enabled=false}: calls pass through uncounted (to measure what counting costs). */
+  private final boolean enabled;
+
+  public RpcMetrics(MeterRegistry registry,
+      MetricsConfig config) {
     this.registry = registry;
+    this.enabled = config.enabled();
     this.meters = new Meters(registry);
   }
 
@@ -59,6 +64,7 @@ public class RpcMetrics implements ServerInterceptor, jakarta.enterprise.inject.
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
       ServerCallHandler<Q, R> next) {
+    if (!enabled) return next.startCall(call, headers);
     long start = System.nanoTime();
     String method = call.getMethodDescriptor().getFullMethodName();
     return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {

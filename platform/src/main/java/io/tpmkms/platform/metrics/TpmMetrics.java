@@ -37,9 +37,19 @@ public class TpmMetrics implements TpmObserver {
   private final Counter evictions;
   private final Counter connects;
   private final Counter reconnects;
+  private final io.tpmkms.platform.tracing.Tracing tracing;
+  private final boolean enabled;
 
-  public TpmMetrics(MeterRegistry registry) {
+  private static final io.opentelemetry.api.common.AttributeKey<String> TPM_COMMAND =
+      io.opentelemetry.api.common.AttributeKey.stringKey("tpm.command");
+  private static final io.opentelemetry.api.common.AttributeKey<String> TPM_OUTCOME =
+      io.opentelemetry.api.common.AttributeKey.stringKey("tpm.outcome");
+
+  public TpmMetrics(MeterRegistry registry, io.tpmkms.platform.tracing.Tracing tracing,
+      MetricsConfig config) {
     this.registry = registry;
+    this.tracing = tracing;
+    this.enabled = config.enabled();
     this.meters = new Meters(registry);
     this.loads = Counter.builder("tpmkms.tpm.object.loads").description("key objects loaded into the TPM")
         .register(registry);
@@ -71,6 +81,11 @@ public class TpmMetrics implements TpmObserver {
 
   @Override
   public void command(String command, long nanos, Outcome outcome) {
+    // a span under the call's (issue 18): the TPM command's time within the call, and how it ended
+    if (tracing.enabled()) {
+      tracing.finished(command, nanos, TPM_COMMAND, command, TPM_OUTCOME, outcome.name(), outcome != Outcome.OK);
+    }
+    if (!enabled) return;
     timers.computeIfAbsent(command + ' ' + outcome, k -> meters.add(Timer.builder("tpmkms.tpm.command.duration")
         .description("TPM commands, by command and outcome")
         .tag("command", command)

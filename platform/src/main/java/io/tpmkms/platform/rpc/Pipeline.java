@@ -12,6 +12,7 @@ import io.tpmkms.platform.error.ErrorCode;
 import io.tpmkms.platform.error.GrpcErrors;
 import io.tpmkms.platform.error.Reason;
 import io.tpmkms.platform.error.ServiceException;
+import io.tpmkms.platform.tracing.Tracing;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
@@ -59,9 +60,11 @@ public final class Pipeline {
   private final KeyRouter router;
   private final Reason overloaded;
   private final Executor tpmQueue;
+  private final Tracing tracing;
 
   private Pipeline(Builder b) {
     this.errors = b.errors;
+    this.tracing = b.tracing;
     this.authorization = b.authorization;
     this.auditing = b.auditing;
     this.router = b.router;
@@ -98,13 +101,14 @@ public final class Pipeline {
     }
     Executor executor = executorFor(rpc, request, target);
     if (known != null) {
+      decided(known);
       allowedThen(known, rpc, target, executor, info, request, out, handler);
       return;
     }
     Context context = Context.current();
     java.util.concurrent.CompletableFuture<Authorization.Verdict> asked;
     try {
-      asked = authorization.ask(info, rpc.action(), target);
+      asked = ask(info, rpc, target);
     } catch (Throwable t) {
       // an authorizer that throws instead of failing its future still answers through the error model
       finish(rpc, info, request, out, null, t);
@@ -132,6 +136,7 @@ public final class Pipeline {
       Target target = rpc.target(request);
       Authorization.Verdict v = authorization.known(info, rpc.action(), target);
       if (v == null) throw new IllegalStateException(rpc + ": asynchronous calls need a decision known in place");
+      decided(v);
       if (!v.allowed()) throw authorization.denied(v, rpc.action(), target);
       answer = handler.handle();
     } catch (Throwable t) {
@@ -161,13 +166,14 @@ public final class Pipeline {
       return;
     }
     if (known != null) {
+      decided(known);
       streamIfAllowed(known, rpc, target, info, out, body);
       return;
     }
     Context context = Context.current();
     java.util.concurrent.CompletableFuture<Authorization.Verdict> asked;
     try {
-      asked = authorization.ask(info, rpc.action(), target);
+      asked = ask(info, rpc, target);
     } catch (Throwable t) {
       endStream(info, out, t);
       return;
@@ -210,7 +216,7 @@ public final class Pipeline {
       return;
     }
     String outcome = status == null ? "OK" : status.getStatus().getCode().name();
-    auditing.record(info, info.key(), 0, outcome, reasonOf(status)).whenComplete((ok, auditFailure) ->
+    record(info, 0, outcome, reasonOf(status)).whenComplete((ok, auditFailure) ->
         endStream(out, auditFailure != null ? errors.toStatus(auditFailure) : status));
   }
 
@@ -223,6 +229,68 @@ public final class Pipeline {
   }
 
   // ---- steps ------------------------------------------------------------------------------------
+
+  /** A decision known in place (remembered, or authorization off): noted on the call's span. */
+  private void decided(Authorization.Verdict v) {
+    if (!tracing.enabled()) return;
+    io.opentelemetry.api.trace.Span span = Tracing.current();
+    if (span == null) return;
+    span.setAttribute("tpmkms.authz.decision", v == Authorization.Verdict.NOT_EVALUATED ? "not_evaluated"
+        : v.allowed() ? "allow" : "deny");
+    span.setAttribute("tpmkms.authz.source", "cache");
+  }
+
+  /** Asks the authorizer, in an {@code authorize} span (the parent of the policy service's call). */
+  private <Q extends Message> java.util.concurrent.CompletableFuture<Authorization.Verdict> ask(CallInfo info,
+      Rpc<Q, ?> rpc, Target target) {
+    if (!tracing.enabled()) return authorization.ask(info, rpc.action(), target);
+    io.opentelemetry.api.trace.Span span = tracing.child("authorize");
+    span.setAttribute("tpmkms.authz.action", rpc.action());
+    java.util.concurrent.CompletableFuture<Authorization.Verdict> asked;
+    Context traced = Tracing.context(span);
+    Context previous = traced.attach();
+    try {
+      asked = authorization.ask(info, rpc.action(), target);
+    } catch (RuntimeException | Error e) {
+      span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR);
+      span.end();
+      throw e;
+    } finally {
+      traced.detach(previous);
+    }
+    return asked.whenComplete((v, failure) -> {
+      if (failure != null) {
+        span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, "no decision");
+      } else {
+        span.setAttribute("tpmkms.authz.decision", v.allowed() ? "allow" : "deny");
+        span.setAttribute("tpmkms.authz.source", "policy_service");
+      }
+      span.end();
+    });
+  }
+
+  /** The call's audit event, in an {@code audit.record} span (the parent of the audit service's work on it). */
+  private java.util.concurrent.CompletableFuture<Void> record(CallInfo info, int version, String outcome,
+      String reason) {
+    if (!tracing.enabled()) return auditing.record(info, info.key(), version, outcome, reason);
+    io.opentelemetry.api.trace.Span span = tracing.child("audit.record");
+    java.util.concurrent.CompletableFuture<Void> done;
+    Context traced = Tracing.context(span);
+    Context previous = traced.attach();
+    try {
+      done = auditing.record(info, info.key(), version, outcome, reason);
+    } catch (RuntimeException | Error e) {
+      span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR);
+      span.end();
+      throw e;
+    } finally {
+      traced.detach(previous);
+    }
+    return done.whenComplete((ok, failure) -> {
+      if (failure != null) span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, "not durable");
+      span.end();
+    });
+  }
 
   /** Marks a call that was answered already (a handler that does not match its declaration). */
   private static final CallInfo BAD_CALL = CallInfo.system("pipeline/bad-call");
@@ -320,7 +388,7 @@ public final class Pipeline {
       return;
     }
     String outcome = status == null ? "OK" : status.getStatus().getCode().name();
-    auditing.record(info, info.key(), rpc.version(request, response), outcome, reasonOf(status))
+    record(info, rpc.version(request, response), outcome, reasonOf(status))
         .whenComplete((ok, auditFailure) -> {
           if (auditFailure != null) {
             send(out, null, errors.toStatus(auditFailure));
@@ -361,6 +429,7 @@ public final class Pipeline {
     private Authorization authorization = Authorization.OPEN;
     private Auditing auditing = Auditing.NONE;
     private KeyRouter router = KeyRouter.WORKERS;
+    private Tracing tracing = Tracing.off();
 
     private Builder(GrpcErrors errors, Reason overloaded) {
       this.errors = errors;
@@ -379,6 +448,12 @@ public final class Pipeline {
 
     public Builder keys(KeyRouter router) {
       this.router = router;
+      return this;
+    }
+
+    /** The service's traces: spans for the authorization asked and the audit record of each call. */
+    public Builder tracing(Tracing tracing) {
+      this.tracing = tracing;
       return this;
     }
 

@@ -17,9 +17,11 @@ public class ServiceChannels {
   private static final Logger LOG = Logger.getLogger(ServiceChannels.class);
 
   private final ServerTls tls;
+  private final io.tpmkms.platform.tracing.Tracing tracing;
 
-  public ServiceChannels(ServerTls tls) {
+  public ServiceChannels(ServerTls tls, io.tpmkms.platform.tracing.Tracing tracing) {
     this.tls = tls;
+    this.tracing = tracing;
   }
 
   /**
@@ -41,7 +43,9 @@ public class ServiceChannels {
       }
     }
     LOG.infof("calling the %s at %s over %s", purpose, target, client.describe());
-    return Grpc.newChannelBuilder(target, client.credentials(tls.reloader())).build();
+    var builder = Grpc.newChannelBuilder(target, client.credentials(tls.reloader()));
+    if (tracing.enabled()) builder.intercept(tracing.clientInterceptor()); // the trace goes on with the call
+    return builder.build();
   }
 
   /** "host" of "host:port", "[::1]:9090", "dns:///host:port". */

@@ -17,10 +17,11 @@ import jakarta.enterprise.inject.Produces;
 public class PolicyPipeline {
   @Produces
   @ApplicationScoped
-  Pipeline pipeline(CallerAuthorizer callers, AuditLog audit) {
+  Pipeline pipeline(CallerAuthorizer callers, AuditLog audit, io.tpmkms.platform.tracing.Tracing tracing) {
     return Pipeline.builder(PolicyErrors.GRPC, PolicyReason.INTERNAL)
         .authorization(callers)
         .auditing(Auditing.changesOnly(audit))
+        .tracing(tracing)
         .build();
   }
 }
