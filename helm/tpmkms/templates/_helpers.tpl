@@ -105,6 +105,16 @@ prometheus.io/path: /q/metrics
 {{- end -}}
 {{- end -}}
 
+{{/* A component's trace settings (docs/operations.md "Traces"): nothing unless tracing.endpoint is set. */}}
+{{- define "tpmkms.tracingEnv" -}}
+{{- with .Values.tracing.endpoint }}
+- name: TPMKMS_TRACING_ENDPOINT
+  value: {{ . | quote }}
+- name: TPMKMS_TRACING_SAMPLE_RATIO
+  value: {{ $.Values.tracing.sampleRatio | toString | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The probe port (grpc.health.v1 only, plaintext), the same in every pod. */}}
 {{- define "tpmkms.probePort" -}}9190{{- end -}}
 

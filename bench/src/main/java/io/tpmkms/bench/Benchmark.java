@@ -161,6 +161,10 @@ public final class Benchmark {
             System.exit(TlsBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--observability")) {
+            System.exit(ObservabilityBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -178,6 +182,7 @@ public final class Benchmark {
             System.err.println("   or: " + CliBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + ImportBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + TlsBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + ObservabilityBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

@@ -467,8 +467,8 @@ class AuditAuthorizationIT {
    * Issue 18: one call is one trace across the three services. A user's first Encrypt with a TPM key,
    * sent with the caller's own {@code traceparent}: the key service's SERVER span continues it; under
    * it the {@code authorize} span, whose CLIENT call is the policy service's SERVER span; the TPM
-   * commands the call ran; the {@code audit.record} span, under which the audit service's
-   * {@code audit.append} says where the event landed in the chain. No plaintext, token or principal
+   * commands the call ran; and the audit service's {@code audit.append}, which says where the call's
+   * event landed in the chain (delivered after the call answered, carried by the event). No plaintext, token or principal
    * in anything the collector received, nor in the services' logs.
    */
   @Test
@@ -507,8 +507,7 @@ class AuditAuthorizationIT {
     assertEquals(3, askClient.kind(), "CLIENT");
     var askServer = awaitChild(askClient, "tpmkms.policy.v1.PolicyService/Authorize", "tpmkms-policy-service");
     assertEquals(2, askServer.kind(), "SERVER");
-    var record = awaitChild(encrypt, "audit.record", "tpmkms-key-service");
-    var append = awaitChild(record, "audit.append", "tpmkms-audit-service");
+    var append = awaitChild(encrypt, "audit.append", "tpmkms-audit-service");
     assertTrue(Long.parseLong(append.attributes().get("tpmkms.audit.sequence")) > 0, append.toString());
     // the TPM commands the call ran (a TPM AES key: its data key derived by TPM2_HMAC under the call)
     long t0 = System.nanoTime();
@@ -522,6 +521,7 @@ class AuditAuthorizationIT {
     for (var sp : tpmSpans) {
       assertEquals(encrypt.spanId(), sp.parentSpanId(), sp.toString());
       assertEquals("OK", sp.attributes().get("tpm.outcome"), sp.toString());
+      assertEquals("TPM2_" + sp.attributes().get("tpm.command"), sp.name(), sp.toString());
       assertTrue(sp.endNanos() >= sp.startNanos() && sp.startNanos() >= encrypt.startNanos()
           && sp.endNanos() <= encrypt.endNanos(), "within the call: " + sp);
     }

@@ -468,6 +468,32 @@ class AuthorizationIT {
   }
 
   /**
+   * Anyone may ask what they themselves may do (requests without a principal: the admin console shows
+   * what the signed-in person may not do, with the policy service's reason); asking about someone else
+   * stays for the services and for those allowed Authorize.
+   */
+  @Test
+  @Order(15)
+  void anyone_mayAskWhatTheyMayDo_notWhatOthersMay() {
+    var alphaEnc = Resource.newBuilder().setNamespace("alpha").setKeyName("enc").build();
+    var r = policies(tokens.get(R.USER)).batchAuthorize(io.tpmkms.proto.policy.v1.BatchAuthorizeRequest.newBuilder()
+        .addRequests(io.tpmkms.proto.policy.v1.AuthorizeRequest.newBuilder().setAction("Encrypt").setResource(alphaEnc))
+        .addRequests(io.tpmkms.proto.policy.v1.AuthorizeRequest.newBuilder().setAction("RotateKey").setResource(alphaEnc))
+        .build());
+    assertEquals(io.tpmkms.proto.policy.v1.Decision.ALLOW, r.getResponses(0).getDecision(), r.toString());
+    assertEquals(io.tpmkms.proto.policy.v1.Decision.DENY, r.getResponses(1).getDecision(), r.toString());
+    assertFalse(r.getResponses(1).getReasonsList().isEmpty(), "a denial says why: " + r);
+    var nobody = policies(tokens.get(R.NOBODY)).authorize(io.tpmkms.proto.policy.v1.AuthorizeRequest.newBuilder()
+        .setAction("Encrypt").setResource(alphaEnc).build());
+    assertEquals(io.tpmkms.proto.policy.v1.Decision.DENY, nobody.getDecision(), nobody.toString());
+    var me = policies(tokens.get(R.USER)).whoAmI(io.tpmkms.proto.policy.v1.WhoAmIRequest.getDefaultInstance())
+        .getPrincipal();
+    assertEquals(Status.Code.PERMISSION_DENIED, codeOf(() -> policies(tokens.get(R.USER)).authorize(
+        io.tpmkms.proto.policy.v1.AuthorizeRequest.newBuilder().setPrincipal(me.toBuilder().addRealmRoles("tpmkms-admin"))
+            .setAction("RotateKey").setResource(alphaEnc).build())), "asking about another (or a forged self) is refused");
+  }
+
+  /**
    * Issue 18: the key service's authorization meters — decisions by outcome and source (the policy
    * service, then the cache within its TTL), the policy service's answer time — and no principal or
    * token among the labels.

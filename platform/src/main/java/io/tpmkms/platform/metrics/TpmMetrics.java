@@ -83,7 +83,7 @@ public class TpmMetrics implements TpmObserver {
   public void command(String command, long nanos, Outcome outcome) {
     // a span under the call's (issue 18): the TPM command's time within the call, and how it ended
     if (tracing.enabled()) {
-      tracing.finished(command, nanos, TPM_COMMAND, command, TPM_OUTCOME, outcome.name(), outcome != Outcome.OK);
+      tracing.finished("TPM2_" + command, nanos, TPM_COMMAND, command, TPM_OUTCOME, outcome.name(), outcome != Outcome.OK);
     }
     if (!enabled) return;
     timers.computeIfAbsent(command + ' ' + outcome, k -> meters.add(Timer.builder("tpmkms.tpm.command.duration")

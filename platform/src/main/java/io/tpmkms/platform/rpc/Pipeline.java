@@ -269,27 +269,14 @@ public final class Pipeline {
     });
   }
 
-  /** The call's audit event, in an {@code audit.record} span (the parent of the audit service's work on it). */
+  /**
+   * The call's audit event. No span of its own (it would double the spans of a cached Encrypt, and
+   * the call's span already includes the wait): the event carries the call's span as its
+   * {@code trace_parent}, so the audit service's {@code audit.append} is a child of the call.
+   */
   private java.util.concurrent.CompletableFuture<Void> record(CallInfo info, int version, String outcome,
       String reason) {
-    if (!tracing.enabled()) return auditing.record(info, info.key(), version, outcome, reason);
-    io.opentelemetry.api.trace.Span span = tracing.child("audit.record");
-    java.util.concurrent.CompletableFuture<Void> done;
-    Context traced = Tracing.context(span);
-    Context previous = traced.attach();
-    try {
-      done = auditing.record(info, info.key(), version, outcome, reason);
-    } catch (RuntimeException | Error e) {
-      span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR);
-      span.end();
-      throw e;
-    } finally {
-      traced.detach(previous);
-    }
-    return done.whenComplete((ok, failure) -> {
-      if (failure != null) span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, "not durable");
-      span.end();
-    });
+    return auditing.record(info, info.key(), version, outcome, reason);
   }
 
   /** Marks a call that was answered already (a handler that does not match its declaration). */
@@ -451,7 +438,7 @@ public final class Pipeline {
       return this;
     }
 
-    /** The service's traces: spans for the authorization asked and the audit record of each call. */
+    /** The service's traces: a span for each authorization asked, cached decisions noted on the call's span. */
     public Builder tracing(Tracing tracing) {
       this.tracing = tracing;
       return this;

@@ -40,7 +40,7 @@ import org.jboss.logging.Logger;
 
 /**
  * The service's traces (issue 18, ADR 0030): one SERVER span per RPC ({@link TracingInterceptor}),
- * child spans for authorization, TPM commands and the audit record, CLIENT spans for the calls a
+ * child spans for authorization and TPM commands, CLIENT spans for the calls a
  * service makes to another (the W3C {@code traceparent} header carries the trace on), and the
  * trace carried into the audit service with each event ({@code AuditEvent.trace_parent}), so that
  * one call is one trace across the three services.
@@ -74,11 +74,47 @@ public class Tracing {
 
   @Inject
   public Tracing(TracingConfig config) {
-    this(config.endpoint().filter(e -> !e.isBlank()).map(e -> exporter(e, config)).orElse(null), config);
-    config.endpoint().filter(e -> !e.isBlank()).ifPresent(e -> LOG.infof(
-        "tracing: sending spans of %s to %s (sampled %.2f of new traces)", config.serviceName(), e,
-        config.sampleRatio()));
+    this(configured(config), config);
   }
+
+  /** The exporter the settings ask for; null: tracing off. */
+  private static SpanExporter configured(TracingConfig config) {
+    String endpoint = config.endpoint().filter(e -> !e.isBlank()).orElse(null);
+    switch (config.exporter()) {
+      case "none" -> {
+        LOG.infof("tracing: spans of %s made for log correlation and propagation, not exported (sampled %.2f of "
+            + "new traces)", config.serviceName(), config.sampleRatio());
+        return NOT_EXPORTED;
+      }
+      case "otlp" -> {
+        if (endpoint == null) return null;
+        LOG.infof("tracing: sending spans of %s to %s (sampled %.2f of new traces)", config.serviceName(), endpoint,
+            config.sampleRatio());
+        return exporter(endpoint, config);
+      }
+      default -> throw new IllegalArgumentException("tpmkms.tracing.exporter must be otlp or none, not "
+          + config.exporter());
+    }
+  }
+
+  /** {@code exporter=none}: spans are made and ended, and dropped here. */
+  static final SpanExporter NOT_EXPORTED = new SpanExporter() {
+    @Override
+    public io.opentelemetry.sdk.common.CompletableResultCode export(java.util.Collection<
+        io.opentelemetry.sdk.trace.data.SpanData> spans) {
+      return io.opentelemetry.sdk.common.CompletableResultCode.ofSuccess();
+    }
+
+    @Override
+    public io.opentelemetry.sdk.common.CompletableResultCode flush() {
+      return io.opentelemetry.sdk.common.CompletableResultCode.ofSuccess();
+    }
+
+    @Override
+    public io.opentelemetry.sdk.common.CompletableResultCode shutdown() {
+      return io.opentelemetry.sdk.common.CompletableResultCode.ofSuccess();
+    }
+  };
 
   /** With {@code exporter} (null: off); the settings but the endpoint from {@code config}. */
   public Tracing(SpanExporter exporter, TracingConfig config) {
@@ -95,15 +131,17 @@ public class Tracing {
     if (!(sampleRatio >= 0 && sampleRatio <= 1)) {
       throw new IllegalArgumentException("tpmkms.tracing.sample-ratio must be between 0 and 1, not " + sampleRatio);
     }
-    provider = SdkTracerProvider.builder()
+    var builder = SdkTracerProvider.builder()
         .setResource(Resource.getDefault().merge(Resource.create(
             Attributes.of(AttributeKey.stringKey("service.name"), serviceName))))
-        .setSampler(Sampler.parentBased(Sampler.traceIdRatioBased(sampleRatio)))
-        .addSpanProcessor(BatchSpanProcessor.builder(exporter)
-            .setScheduleDelay(exportDelay)
-            .setMaxQueueSize(queueSize)
-            .build())
-        .build();
+        .setSampler(Sampler.parentBased(Sampler.traceIdRatioBased(sampleRatio)));
+    if (exporter != NOT_EXPORTED) { // not exported: no processor at all, an ended span is simply dropped
+      builder.addSpanProcessor(BatchSpanProcessor.builder(exporter)
+          .setScheduleDelay(exportDelay)
+          .setMaxQueueSize(queueSize)
+          .build());
+    }
+    provider = builder.build();
     tracer = provider.get("io.tpmkms");
   }
 
@@ -211,9 +249,12 @@ public class Tracing {
     return tracer.spanBuilder(name).setParent(parent).setSpanKind(SpanKind.CONSUMER).startSpan();
   }
 
-  /** The W3C {@code traceparent} of {@code span}, or "" when it is not a valid span. */
+  /**
+   * The W3C {@code traceparent} of {@code span}, or "" when it is not a valid, sampled span (an
+   * unsampled trace records nothing downstream either, so its events carry nothing).
+   */
   public static String traceParent(Span span) {
-    if (span == null || !span.getSpanContext().isValid()) return "";
+    if (span == null || !span.getSpanContext().isSampled()) return "";
     var c = span.getSpanContext();
     return "00-" + c.getTraceId() + "-" + c.getSpanId() + "-" + c.getTraceFlags().asHex();
   }

@@ -14,6 +14,15 @@ public interface TracingConfig {
    */
   Optional<String> endpoint();
 
+  /**
+   * {@code otlp} (the default): spans go to {@link #endpoint()}. {@code none}: spans are made —
+   * trace ids in the log lines, the W3C {@code traceparent} passed on to the other services and to
+   * the audit events, a caller's trace continued — but nothing is exported (log correlation without
+   * a collector). Tracing is on when an endpoint is set or the exporter is {@code none}.
+   */
+  @WithDefault("otlp")
+  String exporter();
+
   /** The service's name in its spans' resource ({@code service.name}). */
   @WithDefault("tpmkms")
   String serviceName();

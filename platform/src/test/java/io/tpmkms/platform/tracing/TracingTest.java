@@ -250,9 +250,38 @@ class TracingTest {
     Span s = tracing.server("a.B/C", headers("00-" + CALLER_TRACE + "-" + CALLER_SPAN + "-00"));
     assertFalse(s.getSpanContext().isSampled());
     assertFalse(s.isRecording());
+    assertEquals("", Tracing.traceParent(s), "an unsampled call's audit event carries no trace");
     s.end();
     flush();
     assertTrue(sink.spans.isEmpty(), sink.spans.toString());
+  }
+
+  static TracingConfig settings(String exporter, String endpoint) {
+    return new TracingConfig() {
+      @Override public java.util.Optional<String> endpoint() { return java.util.Optional.ofNullable(endpoint); }
+      @Override public String exporter() { return exporter; }
+      @Override public String serviceName() { return "tpmkms-test"; }
+      @Override public double sampleRatio() { return 1.0; }
+      @Override public Duration exportDelay() { return Duration.ofSeconds(1); }
+      @Override public int queueSize() { return 16; }
+      @Override public java.util.Optional<String> caFile() { return java.util.Optional.empty(); }
+      @Override public java.util.Optional<String> headers() { return java.util.Optional.empty(); }
+    };
+  }
+
+  @Test
+  void exporterNone_makesSpansForCorrelation_withoutAnEndpoint_andTheDefaultNeedsOne() {
+    Tracing none = new Tracing(settings("none", null));
+    assertTrue(none.enabled());
+    Span s = none.server("a.B/C", headers(TRACEPARENT));
+    assertEquals(CALLER_TRACE, s.getSpanContext().getTraceId(), "the caller's trace goes on");
+    assertEquals(55, Tracing.traceParent(s).length(), "and on into the audit events");
+    s.end();
+    none.close();
+    assertFalse(new Tracing(settings("otlp", null)).enabled(), "otlp without an endpoint: off");
+    assertFalse(new Tracing(settings("otlp", " ")).enabled());
+    var e = assertThrows(IllegalArgumentException.class, () -> new Tracing(settings("zipkin", null)));
+    assertTrue(e.getMessage().contains("otlp or none"), e.getMessage());
   }
 
   @Test

@@ -64,29 +64,39 @@ public class PolicyGrpcService implements PolicyServiceGrpc.AsyncService, io.grp
 
   @Override
   public void authorize(AuthorizeRequest r, StreamObserver<AuthorizeResponse> out) {
-    pipeline.unary(PolicyRpcs.AUTHORIZE, r, out, () -> {
-      callers.requireDecisionCaller();
-      return decide(r);
-    });
+    pipeline.unary(PolicyRpcs.AUTHORIZE, r, out, () -> decide(r, decisionCaller(List.of(r))));
   }
 
   @Override
   public void batchAuthorize(BatchAuthorizeRequest r, StreamObserver<BatchAuthorizeResponse> out) {
     // up to 100 decisions (tens of ms): too long for the event loop
     pipeline.unary(PolicyRpcs.BATCH_AUTHORIZE, r, out, () -> {
-      callers.requireDecisionCaller();
+      Principal self = decisionCaller(r.getRequestsList());
       if (r.getRequestsCount() > MAX_BATCH) {
         throw ServiceException.invalid(PolicyReason.INVALID_REQUEST, "at most " + MAX_BATCH + " requests per batch");
       }
       BatchAuthorizeResponse.Builder b = BatchAuthorizeResponse.newBuilder();
-      for (AuthorizeRequest one : r.getRequestsList()) b.addResponses(decide(one));
+      for (AuthorizeRequest one : r.getRequestsList()) b.addResponses(decide(one, self));
       return b.build();
     });
   }
 
-  private AuthorizeResponse decide(AuthorizeRequest r) {
-    if (!r.hasPrincipal()) throw ServiceException.invalid(PolicyReason.INVALID_PRINCIPAL, "principal is required");
-    AuthzRequest q = new AuthzRequest(Principal.fromProto(r.getPrincipal()), r.getAction(),
+  /**
+   * Who may ask: anyone about themselves (requests without a principal: "what may I do", as the
+   * console asks to show what the signed-in person may not do); about others, the services holding
+   * the authorizer client role and callers allowed "Authorize" on the deployment. Returns the
+   * caller, the principal of the requests that name none.
+   */
+  private Principal decisionCaller(List<AuthorizeRequest> requests) {
+    boolean aboutOthers = false;
+    for (AuthorizeRequest one : requests) aboutOthers |= one.hasPrincipal();
+    return aboutOthers ? callers.requireDecisionCaller() : callers.caller();
+  }
+
+  private AuthorizeResponse decide(AuthorizeRequest r, Principal self) {
+    Principal who = r.hasPrincipal() ? Principal.fromProto(r.getPrincipal()) : self;
+    if (who == null) throw ServiceException.invalid(PolicyReason.INVALID_PRINCIPAL, "principal is required");
+    AuthzRequest q = new AuthzRequest(who, r.getAction(),
         ProtoMapper.resource(r.getResource()), r.getContextMap());
     return ProtoMapper.decision(authorizer.decide(q));
   }

@@ -313,8 +313,11 @@ class PolicyServiceRpcTest {
         key("a", "b")).toBuilder().putContext("region", "eu").build()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_ACTION", () -> svc().authorize(ask(p, "Nope", key("a", "b"))));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_RESOURCE", () -> svc().authorize(ask(p, "Encrypt", ns("a"))));
-    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PRINCIPAL", () -> svc().authorize(AuthorizeRequest
-        .newBuilder().setAction("GetKey").setResource(key("a", "b")).build()));
+    // no principal: the question is about the caller itself (here the anonymous caller of auth mode
+    // none, bound to nothing), which anyone may ask
+    AuthorizeResponse self = svc().authorize(AuthorizeRequest.newBuilder().setAction("GetKey")
+        .setResource(key("a", "b")).build());
+    assertEquals(Decision.DENY, self.getDecision(), self.toString());
     List<AuthorizeRequest> many = new ArrayList<>();
     for (int i = 0; i < 101; i++) many.add(ask(p, "GetKey", key("a", "b")));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> svc().batchAuthorize(

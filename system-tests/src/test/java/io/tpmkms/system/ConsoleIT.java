@@ -1,0 +1,386 @@
+package io.tpmkms.system;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.microsoft.playwright.APIResponse;
+import com.microsoft.playwright.Browser;
+import com.microsoft.playwright.BrowserContext;
+import com.microsoft.playwright.BrowserType;
+import com.microsoft.playwright.Page;
+import com.microsoft.playwright.Playwright;
+import com.microsoft.playwright.options.Cookie;
+import com.microsoft.playwright.options.FormData;
+import com.microsoft.playwright.options.RequestOptions;
+import io.tpmkms.devtools.Keycloak;
+import io.tpmkms.devtools.ServiceProcess;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 16: the admin console in a real browser (Chromium driven by Playwright) against the real
+ * Keycloak login page and the three packaged services over mutual TLS, the console itself packaged.
+ * An admin's key lifecycle, a user who may not (buttons disabled with the policy service's reason, a
+ * hand-made POST refused by the service), an auditor verifying the chain and finding the admin's
+ * actions, logout, CSRF and the security headers. Screenshots of each page go to
+ * target/console-screenshots.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ConsoleIT {
+  static final String REALM = SharedKeycloak.REALM;
+  static final Path SHOTS = Path.of("target/console-screenshots").toAbsolutePath();
+
+  @TempDir static Path dir;
+  static Keycloak keycloak;
+  static EmbeddedPostgres auditDb;
+  static EmbeddedPostgres policyDb;
+  static EmbeddedPostgres keyDb;
+  static ServiceProcess auditService;
+  static ServiceProcess policyService;
+  static ServiceProcess keyService;
+  static Process console;
+  static String consoleUrl;
+  static Playwright playwright;
+  static Browser browser;
+  static final String KEY = "k" + UUID.randomUUID().toString().substring(0, 8);
+  static final String NAMESPACE = "console";
+  static final String FULL = NAMESPACE + "/" + KEY;
+
+  @BeforeAll
+  static void start() throws Exception {
+    Path root = Path.of("..").toAbsolutePath().normalize();
+    Files.createDirectories(SHOTS);
+    keycloak = SharedKeycloak.get();
+    keycloak.createUser(REALM, "console-admin", "console-admin-pw", List.of("tpmkms-admin", "tpmkms-auditor"),
+        List.of());
+    keycloak.createUser(REALM, "console-user", "console-user-pw", List.of("tpmkms-user"), List.of());
+    keycloak.createUser(REALM, "console-auditor", "console-auditor-pw", List.of("tpmkms-auditor"), List.of());
+    auditDb = EmbeddedPostgres.builder().start();
+    policyDb = EmbeddedPostgres.builder().start();
+    keyDb = EmbeddedPostgres.builder().start();
+    int[] ports = ServiceProcess.freePorts(7);
+    int auditPort = ports[0];
+    int policyPort = ports[1];
+    int keyPort = ports[2];
+
+    Map<String, String> auditEnv = db(auditDb);
+    auditEnv.put("TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort));
+    auditEnv.put("TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[3]));
+    auditEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString());
+    auditEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
+    auditEnv.put("TPMKMS_POLICY_SERVICE", "localhost:" + policyPort);
+    auditEnv.put("TPMKMS_AUTHZ_TIMEOUT", "10s");
+    auditEnv.putAll(SystemTls.env("audit-service"));
+    auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), auditEnv,
+        dir.resolve("audit.log"));
+    Map<String, String> policyEnv = db(policyDb);
+    policyEnv.put("TPMKMS_POLICY_GRPC_PORT", Integer.toString(policyPort));
+    policyEnv.put("TPMKMS_POLICY_HTTP_PORT", Integer.toString(ports[4]));
+    policyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("policy")).toString());
+    policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
+    policyEnv.put("TPMKMS_AUDIT_ADDRESS", "localhost:" + auditPort);
+    policyEnv.putAll(SystemTls.env("policy-service"));
+    policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
+        policyEnv, dir.resolve("policy.log"));
+    Map<String, String> keyEnv = db(keyDb);
+    keyEnv.put("TPMKMS_GRPC_PORT", Integer.toString(keyPort));
+    keyEnv.put("TPMKMS_HTTP_PORT", Integer.toString(ports[5]));
+    keyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString());
+    keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
+    keyEnv.put("TPMKMS_POLICY_SERVICE", "localhost:" + policyPort);
+    keyEnv.put("TPMKMS_AUDIT_FORWARD_TO", "localhost:" + auditPort);
+    keyEnv.put("TPMKMS_AUTHZ_CACHE_TTL", "1s");
+    keyEnv.putAll(SystemTls.env("key-service"));
+    keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
+        dir.resolve("key.log"));
+
+    int consolePort = ports[6];
+    consoleUrl = "http://127.0.0.1:" + consolePort;
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-jar", root.resolve("admin-console/target/quarkus-app/quarkus-run.jar").toString())
+        .redirectErrorStream(true).redirectOutput(dir.resolve("console.log").toFile());
+    Map<String, String> env = pb.environment();
+    env.put("TPMKMS_CONSOLE_PORT", Integer.toString(consolePort));
+    env.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
+    env.put("TPMKMS_CONSOLE_KEY_SERVICE", "localhost:" + keyPort);
+    env.put("TPMKMS_CONSOLE_POLICY_SERVICE", "localhost:" + policyPort);
+    env.put("TPMKMS_CONSOLE_AUDIT_SERVICE", "localhost:" + auditPort);
+    env.put("TPMKMS_CONSOLE_TLS_CA_FILE", SystemTls.CA.toString());
+    env.put("TPMKMS_CONSOLE_TLS_CERT_FILE", SystemTls.DIR.resolve("system-test.crt").toString());
+    env.put("TPMKMS_CONSOLE_TLS_KEY_FILE", SystemTls.DIR.resolve("system-test.key").toString());
+    console = pb.start();
+    awaitHttp(consoleUrl + "/signed-out", Duration.ofSeconds(90));
+
+    playwright = Playwright.create(new Playwright.CreateOptions()
+        .setEnv(Map.of("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")));
+    browser = playwright.chromium().launch(new BrowserType.LaunchOptions()
+        .setExecutablePath(Path.of("/usr/bin/chromium")).setHeadless(true)
+        .setArgs(List.of("--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run")));
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (browser != null) browser.close();
+    if (playwright != null) playwright.close();
+    if (console != null) {
+      console.destroy();
+      console.waitFor();
+    }
+    for (ServiceProcess p : new ServiceProcess[] {keyService, policyService, auditService}) {
+      if (p != null) p.close();
+    }
+    for (EmbeddedPostgres db : new EmbeddedPostgres[] {keyDb, policyDb, auditDb}) {
+      if (db != null) db.close();
+    }
+  }
+
+  static Map<String, String> db(EmbeddedPostgres pg) {
+    Map<String, String> env = new LinkedHashMap<>();
+    env.put("QUARKUS_DATASOURCE_JDBC_URL", pg.getJdbcUrl("postgres", "postgres"));
+    env.put("QUARKUS_DATASOURCE_USERNAME", "postgres");
+    env.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
+    return env;
+  }
+
+  static void awaitHttp(String url, Duration timeout) throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    long end = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      try {
+        if (http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.discarding())
+            .statusCode() == 200) return;
+      } catch (IOException notYet) {
+        // starting
+      }
+      if (!console.isAlive()) {
+        throw new IllegalStateException("the console died: " + Files.readString(dir.resolve("console.log")));
+      }
+      if (System.nanoTime() - end > 0) {
+        throw new IllegalStateException("the console did not answer: " + Files.readString(dir.resolve("console.log")));
+      }
+      Thread.sleep(250);
+    }
+  }
+
+  /** A fresh browser session signed in as {@code user} through Keycloak's login page. */
+  static Page signIn(String user, String password) {
+    BrowserContext context = browser.newContext(new Browser.NewContextOptions().setViewportSize(1280, 900));
+    Page page = context.newPage();
+    try {
+      page.navigate(consoleUrl + "/");
+      page.waitForSelector("#username");
+      assertTrue(page.url().startsWith(keycloak.issuer(REALM)), "the Keycloak login page: " + page.url());
+      page.fill("#username", user);
+      page.fill("#password", password);
+      page.click("#kc-login");
+      page.waitForURL(consoleUrl + "/**");
+      page.waitForSelector("main h1");
+    } catch (com.microsoft.playwright.PlaywrightException e) {
+      String log;
+      try {
+        log = Files.readString(dir.resolve("console.log"));
+      } catch (IOException io) {
+        log = io.toString();
+      }
+      throw new AssertionError("not signed in: at " + page.url() + ": "
+          + page.innerText("body") + "\nconsole log:\n"
+          + log.substring(Math.max(0, log.length() - 6000)), e);
+    }
+    return page;
+  }
+
+  /**
+   * A POST made by hand from the signed-in page (fetch, same origin, the browser's cookies), with
+   * {@code csrf} as its token (none when null): [status, body].
+   */
+  static List<?> post(Page page, String path, String csrf) {
+    return (List<?>) page.evaluate("async ([url, token]) => { const b = new URLSearchParams(); "
+        + "if (token) b.set('_csrf', token); b.set('x', 'y'); "
+        + "const r = await fetch(url, {method: 'POST', body: b, redirect: 'manual'}); "
+        + "return [r.status, await r.text()]; }", List.of(consoleUrl + path, csrf == null ? "" : csrf));
+  }
+
+  /** After a change: the page with its "done" message, else a failure that shows the page. */
+  static void expectDone(Page page) {
+    try {
+      page.waitForSelector(".done", new Page.WaitForSelectorOptions().setTimeout(20_000));
+    } catch (com.microsoft.playwright.PlaywrightException e) {
+      shot(page, "failed-" + System.nanoTime());
+      throw new AssertionError("no confirmation at " + page.url() + ": " + page.innerText("body"), e);
+    }
+  }
+
+  static void shot(Page page, String name) {
+    page.screenshot(new Page.ScreenshotOptions().setPath(SHOTS.resolve(name + ".png")).setFullPage(true));
+  }
+
+  static String versionState(Page page, int version) {
+    return page.textContent("#v" + version + " .state").trim();
+  }
+
+  @Test
+  @Order(1)
+  void admin_createsRotatesSchedulesDestructionAndRestores() {
+    Page page = signIn("console-admin", "console-admin-pw");
+    assertEquals("Overview", page.textContent("h1").trim());
+    assertTrue(page.textContent("main").contains("SERVING"), page.textContent("main"));
+    shot(page, "overview");
+
+    var form = page.navigate(consoleUrl + "/keys/new?namespace=" + NAMESPACE);
+    assertEquals(200, form.status(), page.innerText("body"));
+    page.fill("input[name=name]", KEY);
+    page.selectOption("select[name=purpose]", "ENCRYPT_DECRYPT");
+    page.fill("input[name=labels]", "team=console");
+    shot(page, "new-key");
+    page.click("#create");
+    expectDone(page);
+    assertEquals("Key " + FULL, page.textContent("h1").trim());
+    assertEquals("v1", page.textContent("#primary-version").trim());
+
+    page.click("#rotate");
+    expectDone(page);
+    assertTrue(page.textContent(".done").contains("rotated"), page.textContent(".done"));
+    assertEquals("v2", page.textContent("#primary-version").trim(), "version 2 is primary");
+    assertEquals("ENABLED", versionState(page, 1));
+
+    page.click("#v1 a:has-text('Schedule destruction')");
+    page.waitForSelector("input[name=confirm]");
+    assertTrue(page.isDisabled("#confirm"), "disabled until the name is typed");
+    page.fill("input[name=confirm]", FULL);
+    shot(page, "confirm-destroy");
+    page.click("#confirm");
+    expectDone(page);
+    assertEquals("DESTROY_SCHEDULED", versionState(page, 1));
+    shot(page, "key");
+
+    page.click("#v1 button[data-action=restore]");
+    expectDone(page);
+    assertEquals("DISABLED", versionState(page, 1), "restored versions come back disabled");
+
+    page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
+    assertTrue(page.textContent("table").contains(FULL));
+    shot(page, "keys");
+    page.context().close();
+  }
+
+  @Test
+  @Order(2)
+  void user_seesLifecycleActionsDisabledWithTheReason_andAHandMadePostIsRefusedByTheService() {
+    Page page = signIn("console-user", "console-user-pw");
+    var keyPage = page.navigate(consoleUrl + "/keys/" + NAMESPACE + "/" + KEY);
+    assertEquals(200, keyPage.status(), page.innerText("body"));
+    assertTrue(page.isDisabled("#rotate"), "rotation disabled for a user");
+    String why = page.textContent("#rotate-why");
+    assertTrue(why.contains("Not allowed"), why);
+    assertTrue(page.isDisabled("#v1 button[data-action=enable]"), "enable disabled");
+    shot(page, "key-as-user");
+
+    // the user's own session and CSRF token (from a form it may use), a POST the page does not offer
+    page.navigate(consoleUrl + "/audit");
+    String token = page.getAttribute("input[name=_csrf]", "value");
+    List<?> r = post(page, "/keys/" + NAMESPACE + "/" + KEY + "/rotate", token);
+    assertEquals(403, ((Number) r.get(0)).intValue(), String.valueOf(r.get(1)));
+    String body = (String) r.get(1);
+    assertTrue(body.contains("PERMISSION_DENIED"), body);
+    page.context().close();
+  }
+
+  @Test
+  @Order(3)
+  void auditor_findsTheAdminsActions_andVerifiesTheChain() throws Exception {
+    Page page = signIn("console-auditor", "console-auditor-pw");
+    String found = "";
+    for (int i = 0; i < 60 && !found.contains("RotateKey"); i++) { // events reach the audit service within seconds
+      page.navigate(consoleUrl + "/audit?key=" + FULL);
+      found = page.textContent("table");
+      if (!found.contains("RotateKey")) Thread.sleep(500);
+    }
+    assertTrue(found.contains("KeyService/RotateKey") && found.contains("console-admin"), found);
+    assertTrue(found.contains("ScheduleKeyVersionDestruction") && found.contains("RestoreKeyVersion"), found);
+    page.click("#verify");
+    page.waitForSelector("#verified");
+    assertTrue(page.textContent("#verified").contains("The chain is intact"), page.textContent("#verified"));
+    shot(page, "audit");
+    page.context().close();
+  }
+
+  @Test
+  @Order(4)
+  void forgedPostWithoutCsrf_refused_headersPresent_logoutEndsTheSession() {
+    Page page = signIn("console-admin", "console-admin-pw");
+    var answer = page.navigate(consoleUrl + "/keys");
+    String csp = answer.headers().get("content-security-policy");
+    assertNotNull(csp, "a Content-Security-Policy");
+    assertTrue(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
+        csp);
+    assertEquals("DENY", answer.headers().get("x-frame-options"));
+    for (Cookie c : page.context().cookies()) {
+      if (c.name.startsWith("q_session")) {
+        assertTrue(c.httpOnly, "the session cookie is HttpOnly");
+        assertTrue(c.secure, "the session cookie is Secure");
+        assertTrue(c.value.length() < 100, "the session cookie holds an id, not tokens");
+      }
+    }
+    assertFalse(page.content().contains("eyJ"), "no token in a page");
+
+    List<?> forged = post(page, "/keys/" + NAMESPACE + "/" + KEY + "/rotate", null);
+    assertEquals(403, ((Number) forged.get(0)).intValue(), String.valueOf(forged.get(1)));
+    assertTrue(String.valueOf(forged.get(1)).contains("CSRF"), String.valueOf(forged.get(1)));
+    APIResponse crossSite = page.request().post(consoleUrl + "/keys/" + NAMESPACE + "/" + KEY + "/rotate",
+        RequestOptions.create().setHeader("Origin", "https://evil.example").setMaxRedirects(0));
+    assertEquals(403, crossSite.status());
+
+    List<Cookie> before = page.context().cookies();
+    page.click("text=Sign out");
+    try {
+      page.waitForURL(consoleUrl + "/signed-out**", new Page.WaitForURLOptions().setTimeout(20_000));
+    } catch (com.microsoft.playwright.PlaywrightException e) {
+      throw new AssertionError("not signed out: at " + page.url() + ": " + page.innerText("body"), e);
+    }
+    shot(page, "signed-out");
+    page.goBack();
+    page.navigate(consoleUrl + "/keys");
+    page.waitForSelector("#username");
+    assertTrue(page.url().startsWith(keycloak.issuer(REALM)), "signed out: the login page, " + page.url());
+    // the old session cookie, put back by hand, is worth nothing either
+    BrowserContext replay = browser.newContext();
+    replay.addCookies(before.stream().filter(c -> c.name.startsWith("q_session")).toList());
+    Page again = replay.newPage();
+    var replayed = again.navigate(consoleUrl + "/keys");
+    try {
+      again.waitForSelector("#username", new Page.WaitForSelectorOptions().setTimeout(15_000));
+    } catch (com.microsoft.playwright.PlaywrightException e) {
+      throw new AssertionError("an old cookie: " + replayed.status() + " at " + again.url() + ": "
+          + again.innerText("body"), e);
+    }
+    assertTrue(again.url().startsWith(keycloak.issuer(REALM)), "an old cookie gives the login page: " + again.url());
+    replay.close();
+    page.context().close();
+  }
+
+  static String read(Path p) throws IOException {
+    return Files.readString(p, StandardCharsets.UTF_8);
+  }
+}
