@@ -41,7 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 16: the admin console in a real browser (Chromium driven by Playwright) against the real
  * Keycloak login page and the three packaged services over mutual TLS, the console itself packaged.
- * An admin's key lifecycle, a user who may not (buttons disabled with the policy service's reason, a
+ * An admin's key lifecycle and a policy written through the validator, a user who may not (buttons disabled with the policy service's reason, a
  * hand-made POST refused by the service), an auditor verifying the chain and finding the admin's
  * actions, logout, CSRF and the security headers. Screenshots of each page go to
  * target/console-screenshots.
@@ -308,6 +308,49 @@ class ConsoleIT {
   }
 
   @Test
+  @Order(2)
+  void admin_checksADecision_writesAPolicyWithItsValidationErrorsShown_andComparesVersions() {
+    Page page = signIn("console-admin", "console-admin-pw");
+    var list = page.navigate(consoleUrl + "/policies");
+    assertEquals(200, list.status(), page.innerText("body"));
+    page.fill("input[name=checkAction]", "RotateKey");
+    page.fill("input[name=checkNamespace]", NAMESPACE);
+    page.fill("input[name=checkKey]", KEY);
+    page.click("#check");
+    page.waitForSelector("#decision");
+    String decision = page.textContent("#decision");
+    assertTrue(decision.contains("May you RotateKey on key " + FULL + "?") && decision.contains("ALLOW")
+        && decision.contains("role binding"), decision);
+    page.fill("input[name=checkAction]", "Decrypt"); // an admin manages keys but does not use them
+    page.click("#check");
+    page.waitForSelector("#decision:has-text('Decrypt')");
+    assertTrue(page.textContent("#decision").contains("DENY") && page.textContent("#decision").contains("default deny"),
+        page.textContent("#decision"));
+
+    String id = "no-interns-" + KEY.toLowerCase();
+    page.fill("input[name=id]", id);
+    page.fill("textarea[name=text]", "forbid (principal, action == Tpmkms::Action::\"NoSuchAction\", resource);");
+    page.click("#create-policy");
+    page.waitForSelector("#policy-error");
+    assertTrue(page.textContent("#policy-error").contains("not valid"), page.textContent("#policy-error"));
+    assertTrue(page.inputValue("textarea[name=text]").contains("NoSuchAction"), "the text is kept for fixing");
+    page.fill("textarea[name=text]", "forbid (principal in Tpmkms::Group::\"/interns\", "
+        + "action == Tpmkms::Action::\"Decrypt\", resource);");
+    page.click("#create-policy");
+    expectDone(page);
+    assertEquals("Policy " + id, page.textContent("h1").trim());
+    page.fill("input[name=description]", "interns never decrypt");
+    page.fill("textarea[name=text]", "forbid (principal in Tpmkms::Group::\"/interns\", "
+        + "action in [Tpmkms::Action::\"Decrypt\", Tpmkms::Action::\"AsymmetricDecrypt\"], resource);");
+    page.click("#save-policy");
+    expectDone(page);
+    String side = page.textContent(".side");
+    assertTrue(side.contains("v1") && side.contains("v2") && side.contains("AsymmetricDecrypt"), side);
+    shot(page, "policy");
+    page.context().close();
+  }
+
+  @Test
   @Order(3)
   void auditor_findsTheAdminsActions_andVerifiesTheChain() throws Exception {
     Page page = signIn("console-auditor", "console-auditor-pw");
@@ -327,7 +370,7 @@ class ConsoleIT {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void forgedPostWithoutCsrf_refused_headersPresent_logoutEndsTheSession() {
     Page page = signIn("console-admin", "console-admin-pw");
     var answer = page.navigate(consoleUrl + "/keys");
