@@ -23,7 +23,6 @@ import io.tpmkms.proto.key.v1.EncryptRequest;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
 import io.tpmkms.proto.policy.v1.WhoAmIRequest;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,12 +79,8 @@ class AuditAuthorizationIT {
 
   @TempDir static Path dir;
   static Keycloak keycloak;
-  static EmbeddedPostgres auditDb;
-  static EmbeddedPostgres policyDb;
-  static EmbeddedPostgres keyDb;
-  static ServiceProcess auditService;
+  static ThreeServices stack;
   static ServiceProcess policyService;
-  static ServiceProcess keyService;
   static ManagedChannel auditChannel;
   /** The collector all three services send their spans to (issue 18). */
   static io.tpmkms.testing.OtlpReceiver otlp;
@@ -98,57 +93,20 @@ class AuditAuthorizationIT {
 
   @BeforeAll
   static void start() throws Exception {
-    Path root = Path.of("..").toAbsolutePath().normalize();
     keycloak = SharedKeycloak.get();
-    auditDb = EmbeddedPostgres.builder().start();
-    policyDb = EmbeddedPostgres.builder().start();
-    keyDb = EmbeddedPostgres.builder().start();
-    int[] ports = ServiceProcess.freePorts(6);
     otlp = io.tpmkms.testing.OtlpReceiver.start();
     tpm = io.tpmkms.protection.tpm.Swtpm.start();
-    int auditPort = ports[0];
-    int policyPort = ports[1];
-    int keyPort = ports[2];
-
-    Map<String, String> auditEnv = db(auditDb);
-    auditEnv.put("TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort));
-    auditEnv.put("TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[3]));
-    auditEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString());
-    auditEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    auditEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
+    Map<String, String> auditEnv = new LinkedHashMap<>(tracing());
     auditEnv.put("TPMKMS_AUTHZ_CACHE_TTL", CACHE_TTL_MS + "ms");
-    // decisions, not their latency: a loaded 2-core machine sometimes took over the 2 s default
-    auditEnv.put("TPMKMS_AUTHZ_TIMEOUT", "10s");
     auditEnv.put("TPMKMS_AUDIT_CHECKPOINT_INTERVAL", "1S");
-    auditEnv.putAll(SystemTls.env("audit-service"));
-    auditEnv.putAll(tracing());
-    auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), auditEnv,
-        dir.resolve("audit.log"));
-
-    Map<String, String> policyEnv = db(policyDb);
-    policyEnv.put("TPMKMS_POLICY_GRPC_PORT", Integer.toString(policyPort));
-    policyEnv.put("TPMKMS_POLICY_HTTP_PORT", Integer.toString(ports[4]));
-    policyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("policy")).toString());
-    policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    policyEnv.put("TPMKMS_AUDIT_ADDRESS", "127.0.0.1:" + auditPort);
-    policyEnv.putAll(SystemTls.env("policy-service"));
-    policyEnv.putAll(tracing());
-    policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
-        policyEnv, dir.resolve("policy.log"));
-
-    Map<String, String> keyEnv = db(keyDb);
-    keyEnv.put("TPMKMS_GRPC_PORT", Integer.toString(keyPort));
-    keyEnv.put("TPMKMS_HTTP_PORT", Integer.toString(ports[5]));
-    keyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString());
-    keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    keyEnv.put("TPMKMS_POLICY_SERVICE", "127.0.0.1:" + policyPort);
-    keyEnv.put("TPMKMS_AUDIT_FORWARD_TO", "127.0.0.1:" + auditPort);
-    keyEnv.putAll(SystemTls.env("key-service"));
-    keyEnv.putAll(tracing());
+    Map<String, String> keyEnv = new LinkedHashMap<>(tracing());
     keyEnv.put("TPMKMS_BACKEND_TPM_TRANSPORT", "unix");
     keyEnv.put("TPMKMS_BACKEND_TPM_PATH", tpm.socket().toString());
-    keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
-        dir.resolve("key.log"));
+    stack = ThreeServices.start(dir, keycloak, REALM, auditEnv, tracing(), keyEnv);
+    policyService = stack.policy;
+    int auditPort = stack.auditPort;
+    int policyPort = stack.policyPort;
+    int keyPort = stack.keyPort;
 
     auditChannel = SystemTls.channel(auditPort);
     keyChannel = SystemTls.channel(keyPort);
@@ -172,12 +130,7 @@ class AuditAuthorizationIT {
     for (ManagedChannel c : new ManagedChannel[] {auditChannel, keyChannel, policyChannel}) {
       if (c != null) c.shutdownNow();
     }
-    for (ServiceProcess p : new ServiceProcess[] {keyService, policyService, auditService}) {
-      if (p != null) p.close();
-    }
-    for (EmbeddedPostgres db : new EmbeddedPostgres[] {keyDb, policyDb, auditDb}) {
-      if (db != null) db.close();
-    }
+    if (stack != null) stack.close();
     if (otlp != null) otlp.close();
     if (tpm != null) tpm.close();
   }
@@ -592,14 +545,6 @@ class AuditAuthorizationIT {
   }
 
   // ---- helpers ----
-
-  static Map<String, String> db(EmbeddedPostgres db) {
-    Map<String, String> env = new LinkedHashMap<>();
-    env.put("QUARKUS_DATASOURCE_JDBC_URL", db.getJdbcUrl("postgres", "postgres"));
-    env.put("QUARKUS_DATASOURCE_USERNAME", "postgres");
-    env.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
-    return env;
-  }
 
   static AuditEvent event(String service, String principal) {
     return AuditEvent.newBuilder().setEventId(UUID.randomUUID().toString()).setService(service)

@@ -16,7 +16,6 @@ import com.microsoft.playwright.options.FormData;
 import com.microsoft.playwright.options.RequestOptions;
 import io.tpmkms.devtools.Keycloak;
 import io.tpmkms.devtools.ServiceProcess;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -53,12 +52,7 @@ class ConsoleIT {
 
   @TempDir static Path dir;
   static Keycloak keycloak;
-  static EmbeddedPostgres auditDb;
-  static EmbeddedPostgres policyDb;
-  static EmbeddedPostgres keyDb;
-  static ServiceProcess auditService;
-  static ServiceProcess policyService;
-  static ServiceProcess keyService;
+  static ThreeServices stack;
   static Process console;
   static String consoleUrl;
   static Playwright playwright;
@@ -76,46 +70,12 @@ class ConsoleIT {
         List.of());
     keycloak.createUser(REALM, "console-user", "console-user-pw", List.of("tpmkms-user"), List.of());
     keycloak.createUser(REALM, "console-auditor", "console-auditor-pw", List.of("tpmkms-auditor"), List.of());
-    auditDb = EmbeddedPostgres.builder().start();
-    policyDb = EmbeddedPostgres.builder().start();
-    keyDb = EmbeddedPostgres.builder().start();
-    int[] ports = ServiceProcess.freePorts(7);
-    int auditPort = ports[0];
-    int policyPort = ports[1];
-    int keyPort = ports[2];
+    stack = ThreeServices.start(dir, keycloak, REALM, Map.of(), Map.of(), Map.of("TPMKMS_AUTHZ_CACHE_TTL", "1s"));
+    int keyPort = stack.keyPort;
+    int policyPort = stack.policyPort;
+    int auditPort = stack.auditPort;
 
-    Map<String, String> auditEnv = db(auditDb);
-    auditEnv.put("TPMKMS_AUDIT_GRPC_PORT", Integer.toString(auditPort));
-    auditEnv.put("TPMKMS_AUDIT_HTTP_PORT", Integer.toString(ports[3]));
-    auditEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("audit")).toString());
-    auditEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    auditEnv.put("TPMKMS_POLICY_SERVICE", "localhost:" + policyPort);
-    auditEnv.put("TPMKMS_AUTHZ_TIMEOUT", "10s");
-    auditEnv.putAll(SystemTls.env("audit-service"));
-    auditService = ServiceProcess.start(root.resolve("audit-service/target/quarkus-app/quarkus-run.jar"), auditEnv,
-        dir.resolve("audit.log"));
-    Map<String, String> policyEnv = db(policyDb);
-    policyEnv.put("TPMKMS_POLICY_GRPC_PORT", Integer.toString(policyPort));
-    policyEnv.put("TPMKMS_POLICY_HTTP_PORT", Integer.toString(ports[4]));
-    policyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("policy")).toString());
-    policyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    policyEnv.put("TPMKMS_AUDIT_ADDRESS", "localhost:" + auditPort);
-    policyEnv.putAll(SystemTls.env("policy-service"));
-    policyService = ServiceProcess.start(root.resolve("policy-service/target/quarkus-app/quarkus-run.jar"),
-        policyEnv, dir.resolve("policy.log"));
-    Map<String, String> keyEnv = db(keyDb);
-    keyEnv.put("TPMKMS_GRPC_PORT", Integer.toString(keyPort));
-    keyEnv.put("TPMKMS_HTTP_PORT", Integer.toString(ports[5]));
-    keyEnv.put("TPMKMS_DATA_DIR", Files.createDirectories(dir.resolve("key")).toString());
-    keyEnv.put("TPMKMS_OIDC_URL", keycloak.issuer(REALM));
-    keyEnv.put("TPMKMS_POLICY_SERVICE", "localhost:" + policyPort);
-    keyEnv.put("TPMKMS_AUDIT_FORWARD_TO", "localhost:" + auditPort);
-    keyEnv.put("TPMKMS_AUTHZ_CACHE_TTL", "1s");
-    keyEnv.putAll(SystemTls.env("key-service"));
-    keyService = ServiceProcess.start(root.resolve("key-service/target/quarkus-app/quarkus-run.jar"), keyEnv,
-        dir.resolve("key.log"));
-
-    int consolePort = ports[6];
+    int consolePort = ServiceProcess.freePorts(1)[0];
     consoleUrl = "http://127.0.0.1:" + consolePort;
     ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-jar", root.resolve("admin-console/target/quarkus-app/quarkus-run.jar").toString())
@@ -148,20 +108,7 @@ class ConsoleIT {
       console.destroy();
       console.waitFor();
     }
-    for (ServiceProcess p : new ServiceProcess[] {keyService, policyService, auditService}) {
-      if (p != null) p.close();
-    }
-    for (EmbeddedPostgres db : new EmbeddedPostgres[] {keyDb, policyDb, auditDb}) {
-      if (db != null) db.close();
-    }
-  }
-
-  static Map<String, String> db(EmbeddedPostgres pg) {
-    Map<String, String> env = new LinkedHashMap<>();
-    env.put("QUARKUS_DATASOURCE_JDBC_URL", pg.getJdbcUrl("postgres", "postgres"));
-    env.put("QUARKUS_DATASOURCE_USERNAME", "postgres");
-    env.put("QUARKUS_DATASOURCE_PASSWORD", "postgres");
-    return env;
+    if (stack != null) stack.close();
   }
 
   static void awaitHttp(String url, Duration timeout) throws Exception {
