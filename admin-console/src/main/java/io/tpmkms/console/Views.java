@@ -103,16 +103,6 @@ public final class Views {
   @TemplateData
   public record KeyFilter(String namespace, String label, String purpose, String protection, String state,
       String name) {
-    boolean matches(KeyRow k) {
-      return (purpose.isEmpty() || purpose.equals(k.purpose()))
-          && (protection.isEmpty() || protection.equals(k.protection()))
-          && (state.isEmpty() || state.equals(k.primaryState()))
-          && (name.isEmpty() || k.name().contains(name));
-    }
-
-    boolean narrowsPages() {
-      return !(purpose.isEmpty() && protection.isEmpty() && state.isEmpty() && name.isEmpty());
-    }
   }
 
   static List<String> names(Enum<?>[] values) {

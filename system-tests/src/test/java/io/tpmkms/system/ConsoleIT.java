@@ -229,6 +229,15 @@ class ConsoleIT {
     page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
     assertTrue(page.textContent("table").contains(FULL));
     shot(page, "keys");
+    page.selectOption("select[name=purpose]", "MAC");
+    page.click("form.filters button[type=submit]");
+    page.waitForURL("**purpose=MAC**");
+    assertTrue(page.textContent("table").contains("No key matches"), page.textContent("table"));
+    page.selectOption("select[name=purpose]", "ENCRYPT_DECRYPT");
+    page.fill("input[name=name]", KEY.substring(1, 6));
+    page.click("form.filters button[type=submit]");
+    page.waitForURL("**purpose=ENCRYPT_DECRYPT**");
+    assertTrue(page.textContent("table").contains(FULL), page.textContent("table"));
     page.context().close();
   }
 

@@ -84,8 +84,11 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
       int size = pageSize(r.getPageSize());
       String[] after = pageTokens.openString(r, "\0").split("\0", 2);
       if (after.length != 2) throw badToken();
+      io.tpmkms.key.catalogue.KeyCatalogue.KeyFilter filter = new io.tpmkms.key.catalogue.KeyCatalogue.KeyFilter(
+          ProtoMapper.purpose(r.getPurpose()), ProtoMapper.level(r.getProtectionLevel()),
+          ProtoMapper.versionState(r.getPrimaryState()), r.getNameContains().isEmpty() ? null : r.getNameContains());
       List<KeyView> page = lifecycle.listKeys(r.getNamespace().isEmpty() ? null : r.getNamespace(),
-          r.getLabelsMap(), after[0], after[1], size + 1);
+          r.getLabelsMap(), filter, after[0], after[1], size + 1);
       ListKeysResponse.Builder b = ListKeysResponse.newBuilder();
       page.stream().limit(size).forEach(v -> b.addKeys(ProtoMapper.key(v)));
       if (page.size() > size) {

@@ -155,6 +155,16 @@ final class ProtoMapper {
     return KeyPurpose.valueOf(p.name());
   }
 
+  /** null for UNSPECIFIED (a filter: any state). */
+  static io.tpmkms.key.lifecycle.KeyVersionState versionState(io.tpmkms.proto.key.v1.KeyVersionState s) {
+    if (s == io.tpmkms.proto.key.v1.KeyVersionState.KEY_VERSION_STATE_UNSPECIFIED) return null;
+    try {
+      return io.tpmkms.key.lifecycle.KeyVersionState.valueOf(s.name());
+    } catch (IllegalArgumentException e) {
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "unknown key version state");
+    }
+  }
+
   static io.tpmkms.proto.key.v1.ProtectionLevel level(ProtectionLevel l) {
     return io.tpmkms.proto.key.v1.ProtectionLevel.valueOf(l.name());
   }

@@ -111,10 +111,28 @@ public class KeyCatalogue {
    * {@code namespace} if not null, carrying every one of {@code labels}; each
    * with its primary version.
    */
+  /** What ListKeys narrows by besides namespace and labels; null fields: any. */
+  public record KeyFilter(io.tpmkms.key.lifecycle.KeyPurpose purpose, io.tpmkms.protection.ProtectionLevel protection,
+      io.tpmkms.key.lifecycle.KeyVersionState primaryState, String nameContains) {
+    public static final KeyFilter ANY = new KeyFilter(null, null, null, null);
+  }
+
   public List<KeyAndPrimary> pageKeys(String namespace, Map<String, String> labels, String afterNamespace,
       String afterName, int limit) {
+    return pageKeys(namespace, labels, KeyFilter.ANY, afterNamespace, afterName, limit);
+  }
+
+  public List<KeyAndPrimary> pageKeys(String namespace, Map<String, String> labels, KeyFilter filter,
+      String afterNamespace, String afterName, int limit) {
     StringBuilder sql = new StringBuilder("SELECT k.id FROM kms_key k WHERE (k.namespace, k.name) > (:ans, :an)");
     if (namespace != null) sql.append(" AND k.namespace = :ns");
+    if (filter.purpose() != null) sql.append(" AND k.purpose = :purpose");
+    if (filter.protection() != null) sql.append(" AND k.protection_level = :protection");
+    if (filter.nameContains() != null) sql.append(" AND strpos(k.name, :nc) > 0");
+    if (filter.primaryState() != null) {
+      sql.append(" AND EXISTS (SELECT 1 FROM kms_key_version v WHERE v.key_id = k.id AND v.number = k.primary_version"
+          + " AND v.state = :pstate)");
+    }
     int i = 0;
     for (String ignored : labels.keySet()) {
       sql.append(" AND EXISTS (SELECT 1 FROM kms_key_label l WHERE l.key_id = k.id AND l.label_key = :lk")
@@ -127,6 +145,10 @@ public class KeyCatalogue {
         .setParameter("an", afterName == null ? "" : afterName)
         .setParameter("lim", limit);
     if (namespace != null) q.setParameter("ns", namespace);
+    if (filter.purpose() != null) q.setParameter("purpose", filter.purpose().name());
+    if (filter.protection() != null) q.setParameter("protection", filter.protection().name());
+    if (filter.nameContains() != null) q.setParameter("nc", filter.nameContains());
+    if (filter.primaryState() != null) q.setParameter("pstate", filter.primaryState().name());
     i = 0;
     for (Map.Entry<String, String> e : labels.entrySet()) {
       q.setParameter("lk" + i, e.getKey()).setParameter("lv" + i, e.getValue());

@@ -276,11 +276,15 @@ public class KeyLifecycleService {
   }
 
   /** A page of keys ordered by (namespace, name), after the given position. */
-  public List<KeyView> listKeys(String namespace, Map<String, String> labels, String afterNamespace,
-      String afterName, int limit) {
+  public List<KeyView> listKeys(String namespace, Map<String, String> labels,
+      io.tpmkms.key.catalogue.KeyCatalogue.KeyFilter filter, String afterNamespace, String afterName, int limit) {
     if (namespace != null) KeyNames.checkNamespace(namespace);
     KeyNames.checkLabels(labels);
-    return inNewTransaction(() -> catalogue.pageKeys(namespace, labels, afterNamespace, afterName, limit).stream()
+    if (filter.nameContains() != null && filter.nameContains().length() > 128) {
+      throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "name_contains is longer than 128 characters");
+    }
+    return inNewTransaction(() -> catalogue.pageKeys(namespace, labels, filter, afterNamespace, afterName, limit)
+        .stream()
         .map(p -> new KeyView(p.key(), p.primary()))
         .toList());
   }

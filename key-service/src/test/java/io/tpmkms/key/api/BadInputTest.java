@@ -63,6 +63,51 @@ class BadInputTest extends GrpcTest {
   }
 
   @Test
+  void listKeys_filtersByPurposeProtectionPrimaryStateAndName_pagedWithinTheFilter() {
+    String ns = "filters";
+    for (int i = 0; i < 4; i++) {
+      client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace(ns).setName("mac-" + i)
+          .setPurpose(KeyPurpose.MAC).build());
+      client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace(ns).setName("enc-" + i)
+          .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    }
+    // no version yet, so no primary: not ENABLED (a primary is always enabled: it cannot be disabled or destroyed)
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace(ns).setName("enc-import")
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setImportOnly(true).build());
+    java.util.function.Function<ListKeysRequest.Builder, java.util.List<String>> all = q -> {
+      java.util.List<String> names = new java.util.ArrayList<>();
+      String token = "";
+      do {
+        var r = client.keys().listKeys(q.setNamespace(ns).setPageSize(3).setPageToken(token).build());
+        r.getKeysList().forEach(k -> names.add(k.getName()));
+        token = r.getNextPageToken();
+      } while (!token.isEmpty());
+      return names;
+    };
+    assertEquals(java.util.List.of(ns + "/mac-0", ns + "/mac-1", ns + "/mac-2", ns + "/mac-3"),
+        all.apply(ListKeysRequest.newBuilder().setPurpose(KeyPurpose.MAC)));
+    assertEquals(java.util.List.of(),
+        all.apply(ListKeysRequest.newBuilder().setPrimaryState(KeyVersionState.DISABLED)));
+    assertEquals(java.util.List.of(ns + "/enc-1", ns + "/mac-1"),
+        all.apply(ListKeysRequest.newBuilder().setNameContains("-1")));
+    assertEquals(java.util.List.of(ns + "/enc-0", ns + "/enc-1", ns + "/enc-2", ns + "/enc-3"),
+        all.apply(ListKeysRequest.newBuilder().setPurpose(KeyPurpose.ENCRYPT_DECRYPT)
+            .setPrimaryState(KeyVersionState.ENABLED)));
+    assertEquals(5, all.apply(ListKeysRequest.newBuilder().setPurpose(KeyPurpose.ENCRYPT_DECRYPT)).size());
+    assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder().setProtectionLevel(ProtectionLevel.TPM)));
+    assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder().setNameContains("%")),
+        "a LIKE wildcard is a plain character");
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().listKeys(
+        ListKeysRequest.newBuilder().setNameContains("x".repeat(129)).build()));
+    // a page token of one filter does not continue another
+    String token = client.keys().listKeys(ListKeysRequest.newBuilder().setNamespace(ns).setPurpose(KeyPurpose.MAC)
+        .setPageSize(1).build()).getNextPageToken();
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", () -> client.keys().listKeys(ListKeysRequest
+        .newBuilder().setNamespace(ns).setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setPageSize(1).setPageToken(token)
+        .build()));
+  }
+
+  @Test
   void listKeys_handMadeAlteredOrOtherFilterPageTokens_invalidPageToken() {
     for (int i = 0; i < 3; i++) {
       client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("pages").setName("p" + i)
