@@ -15,6 +15,12 @@ public interface ConsoleConfig {
   /** host:port of the audit service. */
   String auditService();
 
+  /**
+   * PEM file of the TPM manufacturers' CA certificates the key page checks a key's EK certificate
+   * against; unset: the EK certificate is shown, not checked.
+   */
+  Optional<String> ekCaFile();
+
   /** TLS towards the services; unset: plaintext (loopback only). */
   Tls tls();
 

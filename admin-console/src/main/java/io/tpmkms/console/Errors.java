@@ -22,6 +22,7 @@ public final class Errors {
       case DEADLINE_EXCEEDED -> "The service took too long";
       case ABORTED -> "Changed meanwhile; reload and try again";
       case RESOURCE_EXHAUSTED -> "Too many requests; try again";
+      case UNIMPLEMENTED -> "Not available for this key";
       default -> "The service failed";
     };
     String description = e.getStatus().getDescription();

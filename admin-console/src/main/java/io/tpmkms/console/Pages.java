@@ -8,9 +8,6 @@ import io.quarkus.qute.Template;
 import io.quarkus.qute.TemplateInstance;
 import io.smallrye.common.annotation.Blocking;
 import io.tpmkms.proto.audit.v1.GetCheckpointRequest;
-import io.tpmkms.proto.audit.v1.QueryRecordsRequest;
-import io.tpmkms.proto.audit.v1.VerifyChainRequest;
-import io.tpmkms.proto.audit.v1.VerifyChainResponse;
 import io.tpmkms.proto.key.v1.*;
 import io.tpmkms.proto.policy.v1.AuthorizeRequest;
 import io.tpmkms.proto.policy.v1.BatchAuthorizeRequest;
@@ -57,7 +54,8 @@ public class Pages {
       Map.entry("primary", "Primary version set."), Map.entry("disabled", "Version disabled."),
       Map.entry("enabled", "Version enabled."), Map.entry("scheduled", "Version scheduled for destruction."),
       Map.entry("restored", "Version restored (disabled: enable it to use it)."),
-      Map.entry("revoked", "Version revoked (compromised)."));
+      Map.entry("revoked", "Version revoked (compromised)."),
+      Map.entry("imported", "Version imported."));
 
   @Inject Services services;
   @Inject Csrf csrf;
@@ -71,7 +69,8 @@ public class Pages {
   @Location("key.html") Template key;
   @Location("new-key.html") Template newKey;
   @Location("confirm-destroy.html") Template confirmDestroy;
-  @Location("audit.html") Template audit;
+  @Location("attestation.html") Template attestation;
+  @Inject ConsoleConfig config;
   @Location("failed.html") Template failed;
 
   private TemplateInstance page(Template t, String title) {
@@ -211,6 +210,22 @@ public class Pages {
     }
   }
 
+  /** The version's TPM attestation, fetched with a fresh nonce and checked here, explained check by check. */
+  @GET
+  @Path("keys/{namespace}/{name}/versions/{version}/attestation")
+  public Response attestationPage(@PathParam("namespace") String namespace, @PathParam("name") String name,
+      @PathParam("version") int version) {
+    String full = namespace + "/" + name;
+    try {
+      AttestationPage.Outcome o = AttestationPage.check(services.keys(token), full, version,
+          AttestationPage.readCas(config.ekCaFile()));
+      return Response.ok(page(attestation, "Attestation of " + full).data("key", full).data("back", keyPath(full))
+          .data("o", o)).build();
+    } catch (StatusRuntimeException e) {
+      return failedPage("Attestation of " + full, e, keyPath(full));
+    }
+  }
+
   @GET
   @Path("keys/new")
   public TemplateInstance newKeyForm(@RestQuery String namespace) {
@@ -223,11 +238,11 @@ public class Pages {
   @Path("keys")
   public Response createKey(@RestForm(Csrf.FIELD) String csrfToken, @RestForm String namespace,
       @RestForm String name, @RestForm String purpose, @RestForm String protection, @RestForm String rotationDays,
-      @RestForm String labels) {
+      @RestForm String labels, @RestForm String importOnly) {
     Response refused = checkCsrf(csrfToken);
     if (refused != null) return refused;
     CreateKeyRequest.Builder b = CreateKeyRequest.newBuilder().setNamespace(nz(namespace).trim())
-        .setName(nz(name).trim());
+        .setName(nz(name).trim()).setImportOnly("on".equals(importOnly));
     try {
       b.setPurpose(KeyPurpose.valueOf(nz(purpose)));
       if (!nz(protection).isEmpty()) b.setProtectionLevel(ProtectionLevel.valueOf(protection));
@@ -313,57 +328,6 @@ public class Pages {
         .data("error", "")).build();
   }
 
-  // ---- audit --------------------------------------------------------------------------------------
-
-  @GET
-  @Path("audit")
-  public Response auditPage(@RestQuery String principal, @RestQuery String key, @RestQuery String operation,
-      @RestQuery String outcome, @RestQuery String page) {
-    Map<String, String> f = new LinkedHashMap<>();
-    f.put("principal", nz(principal));
-    f.put("key", nz(key));
-    f.put("operation", nz(operation));
-    f.put("outcome", nz(outcome));
-    List<Views.RecordRow> rows = new ArrayList<>();
-    String next = "";
-    String error = "";
-    try {
-      var r = services.audit(token).queryRecords(QueryRecordsRequest.newBuilder().setPrincipal(f.get("principal"))
-          .setKey(f.get("key")).setOperation(f.get("operation")).setOutcome(f.get("outcome")).setPageSize(50)
-          .setPageToken(nz(page)).build());
-      r.getRecordsList().forEach(x -> rows.add(Views.RecordRow.of(x)));
-      if (!r.getNextPageToken().isEmpty()) {
-        Map<String, String> q = new LinkedHashMap<>(f);
-        q.put("page", r.getNextPageToken());
-        next = "/audit?" + query(q);
-      }
-    } catch (StatusRuntimeException e) {
-      error = Errors.plain(e);
-    }
-    return Response.ok(page(audit, "Audit").data("rows", rows).data("f", f).data("next", next).data("error", error)
-        .data("verified", null)).build();
-  }
-
-  @POST
-  @Path("audit/verify")
-  public Response verify(@RestForm(Csrf.FIELD) String csrfToken) {
-    Response refused = checkCsrf(csrfToken);
-    if (refused != null) return refused;
-    try {
-      VerifyChainResponse v = services.audit(token).verifyChain(VerifyChainRequest.getDefaultInstance());
-      String text = v.getValid()
-          ? "The chain is intact: " + v.getRecordsChecked() + " records checked (each hash recomputed and linked to "
-              + "the previous one), " + v.getCheckpointsChecked() + " signed checkpoints checked; head record "
-              + v.getHeadSequence() + "."
-          : "The chain is BROKEN at record " + v.getFirstBrokenSequence() + ": " + v.getProblem();
-      return Response.ok(page(audit, "Audit").data("rows", List.of())
-          .data("f", Map.of("principal", "", "key", "", "operation", "", "outcome", "")).data("next", "")
-          .data("error", "").data("verified", text).data("valid", v.getValid())).build();
-    } catch (StatusRuntimeException e) {
-      return failedPage("Verify the audit chain", e, "/audit");
-    }
-  }
-
   // ---- helpers ------------------------------------------------------------------------------------
 
   Map<String, Views.Can> can(List<String> actions, String namespace, String name) {
@@ -381,7 +345,7 @@ public class Pages {
     }
   }
 
-  private Response checkCsrf(String presented) {
+  Response checkCsrf(String presented) {
     if (csrf.valid(request, presented)) return null;
     return Response.status(403).entity(page(failed, "Refused").data("error",
         "Refused: the form was not sent from this console's page (missing or wrong CSRF token). Reload the page and "
@@ -401,6 +365,7 @@ public class Pages {
       case INVALID_ARGUMENT, OUT_OF_RANGE -> 400;
       case ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED -> 409;
       case UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED -> 503;
+      case UNIMPLEMENTED -> 501;
       default -> 500;
     };
   }

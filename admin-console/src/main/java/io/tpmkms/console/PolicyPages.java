@@ -228,14 +228,14 @@ public class PolicyPages {
     PolicyRow l = versions.stream().filter(v -> v.version() == left).findFirst().orElse(latest);
     PolicyRow r = versions.stream().filter(v -> v.version() == right).findFirst().orElse(latest);
     return Response.ok(policyPage(id, versions, latest, l, r, latest.text(), latest.description(), "",
-        "saved".equals(done) ? "Policy saved." : "")).build();
+        "saved".equals(done) ? "Policy saved." : "deleted".equals(done) ? "Policy deleted." : "")).build();
   }
 
   TemplateInstance policyPage(String id, List<PolicyRow> versions, PolicyRow latest, PolicyRow left, PolicyRow right,
       String text, String description, String error, String done) {
     return page(one, "Policy " + id).data("id", id).data("versions", versions).data("latest", latest)
         .data("left", left).data("right", right).data("text", text).data("description", description)
-        .data("error", error).data("done", done).data("nextVersion", latest.version() + 1)
+        .data("error", error).data("done", done).data("nextVersion", latest.version() + 1).data("deleteError", "")
         .data("can", pages.can(List.of("UpdatePolicy", "DeletePolicy"), "", ""));
   }
 
@@ -259,6 +259,33 @@ public class PolicyPages {
     TemplateInstance shown = (TemplateInstance) current.getEntity();
     return Response.status(400).entity(shown.data("text", Pages.nz(text)).data("description", Pages.nz(description))
         .data("error", error)).build();
+  }
+
+  /**
+   * Deletes the policy (a new, deleted version: the history stays), after the policy's id is
+   * typed to confirm; {@code expectedVersion} makes a concurrent change refuse the deletion.
+   */
+  @POST
+  @Path("{id}/delete")
+  public Response delete(@PathParam("id") String id, @RestForm(Csrf.FIELD) String csrfToken,
+      @RestForm String confirm, @RestForm long expectedVersion) {
+    if (!csrf.valid(request, csrfToken)) return refused();
+    String error;
+    if (!id.equals(Pages.nz(confirm).trim())) {
+      error = "Type the policy's id, " + id + ", to confirm its deletion.";
+    } else {
+      try {
+        services.policies(token).deletePolicy(DeletePolicyRequest.newBuilder().setId(id)
+            .setExpectedVersion(expectedVersion).build());
+        return Pages.redirect("/policies/" + Pages.enc(id) + "?done=deleted");
+      } catch (StatusRuntimeException e) {
+        error = Errors.plain(e);
+      }
+    }
+    Response current = policy(id, null, null, null);
+    if (current.getStatus() != 200) return current;
+    return Response.status(error.startsWith("Type") ? 400 : 409)
+        .entity(((TemplateInstance) current.getEntity()).data("deleteError", error)).build();
   }
 
   // ---- role bindings ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package io.tpmkms.system;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -60,6 +61,8 @@ class ConsoleIT {
   static final String KEY = "k" + UUID.randomUUID().toString().substring(0, 8);
   static final String NAMESPACE = "console";
   static final String FULL = NAMESPACE + "/" + KEY;
+  /** The key service's TPM, with an EK certificate from swtpm_localca (the manufacturer in this test). */
+  static io.tpmkms.protection.tpm.Swtpm tpm;
 
   @BeforeAll
   static void start() throws Exception {
@@ -70,7 +73,10 @@ class ConsoleIT {
         List.of());
     keycloak.createUser(REALM, "console-user", "console-user-pw", List.of("tpmkms-user"), List.of());
     keycloak.createUser(REALM, "console-auditor", "console-auditor-pw", List.of("tpmkms-auditor"), List.of());
-    stack = ThreeServices.start(dir, keycloak, REALM, Map.of(), Map.of(), Map.of("TPMKMS_AUTHZ_CACHE_TTL", "1s"));
+    tpm = io.tpmkms.protection.tpm.Swtpm.startWithEkCertificate();
+    stack = ThreeServices.start(dir, keycloak, REALM, Map.of("TPMKMS_AUDIT_CHECKPOINT_INTERVAL", "1S"), Map.of(),
+        Map.of("TPMKMS_AUTHZ_CACHE_TTL", "1s",
+        "TPMKMS_BACKEND_TPM_TRANSPORT", "unix", "TPMKMS_BACKEND_TPM_PATH", tpm.socket().toString()));
     int keyPort = stack.keyPort;
     int policyPort = stack.policyPort;
     int auditPort = stack.auditPort;
@@ -89,6 +95,7 @@ class ConsoleIT {
     env.put("TPMKMS_CONSOLE_TLS_CA_FILE", SystemTls.CA.toString());
     env.put("TPMKMS_CONSOLE_TLS_CERT_FILE", SystemTls.DIR.resolve("system-test.crt").toString());
     env.put("TPMKMS_CONSOLE_TLS_KEY_FILE", SystemTls.DIR.resolve("system-test.key").toString());
+    env.put("TPMKMS_CONSOLE_EK_CA_FILE", tpm.dir.resolve("ca/issuercert.pem").toString());
     console = pb.start();
     awaitHttp(consoleUrl + "/signed-out", Duration.ofSeconds(90));
 
@@ -109,6 +116,7 @@ class ConsoleIT {
       console.waitFor();
     }
     if (stack != null) stack.close();
+    if (tpm != null) tpm.close();
   }
 
   static void awaitHttp(String url, Duration timeout) throws Exception {
@@ -303,6 +311,19 @@ class ConsoleIT {
     String side = page.textContent(".side");
     assertTrue(side.contains("v1") && side.contains("v2") && side.contains("AsymmetricDecrypt"), side);
     shot(page, "policy");
+
+    // deletion: the button stays disabled until the id is typed; then a deleted version, the history kept
+    assertTrue(page.isDisabled("#delete-policy"), "disabled until the id is typed");
+    page.fill("form[action$='/delete'] input[name=confirm]", id.substring(1));
+    assertTrue(page.isDisabled("#delete-policy"), "a wrong id keeps it disabled");
+    page.fill("form[action$='/delete'] input[name=confirm]", id);
+    page.click("#delete-policy");
+    expectDone(page);
+    assertEquals("Policy deleted.", page.textContent(".done").trim());
+    assertTrue(page.textContent("main").contains("Deleted in v3"), page.textContent("main"));
+    assertEquals(0, page.locator("#delete-policy").count(), "nothing left to delete");
+    page.navigate(consoleUrl + "/policies");
+    assertFalse(page.textContent("main").contains("interns never decrypt"), "no longer among the policies in force");
     page.context().close();
   }
 
@@ -322,6 +343,148 @@ class ConsoleIT {
     page.waitForSelector("#verified");
     assertTrue(page.textContent("#verified").contains("The chain is intact"), page.textContent("#verified"));
     shot(page, "audit");
+
+    // one record in full, its link in the chain checked
+    page.navigate(consoleUrl + "/audit?key=" + FULL + "&operation=tpmkms.key.v1.KeyService/RotateKey");
+    String sequence = page.textContent("table tbody tr:first-child td:first-child a").trim();
+    page.click("table tbody tr:first-child td:first-child a");
+    page.waitForSelector("#link");
+    assertTrue(page.textContent("#link").startsWith("In the chain: this record's hash recomputes"),
+        page.textContent("#link"));
+    String record = page.innerText("#record");
+    assertTrue(record.contains("tpmkms.key.v1.KeyService/RotateKey") && record.contains(FULL)
+        && record.contains("previous_hash") && record.contains("delivered_by"), record);
+    shot(page, "audit-record");
+
+    // the export as a download: JSON lines from 1 to that record, numbered without gaps
+    page.navigate(consoleUrl + "/audit");
+    page.fill("input[name=to]", sequence);
+    com.microsoft.playwright.Download download = page.waitForDownload(() -> page.click("#export"));
+    assertEquals("tpmkms-audit-1-" + sequence + ".jsonl", download.suggestedFilename());
+    List<String> lines = Files.readAllLines(download.path());
+    assertEquals(Integer.parseInt(sequence), lines.size());
+    for (int i = 0; i < lines.size(); i++) {
+      assertTrue(lines.get(i).startsWith("{\"sequence\":" + (i + 1) + ","), lines.get(i));
+    }
+    // a bad range is refused with the reason, not a broken download
+    var bad = page.navigate(consoleUrl + "/audit/export?from=5&to=2");
+    assertEquals(400, bad.status());
+    assertTrue(page.textContent("#error").contains("Invalid range"), page.textContent("#error"));
+
+    var cps = page.navigate(consoleUrl + "/audit/checkpoints");
+    assertEquals(200, cps.status(), page.innerText("body"));
+    assertTrue(page.textContent("#checkpoints tbody").contains("software"), "a checkpoint every second, signed by "
+        + "the audit service's software key (it has no TPM here): " + page.textContent("#checkpoints tbody"));
+    page.context().close();
+  }
+
+  @Test
+  @Order(4)
+  void admin_checksATpmKeysAttestation_checkByCheck_andASoftwareKeyHasNone() {
+    Page page = signIn("console-admin", "console-admin-pw");
+    String name = "att" + UUID.randomUUID().toString().substring(0, 6);
+    page.navigate(consoleUrl + "/keys/new?namespace=" + NAMESPACE);
+    page.fill("input[name=name]", name);
+    page.selectOption("select[name=purpose]", "ASYMMETRIC_SIGN");
+    page.selectOption("select[name=protection]", "TPM");
+    page.click("#create");
+    expectDone(page);
+    page.click("#v1 a:has-text('TPM attestation')");
+    page.waitForSelector("#verdict");
+    shot(page, "attestation");
+    String verdict = page.textContent("#verdict");
+    assertTrue(verdict.startsWith("Verified: " + NAMESPACE + "/" + name + " v1 was generated in a TPM"), verdict);
+    String checks = page.innerText("#checks");
+    // every check ran and passed, the public key and the EK certificate (against swtpm_localca's CA) included
+    for (String check : List.of("signature by the attestation key", "nonce", "certified name",
+        "attributes fixedTPM fixedParent sensitiveDataOrigin", "public key matches",
+        "EK certificate issued by the given CA")) {
+      assertTrue(checks.contains(check), check + " in " + checks);
+    }
+    assertEquals(0, page.locator("#checks .badge.bad").count(), checks);
+    assertEquals(8, page.locator("#checks .badge.ok").count(), checks);
+    String fields = page.innerText("#fields");
+    assertTrue(fields.contains("fixedTPM fixedParent sensitiveDataOrigin"), fields);
+    assertTrue(fields.contains("generated in the TPM"), fields);
+    assertTrue(fields.contains("swtpm"), "the EK certificate's issuer: " + fields);
+    // a fresh nonce per look: a second look shows another one
+    String nonce1 = page.textContent("#fields dd:nth-of-type(2)");
+    page.reload();
+    page.waitForSelector("#verdict");
+    assertNotEquals(nonce1, page.textContent("#fields dd:nth-of-type(2)"));
+
+    // a software key has no TPM attestation: no link, and the page says why in the service's words
+    String soft = "sw" + UUID.randomUUID().toString().substring(0, 6);
+    page.navigate(consoleUrl + "/keys/new?namespace=" + NAMESPACE);
+    page.fill("input[name=name]", soft);
+    page.selectOption("select[name=purpose]", "ENCRYPT_DECRYPT");
+    page.selectOption("select[name=protection]", "SOFTWARE");
+    page.click("#create");
+    expectDone(page);
+    assertEquals(0, page.locator("#v1 a:has-text('TPM attestation')").count());
+    var r = page.navigate(consoleUrl + "/keys/" + NAMESPACE + "/" + soft + "/versions/1/attestation");
+    assertEquals(501, r.status(), page.innerText("body"));
+    assertTrue(page.textContent("#error").startsWith("Not available for this key"), page.textContent("#error"));
+    page.context().close();
+  }
+
+  @Test
+  @Order(4)
+  void admin_importsAKeyThroughAnImportJob_withTheWrappingKeyDownloaded() throws Exception {
+    Page page = signIn("console-admin", "console-admin-pw");
+    String name = "byok" + UUID.randomUUID().toString().substring(0, 6);
+    page.navigate(consoleUrl + "/keys/new?namespace=" + NAMESPACE);
+    page.fill("input[name=name]", name);
+    page.selectOption("select[name=purpose]", "ENCRYPT_DECRYPT");
+    page.selectOption("select[name=protection]", "SOFTWARE");
+    page.check("input[name=importOnly]");
+    page.click("#create");
+    expectDone(page);
+    assertEquals("none", page.textContent("#primary-version").trim(), "an import-only key starts with no version");
+
+    page.click("#import-version");
+    page.waitForSelector("#jobs");
+    String job = "job-" + name;
+    page.fill("input[name=jobId]", job);
+    page.selectOption("select[name=method]", "RSA_OAEP_3072_SHA256_AES_256");
+    page.selectOption("select[name=protection]", "SOFTWARE");
+    page.click("#create-job");
+    expectDone(page);
+    assertEquals("ACTIVE", page.textContent("#job-state").trim());
+    com.microsoft.playwright.Download pem = page.waitForDownload(() -> page.click("#wrapping-key"));
+    assertEquals(job + "-wrapping.pem", pem.suggestedFilename());
+    java.security.PublicKey wrapping = ImportWrap.publicKey(Files.readString(pem.path()));
+    assertEquals(3072, ((java.security.interfaces.RSAPublicKey) wrapping).getModulus().bitLength());
+    shot(page, "import-job");
+
+    // a file that is not wrapped for this job: the service's reason on the job's page, nothing imported
+    Path garbage = dir.resolve("garbage.bin");
+    Files.write(garbage, new byte[600]);
+    assertEquals(name, page.inputValue("input[name=key]"), "the key the admin came from");
+    page.selectOption("select[name=algorithm]", "AES_256_GCM");
+    page.setInputFiles("input[name=wrapped]", garbage);
+    page.click("#import");
+    try {
+      page.waitForSelector("#error", new Page.WaitForSelectorOptions().setTimeout(20_000));
+    } catch (com.microsoft.playwright.PlaywrightException e) {
+      shot(page, "failed-import");
+      throw new AssertionError("no error shown at " + page.url() + ": " + page.innerText("body"), e);
+    }
+    assertTrue(page.textContent("#error").startsWith("Invalid input") || page.textContent("#error")
+        .startsWith("Not possible"), page.textContent("#error"));
+
+    byte[] material = new byte[32];
+    new java.security.SecureRandom().nextBytes(material);
+    Path wrapped = dir.resolve(name + ".wrapped");
+    Files.write(wrapped, ImportWrap.wrap(wrapping, material).toByteArray());
+    page.fill("input[name=key]", name);
+    page.selectOption("select[name=algorithm]", "AES_256_GCM");
+    page.setInputFiles("input[name=wrapped]", wrapped);
+    page.click("#import");
+    expectDone(page);
+    assertEquals("Version imported.", page.textContent(".done").trim());
+    assertEquals("v1", page.textContent("#primary-version").trim());
+    assertTrue(page.textContent("#v1").contains("imported"), page.textContent("#v1"));
     page.context().close();
   }
 
@@ -381,5 +544,50 @@ class ConsoleIT {
 
   static String read(Path p) throws IOException {
     return Files.readString(p, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Tokens are refreshed by the console when the access token expires, and when the session
+   * itself expires (Keycloak's client session idle time) the console starts a new sign-in at
+   * Keycloak instead of calling the services with a dead token. The console client's lifetimes are
+   * shortened for this test only (5 s tokens, 12 s idle session) and restored after it.
+   */
+  @Test
+  @Order(6)
+  void expiredTokensAreRefreshed_andAnExpiredSessionSignsInAgain() throws Exception {
+    com.fasterxml.jackson.databind.node.ObjectNode client = (com.fasterxml.jackson.databind.node.ObjectNode)
+        keycloak.adminGet("/realms/" + REALM + "/clients?clientId=tpmkms-console").get(0);
+    String path = "/realms/" + REALM + "/clients/" + client.path("id").asText();
+    com.fasterxml.jackson.databind.node.ObjectNode original = client.deepCopy();
+    com.fasterxml.jackson.databind.node.ObjectNode attributes =
+        (com.fasterxml.jackson.databind.node.ObjectNode) client.with("attributes");
+    attributes.put("access.token.lifespan", "5");
+    attributes.put("client.session.idle.timeout", "12");
+    keycloak.adminPut(path, client);
+    try {
+      Page page = signIn("console-admin", "console-admin-pw");
+      List<String> authRequests = new java.util.concurrent.CopyOnWriteArrayList<>();
+      page.onRequest(r -> {
+        if (r.url().contains("/protocol/openid-connect/auth")) authRequests.add(r.url());
+      });
+      Thread.sleep(7_000); // the access token has expired
+      var keys = page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
+      assertEquals(200, keys.status(), page.innerText("body"));
+      assertTrue(page.textContent("table").contains(FULL), "the key service accepted a refreshed token: "
+          + page.textContent("main"));
+      assertTrue(authRequests.isEmpty(), "refreshed without a new sign-in: " + authRequests);
+
+      Thread.sleep(14_000); // the session (and its refresh token) idle past 12 s
+      page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
+      page.waitForURL(consoleUrl + "/**");
+      page.waitForSelector("main h1");
+      assertEquals(1, authRequests.size(), "a new authorization request at Keycloak: " + authRequests);
+      assertTrue(authRequests.get(0).contains("code_challenge="), "with PKCE: " + authRequests.get(0));
+      // Keycloak's own SSO session (30 min) still holds, so it answers without asking for the password
+      assertTrue(page.textContent("table").contains(FULL), page.textContent("main"));
+      page.context().close();
+    } finally {
+      keycloak.adminPut(path, original);
+    }
   }
 }

@@ -1,10 +1,12 @@
 package io.tpmkms.cli.attestation;
 
+import io.tpmkms.protection.tpm.AttestationVerification;
+import io.tpmkms.protection.tpm.CertifiedObject;
 import com.google.protobuf.ByteString;
 import io.tpmkms.cli.ExitCodes;
 import io.tpmkms.cli.KmsCommand;
 import io.tpmkms.cli.Session;
-import io.tpmkms.cli.attestation.AttestationVerification.Check;
+import io.tpmkms.protection.tpm.AttestationVerification.Check;
 import io.tpmkms.proto.key.v1.GetKeyAttestationRequest;
 import io.tpmkms.proto.key.v1.GetKeyAttestationResponse;
 import io.tpmkms.proto.key.v1.GetKeyRequest;

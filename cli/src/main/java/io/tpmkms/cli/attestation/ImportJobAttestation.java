@@ -1,6 +1,8 @@
 package io.tpmkms.cli.attestation;
 
-import io.tpmkms.cli.attestation.AttestationVerification.Check;
+import io.tpmkms.protection.tpm.AttestationVerification;
+import io.tpmkms.protection.tpm.CertifiedObject;
+import io.tpmkms.protection.tpm.AttestationVerification.Check;
 import io.tpmkms.proto.key.v1.ImportJob;
 import io.tpmkms.proto.key.v1.ImportMethod;
 import io.tpmkms.proto.key.v1.ProtectionLevel;

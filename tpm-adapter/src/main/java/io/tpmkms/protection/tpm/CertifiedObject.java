@@ -1,4 +1,4 @@
-package io.tpmkms.cli.attestation;
+package io.tpmkms.protection.tpm;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -15,20 +15,20 @@ import java.util.List;
  * TPM2_Import requires {@code fixedTPM} and {@code fixedParent} clear, so an imported asymmetric key
  * is kept from duplication only by its policy.
  */
-record CertifiedObject(int attributes, byte[] authPolicy) {
+public record CertifiedObject(int attributes, byte[] authPolicy) {
 
-    static final int FIXED_TPM = 0x2;
-    static final int FIXED_PARENT = 0x10;
-    static final int SENSITIVE_DATA_ORIGIN = 0x20;
-    static final int USER_WITH_AUTH = 0x40;
-    static final int ADMIN_WITH_POLICY = 0x80;
-    static final int NO_DA = 0x400;
-    static final int RESTRICTED = 0x10000;
-    static final int DECRYPT = 0x20000;
-    static final int SIGN = 0x40000;
+    public static final int FIXED_TPM = 0x2;
+    public static final int FIXED_PARENT = 0x10;
+    public static final int SENSITIVE_DATA_ORIGIN = 0x20;
+    public static final int USER_WITH_AUTH = 0x40;
+    public static final int ADMIN_WITH_POLICY = 0x80;
+    public static final int NO_DA = 0x400;
+    public static final int RESTRICTED = 0x10000;
+    public static final int DECRYPT = 0x20000;
+    public static final int SIGN = 0x40000;
 
     /** @throws IllegalArgumentException if the bytes are too short to be a TPMT_PUBLIC */
-    static CertifiedObject parse(byte[] tpmtPublic) {
+    public static CertifiedObject parse(byte[] tpmtPublic) {
         try {
             ByteBuffer b = ByteBuffer.wrap(tpmtPublic);
             b.getShort(); // type
@@ -42,21 +42,21 @@ record CertifiedObject(int attributes, byte[] authPolicy) {
         }
     }
 
-    boolean has(int bit) {
+    public boolean has(int bit) {
         return (attributes & bit) == bit;
     }
 
-    boolean generatedInTpm() {
+    public boolean generatedInTpm() {
         return has(SENSITIVE_DATA_ORIGIN);
     }
 
     /** "generated in the TPM" or "imported (material came from outside the TPM)". */
-    String origin() {
+    public String origin() {
         return generatedInTpm() ? "generated in the TPM" : "imported (material came from outside the TPM)";
     }
 
     /** The attributes that matter here, set ones by name, clear ones as {@code !name}. */
-    String attributeList() {
+    public String attributeList() {
         List<String> out = new ArrayList<>();
         flag(out, FIXED_TPM, "fixedTPM", true);
         flag(out, FIXED_PARENT, "fixedParent", true);

@@ -1,7 +1,6 @@
-package io.tpmkms.cli.attestation;
+package io.tpmkms.protection.tpm;
 
 import io.tpmkms.protection.KeyAttestation;
-import io.tpmkms.protection.tpm.KeyAttestationVerifier;
 import io.tpmkms.protection.tpm.KeyAttestationVerifier.VerificationException;
 import java.io.ByteArrayInputStream;
 import java.security.GeneralSecurityException;
@@ -16,56 +15,56 @@ import java.util.Locale;
 /**
  * Runs {@link KeyAttestationVerifier#verifyStatement} on an attestation and reports it as named
  * checks. The verifier stops at the first failure and says which in its message; the checks
- * before it passed, those after it were not reached. Two checks are the CLI's own: that the AK's
+ * before it passed, those after it were not reached. Two checks are added here (used by the CLI's {@code attestation verify} and the console's key page): that the AK's
  * PEM is the key of the AK public area the name is computed from, and (optionally) that the EK
  * certificate was issued by a given CA.
  */
-final class AttestationVerification {
+public final class AttestationVerification {
 
-    enum Outcome {
+    public enum Outcome {
         OK("ok"), FAILED("FAILED"), NOT_CHECKED("not checked");
 
-        final String text;
+        public final String text;
 
         Outcome(String text) {
             this.text = text;
         }
     }
 
-    record Check(String name, Outcome outcome, String detail) {
-        String line() {
+    public record Check(String name, Outcome outcome, String detail) {
+        public String line() {
             return name + ": " + outcome.text + (outcome == Outcome.FAILED && detail != null ? " (" + detail + ")" : "");
         }
     }
 
-    static final String AK = "attestation key is a restricted fixedTPM signing key, PEM = its public area";
-    static final String SIGNATURE = "signature by the attestation key";
-    static final String STATEMENT = "TPM-generated certify statement (magic 0xff544347, type 0x8017)";
-    static final String NONCE = "nonce";
-    static final String NAME = "certified name = hash of the public area";
-    static final String ATTRIBUTES = "attributes fixedTPM fixedParent sensitiveDataOrigin";
-    static final String ATTRIBUTES_IMPORTED = "attributes of an imported key (sensitiveDataOrigin clear)";
-    static final String PUBLIC_KEY = "public key matches";
-    static final String EK = "EK certificate issued by the given CA";
-    static final String VERIFIER = "statement";
+    public static final String AK = "attestation key is a restricted fixedTPM signing key, PEM = its public area";
+    public static final String SIGNATURE = "signature by the attestation key";
+    public static final String STATEMENT = "TPM-generated certify statement (magic 0xff544347, type 0x8017)";
+    public static final String NONCE = "nonce";
+    public static final String NAME = "certified name = hash of the public area";
+    public static final String ATTRIBUTES = "attributes fixedTPM fixedParent sensitiveDataOrigin";
+    public static final String ATTRIBUTES_IMPORTED = "attributes of an imported key (sensitiveDataOrigin clear)";
+    public static final String PUBLIC_KEY = "public key matches";
+    public static final String EK = "EK certificate issued by the given CA";
+    public static final String VERIFIER = "statement";
 
-    static final String TRUST_NOTE = "the attestation key is not bound to the EK by credential activation: "
+    public static final String TRUST_NOTE = "the attestation key is not bound to the EK by credential activation: "
             + "this statement does not by itself prove that the attestation key is in a genuine TPM";
 
     /** What the service says about the key version's material: made in the TPM, or imported. */
-    enum Claim { GENERATED, IMPORTED }
+    public enum Claim { GENERATED, IMPORTED }
 
-    final List<Check> checks = new ArrayList<>();
+    public final List<Check> checks = new ArrayList<>();
     /** The certified public area's attributes and policy; null when it cannot be parsed. */
-    CertifiedObject certified;
-    String ekSubject;
-    String ekIssuer;
+    public CertifiedObject certified;
+    public String ekSubject;
+    public String ekIssuer;
 
-    boolean passed() {
+    public boolean passed() {
         return checks.stream().allMatch(c -> c.outcome() == Outcome.OK);
     }
 
-    List<Check> failures() {
+    public List<Check> failures() {
         return checks.stream().filter(c -> c.outcome() == Outcome.FAILED).toList();
     }
 
@@ -73,7 +72,7 @@ final class AttestationVerification {
      * @param expectedSpki the key's public key (DER SubjectPublicKeyInfo), or null not to check it
      * @param ekCaCertificates the CA certificates to check the EK certificate against, or null not to
      */
-    static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
+    public static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
                                        Collection<X509Certificate> ekCaCertificates) {
         return run(att, nonce, expectedSpki, ekCaCertificates, Claim.GENERATED);
     }
@@ -84,7 +83,7 @@ final class AttestationVerification {
      *     sensitiveDataOrigin clear (the TPM agrees the material came from outside) and reports
      *     fixedTPM/fixedParent as they are: TPM2_Import requires them clear for asymmetric keys
      */
-    static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
+    public static AttestationVerification run(KeyAttestation att, byte[] nonce, byte[] expectedSpki,
                                        Collection<X509Certificate> ekCaCertificates, Claim claim) {
         AttestationVerification v = new AttestationVerification();
         String attributesCheck = claim == Claim.IMPORTED ? ATTRIBUTES_IMPORTED : ATTRIBUTES;
@@ -161,7 +160,7 @@ final class AttestationVerification {
     }
 
     /** The check a verifier message belongs to (see KeyAttestationVerifier). */
-    static String checkOf(String message) {
+    public static String checkOf(String message) {
         String m = message == null ? "" : message.toLowerCase(Locale.ROOT);
         if (m.startsWith("ak ")) {
             return AK;
@@ -236,7 +235,7 @@ final class AttestationVerification {
                 : "the EK certificate's issuer " + ekIssuer + " is not in the CA file (add its intermediate certificates)");
     }
 
-    static String hex(byte[] b) {
+    public static String hex(byte[] b) {
         return java.util.HexFormat.of().formatHex(b);
     }
 }
