@@ -67,6 +67,11 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/* The components with pods of their own: the three services, and the console when enabled. */}}
+{{- define "tpmkms.components" -}}
+key-service policy-service audit-service{{ if .Values.console.enabled }} console{{ end }}
+{{- end -}}
+
 {{/* The values section of a component: key-service -> keyService. */}}
 {{- define "tpmkms.valuesKey" -}}
 {{- if eq . "key-service" -}}keyService{{- else if eq . "audit-service" -}}auditService{{- else if eq . "policy-service" -}}policyService{{- else -}}{{ fail (printf "unknown component %s" .) }}{{- end -}}
@@ -117,6 +122,9 @@ prometheus.io/path: /q/metrics
 
 {{/* The probe port (grpc.health.v1 only, plaintext), the same in every pod. */}}
 {{- define "tpmkms.probePort" -}}9190{{- end -}}
+
+{{/* The console's HTTP port (its pages; its probes too). */}}
+{{- define "tpmkms.consolePort" -}}8095{{- end -}}
 
 {{/* TLS ------------------------------------------------------------------------------------ */}}
 

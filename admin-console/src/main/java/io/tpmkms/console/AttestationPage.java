@@ -59,7 +59,8 @@ final class AttestationPage {
       AttestationVerification.PUBLIC_KEY, "The certified public area holds the same public key the service hands out "
           + "(GetPublicKey): what clients verify or encrypt with is this TPM key.",
       AttestationVerification.EK, "The TPM's endorsement key certificate was issued by one of the manufacturer CAs "
-          + "configured for the console: the TPM is a genuine one of that manufacturer.");
+          + "configured for the console: the service's TPM is a genuine one of that manufacturer. It does not yet tie "
+          + "the attestation key to that TPM (see the note below).");
 
   @TemplateData
   record CheckRow(String name, String result, boolean ok, boolean failed, String detail, String meaning) {}

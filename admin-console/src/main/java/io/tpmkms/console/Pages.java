@@ -166,7 +166,7 @@ public class Pages {
     return Response.ok(page(keys, "Keys").data("rows", rows).data("filter", filter).data("next", nextLink)
         .data("purposes", Views.names(KeyPurpose.values())).data("protections", Views.names(ProtectionLevel.values()))
         .data("states", Views.names(KeyVersionState.values())).data("done", DONE.getOrDefault(nz(done), ""))
-        .data("canCreate", can(List.of("CreateKey"), filter.namespace(), "").get("CreateKey")))
+        .data("canCreate", canCreate(filter.namespace())))
         .build();
   }
 
@@ -326,6 +326,16 @@ public class Pages {
     return Response.ok(page(confirmDestroy, "Confirm").data("key", namespace + "/" + name)
         .data("namespace", namespace).data("name", name).data("version", version).data("action", action)
         .data("error", "")).build();
+  }
+
+  /**
+   * CreateKey is decided on a key (a policy may look at its name), and the name is not chosen yet:
+   * the question is asked about a placeholder name in the namespace; without a namespace the form is
+   * offered and the service decides on the real name either way.
+   */
+  Views.Can canCreate(String namespace) {
+    if (namespace.isEmpty()) return new Views.Can(true, "");
+    return can(List.of("CreateKey"), namespace, "new-key").get("CreateKey");
   }
 
   // ---- helpers ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.tpmkms.proto.audit.v1.AuditServiceGrpc;
 import io.tpmkms.proto.key.v1.KeyServiceGrpc;
 import io.tpmkms.proto.policy.v1.PolicyServiceGrpc;
+import io.tpmkms.tls.CertificateReloader;
 import io.tpmkms.tls.ClientTls;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Singleton;
@@ -31,6 +32,10 @@ public class Services {
   private static final Logger LOG = Logger.getLogger(Services.class);
   static final long DEADLINE_SECONDS = 60; // an RSA key on a real TPM takes seconds
 
+  /** How often the TLS files are checked for a change (as the services do by default). */
+  static final java.time.Duration RELOAD_INTERVAL = java.time.Duration.ofMinutes(1);
+
+  private final CertificateReloader reloader;
   private final ManagedChannel keys;
   private final ManagedChannel policies;
   private final ManagedChannel audit;
@@ -41,7 +46,9 @@ public class Services {
     if (config.tls().certFile().isPresent() && config.tls().keyFile().isPresent()) {
       tls = tls.withClientCertificate(Path.of(config.tls().certFile().get()), Path.of(config.tls().keyFile().get()));
     }
-    ChannelCredentials creds = tls.tls() ? tls.credentials(null) : InsecureChannelCredentials.create();
+    // a renewed CA bundle or client certificate (cert-manager) is picked up without a restart
+    reloader = tls.tls() ? new CertificateReloader(RELOAD_INTERVAL) : null;
+    ChannelCredentials creds = tls.tls() ? tls.credentials(reloader) : InsecureChannelCredentials.create();
     keys = Grpc.newChannelBuilder(config.keyService(), creds).build();
     policies = Grpc.newChannelBuilder(config.policyService(), creds).build();
     audit = Grpc.newChannelBuilder(config.auditService(), creds).build();
@@ -53,6 +60,7 @@ public class Services {
     keys.shutdownNow();
     policies.shutdownNow();
     audit.shutdownNow();
+    if (reloader != null) reloader.close();
   }
 
   public KeyServiceGrpc.KeyServiceBlockingStub keys(AccessTokenCredential token) {

@@ -9,7 +9,7 @@ import org.eclipse.microprofile.config.spi.ConfigSource;
 /**
  * A random secret for the encrypted state cookie of the login (it carries the PKCE code verifier
  * between the redirect to Keycloak and the callback) when none is configured
- * ({@code TPMKMS_CONSOLE_STATE_SECRET}). The console is a public client: there is no client secret
+ * ({@code QUARKUS_OIDC_AUTHENTICATION_STATE_SECRET}). The console is a public client: there is no client secret
  * to derive one from. Per process, like the sessions themselves ({@link ServerSideTokens}): a
  * login in flight across a restart starts again.
  */

@@ -165,6 +165,10 @@ public final class Benchmark {
             System.exit(ObservabilityBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--console")) {
+            System.exit(ConsoleBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -183,6 +187,7 @@ public final class Benchmark {
             System.err.println("   or: " + ImportBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + TlsBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + ObservabilityBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + ConsoleBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }

@@ -3,6 +3,7 @@ package io.tpmkms.helm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -78,7 +79,7 @@ class ChartRenderTest {
       if (m instanceof StatefulSet s) pods.add(s.getSpec().getTemplate());
       if (m instanceof Deployment d) pods.add(d.getSpec().getTemplate());
     }
-    assertEquals(3, pods.size(), "key, policy and audit workloads");
+    assertEquals(4, pods.size(), "key, policy and audit workloads, and the console's");
     for (PodTemplateSpec t : pods) {
       PodSpec spec = t.getSpec();
       assertEquals(Boolean.FALSE, spec.getAutomountServiceAccountToken());
@@ -93,11 +94,23 @@ class ChartRenderTest {
         assertEquals(List.of("ALL"), sc.getCapabilities().getDrop(), c.getName());
       }
       Container main = spec.getContainers().get(0);
-      for (var probe : List.of(main.getStartupProbe(), main.getReadinessProbe(), main.getLivenessProbe())) {
-        assertEquals(9190, probe.getGrpc().getPort(), main.getName());
+      List<io.fabric8.kubernetes.api.model.Probe> probes =
+          List.of(main.getStartupProbe(), main.getReadinessProbe(), main.getLivenessProbe());
+      if (main.getName().equals("console")) {
+        // no health extension in the console: its public page, on its one port
+        for (var probe : probes) {
+          assertEquals("/signed-out", probe.getHttpGet().getPath(), main.getName());
+          assertEquals("http", probe.getHttpGet().getPort().getStrVal(), main.getName());
+        }
+      } else {
+        for (var probe : probes) assertEquals(9190, probe.getGrpc().getPort(), main.getName());
+        assertTrue(main.getEnv().stream().anyMatch(e -> e.getName().equals("TPMKMS_HEALTH_PORT")
+            && e.getValue().equals("9190")), main.getName());
       }
-      assertTrue(main.getEnv().stream().anyMatch(e -> e.getName().equals("TPMKMS_HEALTH_PORT")
-          && e.getValue().equals("9190")), main.getName());
+      // the read-only root file system gets a writable /tmp
+      assertTrue(main.getVolumeMounts().stream().anyMatch(m -> m.getMountPath().equals("/tmp")
+          && spec.getVolumes().stream().anyMatch(v -> v.getName().equals(m.getName()) && v.getEmptyDir() != null)),
+          main.getName() + ": /tmp is an emptyDir");
       for (var e : main.getEnv()) {
         boolean secretish = e.getName().contains("PASSWORD") || e.getName().contains("SECRET");
         if (secretish) assertNotNull(e.getValueFrom(), e.getName() + " must come from a Secret");
@@ -109,7 +122,13 @@ class ChartRenderTest {
         long matching = pods.stream().filter(t -> t.getMetadata().getLabels().entrySet().containsAll(sel.entrySet())).count();
         assertEquals(1, matching, "Service " + s.getMetadata().getName() + " selects exactly one workload");
         String component = sel.get("app.kubernetes.io/component");
-        int want = switch (component) { case "key-service" -> 9090; case "audit-service" -> 9091; default -> 9092; };
+        int want = switch (component) {
+          case "key-service" -> 9090;
+          case "audit-service" -> 9091;
+          case "policy-service" -> 9092;
+          case "console" -> 8095;
+          default -> throw new AssertionError("a Service of an unknown component: " + component);
+        };
         assertEquals(want, s.getSpec().getPorts().get(0).getPort(), s.getMetadata().getName());
       }
       if (m.getKind().equals("ConfigMap")) {
@@ -120,11 +139,42 @@ class ChartRenderTest {
 
   /**
    * The documented paths and no others: key and audit services reach the policy service, key and
-   * policy services reach the audit service, any client reaches the key service, probes reach 9190.
+   * policy services reach the audit service, any client reaches the key service, probes reach 9190; the
+   * console reaches the policy and audit services (and the key service, open to all), anyone reaches the
+   * console's pages.
    */
   @Test
   void networkPolicies_allowExactlyTheDocumentedPaths() {
-    String yaml = template().withValuesFile(Path.of("src/test/resources/required.yaml")).call();
+    java.util.Set<String> allowed = allowedPaths(template().withValuesFile(Path.of("src/test/resources/required.yaml")));
+    assertEquals(new java.util.TreeSet<>(List.of("any -> key-service", "key-service -> audit-service",
+        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service",
+        "console -> policy-service", "console -> audit-service", "any -> console",
+        "scraper -> key-service metrics", "scraper -> policy-service metrics", "scraper -> audit-service metrics")),
+        allowed);
+  }
+
+  /**
+   * networkPolicy.clients narrows who calls the key service: the console (labelled a client of the key
+   * service) stays allowed, the other services do not gain a path; consoleClients narrows who opens the console.
+   */
+  @Test
+  void networkPolicies_narrowed_stillAdmitTheConsole() {
+    java.util.Set<String> allowed = allowedPaths(template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .set("networkPolicy.clients[0].namespaceSelector.matchLabels.tpmkms\\.io/client", "true")
+        .set("networkPolicy.consoleClients[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name", "ingress")
+        .set("metrics.enabled", "false"));
+    assertEquals(new java.util.TreeSet<>(List.of("console -> key-service", "key-service -> audit-service",
+        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service",
+        "console -> policy-service", "console -> audit-service", "peers -> key-service", "peers -> console")),
+        allowed);
+  }
+
+  /**
+   * "source -> target" for every path the rendered NetworkPolicies open: a workload of the chart whose pod
+   * labels a podSelector peer matches, "any" for a rule without peers, "peers" for other peers (namespaces).
+   */
+  static java.util.Set<String> allowedPaths(TemplateCommand command) {
+    String yaml = command.call();
     Map<String, Map<String, String>> podLabels = new java.util.HashMap<>();
     Map<String, io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy> policies = new java.util.HashMap<>();
     for (String doc : yaml.split("(?m)^---\\s*$")) {
@@ -139,8 +189,9 @@ class ChartRenderTest {
         policies.put(np.getSpec().getPodSelector().getMatchLabels().get("app.kubernetes.io/component"), np);
       }
     }
-    assertEquals(java.util.Set.of("key-service", "policy-service", "audit-service"), policies.keySet());
-    Map<String, Integer> port = Map.of("key-service", 9090, "policy-service", 9092, "audit-service", 9091);
+    assertEquals(java.util.Set.of("key-service", "policy-service", "audit-service", "console"), policies.keySet());
+    Map<String, Integer> port = Map.of("key-service", 9090, "policy-service", 9092, "audit-service", 9091,
+        "console", 8095);
     Map<String, Integer> metricsPort = Map.of("key-service", 8090, "policy-service", 8092, "audit-service", 8091);
     java.util.Set<String> allowed = new java.util.TreeSet<>();
     for (var target : policies.entrySet()) {
@@ -154,7 +205,7 @@ class ChartRenderTest {
           assertTrue(rule.getFrom() == null || rule.getFrom().isEmpty(), "probe port open to the kubelet");
           continue;
         }
-        if (p == metricsPort.get(target.getKey())) {
+        if (Integer.valueOf(p).equals(metricsPort.get(target.getKey()))) {
           // metrics.from is empty in the required values: any source may scrape /q/metrics
           assertTrue(rule.getFrom() == null || rule.getFrom().isEmpty(), "metrics port open to the scraper");
           allowed.add("scraper -> " + target.getKey() + " metrics");
@@ -166,19 +217,19 @@ class ChartRenderTest {
           continue;
         }
         for (var peer : rule.getFrom()) {
+          if (peer.getNamespaceSelector() != null || peer.getPodSelector() == null) {
+            allowed.add("peers -> " + target.getKey());
+            continue;
+          }
           for (var source : podLabels.entrySet()) {
-            if (peer.getNamespaceSelector() == null && peer.getPodSelector() != null
-                && source.getValue().entrySet().containsAll(peer.getPodSelector().getMatchLabels().entrySet())) {
+            if (source.getValue().entrySet().containsAll(peer.getPodSelector().getMatchLabels().entrySet())) {
               allowed.add(source.getKey() + " -> " + target.getKey());
             }
           }
         }
       }
     }
-    assertEquals(new java.util.TreeSet<>(List.of("any -> key-service", "key-service -> audit-service",
-        "key-service -> policy-service", "audit-service -> policy-service", "policy-service -> audit-service",
-        "scraper -> key-service metrics", "scraper -> policy-service metrics", "scraper -> audit-service metrics")),
-        allowed);
+    return allowed;
   }
 
   /**
@@ -268,6 +319,206 @@ class ChartRenderTest {
     if (o instanceof Map<?, ?> m) m.values().forEach(v -> collectStrings(v, out));
     else if (o instanceof Collection<?> c) c.forEach(v -> collectStrings(v, out));
     else if (o instanceof String s) out.add(s);
+  }
+
+  static final Path REQUIRED = Path.of("src/test/resources/required.yaml");
+
+  static List<HasMetadata> objects(TemplateCommand command) {
+    List<HasMetadata> objects = new ArrayList<>();
+    for (String doc : command.call().split("(?m)^---\\s*$")) {
+      if (doc.lines().allMatch(l -> l.isBlank() || l.startsWith("#"))) continue;
+      objects.add((HasMetadata) Serialization.unmarshal(doc));
+    }
+    return objects;
+  }
+
+  static <T extends HasMetadata> T named(List<HasMetadata> objects, Class<T> type, String name) {
+    List<T> found = objects.stream().filter(type::isInstance).map(type::cast)
+        .filter(o -> o.getMetadata().getName().equals(name)).toList();
+    assertEquals(1, found.size(), type.getSimpleName() + " " + name + " in " + objects.stream()
+        .map(o -> o.getKind() + "/" + o.getMetadata().getName()).toList());
+    return found.get(0);
+  }
+
+  /** The chart's appVersion: the images' default tag. */
+  static String appVersion() {
+    try {
+      var m = java.util.regex.Pattern.compile("(?m)^appVersion:\\s*\"?([^\"\\s]+)\"?").matcher(Files.readString(CHART.resolve("Chart.yaml")));
+      assertTrue(m.find(), "appVersion in Chart.yaml");
+      return m.group(1);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  static Map<String, String> env(Container c) {
+    Map<String, String> env = new java.util.LinkedHashMap<>();
+    for (var e : c.getEnv()) assertNull(env.put(e.getName(), e.getValue()), e.getName() + " set twice");
+    return env;
+  }
+
+  /**
+   * The console with the required values: a Deployment like the services' (one replica, non-root, read-only
+   * root, its own ServiceAccount), the environment its application.properties reads (listening on the pod's
+   * address, the services' in-cluster addresses, the realm and its client, secure cookies, mutual TLS with its
+   * own cert-manager client certificate), a ClusterIP Service on 8095 named http, a NetworkPolicy and a PDB.
+   */
+  @Test
+  void console_rendersLikeTheServices_withTheEnvironmentItReads() {
+    List<HasMetadata> objects = objects(template().withValuesFile(REQUIRED));
+    Deployment d = named(objects, Deployment.class, "rel-tpmkms-console");
+    assertEquals(1, d.getSpec().getReplicas(), "sessions live in the process: one replica by default");
+    var pod = d.getSpec().getTemplate();
+    assertEquals("console", pod.getMetadata().getLabels().get("app.kubernetes.io/component"));
+    for (String svc : List.of("key", "policy", "audit")) {
+      assertEquals("true", pod.getMetadata().getLabels().get("tpmkms.io/client-of-" + svc), svc);
+    }
+    PodSpec spec = pod.getSpec();
+    assertEquals("rel-tpmkms-console", spec.getServiceAccountName());
+    assertEquals(10001L, spec.getSecurityContext().getRunAsUser());
+    assertEquals(1, spec.getContainers().size());
+    Container c = spec.getContainers().get(0);
+    assertEquals("console", c.getName());
+    assertEquals("tpmkms/admin-console:" + appVersion(), c.getImage(), "tagged as the services are");
+    assertEquals(List.of(8095), c.getPorts().stream().map(p -> p.getContainerPort()).toList());
+    assertEquals("http", c.getPorts().get(0).getName());
+    assertEquals(Map.ofEntries(
+        Map.entry("TPMKMS_CONSOLE_HOST", "0.0.0.0"),
+        Map.entry("TPMKMS_CONSOLE_PORT", "8095"),
+        Map.entry("TPMKMS_OIDC_URL", "https://sso.example.com/realms/tpmkms"),
+        Map.entry("TPMKMS_CONSOLE_CLIENT_ID", "tpmkms-console"),
+        Map.entry("TPMKMS_CONSOLE_SECURE_COOKIES", "true"),
+        Map.entry("TPMKMS_CONSOLE_KEY_SERVICE", "rel-tpmkms-key-service.ns.svc.cluster.local:9090"),
+        Map.entry("TPMKMS_CONSOLE_POLICY_SERVICE", "rel-tpmkms-policy-service.ns.svc.cluster.local:9092"),
+        Map.entry("TPMKMS_CONSOLE_AUDIT_SERVICE", "rel-tpmkms-audit-service.ns.svc.cluster.local:9091"),
+        Map.entry("TPMKMS_CONSOLE_TLS_CA_FILE", "/etc/tpmkms/tls/ca.crt"),
+        Map.entry("TPMKMS_CONSOLE_TLS_CERT_FILE", "/etc/tpmkms/tls/tls.crt"),
+        Map.entry("TPMKMS_CONSOLE_TLS_KEY_FILE", "/etc/tpmkms/tls/tls.key"),
+        Map.entry("JAVA_TOOL_OPTIONS", "-XX:MaxRAMPercentage=75.0 -Djava.io.tmpdir=/tmp")), env(c));
+    var tls = spec.getVolumes().stream().filter(v -> v.getName().equals("tls")).findFirst().orElseThrow();
+    assertEquals("rel-tpmkms-console-tls", tls.getSecret().getSecretName());
+    assertTrue(c.getVolumeMounts().stream().anyMatch(m -> m.getName().equals("tls")
+        && m.getMountPath().equals("/etc/tpmkms/tls") && Boolean.TRUE.equals(m.getReadOnly())));
+    // its own client certificate, made by cert-manager: client auth only (it serves no TLS)
+    var cert = objects.stream().filter(o -> o instanceof io.fabric8.kubernetes.api.model.GenericKubernetesResource
+        && o.getKind().equals("Certificate") && o.getMetadata().getName().equals("rel-tpmkms-console"))
+        .map(o -> (io.fabric8.kubernetes.api.model.GenericKubernetesResource) o).findFirst().orElseThrow();
+    Map<?, ?> certSpec = (Map<?, ?>) cert.getAdditionalProperties().get("spec");
+    assertEquals("rel-tpmkms-console-tls", certSpec.get("secretName"));
+    assertEquals(List.of("digital signature", "client auth"), certSpec.get("usages"));
+    assertNull(certSpec.get("dnsNames"));
+
+    Service svc = named(objects, Service.class, "rel-tpmkms-console");
+    assertEquals("ClusterIP", svc.getSpec().getType());
+    assertEquals(1, svc.getSpec().getPorts().size());
+    assertEquals("http", svc.getSpec().getPorts().get(0).getName());
+    assertEquals(8095, svc.getSpec().getPorts().get(0).getPort());
+    assertEquals("http", svc.getSpec().getPorts().get(0).getTargetPort().getStrVal());
+    assertTrue(pod.getMetadata().getLabels().entrySet().containsAll(svc.getSpec().getSelector().entrySet()));
+
+    var np = named(objects, io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy.class, "rel-tpmkms-console");
+    assertEquals(1, np.getSpec().getIngress().size());
+    assertEquals(8095, np.getSpec().getIngress().get(0).getPorts().get(0).getPort().getIntVal());
+    named(objects, io.fabric8.kubernetes.api.model.ServiceAccount.class, "rel-tpmkms-console");
+    named(objects, io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget.class, "rel-tpmkms-console");
+  }
+
+  /** console.enabled=false: nothing of the console is rendered, and the services are as before. */
+  @Test
+  void consoleDisabled_rendersNothingOfIt() {
+    List<HasMetadata> objects = objects(template().withValuesFile(REQUIRED).set("console.enabled", "false"));
+    List<String> console = objects.stream().filter(o -> o.getMetadata().getName().contains("console")
+        || "console".equals(o.getMetadata().getLabels().get("app.kubernetes.io/component")))
+        .map(o -> o.getKind() + "/" + o.getMetadata().getName()).toList();
+    assertEquals(List.of(), console);
+    assertEquals(3, objects.stream().filter(o -> o instanceof Deployment || o instanceof StatefulSet).count());
+    assertEquals(4, objects.stream().filter(o -> o.getKind().equals("Certificate")).count(),
+        "the three services' and the helm test's");
+    assertEquals(3, objects.stream().filter(o -> o instanceof io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy).count());
+    // the chart's defaults make it: a template that ignored console.enabled would leave it in
+    assertTrue(objects(template().withValuesFile(REQUIRED)).stream()
+        .anyMatch(o -> o.getMetadata().getName().equals("rel-tpmkms-console")));
+  }
+
+  /** The console's own values, and the chart's TLS variants as the console sees them. */
+  @Test
+  void console_valuesAndTlsVariants() {
+    Container c = named(objects(template().withValuesFile(REQUIRED)
+        .set("console.oidc.issuerUrl", "https://login.example.com/realms/tpmkms")
+        .set("console.oidc.clientId", "kms-console")
+        .set("console.secureCookies", "false")
+        .set("console.replicas", "2")
+        .set("console.ekCa.existingSecret", "tpm-vendors")
+        .set("console.image.repository", "team/console")
+        .set("image.registry", "registry.example.com")),
+        Deployment.class, "rel-tpmkms-console").getSpec().getTemplate().getSpec().getContainers().get(0);
+    Map<String, String> env = env(c);
+    assertEquals("https://login.example.com/realms/tpmkms", env.get("TPMKMS_OIDC_URL"));
+    assertEquals("kms-console", env.get("TPMKMS_CONSOLE_CLIENT_ID"));
+    assertEquals("false", env.get("TPMKMS_CONSOLE_SECURE_COOKIES"));
+    assertEquals("/etc/tpmkms/ek-ca/ek-ca.pem", env.get("TPMKMS_CONSOLE_EK_CA_FILE"));
+    assertEquals("registry.example.com/team/console:" + appVersion(), c.getImage());
+    assertTrue(c.getVolumeMounts().stream().anyMatch(m -> m.getName().equals("ek-ca") && m.getMountPath().equals("/etc/tpmkms/ek-ca")));
+
+    // TLS off: no TLS file, no tls volume
+    Deployment plain = named(objects(template().withValuesFile(REQUIRED).set("tls.enabled", "false")
+        .set("tls.allowInsecure", "true")), Deployment.class, "rel-tpmkms-console");
+    assertTrue(env(plain.getSpec().getTemplate().getSpec().getContainers().get(0)).keySet().stream()
+        .noneMatch(k -> k.startsWith("TPMKMS_CONSOLE_TLS_")));
+    assertTrue(plain.getSpec().getTemplate().getSpec().getVolumes().stream().noneMatch(v -> v.getName().equals("tls")));
+
+    // existing Secrets without one for the console: the CA alone, from the key service's Secret
+    var existing = template().withValuesFile(REQUIRED).set("tls.source", "existingSecrets")
+        .set("tls.existingSecrets.keyService", "k-tls").set("tls.existingSecrets.policyService", "p-tls")
+        .set("tls.existingSecrets.auditService", "a-tls");
+    PodSpec caOnly = named(objects(existing), Deployment.class, "rel-tpmkms-console").getSpec().getTemplate().getSpec();
+    Map<String, String> caOnlyEnv = env(caOnly.getContainers().get(0));
+    assertEquals("/etc/tpmkms/tls/ca.crt", caOnlyEnv.get("TPMKMS_CONSOLE_TLS_CA_FILE"));
+    assertFalse(caOnlyEnv.containsKey("TPMKMS_CONSOLE_TLS_CERT_FILE") || caOnlyEnv.containsKey("TPMKMS_CONSOLE_TLS_KEY_FILE"));
+    var tls = caOnly.getVolumes().stream().filter(v -> v.getName().equals("tls")).findFirst().orElseThrow().getSecret();
+    assertEquals("k-tls", tls.getSecretName());
+    assertEquals(List.of("ca.crt"), tls.getItems().stream().map(i -> i.getKey()).toList(), "never the service's key");
+    // ... which the services cannot accept when they require client certificates
+    Exception e = assertThrows(Exception.class, () -> existing.set("tls.clientAuth", "required").call());
+    assertTrue(e.getMessage().contains("tls.existingSecrets.console"), e.getMessage());
+    PodSpec own = named(objects(existing.set("tls.existingSecrets.console", "c-tls")), Deployment.class,
+        "rel-tpmkms-console").getSpec().getTemplate().getSpec();
+    assertEquals("c-tls", own.getVolumes().stream().filter(v -> v.getName().equals("tls")).findFirst().orElseThrow()
+        .getSecret().getSecretName());
+    assertEquals("/etc/tpmkms/tls/tls.crt", env(own.getContainers().get(0)).get("TPMKMS_CONSOLE_TLS_CERT_FILE"));
+  }
+
+  /** NOTES.txt (a client-only dry-run install prints it) tells how to reach the console, and only when there is one. */
+  @Test
+  void notes_tellHowToReachTheConsole() {
+    String notes = notes(false);
+    assertTrue(notes.contains("kubectl -n ns port-forward svc/rel-tpmkms-console 8095:8095"), notes);
+    assertTrue(notes.contains("http://localhost:8095"), notes);
+    String without = notes(true);
+    assertTrue(without.contains("port-forward svc/rel-tpmkms-key-service"), without);
+    assertFalse(without.toLowerCase(java.util.Locale.ROOT).contains("console"), without);
+  }
+
+  static String notes(boolean consoleDisabled) {
+    var install = new Helm(CHART).install().withName("rel").withNamespace("ns").clientOnly().dryRun()
+        .withKubeVersion(KUBE).withValuesFile(REQUIRED);
+    if (consoleDisabled) install = install.set("console.enabled", "false");
+    String output = install.call().getOutput();
+    assertTrue(output.contains("NOTES:"), output);
+    return output.substring(output.indexOf("NOTES:"));
+  }
+
+  @Test
+  void consoleValues_checkedByTheSchema() {
+    Exception unknown = assertThrows(Exception.class, () -> template().withValuesFile(REQUIRED)
+        .set("console.replica", "2").call());
+    assertTrue(unknown.getMessage().contains("replica"), unknown.getMessage());
+    Exception zero = assertThrows(Exception.class, () -> template().withValuesFile(REQUIRED)
+        .set("console.replicas", "0").call());
+    assertTrue(zero.getMessage().contains("/console/replicas"), zero.getMessage());
+    Exception issuer = assertThrows(Exception.class, () -> template().withValuesFile(REQUIRED)
+        .set("console.oidc.issuerUrl", "sso.example.com").call());
+    assertTrue(issuer.getMessage().contains("/console/oidc/issuerUrl"), issuer.getMessage());
   }
 
   @Test

@@ -29,7 +29,9 @@ import java.util.stream.Stream;
  * from a list kept by hand: the {@code @ConfigMapping} roots the application registers (Quarkus generates a
  * synthetic bean for each, in {@code generated-bytecode.jar}) walked by reflection (ours and Quarkus's own,
  * such as {@code quarkus.datasource}), the packaged {@code application.properties}, and the environment
- * variables its {@code ${NAME:default}} expressions name.
+ * variables its {@code ${NAME:default}} expressions name. The console ({@code admin-console}) the same way,
+ * except that its application.properties is read from its source ({@code src/main/resources}): the module
+ * is being worked on, and what the chart sets must match what it reads now, not at its last package.
  */
 final class PackagedConfig {
   /** One leaf property; {@code *} stands for a map key. */
@@ -38,6 +40,7 @@ final class PackagedConfig {
   private static final Pattern SYNTHETIC_BEAN = Pattern.compile("^(.+)_[A-Za-z0-9_-]{27}_Synthetic_Bean\\.class$");
   private static final Pattern PLACEHOLDER = Pattern.compile("\\$\\{([A-Za-z0-9_.\\-\"]+)(?::([^}]*))?}");
 
+  /** The container name the chart gives it (key-service, policy-service, audit-service, console). */
   final String service;
   final Map<String, Property> properties = new TreeMap<>();
   /**
@@ -58,7 +61,15 @@ final class PackagedConfig {
   }
 
   static PackagedConfig of(String service) throws Exception {
-    Path app = Path.of("..").toAbsolutePath().normalize().resolve(service).resolve("target/quarkus-app");
+    return of(service, service, null);
+  }
+
+  /**
+   * {@code module}'s packaged configuration, named {@code service}; {@code applicationProperties}: read
+   * that file instead of the packaged application.properties (null: the packaged one).
+   */
+  static PackagedConfig of(String service, String module, Path applicationProperties) throws Exception {
+    Path app = Path.of("..").toAbsolutePath().normalize().resolve(module).resolve("target/quarkus-app");
     Path generated = app.resolve("quarkus/generated-bytecode.jar");
     if (!Files.isRegularFile(generated)) {
       throw new IllegalStateException("not packaged: " + app + " (run the build through the package phase first)");
@@ -89,7 +100,8 @@ final class PackagedConfig {
         c.walk(type, prefix, naming, false, name, 0);
         c.walking = c.properties;
       }
-      try (InputStream in = loader.getResourceAsStream("application.properties")) {
+      try (InputStream in = applicationProperties != null ? Files.newInputStream(applicationProperties)
+          : loader.getResourceAsStream("application.properties")) {
         if (in == null) throw new IllegalStateException("no application.properties in " + app);
         // keep the text: Properties would resolve nothing, but we want the raw ${...} expressions
         String text = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
@@ -250,6 +262,15 @@ final class PackagedConfig {
     Map<String, PackagedConfig> all = new LinkedHashMap<>();
     for (String s : List.of("key-service", "policy-service", "audit-service")) all.put(s, of(s));
     return all;
+  }
+
+  /** The console's source application.properties (what it reads now). */
+  static final Path CONSOLE_PROPERTIES = Path.of("..").toAbsolutePath().normalize()
+      .resolve("admin-console/src/main/resources/application.properties");
+
+  /** The admin console: container "console" of the chart, module admin-console. */
+  static PackagedConfig console() throws Exception {
+    return of("console", "admin-console", CONSOLE_PROPERTIES);
   }
 
   @Override

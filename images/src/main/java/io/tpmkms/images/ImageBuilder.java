@@ -23,7 +23,7 @@ import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
- * Builds the OCI image tarballs of the key, policy and audit services, the CLI and swtpm in the
+ * Builds the OCI image tarballs of the key, policy and audit services, the admin console, the CLI and swtpm in the
  * images module's {@code package} phase: no Docker, no registry, no base image (FROM scratch). The
  * layers are system (the glibc closure and /bin/sh), java-runtime (a jlinked /opt/java), users,
  * dependencies and application; docs/images.md tells the rest.
@@ -32,6 +32,8 @@ public final class ImageBuilder {
   static final String JAVA_HOME = "/opt/java";
   static final String DEPLOYMENTS = "/deployments";
   static final int PROBE_PORT = 9190;
+  /** The admin console's HTTP port (its pages and its probes; no gRPC, no probe port). */
+  static final int CONSOLE_PORT = 8095;
   /**
    * glibc's C.UTF-8 locale (Debian's libc-bin): without it setlocale(LC_ALL, "C.UTF-8") fails, the
    * embedded PostgreSQL's initdb refuses to run, and Java's sun.jnu.encoding falls back to ASCII.
@@ -72,6 +74,7 @@ public final class ImageBuilder {
         javaRuntime));
     images.add(service("audit-service", 9091, "audit service: a hash chain with signed checkpoints",
         system, javaRuntime));
+    images.add(console(system, javaRuntime));
     images.add(cli(system, javaRuntime));
     Path swtpmTar = options.output().resolve("tpmkms-swtpm.tar");
     if (options.swtpm()) {
@@ -106,6 +109,25 @@ public final class ImageBuilder {
 
   private ImageSpec service(String name, int port, String description, FileEntriesLayer system,
       FileEntriesLayer javaRuntime) throws IOException {
+    Map<String, String> env = javaEnvironment();
+    env.put("TPMKMS_DATA_DIR", "/var/lib/tpmkms");
+    return quarkusApp(name, "tpmkms " + description, system, javaRuntime, env, List.of("/var/lib/tpmkms"),
+        List.of(port, PROBE_PORT));
+  }
+
+  /**
+   * The admin console (module admin-console): a Quarkus application like the services, with no state
+   * directory (its sessions live in memory) and one port, its HTTP pages.
+   */
+  private ImageSpec console(FileEntriesLayer system, FileEntriesLayer javaRuntime) throws IOException {
+    return quarkusApp("admin-console", "tpmkms admin console: web pages behind Keycloak SSO", system, javaRuntime,
+        javaEnvironment(), List.of(), List.of(CONSOLE_PORT));
+  }
+
+  /** A Quarkus fast-jar of the module {@code name} ({@code <name>/target/quarkus-app}), run by the jlinked Java. */
+  private ImageSpec quarkusApp(String name, String description, FileEntriesLayer system,
+      FileEntriesLayer javaRuntime, Map<String, String> env, List<String> stateDirs, List<Integer> ports)
+      throws IOException {
     Path app = options.projectRoot().resolve(name).resolve("target/quarkus-app");
     if (!Files.isRegularFile(app.resolve("quarkus-run.jar"))) {
       throw new IOException(app.resolve("quarkus-run.jar") + " is missing: package " + name
@@ -115,14 +137,12 @@ public final class ImageBuilder {
     application.put(DEPLOYMENTS + "/app", app.resolve("app"));
     application.put(DEPLOYMENTS + "/quarkus", app.resolve("quarkus"));
     application.put(DEPLOYMENTS + "/quarkus-run.jar", app.resolve("quarkus-run.jar"));
-    Map<String, String> env = javaEnvironment();
-    env.put("TPMKMS_DATA_DIR", "/var/lib/tpmkms");
-    return new ImageSpec(name, "tpmkms " + description,
-        List.of(system, javaRuntime, Layers.users(options.work(), List.of("/var/lib/tpmkms")),
+    return new ImageSpec(name, description,
+        List.of(system, javaRuntime, Layers.users(options.work(), stateDirs),
             Layers.tree("dependencies", app.resolve("lib"), DEPLOYMENTS + "/lib"),
             Layers.trees("application", application)),
         List.of(JAVA_HOME + "/bin/java", "-jar", DEPLOYMENTS + "/quarkus-run.jar"),
-        DEPLOYMENTS, env, List.of(port, PROBE_PORT));
+        DEPLOYMENTS, env, ports);
   }
 
   /** The CLI: its one shaded jar, run as ./tpmkms runs it (C1 only, serial GC: short-lived calls). */

@@ -15,8 +15,16 @@ public final class Images {
       "policy-service", new Service(9092, "TPMKMS_POLICY_GRPC_PORT", "TPMKMS_POLICY_HTTP_PORT"),
       "audit-service", new Service(9091, "TPMKMS_AUDIT_GRPC_PORT", "TPMKMS_AUDIT_HTTP_PORT"));
   static final int PROBE_PORT = 9190;
+  /** The admin console: image admin-console (module admin-console), its HTTP port. */
+  static final String CONSOLE = "admin-console";
+  static final int CONSOLE_PORT = 8095;
 
   record Service(int port, String grpcPortVariable, String httpPortVariable) {}
+
+  /** Whether the image is a Quarkus application's (a service's or the console's): {@code <name>/target/quarkus-app}. */
+  static boolean quarkusApp(String name) {
+    return SERVICES.containsKey(name) || name.equals(CONSOLE);
+  }
 
   private Images() {}
 
@@ -40,9 +48,9 @@ public final class Images {
     return dir().resolve("tpmkms-" + name + ".tar");
   }
 
-  /** Every image this build makes: the services, the CLI and (unless -Dimages.swtpm=false) swtpm. */
+  /** Every image this build makes: the services, the console, the CLI and (unless -Dimages.swtpm=false) swtpm. */
   static List<String> all() {
-    List<String> names = new ArrayList<>(List.of("key-service", "policy-service", "audit-service", "cli"));
+    List<String> names = new ArrayList<>(List.of("key-service", "policy-service", "audit-service", CONSOLE, "cli"));
     if (swtpm()) names.add("swtpm");
     return names;
   }

@@ -28,8 +28,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * What is in the image tarballs: a valid OCI layout whose blobs match their digests, the
- * configuration (user, entrypoint, working directory, labels, environment, ports), the services'
- * and the CLI's files byte for byte as their modules packaged them, and nothing that should not be
+ * configuration (user, entrypoint, working directory, labels, environment, ports), the services',
+ * the console's and the CLI's files byte for byte as their modules packaged them, and nothing that should not be
  * there (files writable by others, set-id bits, keys and other secrets).
  */
 class ImagesContentIT {
@@ -134,6 +134,13 @@ class ImagesContentIT {
       assertEquals(Set.of(Images.SERVICES.get(name).port() + "/tcp", Images.PROBE_PORT + "/tcp"), ports);
       assertEquals("/var/lib/tpmkms", env.get("TPMKMS_DATA_DIR"));
       assertEquals(List.of("system", "java-runtime", "users", "dependencies", "application"), image.layerNames());
+    } else if (name.equals(Images.CONSOLE)) {
+      // a Quarkus application like the services: one port, its pages; no state directory
+      assertEquals(List.of("/opt/java/bin/java", "-jar", "/deployments/quarkus-run.jar"), entrypoint);
+      assertEquals("/deployments", config.path("WorkingDir").asText());
+      assertEquals(Set.of(Images.CONSOLE_PORT + "/tcp"), ports);
+      assertFalse(env.containsKey("TPMKMS_DATA_DIR"), env.toString());
+      assertEquals(List.of("system", "java-runtime", "users", "dependencies", "application"), image.layerNames());
     } else if (name.equals("cli")) {
       assertEquals("/opt/java/bin/java", entrypoint.get(0));
       assertEquals(List.of("-jar", "/deployments/tpmkms-cli.jar"), entrypoint.subList(entrypoint.size() - 2, entrypoint.size()));
@@ -166,7 +173,7 @@ class ImagesContentIT {
     });
     Path root = Images.projectRoot();
     Map<String, String> expected = new TreeMap<>();
-    if (Images.SERVICES.containsKey(name)) {
+    if (Images.quarkusApp(name)) {
       Path app = root.resolve(name).resolve("target/quarkus-app");
       try (Stream<Path> walk = Files.walk(app)) {
         for (Path file : walk.filter(Files::isRegularFile).toList()) {

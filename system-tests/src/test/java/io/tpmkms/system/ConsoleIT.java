@@ -236,6 +236,7 @@ class ConsoleIT {
 
     page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
     assertTrue(page.textContent("table").contains(FULL));
+    assertEquals(1, page.locator("a.button:has-text('Create key')").count(), "an admin may create keys here");
     shot(page, "keys");
     page.selectOption("select[name=purpose]", "MAC");
     page.click("form.filters button[type=submit]");
@@ -260,6 +261,8 @@ class ConsoleIT {
     assertTrue(why.contains("Not allowed"), why);
     assertTrue(page.isDisabled("#v1 button[data-action=enable]"), "enable disabled");
     shot(page, "key-as-user");
+    page.navigate(consoleUrl + "/keys?namespace=" + NAMESPACE);
+    assertTrue(page.textContent("#create-why").startsWith("Not allowed for you"), page.textContent("#create-why"));
 
     // the user's own session and CSRF token (from a form it may use), a POST the page does not offer
     page.navigate(consoleUrl + "/audit");

@@ -62,7 +62,10 @@ import org.junit.jupiter.api.TestMethodOrder;
  * the helm test's OAuth client) and DNS (the Services' names and the database's resolve to loopback).
  * Then the chart's own helm test pod runs (login, health, encrypt/decrypt round trip), and the CLI, from
  * the same pod spec, runs a key lifecycle on the TPM and verifies the audit chain: proof that the
- * configuration the chart writes is what the services understand.
+ * configuration the chart writes is what the services understand. The admin console's pod runs too (its
+ * httpGet probes awaited), and a person signs in to it through Keycloak's login form and sees the three
+ * services SERVING and their own roles: proof that its environment (realm, client, the services' addresses,
+ * its mutual TLS client certificate) is what the console understands.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HelmRenderAndRunIT {
@@ -188,7 +191,7 @@ class HelmRenderAndRunIT {
           "tls.key", Files.readAllBytes(key), "ca.crt", caPem));
       n++;
     }
-    assertEquals(4, n, "a Certificate per service and one for the helm test");
+    assertEquals(5, n, "a Certificate per service, one for the helm test and one for the console");
   }
 
   /** What cluster DNS answers: every Service's names, and the database's, are this machine. */
@@ -293,7 +296,7 @@ class HelmRenderAndRunIT {
             d.getSpec().getReplicas(), List.of()));
       }
     }
-    assertEquals(3, workloads.size());
+    assertEquals(4, workloads.size(), "the three services and the console");
     // ports that more than one pod declares cannot all be had on one machine: each pod gets its own
     Map<Integer, Integer> declared = new HashMap<>();
     for (Workload w : workloads) {
@@ -400,6 +403,104 @@ class HelmRenderAndRunIT {
     assertTrue(query.contains("Encrypt") && query.contains("Decrypt") && query.contains("RotateKey"), query);
     String verify = cli("audit-verify", "audit", "verify");
     assertTrue(verify.contains("chain valid"), verify);
+  }
+
+  /**
+   * The console as a person uses it: its public page answers; its pages send the browser to the realm's
+   * login form (client tpmkms-console, PKCE); after signing in there, the overview shows the three services
+   * SERVING (health over mutual TLS with the console's own certificate, clientAuth required here) and who
+   * signed in with their roles (the policy service accepted the token the console forwarded).
+   */
+  @Test
+  @Order(4)
+  void console_signsInThroughKeycloak_andReachesTheServicesOverMutualTls() throws Exception {
+    Deployment console = objects.stream().filter(o -> o instanceof Deployment d
+        && d.getMetadata().getName().equals(RELEASE + "-tpmkms-console")).map(Deployment.class::cast).findFirst().orElseThrow();
+    Container c = console.getSpec().getTemplate().getSpec().getContainers().get(0);
+    int port = PodRunner.containerPort(c, new io.fabric8.kubernetes.api.model.IntOrString("http"));
+    String base = "http://127.0.0.1:" + port;
+    assertEquals(200, PodRunner.httpStatus(port, "/signed-out"));
+
+    String password = random();
+    ObjectNode user = JSON.createObjectNode().put("username", "helm-console-admin").put("enabled", true)
+        .put("email", "helm-console-admin@tpmkms.invalid").put("emailVerified", true)
+        .put("firstName", "Helm").put("lastName", "Console");
+    user.putArray("credentials").addObject().put("type", "password").put("value", password).put("temporary", false);
+    String id = keycloak.adminPost("/realms/tpmkms/users", user);
+    keycloak.adminPost("/realms/tpmkms/users/" + id + "/role-mappings/realm",
+        JSON.createArrayNode().add(keycloak.adminGet("/realms/tpmkms/roles/tpmkms-admin")));
+
+    Browser browser = new Browser();
+    var toLogin = browser.get(base + "/");
+    assertEquals(302, toLogin.statusCode(), "a page without a session goes to the realm's login");
+    String auth = toLogin.headers().firstValue("Location").orElseThrow();
+    assertTrue(auth.startsWith(keycloak.issuer("tpmkms") + "/protocol/openid-connect/auth?"), auth);
+    assertTrue(auth.contains("client_id=tpmkms-console") && auth.contains("code_challenge_method=S256"), auth);
+    var form = browser.get(auth);
+    assertEquals(200, form.statusCode(), form.body());
+    java.util.regex.Matcher action = java.util.regex.Pattern.compile("<form[^>]*id=\"kc-form-login\"[^>]*>")
+        .matcher(form.body());
+    assertTrue(action.find(), "Keycloak's login form:\n" + form.body());
+    java.util.regex.Matcher url = java.util.regex.Pattern.compile("action=\"([^\"]+)\"").matcher(action.group());
+    assertTrue(url.find(), action.group());
+    var signedIn = browser.post(url.group(1).replace("&amp;", "&"),
+        Map.of("username", "helm-console-admin", "password", password, "credentialId", ""));
+    assertEquals(302, signedIn.statusCode(), "Keycloak accepts the password:\n" + signedIn.body());
+    String callback = signedIn.headers().firstValue("Location").orElseThrow();
+    assertTrue(callback.startsWith(base + "/login/callback?"), callback);
+    var back = browser.get(callback);
+    assertEquals(302, back.statusCode(), "the console exchanged the code:\n" + back.body());
+    var overview = browser.get(base + back.headers().firstValue("Location").orElseThrow().replaceFirst("^https?://[^/]+", ""));
+    assertEquals(200, overview.statusCode(), overview.body());
+    String page = overview.body();
+    assertEquals(3, page.split(">SERVING<", -1).length - 1, "the three services SERVING:\n" + page);
+    assertTrue(page.contains("helm-console-admin") && page.contains("tpmkms-admin"), page);
+    assertTrue(!page.contains("UNREACHABLE") && !page.contains("UNAUTHENTICATED"), page);
+  }
+
+  /** Just enough of a browser: no redirect followed, cookies kept per host (Secure ones too: loopback). */
+  static final class Browser {
+    final java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder()
+        .followRedirects(java.net.http.HttpClient.Redirect.NEVER).connectTimeout(Duration.ofSeconds(5)).build();
+    final Map<String, Map<String, String>> cookies = new HashMap<>();
+
+    java.net.http.HttpResponse<String> get(String url) throws Exception {
+      return send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).GET());
+    }
+
+    java.net.http.HttpResponse<String> post(String url, Map<String, String> form) throws Exception {
+      StringBuilder body = new StringBuilder();
+      for (var e : form.entrySet()) {
+        if (body.length() > 0) body.append('&');
+        body.append(java.net.URLEncoder.encode(e.getKey(), StandardCharsets.UTF_8)).append('=')
+            .append(java.net.URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8));
+      }
+      return send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url))
+          .header("Content-Type", "application/x-www-form-urlencoded")
+          .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body.toString())));
+    }
+
+    private java.net.http.HttpResponse<String> send(java.net.http.HttpRequest.Builder b) throws Exception {
+      java.net.http.HttpRequest r = b.timeout(Duration.ofSeconds(60)).build();
+      String host = r.uri().getAuthority();
+      Map<String, String> jar = cookies.computeIfAbsent(host, h -> new LinkedHashMap<>());
+      java.net.http.HttpRequest withCookies = r;
+      if (!jar.isEmpty()) {
+        StringBuilder cookie = new StringBuilder();
+        jar.forEach((k, v) -> cookie.append(cookie.length() == 0 ? "" : "; ").append(k).append('=').append(v));
+        withCookies = java.net.http.HttpRequest.newBuilder(r, (n, v) -> true).header("Cookie", cookie.toString()).build();
+      }
+      var response = http.send(withCookies, java.net.http.HttpResponse.BodyHandlers.ofString());
+      for (String set : response.headers().allValues("Set-Cookie")) {
+        String pair = set.split(";", 2)[0];
+        int eq = pair.indexOf('=');
+        String name = pair.substring(0, eq).trim();
+        String value = pair.substring(eq + 1).trim();
+        boolean expired = value.isEmpty() || set.toLowerCase(java.util.Locale.ROOT).contains("max-age=0");
+        if (expired) jar.remove(name); else jar.put(name, value);
+      }
+      return response;
+    }
   }
 
   /** The CLI with the helm test container's image, environment and volumes, and these arguments. */

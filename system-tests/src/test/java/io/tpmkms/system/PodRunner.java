@@ -215,6 +215,13 @@ final class PodRunner implements AutoCloseable {
         ServingStatus s = ImagesRunIT.health(port, probe.getGrpc().getService() == null ? "" : probe.getGrpc().getService());
         if (s == ServingStatus.SERVING) return;
         last = String.valueOf(s);
+      } else if (probe.getHttpGet() != null) {
+        var get = probe.getHttpGet();
+        int port = containerPort(c, get.getPort());
+        port = pod.ports().getOrDefault(port, port);
+        int status = httpStatus(port, get.getPath() == null ? "/" : get.getPath());
+        if (status >= 200 && status < 400) return; // the kubelet's success range
+        last = status < 0 ? "no answer" : "HTTP " + status;
       } else if (probe.getExec() != null) {
         Container check = new io.fabric8.kubernetes.api.model.ContainerBuilder(c).withCommand(probe.getExec().getCommand())
             .withArgs(List.of()).withName(c.getName() + "-probe").build();
@@ -226,6 +233,27 @@ final class PodRunner implements AutoCloseable {
       Thread.sleep(Math.min(1000, period * 1000L));
     }
     fail(pod.name() + "/" + c.getName() + ": startup probe did not pass (" + last + "):\n" + RootFs.tail(r.log(), 60));
+  }
+
+  /** A probe's port: a number, or the name of one of the container's ports. */
+  static int containerPort(Container c, io.fabric8.kubernetes.api.model.IntOrString port) {
+    if (port.getIntVal() != null) return port.getIntVal();
+    return c.getPorts().stream().filter(p -> port.getStrVal().equals(p.getName())).findFirst()
+        .orElseThrow(() -> new AssertionError(c.getName() + ": a probe names port " + port.getStrVal()
+            + ", which the container does not declare")).getContainerPort();
+  }
+
+  /** The status of GET http://127.0.0.1:port/path as the kubelet's httpGet probe asks it; -1 while nothing answers. */
+  static int httpStatus(int port, String path) throws InterruptedException {
+    try {
+      var client = java.net.http.HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(2))
+          .followRedirects(java.net.http.HttpClient.Redirect.NEVER).build();
+      var request = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + path))
+          .timeout(java.time.Duration.ofSeconds(3)).header("User-Agent", "kube-probe/1.31").GET().build();
+      return client.send(request, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode();
+    } catch (IOException e) {
+      return -1;
+    }
   }
 
   private RootFs root(String image) throws Exception {

@@ -61,7 +61,20 @@ public final class Vocabulary<E extends Enum<E>> {
                     "software", ProtectionLevel.SOFTWARE,
                     "tpm", ProtectionLevel.TPM));
 
-    /** States are only shown, never typed: the enum name, lower-case, with hyphens. */
+    /**
+     * Key version states as typed ({@code keys list --primary-state}): the words {@link #state(KeyVersionState)}
+     * shows, the enum name lower-case with hyphens.
+     */
+    public static final Vocabulary<KeyVersionState> STATE = new Vocabulary<>("key version state",
+            KeyVersionState.class, Map.of(
+                    "pending-import", KeyVersionState.PENDING_IMPORT,
+                    "enabled", KeyVersionState.ENABLED,
+                    "disabled", KeyVersionState.DISABLED,
+                    "destroy-scheduled", KeyVersionState.DESTROY_SCHEDULED,
+                    "destroyed", KeyVersionState.DESTROYED,
+                    "compromised", KeyVersionState.COMPROMISED));
+
+    /** How a key version state is shown: the enum name, lower-case, with hyphens. */
     public static String state(KeyVersionState state) {
         if (state == KeyVersionState.KEY_VERSION_STATE_UNSPECIFIED) {
             return "-";
@@ -143,6 +156,13 @@ public final class Vocabulary<E extends Enum<E>> {
         }
     }
 
+    public static final class StateConverter implements ITypeConverter<KeyVersionState> {
+        @Override
+        public KeyVersionState convert(String value) {
+            return STATE.parse(value);
+        }
+    }
+
     public static final class ImportMethodConverter implements ITypeConverter<ImportMethod> {
         @Override
         public ImportMethod convert(String value) {
@@ -184,6 +204,12 @@ public final class Vocabulary<E extends Enum<E>> {
     public static final class ProtectionWords extends ArrayList<String> {
         public ProtectionWords() {
             PROTECTION.words().forEach(this::add);
+        }
+    }
+
+    public static final class StateWords extends ArrayList<String> {
+        public StateWords() {
+            STATE.words().forEach(this::add);
         }
     }
 }

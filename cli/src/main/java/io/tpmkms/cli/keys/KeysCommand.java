@@ -14,6 +14,7 @@ import io.tpmkms.proto.key.v1.ExportPolicy;
 import io.tpmkms.proto.key.v1.GetKeyRequest;
 import io.tpmkms.proto.key.v1.GetKeyResponse;
 import io.tpmkms.proto.key.v1.KeyPurpose;
+import io.tpmkms.proto.key.v1.KeyVersionState;
 import io.tpmkms.proto.key.v1.ListKeysRequest;
 import io.tpmkms.proto.key.v1.ListKeysResponse;
 import io.tpmkms.proto.key.v1.ProtectionLevel;
@@ -157,6 +158,25 @@ public final class KeysCommand implements Callable<Integer> {
         @Option(names = "--label", paramLabel = "KEY=VALUE", description = "Only keys with this label; repeatable, all must match.")
         Map<String, String> labels = new LinkedHashMap<>();
 
+        @Option(names = "--purpose", paramLabel = "PURPOSE",
+                converter = Vocabulary.PurposeConverter.class, completionCandidates = Vocabulary.PurposeWords.class,
+                description = "Only keys with this purpose, one of: ${COMPLETION-CANDIDATES}.")
+        KeyPurpose purpose;
+
+        @Option(names = {"--protection-level", "--protection"}, paramLabel = "LEVEL",
+                converter = Vocabulary.ProtectionConverter.class, completionCandidates = Vocabulary.ProtectionWords.class,
+                description = "Only keys with this protection level, one of: ${COMPLETION-CANDIDATES}.")
+        ProtectionLevel protection;
+
+        @Option(names = "--primary-state", paramLabel = "STATE",
+                converter = Vocabulary.StateConverter.class, completionCandidates = Vocabulary.StateWords.class,
+                description = "Only keys whose primary version is in this state, one of: ${COMPLETION-CANDIDATES}.")
+        KeyVersionState primaryState;
+
+        @Option(names = "--name-contains", paramLabel = "TEXT",
+                description = "Only keys whose name (not namespace) contains TEXT; case-sensitive.")
+        String nameContains;
+
         @Option(names = "--page-size", paramLabel = "N", description = "Keys per page (service default 50, at most 1000).")
         int pageSize;
 
@@ -177,9 +197,22 @@ public final class KeysCommand implements Callable<Integer> {
             if (namespace != null) {
                 request.setNamespace(namespace);
             }
+            if (purpose != null) {
+                request.setPurpose(purpose);
+            }
+            if (protection != null) {
+                request.setProtectionLevel(protection);
+            }
+            if (primaryState != null) {
+                request.setPrimaryState(primaryState);
+            }
+            if (nameContains != null) {
+                request.setNameContains(nameContains);
+            }
             if (pageToken != null) {
                 request.setPageToken(pageToken);
             }
+            // --all: the same request, filters included, with each next token (a token only continues its listing).
             ListKeysResponse page = s.keys().listKeys(request.build());
             ListKeysResponse.Builder result = page.toBuilder();
             while (all && !page.getNextPageToken().isEmpty()) {

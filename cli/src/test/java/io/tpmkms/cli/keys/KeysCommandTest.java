@@ -170,6 +170,91 @@ class KeysCommandTest extends CliHarness {
     }
 
     @Test
+    void list_serverSideFilters_areSentAsRequestFields() {
+        Result r = run("keys", "list", "--purpose", "SIGN", "--protection-level", "Tpm",
+                "--primary-state", "destroy-scheduled", "--name-contains", "Ord");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        ListKeysRequest req = service.only(ListKeysRequest.class);
+        assertEquals(KeyPurpose.ASYMMETRIC_SIGN, req.getPurpose());
+        assertEquals(ProtectionLevel.TPM, req.getProtectionLevel());
+        assertEquals(KeyVersionState.DESTROY_SCHEDULED, req.getPrimaryState());
+        assertEquals("Ord", req.getNameContains());
+        assertEquals("", req.getNamespace());
+    }
+
+    @Test
+    void list_protectionAlone_leavesTheOtherFiltersUnset() {
+        Result r = run("keys", "list", "--protection", "software");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        ListKeysRequest req = service.only(ListKeysRequest.class);
+        assertEquals(ProtectionLevel.SOFTWARE, req.getProtectionLevel());
+        assertEquals(KeyPurpose.KEY_PURPOSE_UNSPECIFIED, req.getPurpose());
+        assertEquals(KeyVersionState.KEY_VERSION_STATE_UNSPECIFIED, req.getPrimaryState());
+        assertEquals("", req.getNameContains());
+    }
+
+    static Stream<Arguments> unknownListFilterValues() {
+        return Stream.of(
+                Arguments.of("--purpose", "encrypt_decrypt", "unknown purpose 'encrypt_decrypt'",
+                        List.of("encrypt", "sign", "asymmetric-decrypt", "mac")),
+                Arguments.of("--protection-level", "hsm", "unknown protection level 'hsm'",
+                        List.of("software", "tpm")),
+                Arguments.of("--primary-state", "active", "unknown key version state 'active'",
+                        List.of("pending-import", "enabled", "disabled", "destroy-scheduled", "destroyed",
+                                "compromised")));
+    }
+
+    @ParameterizedTest
+    @MethodSource("unknownListFilterValues")
+    void list_unknownFilterValue_isUsageErrorListingTheChoicesAndSendsNothing(
+            String option, String value, String message, List<String> accepted) {
+        Result r = run("keys", "list", option, value);
+
+        assertEquals(ExitCodes.USAGE, r.exitCode(), r::toString);
+        assertTrue(r.stderr().contains(message), r::toString);
+        assertTrue(r.stderr().contains("(expected one of: " + String.join(", ", accepted) + ")"), r::toString);
+        assertTrue(r.stderr().contains("Try 'tpmkms keys list --help'"), r::toString);
+        assertTrue(service.requests().isEmpty(), () -> service.requests().toString());
+    }
+
+    @Test
+    void list_all_keepsTheFiltersOnEveryPage() {
+        service.respond(
+                ListKeysResponse.newBuilder().addKeys(key("a/order-1", KeyPurpose.MAC, Algorithm.HMAC_SHA256))
+                        .setNextPageToken("tok-2").build(),
+                ListKeysResponse.newBuilder().addKeys(key("b/order-2", KeyPurpose.MAC, Algorithm.HMAC_SHA256)).build());
+
+        Result r = run("keys", "list", "--all", "--purpose", "mac", "--protection-level", "software",
+                "--primary-state", "enabled", "--name-contains", "order", "--label", "env=prod", "--page-size", "1");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        List<ListKeysRequest> reqs = service.requests(ListKeysRequest.class);
+        assertEquals(List.of("", "tok-2"), reqs.stream().map(ListKeysRequest::getPageToken).toList());
+        for (ListKeysRequest q : reqs) {
+            assertEquals(KeyPurpose.MAC, q.getPurpose(), q::toString);
+            assertEquals(ProtectionLevel.SOFTWARE, q.getProtectionLevel(), q::toString);
+            assertEquals(KeyVersionState.ENABLED, q.getPrimaryState(), q::toString);
+            assertEquals("order", q.getNameContains(), q::toString);
+            assertEquals(Map.of("env", "prod"), q.getLabelsMap(), q::toString);
+            assertEquals(1, q.getPageSize(), q::toString);
+        }
+        assertTrue(r.stdout().contains("a/order-1") && r.stdout().contains("b/order-2"), r::toString);
+    }
+
+    @Test
+    void list_pageToken_isSentWithTheFilters() {
+        Result r = run("keys", "list", "--page-token", "tok-9", "--purpose", "encrypt", "--name-contains", "x");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        ListKeysRequest req = service.only(ListKeysRequest.class);
+        assertEquals("tok-9", req.getPageToken());
+        assertEquals(KeyPurpose.ENCRYPT_DECRYPT, req.getPurpose());
+        assertEquals("x", req.getNameContains());
+    }
+
+    @Test
     void list_json_isTheResponseInProtobufJson() throws Exception {
         ListKeysResponse canned = ListKeysResponse.newBuilder()
                 .addKeys(key("ns/orders", KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM)).build();
