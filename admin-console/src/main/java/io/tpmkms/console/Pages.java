@@ -110,6 +110,25 @@ public class Pages {
     } catch (StatusRuntimeException e) {
       keysProblem = Errors.plain(e);
     }
+    // versions whose destruction is scheduled: the keys that have one (a service-side filter), then their versions
+    List<Views.Destruction> destructions = new ArrayList<>();
+    boolean moreDestructions = false;
+    if (keysProblem.isEmpty()) {
+      try {
+        var stub = services.keys(token);
+        var r = stub.listKeys(ListKeysRequest.newBuilder().setPageSize(50)
+            .setAnyVersionState(KeyVersionState.DESTROY_SCHEDULED).build());
+        moreDestructions = !r.getNextPageToken().isEmpty();
+        for (Key k : r.getKeysList()) {
+          stub.listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(k.getName()).setPageSize(1000).build())
+              .getVersionsList().stream().filter(v -> v.getState() == KeyVersionState.DESTROY_SCHEDULED)
+              .forEach(v -> destructions.add(Views.Destruction.of(k, v)));
+        }
+        destructions.sort(java.util.Comparator.comparing(Views.Destruction::destroyTime));
+      } catch (StatusRuntimeException e) {
+        keysProblem = Errors.plain(e);
+      }
+    }
     String checkpoint;
     try {
       var c = services.audit(token).getCheckpoint(GetCheckpointRequest.getDefaultInstance()).getCheckpoint();
@@ -119,7 +138,7 @@ public class Pages {
     }
     return page(overview, "Overview").data("health", health).data("principal", principal).data("count", count)
         .data("more", more).data("byState", byState).data("due", due).data("keysProblem", keysProblem)
-        .data("checkpoint", checkpoint);
+        .data("checkpoint", checkpoint).data("destructions", destructions).data("moreDestructions", moreDestructions);
   }
 
   // ---- keys ---------------------------------------------------------------------------------------

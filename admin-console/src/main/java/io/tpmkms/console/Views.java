@@ -86,6 +86,16 @@ public final class Views {
     }
   }
 
+  /** A version whose destruction is scheduled (restorable until {@code destroyTime}). */
+  @TemplateData
+  public record Destruction(String key, String namespace, String shortName, int version, String destroyTime) {
+    static Destruction of(Key k, KeyVersion v) {
+      int slash = k.getName().indexOf('/');
+      return new Destruction(k.getName(), k.getName().substring(0, slash), k.getName().substring(slash + 1),
+          v.getVersion(), time(v.getDestroyTime()));
+    }
+  }
+
   @TemplateData
   public record RecordRow(long sequence, String time, String service, String principal, String operation,
       String key, int keyVersion, String decision, String decisionReason, String outcome, String outcomeReason,

@@ -229,6 +229,10 @@ class ConsoleIT {
     expectDone(page);
     assertEquals("DESTROY_SCHEDULED", versionState(page, 1));
     shot(page, "key");
+    page.navigate(consoleUrl + "/");
+    assertTrue(page.textContent("#destructions").contains(FULL + " v1"), "the overview lists destructions due: "
+        + page.textContent("main"));
+    page.navigate(consoleUrl + "/keys/" + NAMESPACE + "/" + KEY);
 
     page.click("#v1 button[data-action=restore]");
     expectDone(page);
@@ -488,6 +492,26 @@ class ConsoleIT {
     assertEquals("Version imported.", page.textContent(".done").trim());
     assertEquals("v1", page.textContent("#primary-version").trim());
     assertTrue(page.textContent("#v1").contains("imported"), page.textContent("#v1"));
+    page.context().close();
+  }
+
+  /** Readable at phone width: no page scrolls sideways at 390 px (tables become stacked rows). */
+  @Test
+  @Order(4)
+  void pagesFitAPhoneScreen() {
+    Page page = signIn("console-admin", "console-admin-pw");
+    page.setViewportSize(390, 844);
+    for (String path : List.of("/", "/keys?namespace=" + NAMESPACE, "/keys/" + NAMESPACE + "/" + KEY,
+        "/keys/" + NAMESPACE + "/" + KEY + "/versions/2/attestation", "/policies", "/audit", "/import-jobs",
+        "/keys/new")) {
+      var r = page.navigate(consoleUrl + path);
+      assertEquals(200, r.status(), path + ": " + page.innerText("body"));
+      Number overflow = (Number) page.evaluate(
+          "() => document.documentElement.scrollWidth - document.documentElement.clientWidth");
+      assertTrue(overflow.intValue() <= 0, path + " scrolls sideways by " + overflow + " px at 390 px");
+    }
+    page.navigate(consoleUrl + "/keys/" + NAMESPACE + "/" + KEY);
+    shot(page, "key-phone");
     page.context().close();
   }
 

@@ -86,7 +86,8 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
       if (after.length != 2) throw badToken();
       io.tpmkms.key.catalogue.KeyCatalogue.KeyFilter filter = new io.tpmkms.key.catalogue.KeyCatalogue.KeyFilter(
           ProtoMapper.purpose(r.getPurpose()), ProtoMapper.level(r.getProtectionLevel()),
-          ProtoMapper.versionState(r.getPrimaryState()), r.getNameContains().isEmpty() ? null : r.getNameContains());
+          ProtoMapper.versionState(r.getPrimaryState()), r.getNameContains().isEmpty() ? null : r.getNameContains(),
+          ProtoMapper.versionState(r.getAnyVersionState()));
       List<KeyView> page = lifecycle.listKeys(r.getNamespace().isEmpty() ? null : r.getNamespace(),
           r.getLabelsMap(), filter, after[0], after[1], size + 1);
       ListKeysResponse.Builder b = ListKeysResponse.newBuilder();

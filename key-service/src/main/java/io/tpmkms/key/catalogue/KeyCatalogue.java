@@ -113,8 +113,9 @@ public class KeyCatalogue {
    */
   /** What ListKeys narrows by besides namespace and labels; null fields: any. */
   public record KeyFilter(io.tpmkms.key.lifecycle.KeyPurpose purpose, io.tpmkms.protection.ProtectionLevel protection,
-      io.tpmkms.key.lifecycle.KeyVersionState primaryState, String nameContains) {
-    public static final KeyFilter ANY = new KeyFilter(null, null, null, null);
+      io.tpmkms.key.lifecycle.KeyVersionState primaryState, String nameContains,
+      io.tpmkms.key.lifecycle.KeyVersionState anyVersionState) {
+    public static final KeyFilter ANY = new KeyFilter(null, null, null, null, null);
   }
 
   public List<KeyAndPrimary> pageKeys(String namespace, Map<String, String> labels, String afterNamespace,
@@ -133,6 +134,9 @@ public class KeyCatalogue {
       sql.append(" AND EXISTS (SELECT 1 FROM kms_key_version v WHERE v.key_id = k.id AND v.number = k.primary_version"
           + " AND v.state = :pstate)");
     }
+    if (filter.anyVersionState() != null) {
+      sql.append(" AND EXISTS (SELECT 1 FROM kms_key_version v WHERE v.key_id = k.id AND v.state = :vstate)");
+    }
     int i = 0;
     for (String ignored : labels.keySet()) {
       sql.append(" AND EXISTS (SELECT 1 FROM kms_key_label l WHERE l.key_id = k.id AND l.label_key = :lk")
@@ -149,6 +153,7 @@ public class KeyCatalogue {
     if (filter.protection() != null) q.setParameter("protection", filter.protection().name());
     if (filter.nameContains() != null) q.setParameter("nc", filter.nameContains());
     if (filter.primaryState() != null) q.setParameter("pstate", filter.primaryState().name());
+    if (filter.anyVersionState() != null) q.setParameter("vstate", filter.anyVersionState().name());
     i = 0;
     for (Map.Entry<String, String> e : labels.entrySet()) {
       q.setParameter("lk" + i, e.getKey()).setParameter("lv" + i, e.getValue());

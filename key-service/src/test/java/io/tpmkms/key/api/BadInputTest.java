@@ -97,6 +97,18 @@ class BadInputTest extends GrpcTest {
     assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder().setProtectionLevel(ProtectionLevel.TPM)));
     assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder().setNameContains("%")),
         "a LIKE wildcard is a plain character");
+    // keys with a version in a state (not the primary): destructions due
+    assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder()
+        .setAnyVersionState(KeyVersionState.DESTROY_SCHEDULED)));
+    client.keys().rotateKey(RotateKeyRequest.newBuilder().setKey(ns + "/enc-2").build());
+    client.keys().scheduleKeyVersionDestruction(ScheduleKeyVersionDestructionRequest.newBuilder()
+        .setKey(ns + "/enc-2").setVersion(1).build());
+    assertEquals(java.util.List.of(ns + "/enc-2"), all.apply(ListKeysRequest.newBuilder()
+        .setAnyVersionState(KeyVersionState.DESTROY_SCHEDULED)));
+    assertEquals(java.util.List.of(), all.apply(ListKeysRequest.newBuilder()
+        .setPrimaryState(KeyVersionState.DESTROY_SCHEDULED)), "never the primary's state");
+    assertEquals(8, all.apply(ListKeysRequest.newBuilder().setAnyVersionState(KeyVersionState.ENABLED)).size(),
+        "every key with a generated version");
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().listKeys(
         ListKeysRequest.newBuilder().setNameContains("x".repeat(129)).build()));
     // a page token of one filter does not continue another
