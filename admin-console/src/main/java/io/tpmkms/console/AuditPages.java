@@ -226,15 +226,21 @@ public class AuditPages {
           "Invalid range: from is a record number (1 or more), to is 0 (the head) or at least from").data("back",
           "/audit")).build();
     }
+    // the stream lives in its own cancellable context: ended when the download ends, breaks or is refused
+    io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
     Iterator<ExportRecordsChunk> it;
     ExportRecordsChunk head;
+    io.grpc.Context previous = call.attach();
     try {
-      it = services.audit(token).exportRecords(ExportRecordsRequest.newBuilder().setFromSequence(first)
+      it = services.auditStream(token).exportRecords(ExportRecordsRequest.newBuilder().setFromSequence(first)
           .setToSequence(last).build());
       head = it.hasNext() ? it.next() : null;
     } catch (StatusRuntimeException e) {
+      call.cancel(null);
       return Response.status(Pages.httpStatus(e)).type(MediaType.TEXT_HTML).entity(page(failed, "Export")
           .data("error", Errors.plain(e)).data("back", "/audit")).build();
+    } finally {
+      call.detach(previous);
     }
     StreamingOutput body = out -> {
       try {
@@ -245,6 +251,8 @@ public class AuditPages {
         LOG.warnf("audit export cut short: %s", e.getStatus().getCode());
         throw new UncheckedIOException(new IOException("the audit service stopped the export: "
             + e.getStatus().getCode()));
+      } finally {
+        call.cancel(null); // a browser that went away stops the audit service's stream too
       }
     };
     String name = "tpmkms-audit-" + first + "-" + (last == 0 ? "head" : Long.toString(last)) + ".jsonl";

@@ -179,7 +179,7 @@ public class ImportPages {
       j = services.keys(token).getImportJob(GetImportJobRequest.newBuilder().setImportJob(namespace + "/" + job)
           .build()).getImportJob();
     } catch (StatusRuntimeException e) {
-      return failedPage("Import job", e, "/import-jobs");
+      return Response.fromResponse(failedPage("Import job", e, "/import-jobs")).type(MediaType.TEXT_HTML).build();
     }
     String safe = job.replaceAll("[^A-Za-z0-9._-]", "_");
     if (j.getImportMethod() == ImportMethod.TPM2_DUPLICATION) {
@@ -217,7 +217,11 @@ public class ImportPages {
             .setDuplicate(ByteString.copyFrom(read(duplicate, "duplicate")))
             .setEncryptedSeed(ByteString.copyFrom(read(seed, "encrypted seed"))));
         if (!Pages.nz(transferAuthHex).isBlank()) {
-          b.setTransferAuth(ByteString.copyFrom(java.util.HexFormat.of().parseHex(transferAuthHex.trim())));
+          try {
+            b.setTransferAuth(ByteString.copyFrom(java.util.HexFormat.of().parseHex(transferAuthHex.trim())));
+          } catch (IllegalArgumentException notHex) {
+            throw new IllegalArgumentException("the transfer auth must be hexadecimal (an even number of 0-9a-f)");
+          }
         }
       } else {
         throw new IllegalArgumentException("choose the wrapped key file, or the three files of a duplication "

@@ -70,7 +70,7 @@ public class Pages {
   @Location("new-key.html") Template newKey;
   @Location("confirm-destroy.html") Template confirmDestroy;
   @Location("attestation.html") Template attestation;
-  @Inject ConsoleConfig config;
+  @Inject EkCaCertificates ekCas;
   @Location("failed.html") Template failed;
 
   private TemplateInstance page(Template t, String title) {
@@ -110,23 +110,34 @@ public class Pages {
     } catch (StatusRuntimeException e) {
       keysProblem = Errors.plain(e);
     }
-    // versions whose destruction is scheduled: the keys that have one (a service-side filter), then their versions
+    // versions whose destruction is scheduled: the keys that have one (a service-side filter), then their versions;
+    // a key the person may not read is skipped and said, the rest of the overview stays
     List<Views.Destruction> destructions = new ArrayList<>();
     boolean moreDestructions = false;
+    int unreadable = 0;
     if (keysProblem.isEmpty()) {
+      var stub = services.keys(token);
       try {
-        var stub = services.keys(token);
-        var r = stub.listKeys(ListKeysRequest.newBuilder().setPageSize(50)
+        var r = stub.listKeys(ListKeysRequest.newBuilder().setPageSize(20)
             .setAnyVersionState(KeyVersionState.DESTROY_SCHEDULED).build());
         moreDestructions = !r.getNextPageToken().isEmpty();
         for (Key k : r.getKeysList()) {
-          stub.listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(k.getName()).setPageSize(1000).build())
-              .getVersionsList().stream().filter(v -> v.getState() == KeyVersionState.DESTROY_SCHEDULED)
-              .forEach(v -> destructions.add(Views.Destruction.of(k, v)));
+          try {
+            String pageToken = "";
+            do {
+              var v = stub.listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey(k.getName()).setPageSize(1000)
+                  .setPageToken(pageToken).build());
+              v.getVersionsList().stream().filter(x -> x.getState() == KeyVersionState.DESTROY_SCHEDULED)
+                  .forEach(x -> destructions.add(Views.Destruction.of(k, x)));
+              pageToken = v.getNextPageToken();
+            } while (!pageToken.isEmpty());
+          } catch (StatusRuntimeException e) {
+            unreadable++;
+          }
         }
         destructions.sort(java.util.Comparator.comparing(Views.Destruction::destroyTime));
       } catch (StatusRuntimeException e) {
-        keysProblem = Errors.plain(e);
+        unreadable = -1;
       }
     }
     String checkpoint;
@@ -138,7 +149,8 @@ public class Pages {
     }
     return page(overview, "Overview").data("health", health).data("principal", principal).data("count", count)
         .data("more", more).data("byState", byState).data("due", due).data("keysProblem", keysProblem)
-        .data("checkpoint", checkpoint).data("destructions", destructions).data("moreDestructions", moreDestructions);
+        .data("checkpoint", checkpoint).data("destructions", destructions).data("moreDestructions", moreDestructions)
+        .data("unreadable", unreadable);
   }
 
   // ---- keys ---------------------------------------------------------------------------------------
@@ -225,7 +237,8 @@ public class Pages {
       return Response.ok(pem).header("Content-Disposition",
           "attachment; filename=\"" + name.replaceAll("[^A-Za-z0-9._-]", "_") + "-v" + version + ".pem\"").build();
     } catch (StatusRuntimeException e) {
-      return failedPage("Public key", e, "/keys/" + namespace + "/" + name);
+      return Response.fromResponse(failedPage("Public key", e, keyPath(namespace + "/" + name)))
+          .type(MediaType.TEXT_HTML).build();
     }
   }
 
@@ -236,12 +249,16 @@ public class Pages {
       @PathParam("version") int version) {
     String full = namespace + "/" + name;
     try {
-      AttestationPage.Outcome o = AttestationPage.check(services.keys(token), full, version,
-          AttestationPage.readCas(config.ekCaFile()));
+      AttestationPage.Outcome o = AttestationPage.check(services.keys(token), full, version, ekCas.get());
       return Response.ok(page(attestation, "Attestation of " + full).data("key", full).data("back", keyPath(full))
           .data("o", o)).build();
     } catch (StatusRuntimeException e) {
       return failedPage("Attestation of " + full, e, keyPath(full));
+    } catch (IllegalArgumentException e) {
+      // a statement whose PEM or structure cannot be read: not verified, and said so
+      return Response.status(502).entity(page(failed, "Attestation of " + full).data("error",
+          "The attestation could not be read, so it is NOT verified: " + e.getMessage()).data("back", keyPath(full)))
+          .build();
     }
   }
 

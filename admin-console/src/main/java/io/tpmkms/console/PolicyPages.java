@@ -271,8 +271,10 @@ public class PolicyPages {
       @RestForm String confirm, @RestForm long expectedVersion) {
     if (!csrf.valid(request, csrfToken)) return refused();
     String error;
+    int status;
     if (!id.equals(Pages.nz(confirm).trim())) {
       error = "Type the policy's id, " + id + ", to confirm its deletion.";
+      status = 400;
     } else {
       try {
         services.policies(token).deletePolicy(DeletePolicyRequest.newBuilder().setId(id)
@@ -280,12 +282,13 @@ public class PolicyPages {
         return Pages.redirect("/policies/" + Pages.enc(id) + "?done=deleted");
       } catch (StatusRuntimeException e) {
         error = Errors.plain(e);
+        status = Pages.httpStatus(e);
       }
     }
     Response current = policy(id, null, null, null);
     if (current.getStatus() != 200) return current;
-    return Response.status(error.startsWith("Type") ? 400 : 409)
-        .entity(((TemplateInstance) current.getEntity()).data("deleteError", error)).build();
+    return Response.status(status).entity(((TemplateInstance) current.getEntity()).data("deleteError", error))
+        .build();
   }
 
   // ---- role bindings ------------------------------------------------------------------------------

@@ -177,6 +177,14 @@ class ConsoleIT {
         + "return [r.status, await r.text()]; }", List.of(consoleUrl + path, csrf == null ? "" : csrf));
   }
 
+  /** A form POST made by hand from the signed-in page with these fields: [status, body]. */
+  static List<?> postForm(Page page, String path, Map<String, String> fields, boolean multipart) {
+    return (List<?>) page.evaluate("async ([url, fields, multipart]) => { const b = multipart ? new FormData() "
+        + ": new URLSearchParams(); for (const [k, v] of Object.entries(fields)) b.append(k, v); "
+        + "const r = await fetch(url, {method: 'POST', body: b, redirect: 'manual'}); "
+        + "return [r.status, await r.text()]; }", List.of(consoleUrl + path, fields, multipart));
+  }
+
   /** After a change: the page with its "done" message, else a failure that shows the page. */
   static void expectDone(Page page) {
     try {
@@ -319,7 +327,18 @@ class ConsoleIT {
     assertTrue(side.contains("v1") && side.contains("v2") && side.contains("AsymmetricDecrypt"), side);
     shot(page, "policy");
 
-    // deletion: the button stays disabled until the id is typed; then a deleted version, the history kept
+    // deletion: the server checks the typed id and the version too, whatever the page's script does
+    String csrfToken = page.getAttribute("input[name=_csrf]", "value");
+    List<?> wrongId = postForm(page, "/policies/" + id + "/delete", Map.of("_csrf", csrfToken, "confirm",
+        id + "x", "expectedVersion", "2"), false);
+    assertEquals(400, ((Number) wrongId.get(0)).intValue(), String.valueOf(wrongId.get(1)));
+    List<?> stale = postForm(page, "/policies/" + id + "/delete", Map.of("_csrf", csrfToken, "confirm", id,
+        "expectedVersion", "1"), false);
+    assertEquals(409, ((Number) stale.get(0)).intValue(), "a concurrent change (v2 exists): "
+        + String.valueOf(stale.get(1)).replaceAll("(?s).*id=\"delete-error\">([^<]*)<.*", "$1"));
+    page.reload();
+    assertFalse(page.textContent("main").contains("Deleted in"), "still in force after both refusals");
+    // the button stays disabled until the id is typed; then a deleted version, the history kept
     assertTrue(page.isDisabled("#delete-policy"), "disabled until the id is typed");
     page.fill("form[action$='/delete'] input[name=confirm]", id.substring(1));
     assertTrue(page.isDisabled("#delete-policy"), "a wrong id keeps it disabled");
@@ -463,6 +482,11 @@ class ConsoleIT {
     java.security.PublicKey wrapping = ImportWrap.publicKey(Files.readString(pem.path()));
     assertEquals(3072, ((java.security.interfaces.RSAPublicKey) wrapping).getModulus().bitLength());
     shot(page, "import-job");
+
+    // an upload without the page's CSRF token is refused before anything is called
+    List<?> forged = postForm(page, "/import-jobs/" + NAMESPACE + "/" + job + "/import", Map.of("key", name,
+        "algorithm", "AES_256_GCM"), true);
+    assertEquals(403, ((Number) forged.get(0)).intValue(), String.valueOf(forged.get(1)));
 
     // a file that is not wrapped for this job: the service's reason on the job's page, nothing imported
     Path garbage = dir.resolve("garbage.bin");
