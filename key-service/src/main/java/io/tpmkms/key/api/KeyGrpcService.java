@@ -188,20 +188,24 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void encrypt(EncryptRequest r, StreamObserver<EncryptResponse> out) {
-    pipeline.unary(KeyRpcs.ENCRYPT, r, out, () -> {
-      Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
-          r.getAdditionalAuthenticatedData().toByteArray());
-      return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
-    });
+    pipeline.unary(KeyRpcs.ENCRYPT, r, out, () -> encrypt(r));
+  }
+
+  private EncryptResponse encrypt(EncryptRequest r) {
+    Result res = crypto.encrypt(r.getKey(), r.getPlaintext().toByteArray(),
+        r.getAdditionalAuthenticatedData().toByteArray());
+    return EncryptResponse.newBuilder().setCiphertext(bytes(res)).setVersion(res.version()).build();
   }
 
   @Override
   public void decrypt(DecryptRequest r, StreamObserver<DecryptResponse> out) {
-    pipeline.unary(KeyRpcs.DECRYPT, r, out, () -> {
-      Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
-          r.getAdditionalAuthenticatedData().toByteArray());
-      return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
-    });
+    pipeline.unary(KeyRpcs.DECRYPT, r, out, () -> decrypt(r));
+  }
+
+  private DecryptResponse decrypt(DecryptRequest r) {
+    Result res = crypto.decrypt(r.getKey(), r.getCiphertext().toByteArray(),
+        r.getAdditionalAuthenticatedData().toByteArray());
+    return DecryptResponse.newBuilder().setPlaintext(bytes(res)).setVersion(res.version()).build();
   }
 
   @Override
@@ -218,11 +222,13 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void sign(SignRequest r, StreamObserver<SignResponse> out) {
-    pipeline.unary(KeyRpcs.SIGN, r, out, () -> {
-      Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
-          data(r.hasDigest(), r.getDigest()));
-      return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
-    });
+    pipeline.unary(KeyRpcs.SIGN, r, out, () -> sign(r));
+  }
+
+  private SignResponse sign(SignRequest r) {
+    Result res = crypto.sign(r.getKey(), r.getVersion(), data(r.hasData(), r.getData()),
+        data(r.hasDigest(), r.getDigest()));
+    return SignResponse.newBuilder().setSignature(bytes(res)).setVersion(res.version()).build();
   }
 
   @Override
@@ -256,10 +262,12 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
 
   @Override
   public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> out) {
-    pipeline.unary(KeyRpcs.MAC_SIGN, r, out, () -> {
-      Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
-      return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
-    });
+    pipeline.unary(KeyRpcs.MAC_SIGN, r, out, () -> macSign(r));
+  }
+
+  private MacSignResponse macSign(MacSignRequest r) {
+    Result res = crypto.macSign(r.getKey(), r.getData().toByteArray());
+    return MacSignResponse.newBuilder().setMac(bytes(res)).setVersion(res.version()).build();
   }
 
   @Override
@@ -285,6 +293,57 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
       return GetKeyAttestationResponse.newBuilder()
           .setAttestation(io.tpmkms.key.imports.AttestationEncoding.toProto(result.statement()))
           .setVersion(result.version()).build();
+    });
+  }
+
+  // ---- batches ----------------------------------------------------------------------------------
+  // Each item runs the single call's handler; the pipeline authorizes, places and audits each item.
+
+  @Override
+  public void batchEncrypt(BatchEncryptRequest r, StreamObserver<BatchEncryptResponse> out) {
+    pipeline.batch(KeyRpcs.BATCH_ENCRYPT, KeyRpcs.ENCRYPT, r, out, this::encrypt, results -> {
+      BatchEncryptResponse.Builder b = BatchEncryptResponse.newBuilder();
+      for (var x : results) {
+        b.addResults(x.ok() ? BatchEncryptResult.newBuilder().setResponse(x.response())
+            : BatchEncryptResult.newBuilder().setError(x.error()));
+      }
+      return b.build();
+    });
+  }
+
+  @Override
+  public void batchDecrypt(BatchDecryptRequest r, StreamObserver<BatchDecryptResponse> out) {
+    pipeline.batch(KeyRpcs.BATCH_DECRYPT, KeyRpcs.DECRYPT, r, out, this::decrypt, results -> {
+      BatchDecryptResponse.Builder b = BatchDecryptResponse.newBuilder();
+      for (var x : results) {
+        b.addResults(x.ok() ? BatchDecryptResult.newBuilder().setResponse(x.response())
+            : BatchDecryptResult.newBuilder().setError(x.error()));
+      }
+      return b.build();
+    });
+  }
+
+  @Override
+  public void batchSign(BatchSignRequest r, StreamObserver<BatchSignResponse> out) {
+    pipeline.batch(KeyRpcs.BATCH_SIGN, KeyRpcs.SIGN, r, out, this::sign, results -> {
+      BatchSignResponse.Builder b = BatchSignResponse.newBuilder();
+      for (var x : results) {
+        b.addResults(x.ok() ? BatchSignResult.newBuilder().setResponse(x.response())
+            : BatchSignResult.newBuilder().setError(x.error()));
+      }
+      return b.build();
+    });
+  }
+
+  @Override
+  public void batchMacSign(BatchMacSignRequest r, StreamObserver<BatchMacSignResponse> out) {
+    pipeline.batch(KeyRpcs.BATCH_MAC_SIGN, KeyRpcs.MAC_SIGN, r, out, this::macSign, results -> {
+      BatchMacSignResponse.Builder b = BatchMacSignResponse.newBuilder();
+      for (var x : results) {
+        b.addResults(x.ok() ? BatchMacSignResult.newBuilder().setResponse(x.response())
+            : BatchMacSignResult.newBuilder().setError(x.error()));
+      }
+      return b.build();
     });
   }
 

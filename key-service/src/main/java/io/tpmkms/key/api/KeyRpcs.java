@@ -171,6 +171,31 @@ public final class KeyRpcs {
           .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
           .runs(WORKER).build();
 
+  // ---- batches ----------------------------------------------------------------------------------
+
+  /** The most items one batch call carries (docs/api.md, "Batches"); the whole call is at most 1 MiB. */
+  public static final int MAX_BATCH_ITEMS = 1000;
+
+  /** Each item is an Encrypt: authorized as Encrypt on its key, its plaintext left out of its digest. */
+  public static final Rpc<BatchEncryptRequest, BatchEncryptResponse> BATCH_ENCRYPT =
+      Rpc.of(KeyServiceGrpc.getBatchEncryptMethod())
+          .batchOf(ENCRYPT, BatchEncryptRequest.ITEMS_FIELD_NUMBER, BatchEncryptRequest::getItemsList, MAX_BATCH_ITEMS)
+          .build();
+
+  public static final Rpc<BatchDecryptRequest, BatchDecryptResponse> BATCH_DECRYPT =
+      Rpc.of(KeyServiceGrpc.getBatchDecryptMethod())
+          .batchOf(DECRYPT, BatchDecryptRequest.ITEMS_FIELD_NUMBER, BatchDecryptRequest::getItemsList, MAX_BATCH_ITEMS)
+          .build();
+
+  public static final Rpc<BatchSignRequest, BatchSignResponse> BATCH_SIGN = Rpc.of(KeyServiceGrpc.getBatchSignMethod())
+      .batchOf(SIGN, BatchSignRequest.ITEMS_FIELD_NUMBER, BatchSignRequest::getItemsList, MAX_BATCH_ITEMS)
+      .build();
+
+  public static final Rpc<BatchMacSignRequest, BatchMacSignResponse> BATCH_MAC_SIGN =
+      Rpc.of(KeyServiceGrpc.getBatchMacSignMethod())
+          .batchOf(MAC_SIGN, BatchMacSignRequest.ITEMS_FIELD_NUMBER, BatchMacSignRequest::getItemsList, MAX_BATCH_ITEMS)
+          .build();
+
   // ---- import -----------------------------------------------------------------------------------
 
   /**
@@ -236,5 +261,6 @@ public final class KeyRpcs {
       DISABLE_KEY_VERSION, ENABLE_KEY_VERSION, SCHEDULE_KEY_VERSION_DESTRUCTION, RESTORE_KEY_VERSION,
       REVOKE_KEY_VERSION, ENCRYPT, DECRYPT, GENERATE_DATA_KEY, SIGN, VERIFY, ASYMMETRIC_DECRYPT, GET_PUBLIC_KEY,
       MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION,
+      BATCH_ENCRYPT, BATCH_DECRYPT, BATCH_SIGN, BATCH_MAC_SIGN,
       CREATE_IMPORT_JOB, GET_IMPORT_JOB, LIST_IMPORT_JOBS, IMPORT_KEY_VERSION, EXPORT_KEY_VERSION);
 }

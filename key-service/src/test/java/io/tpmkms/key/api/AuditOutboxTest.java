@@ -71,6 +71,90 @@ class AuditOutboxTest extends GrpcTest {
     assertTrue(ct.getVersion() > 0);
   }
 
+  /**
+   * Batches (issue 21): each item answered on its own with the error the single call gives, one
+   * journal event per item (operation the batch's, key and version the item's, "item i of n"), no
+   * event of the batch itself, no plaintext anywhere; a malformed batch is refused as one call.
+   */
+  @Test
+  void batch_eachItemAnsweredOnItsOwn_oneEventPerItem_noPlaintext() throws Exception {
+    String secret = "a batch plaintext that must never be audited";
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("auditb").setName("aes")
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("auditb").setName("mac")
+        .setPurpose(KeyPurpose.MAC).build());
+    EncryptRequest good = EncryptRequest.newBuilder().setKey("auditb/aes").setPlaintext(ByteString.copyFromUtf8(secret))
+        .build();
+    EncryptRequest withAad = good.toBuilder().setAdditionalAuthenticatedData(ByteString.copyFromUtf8("ctx")).build();
+    EncryptRequest missing = good.toBuilder().setKey("auditb/missing").build();
+    EncryptRequest wrongPurpose = good.toBuilder().setKey("auditb/mac").build();
+    BatchEncryptResponse enc = client.keys().batchEncrypt(BatchEncryptRequest.newBuilder()
+        .addItems(good).addItems(missing).addItems(withAad).addItems(wrongPurpose).build());
+    assertEquals(4, enc.getResultsCount());
+    assertTrue(enc.getResults(0).hasResponse() && enc.getResults(2).hasResponse(), enc.toString());
+    assertEquals(1, enc.getResults(0).getResponse().getVersion());
+    assertItemFailedAsTheSingleCall(enc.getResults(1).getError(), () -> client.keys().encrypt(missing));
+    assertItemFailedAsTheSingleCall(enc.getResults(3).getError(), () -> client.keys().encrypt(wrongPurpose));
+
+    ByteString ct0 = enc.getResults(0).getResponse().getCiphertext();
+    ByteString ct2 = enc.getResults(2).getResponse().getCiphertext();
+    DecryptRequest tampered = DecryptRequest.newBuilder().setKey("auditb/aes")
+        .setCiphertext(ct0.substring(0, ct0.size() - 1).concat(ByteString.copyFrom(new byte[] {(byte) (ct0.byteAt(ct0.size() - 1) ^ 1)})))
+        .build();
+    BatchDecryptResponse dec = client.keys().batchDecrypt(BatchDecryptRequest.newBuilder()
+        .addItems(DecryptRequest.newBuilder().setKey("auditb/aes").setCiphertext(ct0))
+        .addItems(DecryptRequest.newBuilder().setKey("auditb/aes").setCiphertext(ct2)
+            .setAdditionalAuthenticatedData(ByteString.copyFromUtf8("ctx")))
+        .addItems(tampered).build());
+    assertEquals(secret, dec.getResults(0).getResponse().getPlaintext().toStringUtf8());
+    assertEquals(secret, dec.getResults(1).getResponse().getPlaintext().toStringUtf8());
+    assertItemFailedAsTheSingleCall(dec.getResults(2).getError(), () -> client.keys().decrypt(tampered));
+
+    MacSignRequest mac = MacSignRequest.newBuilder().setKey("auditb/mac").setData(ByteString.copyFromUtf8(secret)).build();
+    BatchMacSignResponse macs = client.keys().batchMacSign(BatchMacSignRequest.newBuilder().addItems(mac).build());
+    assertEquals(client.keys().macSign(mac).getMac(), macs.getResults(0).getResponse().getMac(),
+        "the item's MAC is the single call's");
+
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST",
+        () -> client.keys().batchEncrypt(BatchEncryptRequest.getDefaultInstance()));
+    BatchEncryptRequest.Builder tooMany = BatchEncryptRequest.newBuilder();
+    for (int i = 0; i <= KeyRpcs.MAX_BATCH_ITEMS; i++) tooMany.addItems(EncryptRequest.newBuilder().setKey("auditb/aes"));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_REQUEST", () -> client.keys().batchEncrypt(tooMany.build()));
+
+    List<AuditEvent> events = events("auditb/");
+    List<String> batch = events.stream().filter(e -> e.getOperation().contains("/Batch"))
+        .map(e -> e.getOperation().replace("tpmkms.key.v1.KeyService/", "") + ":" + e.getKey() + ":"
+            + e.getKeyVersion() + ":" + e.getOutcome() + ":" + e.getDetails()).toList();
+    assertEquals(List.of(
+        "BatchEncrypt:auditb/aes:1:OK:item 1 of 4", "BatchEncrypt:auditb/missing:0:NOT_FOUND:item 2 of 4",
+        "BatchEncrypt:auditb/aes:1:OK:item 3 of 4", "BatchEncrypt:auditb/mac:0:" + Status.fromCodeValue(
+            enc.getResults(3).getError().getCode()).getCode().name() + ":item 4 of 4",
+        "BatchDecrypt:auditb/aes:1:OK:item 1 of 3", "BatchDecrypt:auditb/aes:1:OK:item 2 of 3",
+        "BatchDecrypt:auditb/aes:0:" + Status.fromCodeValue(dec.getResults(2).getError().getCode()).getCode().name()
+            + ":item 3 of 3",
+        "BatchMacSign:auditb/mac:1:OK:item 1 of 1"), batch, "in the order of the items");
+    for (byte[] payload : payloads("auditb/")) {
+      assertFalse(new String(payload, StandardCharsets.ISO_8859_1).contains(secret), "no plaintext audited");
+    }
+  }
+
+  private static void assertItemFailedAsTheSingleCall(com.google.rpc.Status item,
+      org.junit.jupiter.api.function.Executable single) throws Exception {
+    io.grpc.StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+        io.grpc.StatusRuntimeException.class, single);
+    assertEquals(e.getStatus().getCode().value(), item.getCode(), item.toString());
+    com.google.rpc.Status whole = io.grpc.protobuf.StatusProto.fromThrowable(e);
+    assertEquals(reasonOf(whole), reasonOf(item), "the item's ErrorInfo reason is the single call's");
+    assertFalse(reasonOf(item).isEmpty());
+  }
+
+  private static String reasonOf(com.google.rpc.Status s) throws Exception {
+    for (var any : s.getDetailsList()) {
+      if (any.is(com.google.rpc.ErrorInfo.class)) return any.unpack(com.google.rpc.ErrorInfo.class).getReason();
+    }
+    return "";
+  }
+
   /** The journal's side of fail closed is in AuditJournalFullTest. */
   @Test
   void eventCannotBeWritten_callRefused_andNothingChanges() throws Exception {

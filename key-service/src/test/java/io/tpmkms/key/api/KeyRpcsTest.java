@@ -1,6 +1,8 @@
 package io.tpmkms.key.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Descriptors.Descriptor;
@@ -71,6 +73,23 @@ class KeyRpcsTest {
           rpc.fullName());
       assertEquals(rpc.method().getBareMethodName(), rpc.action(), "the policy action is the RPC's name");
     }
+  }
+
+  @Test
+  void batches_areOfTheirSingleCall() {
+    Set<String> batches = new TreeSet<>();
+    for (Rpc<?, ?> rpc : KeyRpcs.TABLE.rpcs()) {
+      if (rpc.batch() == null) {
+        assertFalse(rpc.method().getBareMethodName().startsWith("Batch"), rpc + " is not declared a batch");
+        continue;
+      }
+      batches.add(rpc.method().getBareMethodName());
+      assertEquals("Batch" + rpc.batch().item().method().getBareMethodName(), rpc.method().getBareMethodName());
+      assertEquals(KeyRpcs.MAX_BATCH_ITEMS, rpc.batch().max());
+      assertEquals("items", rpc.batch().field().getName());
+      assertSame(rpc.batch().item(), KeyRpcs.TABLE.find(rpc.batch().item().fullName()), "the table's own declaration");
+    }
+    assertEquals(Set.of("BatchDecrypt", "BatchEncrypt", "BatchMacSign", "BatchSign"), batches);
   }
 
   // ---- the run-time lookups the declarations replace (Dispatch.versionOf, CallInfo's shapes) -----

@@ -83,6 +83,30 @@ class TpmKeyServiceTest extends GrpcTest {
           .setSignature(sig).build()).getValid());
     }
 
+    // a batch mixing a TPM key and a SOFTWARE key (issue 21): the TPM's items on the TPM queue, each verified
+    String tpmEc = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    String softEc = "tpm/soft" + SEQ.incrementAndGet();
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(softEc.substring(4))
+        .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.EC_SIGN_P256_SHA256)
+        .setProtectionLevel(ProtectionLevel.SOFTWARE).build());
+    List<String> batchKeys = List.of(tpmEc, softEc, tpmEc, softEc, tpmEc);
+    BatchSignRequest.Builder batch = BatchSignRequest.newBuilder();
+    for (int i = 0; i < batchKeys.size(); i++) {
+      batch.addItems(SignRequest.newBuilder().setKey(batchKeys.get(i)).setData(ByteString.copyFromUtf8("item " + i)));
+    }
+    batch.addItems(SignRequest.newBuilder().setKey(tpmEc).setVersion(9).setData(data));
+    BatchSignResponse signed = client.keys().batchSign(batch.build());
+    assertEquals(6, signed.getResultsCount());
+    for (int i = 0; i < batchKeys.size(); i++) {
+      String pem = client.keys().getPublicKey(GetPublicKeyRequest.newBuilder().setKey(batchKeys.get(i)).build()).getPem();
+      Signature v = jdkVerifier(Algorithm.EC_SIGN_P256_SHA256);
+      v.initVerify(KeyFactory.getInstance("EC").generatePublic(new X509EncodedKeySpec(der(pem))));
+      v.update(("item " + i).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      assertTrue(v.verify(signed.getResults(i).getResponse().getSignature().toByteArray()),
+          "item " + i + " (" + batchKeys.get(i) + ") signed its own data");
+    }
+    assertEquals(Status.Code.NOT_FOUND.value(), signed.getResults(5).getError().getCode(), "version 9 does not exist");
+
     String aes = create(KeyPurpose.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM);
     ByteString aad = ByteString.copyFromUtf8("ctx");
     ByteString ct = client.keys().encrypt(EncryptRequest.newBuilder().setKey(aes).setPlaintext(data)

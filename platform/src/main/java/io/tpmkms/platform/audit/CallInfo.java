@@ -80,6 +80,22 @@ public final class CallInfo {
   }
 
   /**
+   * The record of item {@code index} (0-based) of a batch call: the same operation, caller, client
+   * and request id, an event id of its own, and "item i of n" (1-based) as its details; its key,
+   * digest and decision are set for the item.
+   */
+  public CallInfo item(int index, int count) {
+    CallInfo item = new CallInfo(operation, client, requestId, caller, principal);
+    item.details = "item " + (index + 1) + " of " + count;
+    return item;
+  }
+
+  /** The current context with this call's info in it (how the interceptor hands it on; tests). */
+  public Context inContext() {
+    return Context.current().withValue(KEY, this);
+  }
+
+  /**
    * Takes the key name and a digest of the request: SHA-256 of its
    * deterministic serialization with its secret fields cleared (docs/audit.md).
    * Which fields are secret, and which key the call is about, come from the

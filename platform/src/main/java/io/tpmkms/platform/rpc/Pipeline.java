@@ -187,6 +187,202 @@ public final class Pipeline {
     }));
   }
 
+  /** One item's outcome in a batch: its response, or the status it failed with (as the single call's). */
+  public record ItemResult<O>(O response, com.google.rpc.Status error) {
+    public boolean ok() { return error == null; }
+  }
+
+  /** What one allowed item does: the single call's handler, for that item. */
+  @FunctionalInterface
+  public interface ItemHandler<I, O> {
+    O handle(I item) throws Exception;
+  }
+
+  /** The batch's response from its items' outcomes, in the items' order. */
+  @FunctionalInterface
+  public interface BatchAnswer<R, O> {
+    R answer(java.util.List<ItemResult<O>> results);
+  }
+
+  /**
+   * A batch call ({@link Rpc.Builder#batchOf}): 1 to max items of the single RPC {@code item}, each
+   * authorized, run and audited as that RPC declares, and answered on its own.
+   *
+   * <ol>
+   *   <li>a malformed batch (no item, too many) fails the call, audited as one record of the call;
+   *   <li>one decision per distinct target among the items (a remembered decision costs nothing, the
+   *       others are asked for at once, in parallel); an item whose key is denied, invalid, or could
+   *       not be decided gets that error, the others go on;
+   *   <li>allowed items run in order where their key's use runs: a TPM key's on the TPM queue (one
+   *       task for all of them), the rest on one worker;
+   *   <li>one audit record per item (operation the batch's, key and version the item's, details
+   *       "item i of n", decision the item key's), all made durable before the answer; if they cannot
+   *       be the call fails UNAVAILABLE (fail closed), as a single call would.
+   * </ol>
+   */
+  @SuppressWarnings("unchecked")
+  public <Q extends Message, R extends Message, I extends Message, O extends Message> void batch(Rpc<Q, R> rpc,
+      Rpc<I, O> item, Q request, StreamObserver<R> out, ItemHandler<I, O> handler, BatchAnswer<R, O> answer) {
+    CallInfo info = begin(rpc, request, out);
+    if (info == BAD_CALL) return;
+    java.util.List<I> items;
+    try {
+      Rpc.Batch<Q, ?> batch = rpc.batch();
+      if (batch == null || batch.item() != item) {
+        throw new IllegalStateException(rpc + " is not declared as a batch of " + item);
+      }
+      items = (java.util.List<I>) batch.items().apply(request);
+      if (items.isEmpty() || items.size() > batch.max()) {
+        throw new ServiceException(ErrorCode.INVALID_ARGUMENT, io.tpmkms.platform.error.CommonReason.INVALID_REQUEST,
+            "a batch holds 1 to " + batch.max() + " items; this one has " + items.size(),
+            Map.of("items", Integer.toString(items.size()), "max_items", Integer.toString(batch.max())), null);
+      }
+    } catch (Throwable t) {
+      finish(rpc, info, request, out, null, t);
+      return;
+    }
+    int n = items.size();
+    CallInfo asking = info == null ? null : info.item(0, n); // the caller, for the decisions
+    Target[] targets = new Target[n];
+    java.util.concurrent.CompletableFuture<Authorization.Verdict>[] verdicts = new java.util.concurrent.CompletableFuture[n];
+    Map<Target, java.util.concurrent.CompletableFuture<Authorization.Verdict>> decisions = new java.util.HashMap<>();
+    for (int i = 0; i < n; i++) {
+      try {
+        Target t = item.target(items.get(i));
+        targets[i] = t;
+        verdicts[i] = decisions.computeIfAbsent(t, x -> decide(asking, item, x));
+      } catch (Throwable e) {
+        verdicts[i] = java.util.concurrent.CompletableFuture.failedFuture(e);
+      }
+    }
+    Context context = Context.current();
+    java.util.concurrent.CompletableFuture.allOf(decisions.values().toArray(new java.util.concurrent.CompletableFuture[0]))
+        .whenComplete((ignored, failure) -> context.run(() ->
+            runItems(rpc, item, info, items, targets, verdicts, out, handler, answer)));
+  }
+
+  /** The decision about one target of a batch: known in place, or asked (never throws: a failed future). */
+  private <I extends Message> java.util.concurrent.CompletableFuture<Authorization.Verdict> decide(CallInfo asking,
+      Rpc<I, ?> item, Target target) {
+    try {
+      Authorization.Verdict known = authorization.known(asking, item.action(), target);
+      if (known != null) return java.util.concurrent.CompletableFuture.completedFuture(known);
+      return ask(asking, item, target);
+    } catch (Throwable t) {
+      return java.util.concurrent.CompletableFuture.failedFuture(t);
+    }
+  }
+
+  private <Q extends Message, R extends Message, I extends Message, O extends Message> void runItems(Rpc<Q, R> rpc,
+      Rpc<I, O> item, CallInfo info, java.util.List<I> items, Target[] targets,
+      java.util.concurrent.CompletableFuture<Authorization.Verdict>[] verdicts, StreamObserver<R> out,
+      ItemHandler<I, O> handler, BatchAnswer<R, O> answer) {
+    int n = items.size();
+    Object[] results = new Object[n]; // O, or the Throwable the item failed with
+    java.util.List<Integer> onTpm = new java.util.ArrayList<>();
+    java.util.List<Integer> onWorker = new java.util.ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      Authorization.Verdict v;
+      try {
+        v = verdicts[i].join();
+      } catch (java.util.concurrent.CompletionException e) {
+        results[i] = e.getCause() != null ? e.getCause() : e;
+        continue;
+      } catch (Throwable t) {
+        results[i] = t;
+        continue;
+      }
+      if (!v.allowed()) {
+        results[i] = authorization.denied(v, item.action(), targets[i]);
+      } else if (executorFor(item, items.get(i), targets[i]) == tpmQueue && tpmQueue != WORKERS) {
+        onTpm.add(i);
+      } else {
+        onWorker.add(i);
+      }
+    }
+    Runnable done = () -> auditItems(rpc, item, info, items, targets, verdicts, results, out, answer);
+    java.util.concurrent.atomic.AtomicInteger pending = new java.util.concurrent.atomic.AtomicInteger(
+        (onTpm.isEmpty() ? 0 : 1) + (onWorker.isEmpty() ? 0 : 1));
+    if (pending.get() == 0) {
+      done.run();
+      return;
+    }
+    for (var group : java.util.List.of(onTpm, onWorker)) {
+      if (group.isEmpty()) continue;
+      Runnable task = () -> {
+        for (int i : group) {
+          try {
+            results[i] = handler.handle(items.get(i));
+          } catch (Throwable t) {
+            results[i] = t;
+          }
+        }
+        if (pending.decrementAndGet() == 0) done.run();
+      };
+      try {
+        (group == onTpm ? tpmQueue : WORKERS).execute(Context.current().wrap(task));
+      } catch (RejectedExecutionException e) {
+        for (int i : group) results[i] = overloaded(e);
+        if (pending.decrementAndGet() == 0) done.run();
+      }
+    }
+  }
+
+  private <Q extends Message, R extends Message, I extends Message, O extends Message> void auditItems(Rpc<Q, R> rpc,
+      Rpc<I, O> item, CallInfo info, java.util.List<I> items, Target[] targets,
+      java.util.concurrent.CompletableFuture<Authorization.Verdict>[] verdicts, Object[] results,
+      StreamObserver<R> out, BatchAnswer<R, O> answer) {
+    int n = items.size();
+    java.util.List<ItemResult<O>> outcomes = new java.util.ArrayList<>(n);
+    boolean audit = info != null && auditing.everyCall() && auditing.enabled();
+    java.util.concurrent.CompletableFuture<?>[] records = new java.util.concurrent.CompletableFuture<?>[audit ? n : 0];
+    for (int i = 0; i < n; i++) {
+      @SuppressWarnings("unchecked")
+      O response = results[i] instanceof Throwable ? null : (O) results[i];
+      StatusRuntimeException status = results[i] instanceof Throwable t ? errors.toStatus(t) : null;
+      outcomes.add(new ItemResult<>(response, status == null ? null : statusProto(status)));
+      if (!audit) continue;
+      try {
+        CallInfo one = info.item(i, n);
+        one.request(items.get(i), item.secret(), targets[i] == null ? "" : targets[i].auditKey());
+        Authorization.Verdict v = verdicts[i].isDone() && !verdicts[i].isCompletedExceptionally()
+            ? verdicts[i].join() : null;
+        if (v != null && v != Authorization.Verdict.NOT_EVALUATED) {
+          one.decided(v.allowed() ? io.tpmkms.proto.audit.v1.Decision.ALLOW : io.tpmkms.proto.audit.v1.Decision.DENY,
+              v.reason());
+        }
+        records[i] = auditing.record(one, one.key(), item.version(items.get(i), response),
+            status == null ? "OK" : status.getStatus().getCode().name(), reasonOf(status));
+      } catch (Throwable t) {
+        records[i] = java.util.concurrent.CompletableFuture.failedFuture(t);
+      }
+    }
+    java.util.concurrent.CompletableFuture.allOf(records).whenComplete((ok, auditFailure) -> {
+      if (auditFailure != null) {
+        Throwable cause = auditFailure instanceof java.util.concurrent.CompletionException c && c.getCause() != null
+            ? c.getCause() : auditFailure;
+        send(out, null, errors.toStatus(cause));
+        return;
+      }
+      R response;
+      try {
+        response = answer.answer(outcomes);
+      } catch (Throwable t) {
+        send(out, null, errors.toStatus(t));
+        return;
+      }
+      send(out, response, null);
+    });
+  }
+
+  /** The google.rpc.Status (code, message, ErrorInfo) of a status the error model made. */
+  private static com.google.rpc.Status statusProto(StatusRuntimeException status) {
+    com.google.rpc.Status st = StatusProto.fromThrowable(status);
+    if (st != null) return st;
+    return com.google.rpc.Status.newBuilder().setCode(status.getStatus().getCode().value())
+        .setMessage(String.valueOf(status.getStatus().getDescription())).build();
+  }
+
   private <R extends Message> void streamIfAllowed(Authorization.Verdict verdict, Rpc<?, R> rpc, Target target,
       CallInfo info, StreamObserver<R> out, StreamBody body) {
     if (!verdict.allowed()) {

@@ -31,8 +31,21 @@ public final class Rpc<Q extends Message, R extends Message> {
     }
   }
 
+  /**
+   * A batch RPC's items: each item is a request of the single RPC {@code item} (BatchEncrypt's items
+   * are EncryptRequests), authorized, run and audited as that RPC declares, one by one.
+   *
+   * @param field the request's repeated items field (left out of the batch call's own digest)
+   * @param max the most items one call may carry
+   */
+  public record Batch<Q, I extends Message>(Rpc<I, ?> item, Function<Q, java.util.List<I>> items,
+      FieldDescriptor field, int max) {}
+
   private final MethodDescriptor<Q, R> method;
   private final String action;
+  private final Batch<Q, ?> batch;
+  /** The secret fields and, for a batch, its items field: what the call's own digest leaves out. */
+  private final FieldDescriptor[] undigested;
   private final Function<Q, Target> target;
   private final FieldDescriptor[] secret;
   private final VersionOf<Q, R> version;
@@ -44,6 +57,21 @@ public final class Rpc<Q extends Message, R extends Message> {
     this.method = b.method;
     this.fullName = b.method.getFullMethodName();
     this.action = b.action != null ? b.action : b.method.getBareMethodName();
+    if (b.batchItem != null) {
+      FieldDescriptor f = inputType(b.method).findFieldByNumber(b.batchField);
+      if (f == null || !f.isRepeated() || f.getType() != FieldDescriptor.Type.MESSAGE
+          || f.getMessageType() != b.batchItem.requestType()) {
+        throw new IllegalStateException(fullName + ": field " + b.batchField + " is not a repeated "
+            + b.batchItem.requestType().getFullName());
+      }
+      @SuppressWarnings({"unchecked", "rawtypes"})
+      Batch<Q, ?> declared = new Batch(b.batchItem, b.batchItems, f, b.batchMax);
+      this.batch = declared;
+      b.target = q -> Target.items();
+      b.placement = Placement.WORKER;
+    } else {
+      this.batch = null;
+    }
     this.target = Objects.requireNonNull(b.target, () -> fullName + ": no target declared");
     this.version = b.version != null ? b.version : VersionOf.none();
     this.placement = Objects.requireNonNull(b.placement, () -> fullName + ": no placement declared");
@@ -57,6 +85,8 @@ public final class Rpc<Q extends Message, R extends Message> {
       }
       return f;
     }).toArray(FieldDescriptor[]::new);
+    this.undigested = batch == null ? secret : java.util.stream.Stream.concat(Arrays.stream(secret),
+        java.util.stream.Stream.of(batch.field())).toArray(FieldDescriptor[]::new);
   }
 
   public static <Q extends Message, R extends Message> Builder<Q, R> of(MethodDescriptor<Q, R> method) {
@@ -76,7 +106,11 @@ public final class Rpc<Q extends Message, R extends Message> {
   /** The request fields cleared before the audit digest and never logged. */
   public FieldDescriptor[] secretFields() { return secret.clone(); }
 
-  FieldDescriptor[] secret() { return secret; }
+  /** What the call's own audit digest leaves out: its secret fields, and a batch's items (each has its own). */
+  FieldDescriptor[] secret() { return undigested; }
+
+  /** The batch's items, when this is a batch RPC; null otherwise. */
+  public Batch<Q, ?> batch() { return batch; }
 
   public int version(Q request, R response) { return version.version(request, response); }
 
@@ -111,6 +145,10 @@ public final class Rpc<Q extends Message, R extends Message> {
     private VersionOf<Q, R> version;
     private Placement placement;
     private boolean changesState;
+    private Rpc<?, ?> batchItem;
+    private Function<Q, ? extends java.util.List<?>> batchItems;
+    private int batchField;
+    private int batchMax;
 
     private Builder(MethodDescriptor<Q, R> method) {
       this.method = Objects.requireNonNull(method);
@@ -146,6 +184,22 @@ public final class Rpc<Q extends Message, R extends Message> {
     /** The call changes state: its event is written in the change's transaction (the audit outbox). */
     public Builder<Q, R> changesState() {
       this.changesState = true;
+      return this;
+    }
+
+    /**
+     * A batch of the single RPC {@code item}: its request's repeated field {@code itemsField} holds
+     * 1 to {@code max} of {@code item}'s requests. The batch call has no target of its own (each item
+     * is decided on its key, as {@code item} declares) and runs on a worker (each item where
+     * {@code item} says: a TPM key's items on the TPM queue).
+     */
+    public <I extends Message> Builder<Q, R> batchOf(Rpc<I, ?> item, int itemsField,
+        Function<Q, java.util.List<I>> items, int max) {
+      if (max < 1) throw new IllegalArgumentException("max " + max);
+      this.batchItem = item;
+      this.batchItems = items;
+      this.batchField = itemsField;
+      this.batchMax = max;
       return this;
     }
 

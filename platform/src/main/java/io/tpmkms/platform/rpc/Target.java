@@ -27,7 +27,9 @@ public record Target(Kind kind, String key, String namespace, String name) {
      * binding's resource) or the rule is not a policy decision (who may ask for decisions). Each
      * such declaration says why.
      */
-    IN_HANDLER
+    IN_HANDLER,
+    /** A batch: no decision about the call, one per distinct key of its items (the {@link Pipeline}'s batch). */
+    ITEMS
   }
 
   private static final Target DEPLOYMENT_TARGET = new Target(Kind.DEPLOYMENT, "", "", "");
@@ -54,6 +56,11 @@ public record Target(Kind kind, String key, String namespace, String name) {
 
   public static Target anyCaller() {
     return new Target(Kind.ANY_CALLER, "", "", "");
+  }
+
+  /** A batch's call: its items are decided one key at a time. */
+  public static Target items() {
+    return new Target(Kind.ITEMS, "", "", "");
   }
 
   /** @param why why the handler authorizes this call itself (documentation; not used at run time) */
