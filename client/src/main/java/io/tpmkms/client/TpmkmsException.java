@@ -53,6 +53,27 @@ public class TpmkmsException extends RuntimeException {
     return new TpmkmsException(s.getCode(), reason, metadata, message, attempts, e);
   }
 
+  /** The error of one item of a batch (a google.rpc.Status as the single call's refusal). */
+  public static TpmkmsException of(com.google.rpc.Status st) {
+    String reason = "";
+    Map<String, String> metadata = Map.of();
+    for (var any : st.getDetailsList()) {
+      if (any.is(ErrorInfo.class)) {
+        try {
+          ErrorInfo info = any.unpack(ErrorInfo.class);
+          reason = info.getReason();
+          metadata = info.getMetadataMap();
+        } catch (com.google.protobuf.InvalidProtocolBufferException ignored) {
+          // no reason then
+        }
+        break;
+      }
+    }
+    Status.Code code = Status.fromCodeValue(st.getCode()).getCode();
+    return new TpmkmsException(code, reason, metadata, code + (reason.isEmpty() ? "" : " " + reason)
+        + (st.getMessage().isEmpty() ? "" : ": " + st.getMessage()), 1, null);
+  }
+
   /** The gRPC status code. */
   public Status.Code code() {
     return code;

@@ -148,6 +148,35 @@ final class FakeKeyService extends KeyServiceGrpc.KeyServiceImplBase implements 
     }
   }
 
+  /** The item counts of the batch calls received. */
+  final java.util.List<Integer> batchSizes = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  /** Encrypts each item; an item for key "x/missing" fails NOT_FOUND KEY_NOT_FOUND. */
+  @Override
+  public void batchEncrypt(io.tpmkms.proto.key.v1.BatchEncryptRequest r,
+      StreamObserver<io.tpmkms.proto.key.v1.BatchEncryptResponse> out) {
+    if (!admit(out)) return;
+    batchSizes.add(r.getItemsCount());
+    var b = io.tpmkms.proto.key.v1.BatchEncryptResponse.newBuilder();
+    try {
+      for (EncryptRequest item : r.getItemsList()) {
+        if (item.getKey().equals("x/missing")) {
+          b.addResultsBuilder().setError(io.grpc.protobuf.StatusProto.fromThrowable(failure(Code.NOT_FOUND,
+              "KEY_NOT_FOUND")));
+        } else {
+          b.addResultsBuilder().setResponse(EncryptResponse.newBuilder().setVersion(1).setCiphertext(
+              ByteString.copyFrom(seal(item.getPlaintext().toByteArray(),
+                  item.getAdditionalAuthenticatedData().toByteArray()))));
+        }
+      }
+    } catch (GeneralSecurityException e) {
+      out.onError(Status.INTERNAL.asRuntimeException());
+      return;
+    }
+    out.onNext(b.build());
+    out.onCompleted();
+  }
+
   @Override
   public void rotateKey(RotateKeyRequest r, StreamObserver<RotateKeyResponse> out) {
     if (!admit(out)) return;

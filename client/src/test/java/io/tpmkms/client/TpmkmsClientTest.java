@@ -2,6 +2,7 @@ package io.tpmkms.client;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -137,6 +138,37 @@ class TpmkmsClientTest {
       assertEquals(Status.Code.UNAUTHENTICATED, e.code());
     }
     assertEquals(2, service.tokens.size());
+  }
+
+  @Test
+  void batches_splitByCountAndSize_resultsInOrder_itemErrorsTyped() throws Exception {
+    try (TpmkmsClient c = client(() -> "tok", RetryPolicy.DEFAULT)) {
+      java.util.List<io.tpmkms.proto.key.v1.EncryptRequest> items = new java.util.ArrayList<>();
+      for (int i = 0; i < 2500; i++) {
+        items.add(io.tpmkms.proto.key.v1.EncryptRequest.newBuilder().setKey(i == 1234 ? "x/missing" : "a/k")
+            .setPlaintext(com.google.protobuf.ByteString.copyFromUtf8("p" + i)).build());
+      }
+      var results = c.encryptBatch(items);
+      assertEquals(java.util.List.of(1000, 1000, 500), service.batchSizes, "at most 1,000 items a call");
+      assertEquals(2500, results.size());
+      assertEquals("p2499", new String(service.open(results.get(2499).orThrow().getCiphertext().toByteArray(),
+          new byte[0]), java.nio.charset.StandardCharsets.UTF_8), "results in the items' order");
+      var missing = results.get(1234);
+      assertFalse(missing.ok());
+      assertEquals("KEY_NOT_FOUND", missing.error().reason());
+      assertEquals(io.grpc.Status.Code.NOT_FOUND, missing.error().code());
+      TpmkmsException thrown = assertThrows(TpmkmsException.class, missing::orThrow);
+      assertEquals("KEY_NOT_FOUND", thrown.reason());
+
+      service.batchSizes.clear();
+      java.util.List<io.tpmkms.proto.key.v1.EncryptRequest> big = new java.util.ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        big.add(io.tpmkms.proto.key.v1.EncryptRequest.newBuilder().setKey("a/k")
+            .setPlaintext(com.google.protobuf.ByteString.copyFrom(new byte[64 * 1024])).build());
+      }
+      assertEquals(20, c.encryptBatch(big).stream().filter(TpmkmsClient.BatchResult::ok).count());
+      assertEquals(java.util.List.of(15, 5), service.batchSizes, "about 1 MB a call (the service takes 1 MiB)");
+    }
   }
 
   @Test

@@ -53,6 +53,8 @@ class ClientLibraryIT {
   static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir static Path dir;
+  /** The client's service-account user id: its tokens' subject, the policy's principal. */
+  static String serviceAccount;
   static Keycloak keycloak;
   static ThreeServices stack;
 
@@ -65,13 +67,16 @@ class ClientLibraryIT {
         .put("directAccessGrantsEnabled", false);
     client.putObject("attributes").put("access.token.lifespan", "6"); // tokens expire during the tests
     var mappers = client.putArray("protocolMappers");
-    ObjectNode m = mappers.addObject().put("name", "audience key service").put("protocol", "openid-connect")
-        .put("protocolMapper", "oidc-audience-mapper");
-    m.putObject("config").put("included.client.audience", "tpmkms-key-service").put("access.token.claim", "true");
+    for (String audience : List.of("tpmkms-key-service", "tpmkms-policy-service", "tpmkms-audit-service")) {
+      ObjectNode m = mappers.addObject().put("name", "audience " + audience).put("protocol", "openid-connect")
+          .put("protocolMapper", "oidc-audience-mapper");
+      m.putObject("config").put("included.client.audience", audience).put("access.token.claim", "true");
+    }
     String id = keycloak.createClient(REALM, client);
     var user = keycloak.adminGet("/realms/" + REALM + "/clients/" + id + "/service-account-user");
     var roles = JSON.createArrayNode();
-    for (String role : List.of("tpmkms-admin", "tpmkms-user")) {
+    serviceAccount = user.get("id").asText();
+    for (String role : List.of("tpmkms-admin", "tpmkms-user", "tpmkms-auditor")) {
       roles.add(keycloak.adminGet("/realms/" + REALM + "/roles/" + role));
     }
     keycloak.adminPost("/realms/" + REALM + "/users/" + user.get("id").asText() + "/role-mappings/realm", roles);
@@ -210,5 +215,120 @@ class ClientLibraryIT {
       assertTrue(waited > 1_000, "the call waited for the restart: " + waited + " ms");
       assertEquals(1, c.encryptResponse("cl/load", b("x"), null).getVersion(), "the refused rotation did not happen");
     }
+  }
+
+  /**
+   * Batches through the real stack: each item answered on its own (a key a policy forbids is
+   * PERMISSION_DENIED, a missing key NOT_FOUND, a tampered ciphertext DECRYPTION_FAILED, the rest
+   * succeed), and the audit service's trail holds exactly one record per item with its own key,
+   * outcome and decision.
+   */
+  @Test
+  @Order(5)
+  void batches_perItemResults_andOneAuditRecordPerItem() throws Exception {
+    TokenSource tokens = TokenSource.clientCredentials(URI.create(keycloak.issuer(REALM)), CLIENT_ID, SECRET);
+    io.grpc.ManagedChannel policyChannel = SystemTls.channel(stack.policyPort);
+    io.grpc.ManagedChannel auditChannel = SystemTls.channel(stack.auditPort);
+    try (TpmkmsClient c = client(tokens, RetryPolicy.DEFAULT)) {
+      var policies = io.tpmkms.proto.policy.v1.PolicyServiceGrpc.newBlockingStub(policyChannel)
+          .withCallCredentials(bearer(tokens));
+      var forbid = policies.createPolicy(io.tpmkms.proto.policy.v1.CreatePolicyRequest.newBuilder()
+          .setId("it-batch-forbid").setDescription("no use of namespace cldeny by the client library")
+          .setText("forbid(principal == Tpmkms::User::\"" + serviceAccount + "\", action, "
+              + "resource in Tpmkms::Namespace::\"cldeny\");").build());
+      String batchText = "batch item " + System.nanoTime();
+      List<io.tpmkms.proto.key.v1.EncryptRequest> items = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        String key = i == 7 ? "cldeny/any" : i == 11 ? "cl/no-such-key" : i % 2 == 0 ? "cl/load" : "cl/envelope";
+        items.add(io.tpmkms.proto.key.v1.EncryptRequest.newBuilder().setKey(key)
+            .setPlaintext(com.google.protobuf.ByteString.copyFrom(b(batchText + " " + i))).build());
+      }
+      long t0 = System.nanoTime();
+      List<TpmkmsClient.BatchResult<io.tpmkms.proto.key.v1.EncryptResponse>> enc = c.encryptBatch(items);
+      while (enc.get(7).ok() || !"PERMISSION_DENIED".equals(enc.get(7).error().reason())) {
+        // the policy applies within the decision cache TTL (1 s here) plus the policy service's reload
+        assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "the forbid policy never applied: " + enc.get(7));
+        Thread.sleep(200);
+        enc = c.encryptBatch(items);
+      }
+      assertEquals(40, enc.size());
+      assertEquals("KEY_NOT_FOUND", enc.get(11).error().reason());
+      assertEquals(38, enc.stream().filter(TpmkmsClient.BatchResult::ok).count());
+
+      List<io.tpmkms.proto.key.v1.DecryptRequest> back = new java.util.ArrayList<>();
+      for (int i = 0; i < 40; i++) {
+        if (!enc.get(i).ok()) continue;
+        var ct = enc.get(i).response().getCiphertext();
+        if (i == 20) ct = ct.substring(0, ct.size() - 1).concat(com.google.protobuf.ByteString.copyFrom(
+            new byte[] {(byte) (ct.byteAt(ct.size() - 1) ^ 1)}));
+        back.add(io.tpmkms.proto.key.v1.DecryptRequest.newBuilder().setKey(items.get(i).getKey()).setCiphertext(ct)
+            .build());
+      }
+      var dec = c.decryptBatch(back);
+      int tampered = 0;
+      for (int j = 0; j < back.size(); j++) {
+        if (!dec.get(j).ok()) {
+          tampered++;
+          assertEquals("DECRYPTION_FAILED", dec.get(j).error().reason());
+          continue;
+        }
+        assertTrue(dec.get(j).response().getPlaintext().toStringUtf8().startsWith(batchText), "item " + j);
+      }
+      assertEquals(1, tampered, "only the tampered item failed");
+
+      // the audit trail: one record per item of the last BatchEncrypt and of the BatchDecrypt, in the audit service
+      var audit = io.tpmkms.proto.audit.v1.AuditServiceGrpc.newBlockingStub(auditChannel)
+          .withCallCredentials(bearer(tokens));
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      List<io.tpmkms.proto.audit.v1.AuditRecord> decrypts;
+      while (true) {
+        decrypts = records(audit, "tpmkms.key.v1.KeyService/BatchDecrypt");
+        if (decrypts.size() >= back.size() || System.nanoTime() > deadline) break;
+        Thread.sleep(300);
+      }
+      assertEquals(back.size(), decrypts.size(), "one BatchDecrypt record per item");
+      assertEquals(1, decrypts.stream().filter(r -> r.getEvent().getOutcome().equals("INVALID_ARGUMENT")).count());
+      assertEquals(back.size(), decrypts.stream().map(r -> r.getEvent().getDetails()).distinct().count(),
+          "item i of n, each once");
+      List<io.tpmkms.proto.audit.v1.AuditRecord> encrypts = records(audit, "tpmkms.key.v1.KeyService/BatchEncrypt");
+      assertEquals(0, encrypts.size() % 40, "whole batches of 40 records: " + encrypts.size());
+      var denied = encrypts.stream().filter(r -> r.getEvent().getKey().equals("cldeny/any")).toList();
+      assertTrue(denied.stream().anyMatch(r -> r.getEvent().getOutcome().equals("PERMISSION_DENIED")
+          && r.getEvent().getDecision() == io.tpmkms.proto.audit.v1.Decision.DENY
+          && r.getEvent().getDetails().equals("item 8 of 40")), denied.toString());
+      assertTrue(encrypts.stream().filter(r -> r.getEvent().getKey().equals("cl/load"))
+          .allMatch(r -> r.getEvent().getOutcome().equals("OK") && r.getEvent().getKeyVersion() == 1));
+      policies.deletePolicy(io.tpmkms.proto.policy.v1.DeletePolicyRequest.newBuilder().setId("it-batch-forbid")
+          .setExpectedVersion(forbid.getVersion()).build());
+    } finally {
+      policyChannel.shutdownNow();
+      auditChannel.shutdownNow();
+    }
+  }
+
+  static List<io.tpmkms.proto.audit.v1.AuditRecord> records(
+      io.tpmkms.proto.audit.v1.AuditServiceGrpc.AuditServiceBlockingStub audit, String operation) {
+    List<io.tpmkms.proto.audit.v1.AuditRecord> out = new java.util.ArrayList<>();
+    String token = "";
+    do {
+      var page = audit.queryRecords(io.tpmkms.proto.audit.v1.QueryRecordsRequest.newBuilder().setOperation(operation)
+          .setPageSize(1000).setPageToken(token).build());
+      out.addAll(page.getRecordsList());
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return out;
+  }
+
+  static io.grpc.CallCredentials bearer(TokenSource tokens) {
+    return new io.grpc.CallCredentials() {
+      @Override
+      public void applyRequestMetadata(RequestInfo info, java.util.concurrent.Executor executor,
+          MetadataApplier applier) {
+        io.grpc.Metadata m = new io.grpc.Metadata();
+        m.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
+            "Bearer " + tokens.token());
+        applier.apply(m);
+      }
+    };
   }
 }
