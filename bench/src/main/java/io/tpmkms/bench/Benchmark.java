@@ -169,6 +169,10 @@ public final class Benchmark {
             System.exit(ConsoleBenchmark.main(args));
             return;
         }
+        if (java.util.Arrays.asList(args).contains("--client")) {
+            System.exit(ClientBenchmark.main(args));
+            return;
+        }
         if (java.util.Arrays.asList(args).contains("--audit")) {
             System.exit(AuditBenchmark.main(args));
             return;
@@ -188,6 +192,7 @@ public final class Benchmark {
             System.err.println("   or: " + TlsBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + ObservabilityBenchmark.USAGE.substring("usage: ".length()));
             System.err.println("   or: " + ConsoleBenchmark.USAGE.substring("usage: ".length()));
+            System.err.println("   or: " + ClientBenchmark.USAGE.substring("usage: ".length()));
             System.exit(2);
             return;
         }
