@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
  * {@code tpmkms:kube-system/etcd-secrets:v3}. It names the key and the version, so it changes when
  * the key rotates (the API server then writes new data keys) and stays what it was for data keys
  * written before. At most 1 KiB as Kubernetes requires: namespaces and names are at most 63
- * characters each (docs/api.md) and versions at most 2^31 - 1, so the longest is 149 characters.
+ * characters each (docs/api.md) and versions at most 2^31 - 1, so the longest is 146 characters.
  *
  * @param key     the tpmkms key, {@code NAMESPACE/NAME}
  * @param version its version that encrypted (1 or more)

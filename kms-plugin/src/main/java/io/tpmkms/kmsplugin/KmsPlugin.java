@@ -4,7 +4,6 @@ import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.tpmkms.client.RetryPolicy;
 import io.tpmkms.client.TokenSource;
-import io.tpmkms.client.TpmkmsClient;
 import io.tpmkms.tls.CertificateReloader;
 import io.tpmkms.tls.ClientTls;
 import java.io.IOException;
@@ -98,10 +97,18 @@ public final class KmsPlugin implements Callable<Integer> {
           + "changing it later makes stored data keys undecryptable. Env TPMKMS_AAD.")
   String aad;
 
+  /**
+   * grpc-java's server asks for SO_KEEPALIVE on every accepted connection, which a UNIX socket does
+   * not have: netty warns of it once per connection. Held here so the setting is not collected.
+   */
+  private static final java.util.logging.Logger NETTY_OPTIONS =
+      java.util.logging.Logger.getLogger("io.grpc.netty.shaded.io.netty.bootstrap.AbstractBootstrap");
+
   public static void main(String[] args) {
     if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
       System.setProperty("java.util.logging.SimpleFormatter.format", "%1$tF %1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
     }
+    NETTY_OPTIONS.setLevel(java.util.logging.Level.SEVERE);
     System.exit(run(args));
   }
 
@@ -152,15 +159,12 @@ public final class KmsPlugin implements Callable<Integer> {
       CertificateReloader reloader = tls.tls() ? new CertificateReloader(Duration.ofMinutes(1)) : null;
       ManagedChannel channel = Grpc.newChannelBuilder(target, tls.credentials(reloader))
           .userAgent("tpmkms-kms-plugin").build();
-      TpmkmsClient kms = TpmkmsClient.builder().channel(channel).credentials(tokens).deadline(deadline)
-          .retries(retries).build();
-      TpmkmsClient probes = TpmkmsClient.builder().channel(channel).credentials(tokens).deadline(statusTimeout)
-          .retries(RetryPolicy.NONE).build();
+      TpmkmsConnection tpmkms = TpmkmsConnection.over(channel, tokens, deadline, retries, statusTimeout);
       LOG.log(Level.INFO, "tpmkms at {0} over {1}, {2}; key {3}; deadline {4}, {5} attempts, status timeout {6}{7}",
           target, tls.describe(), tokensFrom, key, deadline, retries.maxAttempts(), statusTimeout,
           aad.length == 0 ? "" : "; with additional authenticated data");
       try {
-        KmsPluginServer server = KmsPluginServer.start(socket, key, aad, statusTimeout, kms, probes);
+        KmsPluginServer server = KmsPluginServer.start(socket, key, aad, statusTimeout, tpmkms);
         return new Running(server, channel, reloader);
       } catch (RuntimeException e) {
         channel.shutdownNow();

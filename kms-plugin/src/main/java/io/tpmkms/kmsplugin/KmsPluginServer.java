@@ -69,7 +69,7 @@ public final class KmsPluginServer implements AutoCloseable {
 
   /** A plugin for {@code key} without additional authenticated data, probing through {@code kms} in 5 s. */
   public static KmsPluginServer start(Path socket, String key, TpmkmsClient kms) {
-    return start(socket, key, new byte[0], Duration.ofSeconds(5), kms, kms);
+    return start(socket, key, new byte[0], Duration.ofSeconds(5), TpmkmsConnection.of(kms));
   }
 
   /**
@@ -77,7 +77,7 @@ public final class KmsPluginServer implements AutoCloseable {
    * TpmkmsKeyManagementService}'s.
    */
   public static KmsPluginServer start(Path socket, String key, byte[] aad, Duration statusTimeout,
-      TpmkmsClient kms, TpmkmsClient probes) {
+      TpmkmsConnection tpmkms) {
     if (!Epoll.isAvailable()) {
       throw new IllegalStateException("the KMS plugin's UNIX socket needs netty's native epoll transport "
           + "(Linux on x86_64 or aarch64), which is unavailable here: " + Epoll.unavailabilityCause());
@@ -106,7 +106,7 @@ public final class KmsPluginServer implements AutoCloseable {
       server = NettyServerBuilder.forAddress(new DomainSocketAddress(bound.toString()))
           .channelType(EpollServerDomainSocketChannel.class).bossEventLoopGroup(boss).workerEventLoopGroup(workers)
           .maxInboundMessageSize(64 * 1024)
-          .addService(new TpmkmsKeyManagementService(kms, probes, key, aad, statusTimeout, timer))
+          .addService(new TpmkmsKeyManagementService(tpmkms, key, aad, statusTimeout, timer))
           .build().start();
       Files.setPosixFilePermissions(bound, PosixFilePermissions.fromString("rw-------"));
       if (staged) Files.move(bound, path, StandardCopyOption.ATOMIC_MOVE);

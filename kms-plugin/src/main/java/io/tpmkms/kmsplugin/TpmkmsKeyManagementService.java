@@ -17,6 +17,7 @@ import io.tpmkms.kmsplugin.v2.EncryptResponse;
 import io.tpmkms.kmsplugin.v2.KeyManagementServiceGrpc;
 import io.tpmkms.kmsplugin.v2.StatusRequest;
 import io.tpmkms.kmsplugin.v2.StatusResponse;
+import io.tpmkms.proto.key.v1.KeyServiceGrpc;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -72,6 +73,7 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
 
   private final TpmkmsClient kms;
   private final TpmkmsClient probes;
+  private final Runnable resetConnectBackoff;
   private final String key;
   private final byte[] aad;
   private final Duration statusTimeout;
@@ -79,19 +81,18 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
   private final AtomicReference<KeyId> lastKnown = new AtomicReference<>();
 
   /**
-   * @param kms           Encrypt and Decrypt go through it, with its deadline and retries
-   * @param probes        Status's probes go through it: give it {@code RetryPolicy.NONE}, so Status
-   *                      reports what one attempt saw (it may share {@code kms}'s channel)
+   * @param tpmkms        the clients (Encrypt and Decrypt; Status) and the channel's backoff reset
    * @param key           the tpmkms key, {@code NAMESPACE/NAME}, of purpose ENCRYPT_DECRYPT
    * @param aad           additional authenticated data bound to every ciphertext (empty for none);
    *                      changing it later makes the stored data keys undecryptable
    * @param statusTimeout Status's probe (encrypt and decrypt) in all
    * @param timer         runs the status timeout (shared, not closed here)
    */
-  public TpmkmsKeyManagementService(TpmkmsClient kms, TpmkmsClient probes, String key, byte[] aad,
-      Duration statusTimeout, ScheduledExecutorService timer) {
-    this.kms = kms;
-    this.probes = probes;
+  public TpmkmsKeyManagementService(TpmkmsConnection tpmkms, String key, byte[] aad, Duration statusTimeout,
+      ScheduledExecutorService timer) {
+    this.kms = tpmkms.calls();
+    this.probes = tpmkms.probes();
+    this.resetConnectBackoff = tpmkms.resetConnectBackoff();
     this.key = KeyId.requireKeyName(key);
     this.aad = aad.clone();
     this.statusTimeout = statusTimeout;
@@ -107,9 +108,7 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
     Context.CancellableContext ctx =
         Context.current().withDeadlineAfter(statusTimeout.toNanos(), TimeUnit.NANOSECONDS, timer);
     try {
-      id = ctx.call(this::probe);
-      KeyId before = lastKnown.getAndSet(id);
-      if (before != null && !before.equals(id)) LOG.log(Level.INFO, "key_id changed: {0} -> {1}", before, id);
+      id = seen(ctx.call(this::probe));
       healthz = "ok";
     } catch (TpmkmsException e) {
       healthz = describe(e);
@@ -129,16 +128,30 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
     out.onCompleted();
   }
 
+  /**
+   * Remembers the key version that encrypted last (Status answers it while unhealthy) and logs a
+   * change: a rotation, or SetPrimaryVersion back to an older version. Returns {@code id}.
+   */
+  private KeyId seen(KeyId id) {
+    KeyId before = lastKnown.getAndSet(id);
+    if (!id.equals(before)) LOG.log(Level.INFO, "key_id {0}{1}", id, before == null ? "" : " (was " + before + ")");
+    return id;
+  }
+
   /** Encrypts a random probe and decrypts it; the key_id of the version that encrypted. */
   private KeyId probe() throws ProbeFailure {
     byte[] probe = new byte[32];
     RANDOM.nextBytes(probe);
-    io.tpmkms.proto.key.v1.EncryptResponse encrypted = probes.encryptResponse(key, probe, aad);
+    io.tpmkms.proto.key.v1.EncryptResponse encrypted = probes.call(true, reconnecting(s -> s.encrypt(
+        io.tpmkms.proto.key.v1.EncryptRequest.newBuilder().setKey(key).setPlaintext(ByteString.copyFrom(probe))
+            .setAdditionalAuthenticatedData(ByteString.copyFrom(aad)).build())));
     if (encrypted.getCiphertext().size() > MAX_CIPHERTEXT) {
       throw new ProbeFailure("key " + key + " makes " + encrypted.getCiphertext().size()
           + "-byte ciphertexts of 32 bytes; Kubernetes stores at most " + MAX_CIPHERTEXT);
     }
-    byte[] back = probes.decrypt(key, encrypted.getCiphertext().toByteArray(), aad);
+    byte[] back = probes.call(true, reconnecting(s -> s.decrypt(io.tpmkms.proto.key.v1.DecryptRequest.newBuilder()
+        .setKey(key).setCiphertext(encrypted.getCiphertext()).setAdditionalAuthenticatedData(ByteString.copyFrom(aad))
+        .build()))).getPlaintext().toByteArray();
     if (!MessageDigest.isEqual(probe, back)) {
       throw new ProbeFailure("key " + key + ": the probe decrypted to other bytes than were encrypted");
     }
@@ -171,8 +184,11 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
         throw invalid(Status.INVALID_ARGUMENT, "the plaintext is " + plaintext.length + " bytes; at most "
             + MAX_PLAINTEXT + " (a data key or seed is 32; the ciphertext must fit Kubernetes' 1 KiB)");
       }
+      io.tpmkms.proto.key.v1.EncryptRequest tpmkmsRequest = io.tpmkms.proto.key.v1.EncryptRequest.newBuilder()
+          .setKey(key).setPlaintext(ByteString.copyFrom(plaintext))
+          .setAdditionalAuthenticatedData(ByteString.copyFrom(aad)).build();
       io.tpmkms.proto.key.v1.EncryptResponse encrypted = call("Encrypt", request.getUid(),
-          () -> kms.encryptResponse(key, plaintext, aad));
+          () -> kms.call(true, reconnecting(s -> s.encrypt(tpmkmsRequest))));
       if (encrypted.getCiphertext().size() > MAX_CIPHERTEXT) {
         LOG.log(Level.ERROR, "key {0} made a {1}-byte ciphertext; Kubernetes stores at most {2}", key,
             encrypted.getCiphertext().size(), MAX_CIPHERTEXT);
@@ -180,6 +196,7 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
             + "-byte ciphertext; Kubernetes stores at most " + MAX_CIPHERTEXT + " (use an ENCRYPT_DECRYPT key)");
       }
       KeyId id = new KeyId(key, encrypted.getVersion());
+      seen(id);
       out.onNext(EncryptResponse.newBuilder().setCiphertext(encrypted.getCiphertext()).setKeyId(id.toString())
           .putAnnotations(KEY_ANNOTATION, ByteString.copyFromUtf8(key))
           .putAnnotations(VERSION_ANNOTATION, ByteString.copyFromUtf8(Integer.toString(id.version())))
@@ -213,7 +230,11 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
               + " of its key, its key_id " + id);
         }
       }
-      byte[] plaintext = call("Decrypt", request.getUid(), () -> kms.decrypt(key, ciphertext, aad));
+      io.tpmkms.proto.key.v1.DecryptRequest tpmkmsRequest = io.tpmkms.proto.key.v1.DecryptRequest.newBuilder()
+          .setKey(key).setCiphertext(request.getCiphertext())
+          .setAdditionalAuthenticatedData(ByteString.copyFrom(aad)).build();
+      byte[] plaintext = call("Decrypt", request.getUid(),
+          () -> kms.call(true, reconnecting(s -> s.decrypt(tpmkmsRequest)))).getPlaintext().toByteArray();
       out.onNext(DecryptResponse.newBuilder().setPlaintext(ByteString.copyFrom(plaintext)).build());
       Arrays.fill(plaintext, (byte) 0);
       out.onCompleted();
@@ -252,6 +273,24 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
     if (s == null) return "(none)";
     String t = s.length() > 80 ? s.substring(0, 80) + "..." : s;
     return t.replaceAll("[^\\x20-\\x7e]", "?");
+  }
+
+  /**
+   * One attempt of a tpmkms call; after UNAVAILABLE the channel's reconnect backoff is reset and the
+   * call sent once more at once (it waits for the new connection): a channel that saw tpmkms down
+   * otherwise refuses calls until its backoff (up to two minutes) has passed, even once tpmkms is back.
+   */
+  private <T> java.util.function.Function<KeyServiceGrpc.KeyServiceBlockingStub, T> reconnecting(
+      java.util.function.Function<KeyServiceGrpc.KeyServiceBlockingStub, T> attempt) {
+    return stub -> {
+      try {
+        return attempt.apply(stub);
+      } catch (StatusRuntimeException e) {
+        if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) throw e;
+        resetConnectBackoff.run();
+        return attempt.apply(stub);
+      }
+    };
   }
 
   // ---- errors ---------------------------------------------------------------------------------
