@@ -112,6 +112,23 @@ public final class KmsPlugin implements Callable<Integer> {
     System.exit(run(args));
   }
 
+  /**
+   * The settings these flags (and the environment) make, checked, for running the plugin in-process
+   * ({@link Settings#start()}): what a test or a benchmark does with the command line of a deployment.
+   *
+   * @throws IllegalArgumentException for a bad or missing setting
+   * @throws IOException when the client secret file cannot be read
+   */
+  public static Settings settings(String... args) throws IOException {
+    KmsPlugin p = new KmsPlugin();
+    try {
+      new CommandLine(p).parseArgs(args);
+    } catch (CommandLine.ParameterException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+    return p.settings();
+  }
+
   /** Runs the plugin until SIGTERM; the exit status. */
   static int run(String... args) {
     return new CommandLine(new KmsPlugin()).execute(args);

@@ -158,7 +158,7 @@ public final class TpmkmsKeyManagementService extends KeyManagementServiceGrpc.K
     return new KeyId(key, encrypted.getVersion());
   }
 
-  /** What healthz says of a tpmkms failure: the step, the code and the stable reason, no message. */
+  /** What healthz says of a tpmkms failure: the key, the code and the stable reason; not the message. */
   private String describe(TpmkmsException e) {
     return "tpmkms probe of key " + key + " failed: " + e.code()
         + (e.reason().isEmpty() ? "" : " " + e.reason());
