@@ -47,7 +47,11 @@ final class ClientBenchmark {
     static final String BATCH_16 = "BatchEncrypt, 16 items per call";
     static final String BATCH_128 = "BatchEncrypt, 128 items per call";
     static final List<String> ROWS = List.of(RAW, LIBRARY, BATCH_1, BATCH_16, BATCH_128);
-    static final Map<String, Integer> ITEMS = Map.of(RAW, 1, LIBRARY, 1, BATCH_1, 1, BATCH_16, 16, BATCH_128, 128);
+    static final String KMS_DIRECT = "Encrypt 32 B, client library, direct";
+    static final String KMS_PLUGIN = "KMS v2 Encrypt 32 B through the plugin (UNIX socket)";
+    static final List<String> KMS_ROWS = List.of(KMS_DIRECT, KMS_PLUGIN);
+    static final Map<String, Integer> ITEMS = Map.of(RAW, 1, LIBRARY, 1, BATCH_1, 1, BATCH_16, 16, BATCH_128, 128,
+            KMS_DIRECT, 1, KMS_PLUGIN, 1);
 
     record Options(Path serviceJar, int rounds, Duration warmup, Duration window, int threads, int channels,
                    Path report, Duration startTimeout, Duration serviceWarmup) {
@@ -93,7 +97,14 @@ final class ClientBenchmark {
     }
 
     record Result(MachineInfo machine, Options options, Map<String, List<Measurement>> rounds,
-                  Map<String, List<Double>> cpuMicrosPerItem, String loadStart, String loadEnd, Instant at) {
+                  Map<String, List<Double>> cpuMicrosPerItem, Map<Integer, Map<String, List<Measurement>>> kms,
+                  String loadStart, String loadEnd, Instant at) {
+        Measurement kmsMedian(int threads, String row) {
+            List<Measurement> ms = new ArrayList<>(kms.get(threads).get(row));
+            ms.sort((x, y) -> Double.compare(x.opsPerSecond(), y.opsPerSecond()));
+            return ms.get(ms.size() / 2);
+        }
+
         double itemsPerSecond(Measurement m, String row) {
             return m.opsPerSecond() * ITEMS.get(row);
         }
@@ -115,7 +126,9 @@ final class ClientBenchmark {
         }
 
         long errors() {
-            return rounds.values().stream().flatMap(List::stream).mapToLong(Measurement::errors).sum();
+            return rounds.values().stream().flatMap(List::stream).mapToLong(Measurement::errors).sum()
+                    + kms.values().stream().flatMap(m -> m.values().stream()).flatMap(List::stream)
+                    .mapToLong(Measurement::errors).sum();
         }
 
         String section() {
@@ -149,6 +162,22 @@ final class ClientBenchmark {
                     + "per item; the client library ran at %.0f %% of the raw stub's rate.%n%n",
                     medianItemsPerSecond(BATCH_16) / base, medianItemsPerSecond(BATCH_128) / base,
                     100 * medianItemsPerSecond(LIBRARY) / base));
+            b.append("The Kubernetes KMS v2 plugin (kms-plugin, in this process on a UNIX socket, its own "
+                    + "`TpmkmsClient` to the service): `v2.KeyManagementService/Encrypt` of a 32-byte DEK through the "
+                    + "generated v2 stub, the calls kube-apiserver makes, against the same Encrypt made directly with "
+                    + "the client library; same rounds:\n\n");
+            b.append("| workload | threads | median calls/s | p50 ms | p99 ms | plugin's added p50 |\n"
+                    + "|---|---:|---:|---:|---:|---:|\n");
+            for (int t : kms.keySet()) {
+                for (String row : KMS_ROWS) {
+                    Measurement m = kmsMedian(t, row);
+                    b.append(String.format(Locale.ROOT, "| %s | %d | %.0f | %.2f | %.2f | %s |%n", row, t,
+                            m.opsPerSecond(), m.p50Micros() / 1000, m.p99Micros() / 1000, row.equals(KMS_DIRECT) ? "-"
+                                    : String.format(Locale.ROOT, "%+.2f ms", (m.p50Micros()
+                                    - kmsMedian(t, KMS_DIRECT).p50Micros()) / 1000)));
+                }
+            }
+            b.append("\n");
             b.append("Service CPU per item: user + system time of the key service's process over the row (warm-up "
                     + "included) divided by the items at the row's rate over the same time; it includes audit "
                     + "delivery and GC.\n\n");
@@ -260,6 +289,61 @@ final class ClientBenchmark {
             };
         }
 
+        /** Encrypt of a 32-byte DEK: directly with the client library, or through the plugin's socket. */
+        Workload kms(String row, String pluginTarget) {
+            return new Workload() {
+                @Override
+                public String id() {
+                    return row;
+                }
+
+                @Override
+                public String description() {
+                    return row;
+                }
+
+                @Override
+                public Operation newOperation(int thread, int threads) {
+                    TpmkmsClient client = clients[thread % clients.length];
+                    byte[] dek = new byte[32];
+                    new SecureRandom().nextBytes(dek);
+                    ManagedChannel socket = row.equals(KMS_PLUGIN)
+                            ? Grpc.newChannelBuilder(pluginTarget, InsecureChannelCredentials.create()).build() : null;
+                    var plugin = socket == null ? null : io.tpmkms.kmsplugin.v2.KeyManagementServiceGrpc.newBlockingStub(socket);
+                    var request = io.tpmkms.kmsplugin.v2.EncryptRequest.newBuilder().setPlaintext(ByteString.copyFrom(dek))
+                            .setUid("bench").build();
+                    return new Operation() {
+                        ByteString last;
+                        String keyId = "";
+                        Map<String, ByteString> annotations = Map.of();
+
+                        @Override
+                        public void run() {
+                            if (plugin == null) {
+                                last = client.encryptResponse(GrpcWorkloads.AES_KEY, dek, null).getCiphertext();
+                            } else {
+                                var r = plugin.withDeadlineAfter(30, TimeUnit.SECONDS).encrypt(request);
+                                last = r.getCiphertext();
+                                keyId = r.getKeyId();
+                                annotations = r.getAnnotationsMap();
+                            }
+                        }
+
+                        @Override
+                        public void verifyLast() {
+                            if (last == null) return;
+                            byte[] back = plugin == null ? client.decrypt(GrpcWorkloads.AES_KEY, last.toByteArray(), null)
+                                    : plugin.decrypt(io.tpmkms.kmsplugin.v2.DecryptRequest.newBuilder().setCiphertext(last)
+                                    .setKeyId(keyId).putAllAnnotations(annotations).setUid("bench").build())
+                                    .getPlaintext().toByteArray();
+                            if (socket != null) socket.shutdownNow();
+                            if (!Arrays.equals(back, dek)) throw new IllegalStateException("the DEK did not come back");
+                        }
+                    };
+                }
+            };
+        }
+
         private static ByteString check(EncryptResponse r) {
             if (r.getCiphertext().size() != GrpcWorkloads.CIPHERTEXT_BYTES || r.getVersion() != 1) {
                 throw new IllegalStateException("unexpected Encrypt answer: " + r.getCiphertext().size() + " bytes");
@@ -279,6 +363,7 @@ final class ClientBenchmark {
         String loadStart = MachineInfo.loadAverage();
         Map<String, List<Measurement>> rounds = new LinkedHashMap<>();
         Map<String, List<Double>> cpu = new LinkedHashMap<>();
+        Map<Integer, Map<String, List<Measurement>>> kms = new LinkedHashMap<>();
         out.println("starting a key service ...");
         try (ServiceProcess service = ServiceProcess.start(ServiceProcess.KEY_SERVICE, options.serviceJar(),
                 options.startTimeout(), Map.of());
@@ -310,7 +395,37 @@ final class ClientBenchmark {
                             m.firstError() == null ? "" : " (" + m.firstError() + ")");
                 }
             }
-            Result r = new Result(machine, options, rounds, cpu, loadStart, MachineInfo.loadAverage(), Instant.now());
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("tpmkms-bench-kms");
+            try (TpmkmsClient pluginsClient = TpmkmsClient.builder().target(service.target())
+                    .credentials(TokenSource.none()).build();
+                 io.tpmkms.kmsplugin.KmsPluginServer plugin = io.tpmkms.kmsplugin.KmsPluginServer.start(
+                         dir.resolve("kms.sock"), GrpcWorkloads.AES_KEY, pluginsClient)) {
+                List<Integer> levels = options.threads() == 1 ? List.of(1) : List.of(1, options.threads());
+                for (String row : KMS_ROWS) {
+                    new LoadRunner(Duration.ofMillis(options.serviceWarmup().toMillis() / ROWS.size()),
+                            Duration.ofMillis(200)).run(rows.kms(row, plugin.target()), options.threads());
+                }
+                for (int round = 1; round <= options.rounds(); round++) {
+                    for (int t : levels) {
+                        List<String> order = new ArrayList<>(KMS_ROWS);
+                        java.util.Collections.rotate(order, -((round - 1) % order.size()));
+                        for (String row : order) {
+                            Measurement m = runner.run(rows.kms(row, plugin.target()), t);
+                            kms.computeIfAbsent(t, k -> new LinkedHashMap<>()).computeIfAbsent(row,
+                                    k -> new ArrayList<>()).add(m);
+                            out.printf(Locale.ROOT, "round %d %-54s %2d threads %8.0f calls/s  p50 %.2f ms  p99 %.2f ms"
+                                    + "  errors %d%s%n", round, row, t, m.opsPerSecond(), m.p50Micros() / 1000,
+                                    m.p99Micros() / 1000, m.errors(), m.firstError() == null ? "" : " ("
+                                    + m.firstError() + ")");
+                        }
+                    }
+                }
+            } finally {
+                java.nio.file.Files.deleteIfExists(dir.resolve("kms.sock"));
+                java.nio.file.Files.deleteIfExists(dir);
+            }
+            Result r = new Result(machine, options, rounds, cpu, kms, loadStart, MachineInfo.loadAverage(),
+                    Instant.now());
             out.printf(Locale.ROOT, "items/s: one call per item %.0f, client library %.0f, batches of 1 %.0f, 16 %.0f, "
                     + "128 %.0f%n", r.medianItemsPerSecond(RAW), r.medianItemsPerSecond(LIBRARY),
                     r.medianItemsPerSecond(BATCH_1), r.medianItemsPerSecond(BATCH_16), r.medianItemsPerSecond(BATCH_128));

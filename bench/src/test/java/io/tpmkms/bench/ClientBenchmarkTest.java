@@ -37,8 +37,13 @@ class ClientBenchmarkTest {
     for (String row : ClientBenchmark.ROWS) {
       assertTrue(r.medianItemsPerSecond(row) > 0, row);
     }
+    for (String row : ClientBenchmark.KMS_ROWS) {
+      assertTrue(r.kmsMedian(4, row).opsPerSecond() > 0, row);
+      assertTrue(r.kmsMedian(1, row).p50Micros() > 0, row);
+    }
     String written = Files.readString(doc);
     assertTrue(written.startsWith("# Benchmarks\n\nhand-written\n"), written);
     assertTrue(written.contains("| BatchEncrypt, 128 items per call |"), written);
+    assertTrue(written.contains("| KMS v2 Encrypt 32 B through the plugin (UNIX socket) | 4 |"), written);
   }
 }
