@@ -76,6 +76,7 @@ public final class ImageBuilder {
         system, javaRuntime));
     images.add(console(system, javaRuntime));
     images.add(cli(system, javaRuntime));
+    images.add(kmsPlugin(system, javaRuntime));
     Path swtpmTar = options.output().resolve("tpmkms-swtpm.tar");
     if (options.swtpm()) {
       images.add(swtpm(swtpm));
@@ -165,6 +166,24 @@ public final class ImageBuilder {
         List.of(system, javaRuntime, Layers.users(options.work(), List.of()),
             Layers.trees("application", application)),
         java, "/home/" + Layers.APP_USER_NAME, env, List.of());
+  }
+
+  /**
+   * The Kubernetes KMS v2 plugin (module kms-plugin; docs/clients.md): its runnable jar; it listens on a
+   * UNIX socket the API server shares through a hostPath, so no port.
+   */
+  private ImageSpec kmsPlugin(FileEntriesLayer system, FileEntriesLayer javaRuntime) throws IOException {
+    Path jar = options.projectRoot().resolve("kms-plugin/target/tpmkms-kms-plugin.jar");
+    if (!Files.isRegularFile(jar)) {
+      throw new IOException(jar + " is missing: package the kms-plugin module first (./mvnw -pl images -am package)");
+    }
+    Map<String, Path> application = new LinkedHashMap<>();
+    application.put(DEPLOYMENTS + "/tpmkms-kms-plugin.jar", jar);
+    return new ImageSpec("kms-plugin", "tpmkms Kubernetes KMS v2 plugin: Secrets encrypted under a tpmkms key",
+        List.of(system, javaRuntime, Layers.users(options.work(), List.of()),
+            Layers.trees("application", application)),
+        List.of(JAVA_HOME + "/bin/java", "-XX:MaxRAMPercentage=75", "-jar", DEPLOYMENTS + "/tpmkms-kms-plugin.jar"),
+        DEPLOYMENTS, javaEnvironment(), List.of());
   }
 
   /**

@@ -48,9 +48,10 @@ public final class Images {
     return dir().resolve("tpmkms-" + name + ".tar");
   }
 
-  /** Every image this build makes: the services, the console, the CLI and (unless -Dimages.swtpm=false) swtpm. */
+  /** Every image this build makes: the services, the console, the CLI, the KMS plugin and (unless -Dimages.swtpm=false) swtpm. */
   static List<String> all() {
-    List<String> names = new ArrayList<>(List.of("key-service", "policy-service", "audit-service", CONSOLE, "cli"));
+    List<String> names = new ArrayList<>(List.of("key-service", "policy-service", "audit-service", CONSOLE, "cli",
+        "kms-plugin"));
     if (swtpm()) names.add("swtpm");
     return names;
   }

@@ -147,6 +147,11 @@ class ImagesContentIT {
       assertEquals("/home/tpmkms", config.path("WorkingDir").asText());
       assertEquals(Set.of(), ports);
       assertEquals(List.of("system", "java-runtime", "users", "application"), image.layerNames());
+    } else if (name.equals("kms-plugin")) {
+      assertEquals(List.of("/opt/java/bin/java", "-XX:MaxRAMPercentage=75", "-jar", "/deployments/tpmkms-kms-plugin.jar"),
+          entrypoint);
+      assertEquals(Set.of(), ports, "a UNIX socket, no port");
+      assertEquals(List.of("system", "java-runtime", "users", "application"), image.layerNames());
     } else {
       assertEquals(List.of("/usr/bin/swtpm", "socket", "--tpm2", "--tpmstate", "dir=/var/lib/swtpm",
           "--server", "type=unixio,path=/run/swtpm/tpm.sock", "--ctrl", "type=unixio,path=/run/swtpm/ctrl.sock",
@@ -186,6 +191,9 @@ class ImagesContentIT {
     } else if (name.equals("cli")) {
       expected.put("/deployments/tpmkms-cli.jar", OciImage.sha256(root.resolve("cli/target/tpmkms-cli.jar")));
       assertEquals(0755, modes.get("/usr/local/bin/tpmkms"));
+    } else if (name.equals("kms-plugin")) {
+      expected.put("/deployments/tpmkms-kms-plugin.jar",
+          OciImage.sha256(root.resolve("kms-plugin/target/tpmkms-kms-plugin.jar")));
     } else {
       expected.put("/usr/bin/swtpm", OciImage.sha256(Path.of("/usr/bin/swtpm")));
       expected.put("/usr/bin/swtpm_ioctl", OciImage.sha256(Path.of("/usr/bin/swtpm_ioctl")));

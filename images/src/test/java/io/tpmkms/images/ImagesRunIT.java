@@ -1,6 +1,7 @@
 package io.tpmkms.images;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -61,6 +62,27 @@ public class ImagesRunIT {
       String wrapper = runToEnd(root, image, List.of("/usr/local/bin/tpmkms", "--version"), "cli-wrapper");
       assertEquals(version.strip(), wrapper.strip());
     }
+  }
+
+  @Test
+  void kmsPluginPrintsItsHelp_andRefusesToStartWithoutAKey() throws Exception {
+    OciImage image = OciImage.open("kms-plugin", work);
+    RootFs root = RootFs.unpack(image, work.resolve("kms-plugin-root"));
+    List<String> entrypoint = ImagesContentIT.strings(image.config.path("config").path("Entrypoint"));
+    String help = runToEnd(root, image, concat(entrypoint, "--help"), "kms-plugin-help");
+    assertTrue(help.contains("--socket") && help.contains("--key"), help);
+    // no key, no tpmkms address: refused at once with a message, not a stack trace
+    Path log = work.resolve("kms-plugin-unconfigured.log");
+    JsonNode config = image.config.path("config");
+    Process process = root.command(entrypoint, config.path("WorkingDir").asText(), imageEnv(config), log).start();
+    if (!process.waitFor(START_SECONDS, TimeUnit.SECONDS)) {
+      root.stop(process, 1);
+      fail("the unconfigured plugin did not exit in " + START_SECONDS + " s:\n" + RootFs.tail(log, 20));
+    }
+    String output = Files.readString(log);
+    assertTrue(process.exitValue() != 0, output);
+    assertTrue(output.contains("--key") || output.contains("TPMKMS_KEY") || output.contains("--target"), output);
+    assertFalse(output.contains("\tat "), "a stack trace: " + output);
   }
 
   @ParameterizedTest
