@@ -283,6 +283,7 @@ topologySpreadConstraints:
 - name: TPMKMS_BACKEND_TPM_PERSISTENT_SRK_HANDLE
   value: {{ . | quote }}
 {{- end }}
+{{ include "tpmkms.rootSealEnv" . }}
 {{- else if eq .Values.tpm.mode "swtpm" }}
 - name: TPMKMS_BACKEND_TPM_TRANSPORT
   value: unix
@@ -290,6 +291,39 @@ topologySpreadConstraints:
   value: /run/swtpm/tpm.sock
 - name: TPMKMS_BACKEND_TPM_MAX_LOADED_OBJECTS
   value: {{ .Values.tpm.maxLoadedObjects | quote }}
+{{ include "tpmkms.rootSealEnv" . }}
+{{- end }}
+{{- end -}}
+
+{{/* How the sealed root seed is bound (ADR 0034): its PCRs and, from a Secret, the operator secret. */}}
+{{- define "tpmkms.rootSealEnv" -}}
+- name: TPMKMS_BACKEND_TPM_ROOT_SEAL_PCRS
+  value: {{ .Values.tpm.rootSeal.pcrs | quote }}
+{{- if .Values.tpm.rootSeal.secret.existingSecret }}
+- name: TPMKMS_BACKEND_TPM_ROOT_SECRET_FILE
+  value: /etc/tpmkms/root-secret/root-secret
+{{- end }}
+{{- end -}}
+
+{{/* The operator secret's volume mount (with a TPM and tpm.rootSeal.secret.existingSecret). */}}
+{{- define "tpmkms.rootSecretMount" -}}
+{{- if and (ne .Values.tpm.mode "none") .Values.tpm.rootSeal.secret.existingSecret }}
+- name: root-secret
+  mountPath: /etc/tpmkms/root-secret
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The operator secret's volume. */}}
+{{- define "tpmkms.rootSecretVolume" -}}
+{{- if and (ne .Values.tpm.mode "none") .Values.tpm.rootSeal.secret.existingSecret }}
+- name: root-secret
+  secret:
+    secretName: {{ .Values.tpm.rootSeal.secret.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.tpm.rootSeal.secret.key }}
+        path: root-secret
 {{- end }}
 {{- end -}}
 

@@ -112,7 +112,9 @@ class ChartRenderTest {
           && spec.getVolumes().stream().anyMatch(v -> v.getName().equals(m.getName()) && v.getEmptyDir() != null)),
           main.getName() + ": /tmp is an emptyDir");
       for (var e : main.getEnv()) {
-        boolean secretish = e.getName().contains("PASSWORD") || e.getName().contains("SECRET");
+        // a *_FILE setting names a file (from a mounted Secret), not a secret
+        boolean secretish = (e.getName().contains("PASSWORD") || e.getName().contains("SECRET"))
+            && !e.getName().endsWith("_FILE");
         if (secretish) assertNotNull(e.getValueFrom(), e.getName() + " must come from a Secret");
       }
     }
@@ -519,6 +521,48 @@ class ChartRenderTest {
     Exception issuer = assertThrows(Exception.class, () -> template().withValuesFile(REQUIRED)
         .set("console.oidc.issuerUrl", "sso.example.com").call());
     assertTrue(issuer.getMessage().contains("/console/oidc/issuerUrl"), issuer.getMessage());
+  }
+
+  /**
+   * ADR 0034: the key and audit services get the PCRs their sealed root seeds are bound to and, from a
+   * Secret mounted outside their data volume, the operator secret; the schema refuses a PCR above 23.
+   */
+  @Test
+  void rootSeal_pcrsAndTheOperatorSecret_forTheKeyAndAuditServices() {
+    String yaml = template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .withValuesFile(Path.of("src/test/resources/root-seal.yaml")).call();
+    int seen = 0;
+    for (String doc : yaml.split("(?m)^---\\s*$")) {
+      if (!doc.contains("kind: StatefulSet") && !doc.contains("kind: Deployment")) continue;
+      PodSpec spec = podSpec(Serialization.unmarshal(doc));
+      Container main = spec.getContainers().get(0);
+      boolean tpmService = main.getName().equals("key-service") || main.getName().equals("audit-service");
+      Map<String, String> env = new java.util.HashMap<>();
+      main.getEnv().forEach(e -> env.put(e.getName(), e.getValue()));
+      if (!tpmService) {
+        assertFalse(env.containsKey("TPMKMS_BACKEND_TPM_ROOT_SEAL_PCRS"), main.getName());
+        continue;
+      }
+      seen++;
+      assertEquals("7,16", env.get("TPMKMS_BACKEND_TPM_ROOT_SEAL_PCRS"), main.getName());
+      assertEquals("/etc/tpmkms/root-secret/root-secret", env.get("TPMKMS_BACKEND_TPM_ROOT_SECRET_FILE"));
+      var mount = main.getVolumeMounts().stream().filter(m -> m.getName().equals("root-secret")).findFirst()
+          .orElseThrow();
+      assertEquals("/etc/tpmkms/root-secret", mount.getMountPath());
+      assertEquals(Boolean.TRUE, mount.getReadOnly());
+      assertFalse(mount.getMountPath().startsWith("/var/lib/tpmkms"), "outside the data volume");
+      var volume = spec.getVolumes().stream().filter(v -> v.getName().equals("root-secret")).findFirst().orElseThrow();
+      assertEquals("root-secret-s", volume.getSecret().getSecretName());
+    }
+    assertEquals(2, seen, "the key and the audit service");
+    var e = assertThrows(Exception.class, () -> template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .set("tpm.rootSeal.pcrs", "24").call());
+    assertTrue(e.getMessage().contains("/tpm/rootSeal/pcrs"), e.getMessage());
+  }
+
+  private static PodSpec podSpec(Object o) {
+    if (o instanceof StatefulSet s) return s.getSpec().getTemplate().getSpec();
+    return ((Deployment) o).getSpec().getTemplate().getSpec();
   }
 
   @Test

@@ -218,6 +218,19 @@ class AuthorizationIT {
     l.add(new Rpc("MacSign", USERS, s -> s.macSign(MacSignRequest.newBuilder().setKey("alpha/mac").setData(data).build())));
     l.add(new Rpc("MacVerify", USERS, s -> s.macVerify(MacVerifyRequest.newBuilder().setKey("alpha/mac").setVersion(1)
         .setData(data).setMac(ByteString.copyFrom(new byte[32])).build())));
+    // batches: the call answers OK, each item as its single call (issue 21, ADR 0033): the item's error is the verdict
+    l.add(new Rpc("BatchEncrypt", USERS, s -> item(s.batchEncrypt(io.tpmkms.proto.key.v1.BatchEncryptRequest
+        .newBuilder().addItems(EncryptRequest.newBuilder().setKey("alpha/enc").setPlaintext(data)).build())
+        .getResults(0).getError())));
+    l.add(new Rpc("BatchDecrypt", USERS, s -> item(s.batchDecrypt(io.tpmkms.proto.key.v1.BatchDecryptRequest
+        .newBuilder().addItems(DecryptRequest.newBuilder().setKey("alpha/enc").setCiphertext(keys(tokens.get(R.USER))
+            .encrypt(EncryptRequest.newBuilder().setKey("alpha/enc").setPlaintext(data).build()).getCiphertext()))
+        .build()).getResults(0).getError())));
+    l.add(new Rpc("BatchSign", USERS, s -> item(s.batchSign(io.tpmkms.proto.key.v1.BatchSignRequest.newBuilder()
+        .addItems(SignRequest.newBuilder().setKey("alpha/sig").setData(data)).build()).getResults(0).getError())));
+    l.add(new Rpc("BatchMacSign", USERS, s -> item(s.batchMacSign(io.tpmkms.proto.key.v1.BatchMacSignRequest
+        .newBuilder().addItems(MacSignRequest.newBuilder().setKey("alpha/mac").setData(data)).build())
+        .getResults(0).getError())));
     l.add(new Rpc("GenerateRandom", USERS,
         s -> s.generateRandom(GenerateRandomRequest.newBuilder().setLengthBytes(16).build())));
     // lifecycle: admin only
@@ -254,6 +267,12 @@ class AuthorizationIT {
     l.add(new Rpc("ExportKeyVersion", DUPLICATORS, s -> s.exportKeyVersion(ExportKeyVersionRequest.newBuilder()
         .setKey("alpha/sig").setTarget(DuplicationTarget.getDefaultInstance()).build())));
     return l;
+  }
+
+  /** A batch item's outcome as a call's: its error thrown (so the matrix reads its code), or OK. */
+  static Object item(com.google.rpc.Status error) {
+    if (error.getCode() != 0) throw io.grpc.protobuf.StatusProto.toStatusRuntimeException(error);
+    return error;
   }
 
   @Test

@@ -72,7 +72,8 @@ public class CheckpointAuthority {
       tpm = TpmConnection.open(tpmConfig.get().toTpmConfig());
       tpmMetrics.watch(tpm);
       readiness.register("tpm", tpm::problem);
-      byte[] seed = new TpmSealedRootKeySource(tpm, dataDir.resolve("audit-root.sealed"), null).rootSeed();
+      byte[] seed = new TpmSealedRootKeySource(tpm, dataDir.resolve("audit-root.sealed"), null,
+          tpmConfig.get().rootSeal(dataDir)).rootSeed();
       backend = new TpmKeyProtectionBackend(tpm, seed);
       nv = new TpmNvExtendIndex(tpm, Integer.decode(config.audit().nvIndex()));
       if (nv.defineIfAbsent()) LOG.infof("defined the TPM NV extend index 0x%08x", nv.index());

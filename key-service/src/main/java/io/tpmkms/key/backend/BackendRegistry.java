@@ -61,7 +61,8 @@ public class BackendRegistry {
       if (!Files.exists(sealed) && !Files.exists(plainSeed)) {
         refuseNewSeedOverExistingKeys(sealed, catalogue);
       }
-      byte[] seed = new TpmSealedRootKeySource(tpm, sealed, plainSeed).rootSeed();
+      byte[] seed = new TpmSealedRootKeySource(tpm, sealed, plainSeed,
+          tpmConfig.get().rootSeal(Path.of(config.dataDir()))).rootSeed();
       root = () -> seed.clone();
       backends.put(ProtectionLevel.TPM, new TpmKeyProtectionBackend(tpm, seed));
     } else {

@@ -172,6 +172,11 @@ class TpmKeyServiceTest extends GrpcTest {
     Path sealed = Path.of(dataDir, "software-root.sealed");
     assertTrue(Files.exists(sealed));
     byte[] sealedBytes = Files.readAllBytes(sealed);
+    // ADR 0034: by default bound to PCR 7 (Secure Boot's state), no operator secret
+    assertEquals("TKSR", new String(sealedBytes, 0, 4, StandardCharsets.US_ASCII));
+    assertEquals(0, sealedBytes[5], "no operator secret configured");
+    assertEquals(1, sealedBytes[6]);
+    assertEquals(7, sealedBytes[7]);
     byte[] seed = SwtpmResource.seed();
     for (int i = 0; i + seed.length <= sealedBytes.length; i++) {
       assertFalse(java.util.Arrays.equals(seed, 0, seed.length, sealedBytes, i, i + seed.length),

@@ -31,6 +31,23 @@ public interface TpmSettings {
   /** A persistent SRK handle such as 0x81000001 (real hardware); unset: re-derive the SRK. */
   Optional<String> persistentSrkHandle();
 
+  /**
+   * The SHA-256 PCRs the sealed root seed is bound to (ADR 0034), e.g. "7" or "0,2,4,7"; "none": not
+   * bound to platform state. Unset: "7" (Secure Boot's state).
+   */
+  Optional<String> rootSealPcrs();
+
+  /** A file outside the data dir with the operator secret the sealed root seed also needs; unset: none. */
+  Optional<String> rootSecretFile();
+
+  /** A new operator secret to re-seal with once the current one unsealed (rotation); unset: none. */
+  Optional<String> rootNewSecretFile();
+
+  /** The sealed root seed's policy from these settings (docs/operations.md, "Binding the sealed seed"). */
+  default io.tpmkms.protection.tpm.RootSeal rootSeal(java.nio.file.Path dataDir) {
+    return RootSealSettings.of(rootSealPcrs(), rootSecretFile(), rootNewSecretFile(), dataDir);
+  }
+
   /** The adapter's configuration. Handles above 0x7fffffff (all persistent ones) are read as unsigned. */
   default TpmConfig toTpmConfig() {
     return new TpmConfig(transport(), path().orElse(null), host().orElse(null), port().orElse(0),

@@ -5,6 +5,10 @@ import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.software.FileRootKeySource;
 import io.tpmkms.protection.software.RootKeySource;
 import io.tpmkms.protection.tpm.internal.Marshal;
+import io.tpmkms.protection.tpm.internal.PcrPolicy;
+import io.tpmkms.protection.tpm.internal.PolicyDigests;
+import io.tpmkms.protection.tpm.internal.ResponseCodes;
+import io.tpmkms.protection.tpm.internal.TpmRcException;
 import io.tpmkms.protection.tpm.internal.PolicySession;
 import io.tpmkms.protection.tpm.internal.Templates;
 import io.tpmkms.protection.tpm.internal.TpmBlob;
@@ -17,16 +21,29 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
 import org.jboss.logging.Logger;
 import tss.tpm.TPM_HANDLE;
 
 /**
  * The software root seed sealed by the TPM: a sealed data object (keyedHash,
- * neither sign nor decrypt, userWithAuth, empty auth value) under the SRK,
- * whose TPM2B_PUBLIC and TPM2B_PRIVATE are kept in a file (mode 0600; the
- * {@link TpmBlob} layout with backend id 0x03). The file alone is useless
- * without this TPM's owner seed; this TPM alone is useless without the file.
+ * neither sign nor decrypt) under the SRK, whose TPM2B_PUBLIC and TPM2B_PRIVATE
+ * are kept in a file (mode 0600). The file alone is useless without this TPM's
+ * owner seed; this TPM alone is useless without the file.
+ *
+ * <p>With a {@link RootSeal} policy (ADR 0034) the object can be unsealed only
+ * through it: TPM2_PolicyPCR over the configured SHA-256 PCRs (their values when
+ * sealed) and/or TPM2_PolicyAuthValue with an operator secret that is not in the
+ * data dir; userWithAuth CLEAR, so the file plus the TPM is no longer enough. The
+ * file is then {@code "TKSR" | 0x01 | flags (bit 0: secret) | k | k PCR indexes |
+ * k SHA-256 values sealed to | the TpmBlob (backend 0x03)}; a file of the layout
+ * before (a bare TpmBlob, no policy) is still read, and re-sealed with the policy.
+ * A configuration that differs from the file's policy (other PCRs, a secret added
+ * or removed, a new secret) re-seals the seed once the file's policy unsealed it:
+ * the re-seal path for planned platform changes (docs/operations.md).
  *
  * <ul>
  *   <li>First use, no sealed file: the seed is 32 bytes from TPM2_GetRandom — or, if a plain
@@ -46,23 +63,49 @@ public final class TpmSealedRootKeySource implements RootKeySource {
   private final TpmConnection connection;
   private final Path sealedFile;
   private final Path plainSeedFile;
+  private final RootSeal seal;
 
   /**
    * @param sealedFile where the sealed object lives (e.g. {@code software-root.sealed})
    * @param plainSeedFile a plain seed file of an earlier run to migrate, or null
    */
   public TpmSealedRootKeySource(TpmConnection connection, Path sealedFile, Path plainSeedFile) {
-    if (connection == null || sealedFile == null) throw new IllegalArgumentException("connection and file required");
+    this(connection, sealedFile, plainSeedFile, RootSeal.NONE);
+  }
+
+  /** @param seal the policy the seed is (re-)sealed with */
+  public TpmSealedRootKeySource(TpmConnection connection, Path sealedFile, Path plainSeedFile, RootSeal seal) {
+    if (connection == null || sealedFile == null || seal == null) {
+      throw new IllegalArgumentException("connection, file and seal policy required");
+    }
     this.connection = connection;
     this.sealedFile = sealedFile.toAbsolutePath();
     this.plainSeedFile = plainSeedFile;
+    this.seal = seal;
   }
 
   public Path sealedFile() { return sealedFile; }
 
   @Override
   public synchronized byte[] rootSeed() {
-    if (Files.exists(sealedFile)) return unseal();
+    if (Files.exists(sealedFile)) {
+      Sealed file = Sealed.decode(read(), sealedFile);
+      byte[] seed = unseal(file);
+      RootSeal target = seal.newSecret() != null ? seal.withSecret(seal.newSecret()).withNewSecret(null) : seal;
+      if (!Arrays.equals(file.pcrs(), target.pcrs()) || file.secret() != (target.secret() != null)
+          || seal.newSecret() != null) {
+        seal(seed, target);
+        LOG.infof("re-sealed the software root seed in %s: from %s to %s%s", sealedFile,
+            RootSeal.describe(file.pcrs(), file.secret()), target.describe(), seal.newSecret() != null
+                ? " (the new operator secret: make it the secret file now and remove the new-secret setting)" : "");
+      }
+      warnWithoutPolicy();
+      return seed;
+    }
+    if (seal.newSecret() != null) {
+      throw new BackendException(Kind.KEY_INVALID, "a new operator secret is set but there is no sealed root seed ("
+          + sealedFile + ") to re-seal");
+    }
     byte[] seed;
     if (plainSeedFile != null && Files.exists(plainSeedFile)) {
       seed = new FileRootKeySource(plainSeedFile).rootSeed();
@@ -71,54 +114,194 @@ public final class TpmSealedRootKeySource implements RootKeySource {
     } else {
       seed = connection.execute(s -> TpmKeyProtectionBackend.random(s, SEED_LENGTH));
     }
-    seal(seed);
-    LOG.infof("sealed the software root seed to the TPM in %s", sealedFile);
+    seal(seed, seal);
+    LOG.infof("sealed the software root seed to the TPM in %s (%s)", sealedFile, seal.describe());
+    warnWithoutPolicy();
     return seed;
   }
 
-  private void seal(byte[] seed) {
-    TpmBlob blob = connection.execute(s -> {
-      // salted to the SRK: the seed crosses the bus encrypted (ADR 0028)
-      byte[][] created = s.create(new byte[0], seed, Templates.sealedData());
+  private void warnWithoutPolicy() {
+    if (!seal.hasPolicy()) {
+      LOG.warnf("the sealed root seed %s has no policy: whoever can use this TPM and read the data dir can unseal "
+          + "it (tpm2_load + tpm2_unseal). Bind it to PCRs and/or an operator secret (docs/operations.md)", sealedFile);
+    }
+  }
+
+  /** The sealed file: the object, and the policy it was sealed with (none for a file of the layout before). */
+  record Sealed(TpmBlob blob, int[] pcrs, byte[][] values, boolean secret) {
+    static final byte[] MAGIC = "TKSR".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    static final int VERSION = 1;
+    static final int FLAG_SECRET = 0x01;
+
+    boolean policy() {
+      return pcrs.length > 0 || secret;
+    }
+
+    byte[] encode() {
+      byte[] object = blob.encode();
+      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+      out.writeBytes(MAGIC);
+      out.write(VERSION);
+      out.write(secret ? FLAG_SECRET : 0);
+      out.write(pcrs.length);
+      for (int p : pcrs) out.write(p);
+      for (byte[] v : values) out.writeBytes(v);
+      out.writeBytes(object);
+      return out.toByteArray();
+    }
+
+    static Sealed decode(byte[] bytes, Path file) {
+      if (bytes.length < MAGIC.length || !Arrays.equals(Arrays.copyOf(bytes, MAGIC.length), MAGIC)) {
+        return new Sealed(TpmBlob.decode(bytes, TpmBlob.BACKEND_TPM_SEALED_ROOT), new int[0], new byte[0][], false);
+      }
+      try {
+        ByteBuffer b = ByteBuffer.wrap(bytes, MAGIC.length, bytes.length - MAGIC.length);
+        int version = b.get() & 0xff;
+        if (version != VERSION) throw new IllegalArgumentException("version " + version);
+        int flags = b.get() & 0xff;
+        if ((flags & ~FLAG_SECRET) != 0) throw new IllegalArgumentException("flags " + flags);
+        int k = b.get() & 0xff;
+        if (k > PcrPolicy.MAX_PCRS) throw new IllegalArgumentException(k + " PCRs");
+        int[] pcrs = new int[k];
+        for (int i = 0; i < k; i++) pcrs[i] = b.get() & 0xff;
+        if (k > 0 && !Arrays.equals(PcrPolicy.normalize(pcrs), pcrs)) throw new IllegalArgumentException("PCRs");
+        byte[][] values = new byte[k][32];
+        for (int i = 0; i < k; i++) b.get(values[i]);
+        byte[] object = new byte[b.remaining()];
+        b.get(object);
+        Sealed s = new Sealed(TpmBlob.decode(object, TpmBlob.BACKEND_TPM_SEALED_ROOT), pcrs, values,
+            (flags & FLAG_SECRET) != 0);
+        if (!Arrays.equals(authPolicy(s.blob()), s.expectedPolicy())) {
+          throw new IllegalArgumentException("the sealed object's authPolicy is not the policy the file names");
+        }
+        return s;
+      } catch (java.nio.BufferUnderflowException | IllegalArgumentException e) {
+        throw new BackendException(Kind.KEY_INVALID, "the sealed root seed " + file + " is malformed ("
+            + e.getMessage() + ")");
+      }
+    }
+
+    /** The policy digest the file's PCR values and secret flag give. */
+    byte[] expectedPolicy() {
+      byte[] policy = PolicyDigests.zero();
+      if (pcrs.length > 0) policy = PcrPolicy.policy(policy, pcrs, PcrPolicy.digest(values));
+      if (secret) policy = PolicyDigests.authValue(policy);
+      return policy;
+    }
+
+    private static byte[] authPolicy(TpmBlob blob) {
+      return tss.tpm.TPMT_PUBLIC.fromBytes(blob.tpmtPublic()).authPolicy;
+    }
+  }
+
+  private void seal(byte[] seed, RootSeal with) {
+    Sealed sealed = connection.execute(s -> {
+      byte[][] values = with.pcrs().length == 0 ? new byte[0][] : PcrPolicy.read(s, with.pcrs());
+      boolean secret = with.secret() != null;
+      byte[] policy = PolicyDigests.zero();
+      if (values.length > 0) policy = PcrPolicy.policy(policy, with.pcrs(), PcrPolicy.digest(values));
+      if (secret) policy = PolicyDigests.authValue(policy);
+      byte[] auth = secret ? RootSeal.authValue(with.secret()) : new byte[0];
+      // salted to the SRK: the seed and the auth value cross the bus encrypted (ADR 0028)
+      byte[][] created;
+      try {
+        created = s.create(auth, seed, with.hasPolicy() ? Templates.sealedData(policy, secret) : Templates.sealedData());
+      } finally {
+        Arrays.fill(auth, (byte) 0);
+      }
       byte[] tpmt = created[1];
       byte[] pub = new byte[2 + tpmt.length];
       pub[0] = (byte) (tpmt.length >>> 8);
       pub[1] = (byte) tpmt.length;
       System.arraycopy(tpmt, 0, pub, 2, tpmt.length);
-      return new TpmBlob(TpmBlob.BACKEND_TPM_SEALED_ROOT, 0, s.srkName(), new byte[TpmBlob.OBJECT_ID_LENGTH],
-          pub, created[0]);
+      return new Sealed(new TpmBlob(TpmBlob.BACKEND_TPM_SEALED_ROOT, 0, s.srkName(),
+          new byte[TpmBlob.OBJECT_ID_LENGTH], pub, created[0]), with.pcrs(), values, secret);
     });
-    write(blob.encode());
+    write(sealed.policy() ? sealed.encode() : sealed.blob().encode());
   }
 
-  private byte[] unseal() {
-    byte[] bytes;
+  private byte[] read() {
     try {
-      bytes = Files.readAllBytes(sealedFile);
+      return Files.readAllBytes(sealedFile);
     } catch (IOException e) {
       throw new BackendException(Kind.INTERNAL, "cannot read " + sealedFile, e);
     }
-    TpmBlob blob = TpmBlob.decode(bytes, TpmBlob.BACKEND_TPM_SEALED_ROOT);
-    byte[] seed = connection.execute(s -> unseal(s, blob));
+  }
+
+  private byte[] unseal(Sealed file) {
+    if (file.secret() && seal.secret() == null) {
+      throw new BackendException(Kind.KEY_INVALID, "the root seed in " + sealedFile + " is sealed with an operator "
+          + "secret and none is configured: set tpmkms.backend.tpm.root-secret-file "
+          + "(TPMKMS_BACKEND_TPM_ROOT_SECRET_FILE) to the file that holds it. The service does not start; nothing was changed");
+    }
+    byte[] seed = connection.execute(s -> unseal(s, file));
     if (seed == null || seed.length != SEED_LENGTH) {
       throw new BackendException(Kind.KEY_INVALID, "sealed root seed has the wrong length");
     }
     return seed;
   }
 
-  private byte[] unseal(TpmSession s, TpmBlob blob) {
+  private byte[] unseal(TpmSession s, Sealed file) {
+    TpmBlob blob = file.blob();
     if (!Arrays.equals(s.srkName(), blob.srkName())) {
       throw new BackendException(Kind.KEY_INVALID, "the root seed in " + sealedFile
           + " was sealed by another TPM or owner seed (SRK name mismatch); it cannot be unsealed here");
     }
+    if (file.pcrs().length > 0) {
+      byte[][] now = PcrPolicy.read(s, file.pcrs());
+      List<String> changed = new ArrayList<>();
+      for (int i = 0; i < now.length; i++) {
+        if (!Arrays.equals(now[i], file.values()[i])) {
+          changed.add("PCR " + file.pcrs()[i] + " is " + HexFormat.of().formatHex(now[i]) + ", sealed to "
+              + HexFormat.of().formatHex(file.values()[i]));
+        }
+      }
+      if (!changed.isEmpty()) {
+        throw new BackendException(Kind.KEY_INVALID, "the platform state changed since the root seed in " + sealedFile
+            + " was sealed: " + String.join("; ", changed) + ". The TPM will not unseal it, so the service does not "
+            + "start; nothing was changed or deleted. A planned change (firmware, boot loader, Secure Boot keys) is "
+            + "re-sealed before it is made (docs/operations.md, \"Re-sealing the root seed\"); otherwise find out what "
+            + "changed in the boot chain, or boot the state it was sealed to");
+      }
+    }
     TPM_HANDLE h = s.loadUncached(blob.tpmtPublic(), blob.tpm2bPrivate(), new byte[0]);
+    byte[] auth = file.secret() ? RootSeal.authValue(seal.secret()) : new byte[0];
     try {
-      // its auth value is empty: a session salted to the SRK encrypts the seed in the response (ADR 0028)
-      byte[] r = s.saltedSession().command("Unseal", CC_UNSEAL, new int[] {h.handle},
-          new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], new byte[0], 0, false,
-          PolicySession.ENCRYPT_RESPONSE);
+      byte[] r;
+      if (!file.policy()) {
+        // the layout before ADR 0034: empty auth value, userWithAuth; a salted session encrypts the seed
+        r = s.saltedSession().command("Unseal", CC_UNSEAL, new int[] {h.handle},
+            new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], new byte[0], 0, false,
+            PolicySession.ENCRYPT_RESPONSE);
+      } else {
+        PolicySession session = s.saltedPolicySession();
+        if (file.pcrs().length > 0) PcrPolicy.assertPcrs(session, file.pcrs(), PcrPolicy.digest(file.values()));
+        if (file.secret()) session.policyAuthValue();
+        r = session.command("Unseal", CC_UNSEAL, new int[] {h.handle},
+            new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], auth, 0, false,
+            PolicySession.ENCRYPT_RESPONSE);
+      }
       return Marshal.tpm2b(ByteBuffer.wrap(r));
+    } catch (TpmRcException e) {
+      int base = e.base();
+      if (base == ResponseCodes.AUTH_FAIL || base == 0x0A2 /* BAD_AUTH */) {
+        throw new BackendException(Kind.KEY_INVALID, "the operator secret is not the one the root seed in "
+            + sealedFile + " was sealed with (the TPM counts this failure towards its dictionary-attack lockout); "
+            + "the service does not start, nothing was changed" + (seal.newSecret() != null ? ". A new secret is also "
+            + "set: if an earlier start re-sealed with it already, make it the secret file" : ""));
+      }
+      if (base == ResponseCodes.LOCKOUT) {
+        throw new BackendException(Kind.UNAVAILABLE, "the TPM is in dictionary-attack lockout after wrong operator "
+            + "secrets; it recovers after its lockout interval, or the lockout owner clears it "
+            + "(tpm2_dictionarylockout --clear-lockout)");
+      }
+      if (base == ResponseCodes.VALUE || base == 0x09D /* POLICY_FAIL */) {
+        throw new BackendException(Kind.KEY_INVALID, "the TPM refused to unseal the root seed in " + sealedFile
+            + ": its policy is not satisfied (" + e.getMessage() + "); the service does not start, nothing was changed");
+      }
+      throw e;
     } finally {
+      Arrays.fill(auth, (byte) 0);
       s.flush(h);
     }
   }

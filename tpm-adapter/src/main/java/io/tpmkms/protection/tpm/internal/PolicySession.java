@@ -82,6 +82,15 @@ public final class PolicySession {
   }
 
   /**
+   * A one-shot policy session salted to an ECC P-256 storage key: as {@link #salted}, for objects
+   * whose authPolicy must be satisfied (the sealed root seed bound to PCRs, ADR 0034); the session
+   * key encrypts the response and keys the HMAC (with the auth value after PolicyAuthValue).
+   */
+  static PolicySession saltedPolicy(TpmSession tpm, int storageKey, byte[] x, byte[] y) {
+    return new PolicySession(tpm, SE_POLICY, storageKey, x.clone(), y.clone());
+  }
+
+  /**
    * For a salted session: whether the next commands keep it (continueSession SET, one
    * StartAuthSession for several commands); the last command must run with {@code false} so that
    * the TPM flushes it.

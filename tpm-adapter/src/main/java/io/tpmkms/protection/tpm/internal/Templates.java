@@ -92,6 +92,18 @@ public final class Templates {
         new TPM2B_DIGEST_KEYEDHASH(new byte[0]));
   }
 
+  /**
+   * A sealed data object usable only through its policy (ADR 0034): userWithAuth CLEAR, authPolicy
+   * {@code policy}; with an operator secret (PolicyAuthValue) noDA CLEAR, so wrong secrets count
+   * towards the TPM's dictionary-attack lockout.
+   */
+  public static TPMT_PUBLIC sealedData(byte[] policy, boolean secret) {
+    return new TPMT_PUBLIC(TPM_ALG_ID.SHA256,
+        TPMA_OBJECT.fromInt(FIXED_TPM | FIXED_PARENT | (secret ? 0 : NO_DA)), policy.clone(),
+        new TPMS_KEYEDHASH_PARMS(new TPMS_NULL_SCHEME_KEYEDHASH()),
+        new TPM2B_DIGEST_KEYEDHASH(new byte[0]));
+  }
+
   /** The object attributes a key of the algorithm gets. */
   public static int attributes(KeyAlgorithm alg) {
     return switch (alg.kind()) {

@@ -71,6 +71,12 @@ public final class TpmSession {
     return PolicySession.salted(this, srk.handle, srkX, srkY);
   }
 
+  /** A one-shot policy session salted to the SRK (the PCR-bound sealed root seed's TPM2_Unseal, ADR 0034). */
+  public PolicySession saltedPolicySession() {
+    if (srkX == null) throw new IllegalStateException("the SRK's public point is not known");
+    return PolicySession.saltedPolicy(this, srk.handle, srkX, srkY);
+  }
+
   /**
    * TPM2_Create under the SRK in a {@link #saltedSession}: inSensitive (the new object's auth value
    * and, for sealed or imported symmetric data, the data) crosses the bus encrypted. Returns
