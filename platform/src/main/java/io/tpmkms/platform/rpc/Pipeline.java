@@ -307,10 +307,9 @@ public final class Pipeline {
       done.run();
       return;
     }
-    for (var group : java.util.List.of(onTpm, onWorker)) {
-      if (group.isEmpty()) continue;
+    if (!onWorker.isEmpty()) {
       Runnable task = () -> {
-        for (int i : group) {
+        for (int i : onWorker) {
           try {
             results[i] = handler.handle(items.get(i));
           } catch (Throwable t) {
@@ -320,11 +319,43 @@ public final class Pipeline {
         if (pending.decrementAndGet() == 0) done.run();
       };
       try {
-        (group == onTpm ? tpmQueue : WORKERS).execute(Context.current().wrap(task));
+        WORKERS.execute(Context.current().wrap(task));
       } catch (RejectedExecutionException e) {
-        for (int i : group) results[i] = overloaded(e);
+        for (int i : onWorker) results[i] = overloaded(e);
         if (pending.decrementAndGet() == 0) done.run();
       }
+    }
+    if (!onTpm.isEmpty()) {
+      onTpmQueue(onTpm, 0, items, handler, results, Context.current(), () -> {
+        if (pending.decrementAndGet() == 0) done.run();
+      });
+    }
+  }
+
+  /**
+   * Runs a batch's TPM items one at a time on the TPM queue, each queued when the one before it is done:
+   * calls that arrive meanwhile wait for one item, not for the whole batch (a thousand TPM signatures
+   * take seconds).
+   */
+  private <I extends Message, O extends Message> void onTpmQueue(java.util.List<Integer> indexes, int next,
+      java.util.List<I> items, ItemHandler<I, O> handler, Object[] results, Context context, Runnable done) {
+    int i = indexes.get(next);
+    try {
+      tpmQueue.execute(context.wrap(() -> {
+        try {
+          results[i] = handler.handle(items.get(i));
+        } catch (Throwable t) {
+          results[i] = t;
+        }
+        if (next + 1 < indexes.size()) {
+          onTpmQueue(indexes, next + 1, items, handler, results, context, done);
+        } else {
+          done.run();
+        }
+      }));
+    } catch (RejectedExecutionException e) {
+      for (int k = next; k < indexes.size(); k++) results[indexes.get(k)] = overloaded(e);
+      done.run();
     }
   }
 

@@ -241,6 +241,54 @@ class PipelineBatchTest {
     }
   }
 
+  /**
+   * A long batch on TPM keys does not hold the TPM queue: its items are queued one after another, so a
+   * single call that arrives meanwhile runs after the item in progress, not after the whole batch.
+   */
+  @Test
+  void aLongTpmBatch_letsASingleCallThrough() throws Exception {
+    KeyRouter router = (key, light) -> key.startsWith("tpm/") ? KeyRouter.Where.TPM_QUEUE : KeyRouter.Where.HERE;
+    Pipeline pipeline = pipeline(router);
+    BatchEncryptRequest.Builder b = BatchEncryptRequest.newBuilder();
+    for (int i = 0; i < 4; i++) b.addItems(item("tpm/slow", "item " + i));
+    java.util.List<String> order = new CopyOnWriteArrayList<>();
+    CompletableFuture<Object> batch = new CompletableFuture<>();
+    CallInfo.system(OP).inContext().run(() -> pipeline.batch(BATCH, ENCRYPT, b.build(), observer(batch), q -> {
+      order.add(q.getPlaintext().toStringUtf8());
+      Thread.sleep(150); // a slow TPM command
+      return EncryptResponse.getDefaultInstance();
+    }, results -> BatchEncryptResponse.getDefaultInstance()));
+    Thread.sleep(60); // the first item is running
+    CompletableFuture<Object> single = new CompletableFuture<>();
+    CallInfo.system("tpmkms.key.v1.KeyService/Encrypt").inContext().run(() -> pipeline.unary(ENCRYPT,
+        item("tpm/other", "single"), observer(single), () -> {
+          order.add("single");
+          return EncryptResponse.getDefaultInstance();
+        }));
+    single.get(10, TimeUnit.SECONDS);
+    batch.get(10, TimeUnit.SECONDS);
+    assertEquals("single", order.get(1), "the single call ran after one item, not after the batch: " + order);
+    assertEquals(5, order.size());
+  }
+
+  static <T> StreamObserver<T> observer(CompletableFuture<Object> answer) {
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(T value) {
+        answer.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        answer.complete(t);
+      }
+
+      @Override
+      public void onCompleted() {
+      }
+    };
+  }
+
   @Test
   void recordsCannotBeWritten_theCallFailsUnavailable() throws Exception {
     audit.failing = true;
