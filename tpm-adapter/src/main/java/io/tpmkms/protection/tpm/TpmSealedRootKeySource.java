@@ -217,6 +217,18 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       return new Sealed(new TpmBlob(TpmBlob.BACKEND_TPM_SEALED_ROOT, 0, s.srkName(),
           new byte[TpmBlob.OBJECT_ID_LENGTH], pub, created[0]), with.pcrs(), values, secret);
     });
+    // the policy digest is computed here, and TPM2_Create does not check it: unseal the new object through
+    // its own policy before it replaces the only file that unseals today (a wrong digest, or a PCR that
+    // changed in between, would otherwise lose the seed)
+    byte[] back = connection.execute(s -> unseal(s, sealed, with.secret()));
+    try {
+      if (!java.security.MessageDigest.isEqual(back, seed)) {
+        throw new BackendException(Kind.INTERNAL, "the newly sealed root seed did not unseal to the same seed; "
+            + sealedFile + " was left as it was");
+      }
+    } finally {
+      if (back != null) Arrays.fill(back, (byte) 0);
+    }
     write(sealed.policy() ? sealed.encode() : sealed.blob().encode());
   }
 
@@ -234,14 +246,16 @@ public final class TpmSealedRootKeySource implements RootKeySource {
           + "secret and none is configured: set tpmkms.backend.tpm.root-secret-file "
           + "(TPMKMS_BACKEND_TPM_ROOT_SECRET_FILE) to the file that holds it. The service does not start; nothing was changed");
     }
-    byte[] seed = connection.execute(s -> unseal(s, file));
+    byte[] seed = connection.execute(s -> unseal(s, file, seal.secret()));
     if (seed == null || seed.length != SEED_LENGTH) {
       throw new BackendException(Kind.KEY_INVALID, "sealed root seed has the wrong length");
     }
     return seed;
   }
 
-  private byte[] unseal(TpmSession s, Sealed file) {
+  /** Unseals {@code file} with {@code secret} (null: none) through the file's policy. */
+  private byte[] unseal(TpmSession s, Sealed file, byte[] secret) {
+    if (file.secret() && secret == null) throw new IllegalStateException("a secret is needed");
     TpmBlob blob = file.blob();
     if (!Arrays.equals(s.srkName(), blob.srkName())) {
       throw new BackendException(Kind.KEY_INVALID, "the root seed in " + sealedFile
@@ -265,7 +279,7 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       }
     }
     TPM_HANDLE h = s.loadUncached(blob.tpmtPublic(), blob.tpm2bPrivate(), new byte[0]);
-    byte[] auth = file.secret() ? RootSeal.authValue(seal.secret()) : new byte[0];
+    byte[] auth = file.secret() ? RootSeal.authValue(secret) : new byte[0];
     try {
       byte[] r;
       if (!file.policy()) {
@@ -281,7 +295,11 @@ public final class TpmSealedRootKeySource implements RootKeySource {
             new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], auth, 0, false,
             PolicySession.ENCRYPT_RESPONSE);
       }
-      return Marshal.tpm2b(ByteBuffer.wrap(r));
+      try {
+        return Marshal.tpm2b(ByteBuffer.wrap(r));
+      } finally {
+        Arrays.fill(r, (byte) 0);
+      }
     } catch (TpmRcException e) {
       int base = e.base();
       if (base == ResponseCodes.AUTH_FAIL || base == 0x0A2 /* BAD_AUTH */) {
@@ -314,12 +332,22 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       if (dir != null) Files.createDirectories(dir);
       Path tmp = Files.createTempFile(dir, "." + sealedFile.getFileName(), ".tmp",
           PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-        ByteBuffer b = ByteBuffer.wrap(content);
-        while (b.hasRemaining()) ch.write(b);
-        ch.force(true);
+      try {
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+          ByteBuffer b = ByteBuffer.wrap(content);
+          while (b.hasRemaining()) ch.write(b);
+          ch.force(true);
+        }
+        Files.move(tmp, sealedFile, StandardCopyOption.ATOMIC_MOVE);
+      } finally {
+        Files.deleteIfExists(tmp);
       }
-      Files.move(tmp, sealedFile, StandardCopyOption.ATOMIC_MOVE);
+      if (dir != null) {
+        // the rename itself durable: after a power loss the old file must not come back (a rotated secret)
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+          d.force(true);
+        }
+      }
     } catch (IOException e) {
       throw new BackendException(Kind.INTERNAL, "cannot write " + sealedFile, e);
     }
