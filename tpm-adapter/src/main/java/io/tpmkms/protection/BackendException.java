@@ -17,6 +17,11 @@ public final class BackendException extends RuntimeException {
     UNSUPPORTED,
     /** The device is unreachable or asks for a retry. */
     UNAVAILABLE,
+    /**
+     * The TPM refuses the key because the platform state is not the one the key is bound to
+     * (TPM2_PolicyPCR failed: a PCR differs from its bound value). Nothing the caller sends can fix it.
+     */
+    PLATFORM_STATE_MISMATCH,
     /** Out of object memory, rate limited. */
     RESOURCE_EXHAUSTED,
     /** Anything else. */

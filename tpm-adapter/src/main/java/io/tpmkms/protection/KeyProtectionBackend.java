@@ -42,6 +42,18 @@ public interface KeyProtectionBackend extends AutoCloseable {
   /** The TPM authPolicy of the key's object; empty when it has none (and for non-TPM backends). */
   default byte[] policyDigest(KeyHandle handle) { return new byte[0]; }
 
+  /** The platform state the key is bound to (TPM keys created with one; ADR 0036); empty for others. */
+  default java.util.Optional<PlatformBinding> platformBinding(KeyHandle handle) { return java.util.Optional.empty(); }
+
+  /**
+   * The SHA-256 values the PCRs hold now, in ascending PCR order.
+   *
+   * @throws BackendException UNSUPPORTED when the backend has no PCRs (SOFTWARE)
+   */
+  default byte[][] pcrValues(int[] pcrs) {
+    throw new BackendException(BackendException.Kind.UNSUPPORTED, "this protection level has no PCRs: platform binding needs a TPM");
+  }
+
   /** DER SubjectPublicKeyInfo of an asymmetric key. */
   byte[] publicKey(KeyHandle handle);
 

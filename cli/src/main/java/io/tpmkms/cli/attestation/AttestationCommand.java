@@ -217,6 +217,9 @@ public final class AttestationCommand implements Callable<Integer> {
             AttestationVerification.Claim claim = keyVersion != null && keyVersion.getImported()
                     ? AttestationVerification.Claim.IMPORTED : AttestationVerification.Claim.GENERATED;
             AttestationVerification v = AttestationVerification.run(statement, nonce, expectedSpki, cas, claim);
+            if (response.hasPlatformBinding()) {
+                v.checks.add(platformBindingCheck(statement, response.getPlatformBinding()));
+            }
             if (s.json()) {
                 s.out().println(json(v, statement, response.getVersion(), keyVersion));
             } else {
@@ -226,6 +229,30 @@ public final class AttestationCommand implements Callable<Integer> {
                 s.err().println("attestation verification FAILED: " + failed.name() + ": " + failed.detail());
             }
             return v.passed() ? ExitCodes.OK : ExitCodes.FAILED;
+        }
+
+        /**
+         * The platform binding the service reports, recomputed offline: the certified public area's
+         * authPolicy must be the policy that asserts exactly these PCR values before every use (ADR 0036).
+         */
+        static Check platformBindingCheck(io.tpmkms.protection.KeyAttestation att,
+                                          io.tpmkms.proto.key.v1.PlatformBinding b) {
+            String name = "platform binding " + io.tpmkms.cli.format.Views.platformBinding(b)
+                    + " = the certified key's policy (TPM2_PolicyPCR before every use)";
+            io.tpmkms.protection.PlatformBinding binding;
+            try {
+                binding = new io.tpmkms.protection.PlatformBinding(b.getPcrsList().stream().mapToInt(Integer::intValue).toArray(),
+                        b.getValuesList().stream().map(ByteString::toByteArray).toArray(byte[][]::new));
+            } catch (IllegalArgumentException e) {
+                return new Check(name, AttestationVerification.Outcome.FAILED, "malformed binding: " + e.getMessage());
+            }
+            for (io.tpmkms.protection.KeyAlgorithm alg : io.tpmkms.protection.KeyAlgorithm.values()) {
+                if (io.tpmkms.protection.tpm.KeyAttestationVerifier.boundTo(att.certifiedTpmPublic(), alg, binding)) {
+                    return new Check(name, AttestationVerification.Outcome.OK, null);
+                }
+            }
+            return new Check(name, AttestationVerification.Outcome.FAILED,
+                    "the certified authPolicy is not the policy of this binding");
         }
 
         private boolean isAsymmetric(Session s) {

@@ -35,10 +35,26 @@ public final class Views {
                 .row("labels:", labels(k.getLabelsMap()))
                 .row("import only:", k.getImportOnly() ? "yes (versions come only from 'keys import')" : "no")
                 .row("export policy:", Vocabulary.EXPORT_POLICY.show(k.getExportPolicy()))
+                .row("platform binding:", platformBinding(k.hasPlatformBinding() ? k.getPlatformBinding() : null))
                 .row("created:", TimeText.show(k.getCreateTime()))
                 .row("updated:", TimeText.show(k.getUpdateTime()))
                 .row("etag:", Long.toString(k.getEtag()))
                 .print(out);
+    }
+
+    /** "sha256:16=ab12…, 23=00…" — the PCRs and their bound values; "-" when there is none. */
+    public static String platformBinding(io.tpmkms.proto.key.v1.PlatformBinding b) {
+        if (b == null || b.getPcrsCount() == 0) {
+            return "-";
+        }
+        StringBuilder out = new StringBuilder("sha256:");
+        for (int i = 0; i < b.getPcrsCount(); i++) {
+            out.append(i == 0 ? "" : ", ").append(Integer.toUnsignedString(b.getPcrs(i)));
+            if (i < b.getValuesCount()) {
+                out.append('=').append(java.util.HexFormat.of().formatHex(b.getValues(i).toByteArray()));
+            }
+        }
+        return out.toString();
     }
 
     public static void versionTable(Iterable<KeyVersion> versions, PrintStream out) {
@@ -64,6 +80,7 @@ public final class Views {
                 .row("origin:", origin(v))
                 .row("export policy:", Vocabulary.EXPORT_POLICY.show(v.getExportPolicy()))
                 .row("policy digest:", policyDigest(v))
+                .row("platform binding:", platformBinding(v.hasPlatformBinding() ? v.getPlatformBinding() : null))
                 .row("destroy time:", destroyTime(v))
                 .row("compromised:", TimeText.show(v.getCompromiseTime()))
                 .print(out);

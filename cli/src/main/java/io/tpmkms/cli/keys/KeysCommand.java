@@ -113,6 +113,16 @@ public final class KeysCommand implements Callable<Integer> {
                         + "('keys export'). Default: the service's (non-exportable).")
         ExportPolicy exportPolicy;
 
+        @Option(names = "--pcr-binding", paramLabel = "PCRS", split = ",",
+                description = "TPM keys: bind every version to the values these SHA-256 PCRs hold now, e.g. 7,16 "
+                        + "(1 to 8 of 0..23). The TPM refuses the key while any of them differs. Fixed for the key's life.")
+        java.util.List<Integer> pcrBinding;
+
+        @Option(names = "--pcr-values", paramLabel = "HEX", split = ",",
+                description = "With --pcr-binding: bind to these SHA-256 values (64 hex digits each, in the order "
+                        + "of --pcr-binding) instead of the current ones, e.g. the values after a planned firmware update.")
+        java.util.List<String> pcrValues;
+
         @Override
         protected int run(Session s) throws Exception {
             int slash = key.indexOf('/');
@@ -133,6 +143,21 @@ public final class KeysCommand implements Callable<Integer> {
             }
             if (exportPolicy != null) {
                 request.setExportPolicy(exportPolicy);
+            }
+            if (pcrValues != null && !pcrValues.isEmpty() && (pcrBinding == null || pcrBinding.isEmpty())) {
+                throw usage("--pcr-values needs --pcr-binding");
+            }
+            if (pcrBinding != null && !pcrBinding.isEmpty()) {
+                io.tpmkms.proto.key.v1.PlatformBinding.Builder binding =
+                        io.tpmkms.proto.key.v1.PlatformBinding.newBuilder().addAllPcrs(pcrBinding);
+                for (String hex : pcrValues == null ? java.util.List.<String>of() : pcrValues) {
+                    try {
+                        binding.addValues(com.google.protobuf.ByteString.copyFrom(java.util.HexFormat.of().parseHex(hex.trim())));
+                    } catch (IllegalArgumentException e) {
+                        throw usage("--pcr-values: '" + hex + "' is not hex");
+                    }
+                }
+                request.setPlatformBinding(binding);
             }
             if (rotationPeriod != null) {
                 request.setRotationPeriod(DurationText.toProto(rotationPeriod));

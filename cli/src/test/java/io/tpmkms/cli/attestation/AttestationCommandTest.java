@@ -74,6 +74,10 @@ class AttestationCommandTest extends CliHarness {
         signKeyResponse = response(signKeyStatement, 3);
         hmacKeyResponse = response(backend.certify(hmac.handle(), NONCE), 1);
         signKeyPem = pem(sign.publicKeyDer());
+        GeneratedKey bound = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256,
+                io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE, io.tpmkms.protection.PlatformBinding.current(16)));
+        boundBinding = backend.platformBinding(bound.handle()).orElseThrow();
+        boundKeyResponse = response(backend.certify(bound.handle(), NONCE), 1);
         otherKeyPem = pem(other.publicKeyDer());
         otherKeyTpmPublic = backend.tpmPublic(other.handle());
     }
@@ -95,6 +99,44 @@ class AttestationCommandTest extends CliHarness {
             }
         }
         return false;
+    }
+
+    private io.tpmkms.protection.PlatformBinding boundBinding;
+    private GetKeyAttestationResponse boundKeyResponse;
+
+    private static io.tpmkms.proto.key.v1.PlatformBinding proto(io.tpmkms.protection.PlatformBinding b) {
+        var p = io.tpmkms.proto.key.v1.PlatformBinding.newBuilder();
+        for (int pcr : b.pcrs()) {
+            p.addPcrs(pcr);
+        }
+        for (byte[] v : b.values()) {
+            p.addValues(ByteString.copyFrom(v));
+        }
+        return p.build();
+    }
+
+    @Test
+    void verify_offline_platformBinding_isRecomputedFromTheCertifiedPolicy() throws Exception {
+        var claimed = proto(boundBinding);
+        var otherValue = claimed.toBuilder().setValues(0, ByteString.copyFrom(new byte[] {
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+                30, 31, 32})).build();
+
+        Result ok = verifyOffline("--in", save(boundKeyResponse.toBuilder().setPlatformBinding(claimed).build()).toString(),
+                "--nonce", NONCE_HEX);
+        Result lie = verifyOffline("--in", save(boundKeyResponse.toBuilder().setPlatformBinding(otherValue).build())
+                .toString(), "--nonce", NONCE_HEX);
+        Result unboundKeyClaimed = verifyOffline("--in", save(signKeyResponse.toBuilder().setPlatformBinding(claimed)
+                .build()).toString(), "--nonce", NONCE_HEX);
+
+        assertEquals(0, ok.exitCode(), ok::toString);
+        assertTrue(ok.stdout().contains("platform binding sha256:16=" + HexFormat.of().formatHex(boundBinding.values()[0])
+                + " = the certified key's policy (TPM2_PolicyPCR before every use): ok"), ok::toString);
+        String suffix = " = the certified key's policy (TPM2_PolicyPCR before every use)";
+        assertFailedCheck(lie, "platform binding sha256:16=" + HexFormat.of().formatHex(otherValue.getValues(0).toByteArray())
+                + suffix);
+        assertFailedCheck(unboundKeyClaimed, "platform binding sha256:16="
+                + HexFormat.of().formatHex(boundBinding.values()[0]) + suffix);
     }
 
     static GetKeyAttestationResponse response(KeyAttestation a, int version) {

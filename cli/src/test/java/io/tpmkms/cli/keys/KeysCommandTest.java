@@ -447,6 +447,33 @@ class KeysCommandTest extends CliHarness {
         assertEquals(1, service.requests().size(), "the bad one sent nothing");
     }
 
+    @Test
+    void create_pcrBinding_isSent_withValues_andTheKeyShowsIt() {
+        String v16 = "ab".repeat(32);
+        String v7 = "0c".repeat(32);
+        service.respond(CreateKeyResponse.newBuilder().setKey(key("ns/bound", KeyPurpose.ASYMMETRIC_SIGN,
+                Algorithm.EC_SIGN_P256_SHA256).toBuilder().setPlatformBinding(io.tpmkms.proto.key.v1.PlatformBinding
+                .newBuilder().addPcrs(7).addPcrs(16)
+                .addValues(com.google.protobuf.ByteString.fromHex(v7)).addValues(com.google.protobuf.ByteString.fromHex(v16))))
+                .build());
+
+        Result r = run("keys", "create", "ns/bound", "--purpose", "sign", "--pcr-binding", "16,7",
+                "--pcr-values", v16 + "," + v7);
+        Result noBinding = run("keys", "create", "ns/k2", "--purpose", "sign", "--pcr-values", v16);
+        Result notHex = run("keys", "create", "ns/k3", "--purpose", "sign", "--pcr-binding", "16", "--pcr-values", "zz");
+
+        assertEquals(0, r.exitCode(), r::toString);
+        io.tpmkms.proto.key.v1.PlatformBinding sent = service.requests(CreateKeyRequest.class).get(0).getPlatformBinding();
+        assertEquals(java.util.List.of(16, 7), sent.getPcrsList(), "as given: the service sorts");
+        assertEquals(v16, java.util.HexFormat.of().formatHex(sent.getValues(0).toByteArray()));
+        assertTrue(r.stdout().contains("platform binding:  sha256:7=" + v7 + ", 16=" + v16)
+                || r.stdout().matches("(?s).*platform binding:\\s+sha256:7=" + v7 + ", 16=" + v16 + "\\n.*"), r::toString);
+        assertEquals(ExitCodes.USAGE, noBinding.exitCode(), noBinding::toString);
+        assertTrue(noBinding.stderr().contains("--pcr-values needs --pcr-binding"), noBinding::toString);
+        assertEquals(ExitCodes.USAGE, notHex.exitCode(), notHex::toString);
+        assertEquals(1, service.requests().size(), "the bad ones sent nothing");
+    }
+
     static Stream<Arguments> versionCommands() {
         return Stream.of(
                 Arguments.of("version", GetKeyVersionRequest.class,

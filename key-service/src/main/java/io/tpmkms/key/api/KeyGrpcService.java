@@ -70,7 +70,8 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
         ProtoMapper.level(r.getProtectionLevel()),
         r.hasRotationPeriod() ? ProtoMapper.duration(r.getRotationPeriod()) : null,
         r.hasNextRotationTime() ? ProtoMapper.instant(r.getNextRotationTime()) : null,
-        r.getLabelsMap(), r.getImportOnly(), ProtoMapper.exportPolicy(r.getExportPolicy()))))).build());
+        r.getLabelsMap(), r.getImportOnly(), ProtoMapper.exportPolicy(r.getExportPolicy()),
+        ProtoMapper.platformBinding(r.hasPlatformBinding(), r.getPlatformBinding()))))).build());
   }
 
   @Override
@@ -290,9 +291,11 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
   public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> out) {
     pipeline.unary(KeyRpcs.GET_KEY_ATTESTATION, r, out, () -> {
       CryptoService.Attestation result = crypto.attest(r.getKey(), r.getVersion(), r.getNonce().toByteArray());
-      return GetKeyAttestationResponse.newBuilder()
+      GetKeyAttestationResponse.Builder b = GetKeyAttestationResponse.newBuilder()
           .setAttestation(io.tpmkms.key.imports.AttestationEncoding.toProto(result.statement()))
-          .setVersion(result.version()).build();
+          .setVersion(result.version());
+      if (result.platformBinding() != null) b.setPlatformBinding(ProtoMapper.platformBinding(result.platformBinding()));
+      return b.build();
     });
   }
 

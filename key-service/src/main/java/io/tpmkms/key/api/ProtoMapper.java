@@ -43,6 +43,7 @@ final class ProtoMapper {
         .setExportPolicy(exportPolicy(k.exportPolicy));
     if (k.rotationPeriodSeconds != null) b.setRotationPeriod(Duration.newBuilder().setSeconds(k.rotationPeriodSeconds));
     if (k.nextRotationTime != null) b.setNextRotationTime(ts(k.nextRotationTime));
+    if (k.platformBinding() != null) b.setPlatformBinding(platformBinding(k.platformBinding()));
     if (view.primary() != null) b.setPrimary(version(k, view.primary()));
     return b.build();
   }
@@ -66,6 +67,7 @@ final class ProtoMapper {
     if (v.publicKey != null) b.setPublicKeyPem(pem(v.publicKey));
     b.setExportPolicy(exportPolicy(v.exportPolicy)).setDuplicated(v.duplicated);
     if (v.policyDigest != null) b.setPolicyDigest(com.google.protobuf.ByteString.copyFrom(v.policyDigest));
+    if (v.platformBinding() != null) b.setPlatformBinding(platformBinding(v.platformBinding()));
     if (v.imported) {
       b.setImported(true);
       if (v.importJob != null) b.setImportJob(v.importJob);
@@ -116,6 +118,20 @@ final class ProtoMapper {
     out[1] = (byte) b.length;
     System.arraycopy(b, 0, out, 2, b.length);
     return out;
+  }
+
+  static io.tpmkms.proto.key.v1.PlatformBinding platformBinding(io.tpmkms.protection.PlatformBinding p) {
+    var b = io.tpmkms.proto.key.v1.PlatformBinding.newBuilder();
+    for (int pcr : p.pcrs()) b.addPcrs(pcr);
+    for (byte[] v : p.values()) b.addValues(com.google.protobuf.ByteString.copyFrom(v));
+    return b.build();
+  }
+
+  /** The request's binding (null when unset), checked: INVALID_ARGUMENT INVALID_PLATFORM_BINDING. */
+  static io.tpmkms.protection.PlatformBinding platformBinding(boolean present, io.tpmkms.proto.key.v1.PlatformBinding p) {
+    if (!present) return null;
+    return io.tpmkms.key.lifecycle.PlatformBindings.of(p.getPcrsList(),
+        p.getValuesList().stream().map(com.google.protobuf.ByteString::toByteArray).toList());
   }
 
   static io.tpmkms.proto.key.v1.ExportPolicy exportPolicy(io.tpmkms.protection.ExportPolicy p) {

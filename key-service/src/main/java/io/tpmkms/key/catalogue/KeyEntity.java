@@ -54,6 +54,19 @@ public class KeyEntity {
   /** Fixed at creation: the export policy of every version the key generates (ADR 0025). */
   @Enumerated(EnumType.STRING) @Column(name = "export_policy", nullable = false)
   public io.tpmkms.protection.ExportPolicy exportPolicy = io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE;
+  /** The platform binding's PCRs ("7,16") and values (32 bytes each, concatenated); both null: none (ADR 0036). */
+  @Column(name = "platform_pcrs") public String platformPcrs;
+  @Column(name = "platform_values") public byte[] platformValues;
+
+  /** The platform binding, or null. */
+  public io.tpmkms.protection.PlatformBinding platformBinding() {
+    return io.tpmkms.key.lifecycle.PlatformBindings.decode(platformPcrs, platformValues);
+  }
+
+  public void platformBinding(io.tpmkms.protection.PlatformBinding b) {
+    platformPcrs = b == null ? null : b.selectionText();
+    platformValues = b == null ? null : io.tpmkms.key.lifecycle.PlatformBindings.values(b);
+  }
 
   @ElementCollection(fetch = FetchType.EAGER)
   @CollectionTable(name = "kms_key_label", joinColumns = @JoinColumn(name = "key_id"))

@@ -60,6 +60,19 @@ public class KeyVersionEntity {
   @Column(name = "policy_digest") public byte[] policyDigest;
   /** Imported by TPM2_Import of a duplication blob. */
   @Column(nullable = false) public boolean duplicated;
+  /** The platform binding's PCRs ("7,16") and values (32 bytes each, concatenated); both null: none (ADR 0036). */
+  @Column(name = "platform_pcrs") public String platformPcrs;
+  @Column(name = "platform_values") public byte[] platformValues;
+
+  /** The platform binding, or null. */
+  public io.tpmkms.protection.PlatformBinding platformBinding() {
+    return io.tpmkms.key.lifecycle.PlatformBindings.decode(platformPcrs, platformValues);
+  }
+
+  public void platformBinding(io.tpmkms.protection.PlatformBinding b) {
+    platformPcrs = b == null ? null : b.selectionText();
+    platformValues = b == null ? null : io.tpmkms.key.lifecycle.PlatformBindings.values(b);
+  }
   @Version @Column(name = "row_version", nullable = false) public long rowVersion;
 
   public KeyHandle handle() { return keyBlob == null ? null : new KeyHandle(keyBlob); }

@@ -175,7 +175,8 @@ public class CryptoService {
   public record Result(byte[] bytes, int version) {}
 
   /** A TPM statement about a key version. */
-  public record Attestation(KeyAttestation statement, int version) {}
+  /** A statement about a version, and the platform binding its certified policy asserts (null: none). */
+  public record Attestation(KeyAttestation statement, int version, io.tpmkms.protection.PlatformBinding platformBinding) {}
 
   /** Result of a verification; invalid is an answer, not an error. */
   public record Verdict(boolean valid, int version) {}
@@ -327,7 +328,8 @@ public class CryptoService {
       throw new ServiceException(io.tpmkms.platform.error.ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
           "keys with protection level " + v.level() + " cannot be attested; only TPM keys can");
     }
-    return new Attestation(b.certify(v.handle(), nonce == null ? new byte[0] : nonce), v.number());
+    return new Attestation(b.certify(v.handle(), nonce == null ? new byte[0] : nonce), v.number(),
+        b.platformBinding(v.handle()).orElse(null));
   }
 
   public byte[] generateRandom(int length, ProtectionLevel level) {

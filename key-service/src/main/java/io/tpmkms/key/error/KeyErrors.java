@@ -44,6 +44,8 @@ public final class KeyErrors {
           b.getMessage(), Map.of(), b);
       case KEY_INVALID -> new ServiceException(ErrorCode.FAILED_PRECONDITION, KeyReason.KEY_MATERIAL_UNUSABLE,
           "the key version's material cannot be used: " + b.getMessage(), Map.of(), b);
+      case PLATFORM_STATE_MISMATCH -> new ServiceException(ErrorCode.FAILED_PRECONDITION,
+          KeyReason.PLATFORM_STATE_MISMATCH, b.getMessage(), Map.of(), b);
       case UNSUPPORTED -> new ServiceException(ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
           b.getMessage(), Map.of(), b);
       case UNAVAILABLE -> new ServiceException(ErrorCode.UNAVAILABLE, KeyReason.BACKEND_UNAVAILABLE,

@@ -37,6 +37,11 @@ public enum KeyReason implements Reason {
   KEY_MATERIAL_INVALID,
   /** export_policy is unknown. */
   INVALID_EXPORT_POLICY,
+  /**
+   * platform_binding is malformed (PCRs not 1..8 distinct of 0..23, values not one 32-byte value per
+   * PCR) or not possible for the key (SOFTWARE, DUPLICABLE, import-only).
+   */
+  INVALID_PLATFORM_BINDING,
   /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
   DUPLICATION_TARGET_INVALID,
   /** The duplication blob does not import (tampered, made for another parent, wrong transfer auth). */
@@ -77,6 +82,11 @@ public enum KeyReason implements Reason {
   KEY_NOT_EXPORTABLE,
   /** ImportKeyVersion would give a version another export policy than its key's (ADR 0025). */
   EXPORT_POLICY_MISMATCH,
+  /**
+   * The TPM refused a platform-bound key: a PCR of its binding differs from the bound value
+   * (details name the PCRs). It works again when the platform state does.
+   */
+  PLATFORM_STATE_MISMATCH,
 
   // UNIMPLEMENTED
   PROTECTION_LEVEL_UNAVAILABLE,

@@ -447,7 +447,7 @@ public class ImportService {
                   + " version can be re-imported with the same material only")
               .with("key", kn.full()).with("version", Integer.toString(reimport));
         }
-        GeneratedKey imported = target.importKey(new KeySpec(alg, exportPolicy), m);
+        GeneratedKey imported = target.importKey(new KeySpec(alg, exportPolicy, checked.key().platformBinding()), m);
         return lifecycle.importVersion(kn, reimport, cmd.makePrimary(), target,
             new ImportedKey(alg, imported, fingerprint, jn.full()), () -> requireStillActive(jn));
       }

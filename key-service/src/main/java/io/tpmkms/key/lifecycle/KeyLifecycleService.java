@@ -15,6 +15,7 @@ import io.tpmkms.key.error.KeyReason;
 import io.tpmkms.key.lifecycle.KeyNames.KeyName;
 import io.tpmkms.protection.Capability;
 import io.tpmkms.protection.ExportPolicy;
+import io.tpmkms.protection.PlatformBinding;
 import io.tpmkms.protection.GeneratedKey;
 import io.tpmkms.protection.KeyAlgorithm;
 import io.tpmkms.protection.KeyHandle;
@@ -84,7 +85,14 @@ public class KeyLifecycleService {
   public record CreateKeyCommand(
       String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm, ProtectionLevel protectionLevel,
       Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels, boolean importOnly,
-      ExportPolicy exportPolicy) {
+      ExportPolicy exportPolicy, PlatformBinding platformBinding) {
+    public CreateKeyCommand(String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm,
+        ProtectionLevel protectionLevel, Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels,
+        boolean importOnly, ExportPolicy exportPolicy) {
+      this(namespace, name, purpose, algorithm, protectionLevel, rotationPeriod, nextRotationTime, labels, importOnly,
+          exportPolicy, null);
+    }
+
     public CreateKeyCommand(String namespace, String name, KeyPurpose purpose, KeyAlgorithm algorithm,
         ProtectionLevel protectionLevel, Duration rotationPeriod, Instant nextRotationTime, Map<String, String> labels) {
       this(namespace, name, purpose, algorithm, protectionLevel, rotationPeriod, nextRotationTime, labels, false);
@@ -147,6 +155,13 @@ public class KeyLifecycleService {
     }
     ProtectionLevel level = backends.resolve(cmd.protectionLevel());
     ExportPolicy exportPolicy = exportPolicyOf(cmd);
+    if (cmd.platformBinding() != null) {
+      String why = level != ProtectionLevel.TPM ? "needs protection level TPM (PCRs are the TPM's), not " + level
+          : exportPolicy == ExportPolicy.DUPLICABLE ? "is not possible for a DUPLICABLE key: the PCRs are this platform's"
+          : cmd.importOnly() ? "is not possible for an import-only key: only keys generated in the TPM can be bound"
+          : null;
+      if (why != null) throw ServiceException.invalid(KeyReason.INVALID_PLATFORM_BINDING, "platform_binding " + why);
+    }
     KeyProtectionBackend backend = backends.require(level, algorithm,
         cmd.importOnly() ? Capability.IMPORT : Capability.GENERATE);
     if (findKey(kn).isPresent()) {
@@ -166,16 +181,24 @@ public class KeyLifecycleService {
       return view;
     }
 
-    GeneratedKey material = backend.generate(new KeySpec(algorithm, exportPolicy));
+    PlatformBinding binding = resolveBinding(cmd.platformBinding(), backend);
+    GeneratedKey material = backend.generate(new KeySpec(algorithm, exportPolicy, binding));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       Instant now = now();
       KeyEntity k = newKey(kn, cmd, algorithm, level, labels, now);
+      k.platformBinding(binding);
       KeyVersionEntity v = catalogue.insertKey(k, newVersion(k, backend, material, now)); // version 1, primary
       catalogue.flush();
       return new KeyView(k, v);
     }), kn);
     LOG.infof("created key %s (%s, %s, %s)", kn, cmd.purpose(), algorithm, level);
     return view;
+  }
+
+  /** The binding with its values: as given, or the values the PCRs hold now (read from the key's TPM). */
+  private static PlatformBinding resolveBinding(PlatformBinding requested, KeyProtectionBackend backend) {
+    if (requested == null || requested.resolved()) return requested;
+    return requested.withValues(backend.pcrValues(requested.pcrs()));
   }
 
   private static KeyEntity newKey(KeyName kn, CreateKeyCommand cmd, KeyAlgorithm algorithm, ProtectionLevel level,
@@ -207,7 +230,7 @@ public class KeyLifecycleService {
     KeyEntity snapshot = findKey(kn).orElseThrow(() -> KeyErrors.keyNotFound(kn.full()));
     if (snapshot.importOnly) throw importOnly(kn);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
-    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy));
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy, snapshot.platformBinding()));
     KeyView view = persistOrDestroy(backend, material.handle(), () -> mutation(kn.full(), v -> v.primary().number, () -> {
       KeyEntity k = lockKey(kn);
       if (k.importOnly) throw importOnly(kn);
@@ -231,7 +254,7 @@ public class KeyLifecycleService {
     if (snapshot == null || snapshot.importOnly) return false;
     KeyName kn = new KeyName(snapshot.namespace, snapshot.name);
     KeyProtectionBackend backend = backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE);
-    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy));
+    GeneratedKey material = backend.generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy, snapshot.platformBinding()));
     Integer rotated = persistOrDestroy(backend, material.handle(), () -> mutation(CallInfo.system("scheduler/RotateKey"), kn.full(), v -> v == null ? 0 : v, () -> {
       Instant now = now();
       Optional<KeyEntity> locked = catalogue.claimDueForRotation(keyId, now);
@@ -403,7 +426,7 @@ public class KeyLifecycleService {
     KeyProtectionBackend backend = backends.forLevel(snapshot.protectionLevel);
     GeneratedKey replacement = snapshot.primaryVersion == number && !snapshot.importOnly
         ? backends.require(snapshot.protectionLevel, snapshot.algorithm, Capability.GENERATE)
-            .generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy))
+            .generate(new KeySpec(snapshot.algorithm, snapshot.exportPolicy, snapshot.platformBinding()))
         : null;
     boolean[] used = {false};
     Supplier<KeyView> work = () -> mutation(kn.full(), v -> number, () -> {
@@ -634,6 +657,7 @@ public class KeyLifecycleService {
     v.createTime = now;
     v.exportPolicy = backend.exportPolicy(material.handle());
     v.policyDigest = digestOrNull(backend.policyDigest(material.handle()));
+    v.platformBinding(backend.platformBinding(material.handle()).orElse(null));
     return v;
   }
 

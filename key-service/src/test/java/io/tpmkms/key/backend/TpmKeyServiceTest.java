@@ -421,6 +421,120 @@ class TpmKeyServiceTest extends GrpcTest {
     assertFalse(after.text().contains("no-such-key"), "a requested name in the metrics");
   }
 
+  private String pcrTool(String... args) throws Exception {
+    ((io.tpmkms.protection.tpm.TpmKeyProtectionBackend) registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM))
+        .releaseConnection(); // swtpm serves one connection at a time
+    List<String> cmd = new ArrayList<>(List.of(args[0], "-T", SwtpmResource.current().tcti()));
+    cmd.addAll(List.of(args).subList(1, args.length));
+    String out = io.tpmkms.protection.tpm.Swtpm.runAllowingFailure(cmd, 30);
+    assertTrue(out.startsWith("exit 0"), out);
+    return out;
+  }
+
+  /**
+   * Issue 20: a key bound to PCR 16 through the service. The TPM refuses it after tpm2_pcrextend
+   * (FAILED_PRECONDITION PLATFORM_STATE_MISMATCH, single calls and batch items), rotation keeps the
+   * binding, the attestation shows it and its policy proves it offline, and after tpm2_pcrreset the
+   * key works again. Malformed or impossible bindings are refused and create nothing.
+   */
+  @Test
+  @Order(9)
+  void platformBoundKey_refusedWhilePcr16Differs_worksAgainAfterReset() throws Exception {
+    pcrTool("tpm2_pcrreset", "16");
+    byte[] pcr16 = registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM).pcrValues(new int[] {16})[0];
+    String name = "bound" + SEQ.incrementAndGet();
+    Key k = client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(name)
+        .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setAlgorithm(Algorithm.EC_SIGN_P256_SHA256)
+        .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16)).build()).getKey();
+    String key = "tpm/" + name;
+    assertEquals(List.of(16), k.getPlatformBinding().getPcrsList());
+    assertEquals(ByteString.copyFrom(pcr16), k.getPlatformBinding().getValues(0), "bound to the value PCR 16 held");
+    assertEquals(k.getPlatformBinding(), k.getPrimary().getPlatformBinding(), "the version's object asserts it");
+    String aesName = "boundaes" + SEQ.incrementAndGet();
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(aesName)
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16)).build());
+    String aes = "tpm/" + aesName;
+    ByteString data = ByteString.copyFromUtf8("bound");
+    ByteString ct = client.keys().encrypt(EncryptRequest.newBuilder().setKey(aes).setPlaintext(data).build()).getCiphertext();
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(data).build());
+
+    pcrTool("tpm2_pcrextend", "16:sha256=" + "ab".repeat(32));
+    assertStatus(Status.Code.FAILED_PRECONDITION, "PLATFORM_STATE_MISMATCH",
+        () -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(data).build()));
+    StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+        () -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(data).build()));
+    assertTrue(refused.getStatus().getDescription().contains("PCR 16"), refused.getStatus().getDescription());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "PLATFORM_STATE_MISMATCH",
+        () -> client.keys().decrypt(DecryptRequest.newBuilder().setKey(aes).setCiphertext(ct).build()));
+    BatchSignResponse batch = client.keys().batchSign(BatchSignRequest.newBuilder()
+        .addItems(SignRequest.newBuilder().setKey(key).setData(data)).build());
+    assertEquals(Status.Code.FAILED_PRECONDITION.value(), batch.getResults(0).getError().getCode());
+    // rotation keeps the key's binding (the old values): the new version is refused just the same
+    RotateKeyResponse rotated = client.keys().rotateKey(RotateKeyRequest.newBuilder().setKey(key).build());
+    assertEquals(k.getPlatformBinding(), rotated.getVersion().getPlatformBinding());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "PLATFORM_STATE_MISMATCH",
+        () -> client.keys().sign(SignRequest.newBuilder().setKey(key).setData(data).build()));
+    // the attestation still works (an ADMIN branch without PCRs) and shows the binding, proven by the policy
+    GetKeyAttestationResponse att = client.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder()
+        .setKey(key).setVersion(1).setNonce(ByteString.copyFromUtf8("n")).build());
+    assertEquals(k.getPlatformBinding(), att.getPlatformBinding());
+    io.tpmkms.protection.PlatformBinding binding = new io.tpmkms.protection.PlatformBinding(new int[] {16},
+        new byte[][] {pcr16});
+    byte[] certified = att.getAttestation().getCertifiedPublic().toByteArray();
+    assertTrue(KeyAttestationVerifier.boundTo(certified, io.tpmkms.protection.KeyAlgorithm.EC_SIGN_P256_SHA256, binding));
+    assertFalse(KeyAttestationVerifier.boundTo(certified, io.tpmkms.protection.KeyAlgorithm.EC_SIGN_P256_SHA256,
+        new io.tpmkms.protection.PlatformBinding(new int[] {16}, new byte[][] {predictedAfter(pcr16, "ab")})),
+        "another value, another policy");
+
+    pcrTool("tpm2_pcrreset", "16");
+    for (int v : new int[] {1, 2}) {
+      client.keys().sign(SignRequest.newBuilder().setKey(key).setVersion(v).setData(data).build());
+    }
+    assertEquals(data, client.keys().decrypt(DecryptRequest.newBuilder().setKey(aes).setCiphertext(ct).build())
+        .getPlaintext());
+
+    // bindings that cannot be: INVALID_ARGUMENT, nothing created
+    List<CreateKeyRequest.Builder> bad = List.of(
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setProtectionLevel(ProtectionLevel.SOFTWARE)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16)),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setExportPolicy(ExportPolicy.DUPLICABLE)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16)),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setImportOnly(true)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16)),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(24)),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
+            .setPlatformBinding(PlatformBinding.newBuilder()),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16).addPcrs(16)),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16).addPcrs(7).addValues(ByteString.copyFrom(new byte[32]))),
+        CreateKeyRequest.newBuilder().setPurpose(KeyPurpose.ASYMMETRIC_SIGN)
+            .setPlatformBinding(PlatformBinding.newBuilder().addPcrs(16).addValues(ByteString.copyFrom(new byte[20]))));
+    for (CreateKeyRequest.Builder b : bad) {
+      String n = "badbind" + SEQ.incrementAndGet();
+      assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_PLATFORM_BINDING",
+          () -> client.keys().createKey(b.setNamespace("tpm").setName(n).build()));
+      assertStatus(Status.Code.NOT_FOUND, "KEY_NOT_FOUND",
+          () -> client.keys().getKey(GetKeyRequest.newBuilder().setKey("tpm/" + n).build()));
+    }
+    // explicit values, in any PCR order: bound to what the platform will hold after a planned change
+    byte[] predicted = java.security.MessageDigest.getInstance("SHA-256").digest(
+        concat(pcr16, java.util.HexFormat.of().parseHex("cd".repeat(32))));
+    byte[] pcr23 = registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM).pcrValues(new int[] {23})[0];
+    String planned = "planned" + SEQ.incrementAndGet();
+    Key p = client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("tpm").setName(planned)
+        .setPurpose(KeyPurpose.ASYMMETRIC_SIGN).setPlatformBinding(PlatformBinding.newBuilder().addPcrs(23).addPcrs(16)
+            .addValues(ByteString.copyFrom(pcr23)).addValues(ByteString.copyFrom(predicted))).build()).getKey();
+    assertEquals(List.of(16, 23), p.getPlatformBinding().getPcrsList(), "sorted, the values moved with them");
+    assertEquals(ByteString.copyFrom(predicted), p.getPlatformBinding().getValues(0));
+    assertStatus(Status.Code.FAILED_PRECONDITION, "PLATFORM_STATE_MISMATCH",
+        () -> client.keys().sign(SignRequest.newBuilder().setKey("tpm/" + planned).setData(data).build()));
+    pcrTool("tpm2_pcrextend", "16:sha256=" + "cd".repeat(32));
+    client.keys().sign(SignRequest.newBuilder().setKey("tpm/" + planned).setData(data).build());
+    pcrTool("tpm2_pcrreset", "16");
+  }
+
   private static Signature jdkVerifier(Algorithm alg) throws Exception {
     return switch (alg) {
       case EC_SIGN_P256_SHA256 -> Signature.getInstance("SHA256withECDSA");
@@ -440,4 +554,15 @@ class TpmKeyServiceTest extends GrpcTest {
   }
 
   static void same(byte[] a, byte[] b) { assertArrayEquals(a, b); }
+
+  private static byte[] predictedAfter(byte[] pcr, String extendByte) throws Exception {
+    return java.security.MessageDigest.getInstance("SHA-256").digest(
+        concat(pcr, java.util.HexFormat.of().parseHex(extendByte.repeat(32))));
+  }
+
+  private static byte[] concat(byte[] a, byte[] b) {
+    byte[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
 }

@@ -162,6 +162,9 @@ public final class SoftwareKeyProtectionBackend implements KeyProtectionBackend 
     ensureOpen();
     if (spec == null) throw new BackendException(Kind.INVALID_INPUT, "key spec is required");
     KeyAlgorithm alg = spec.algorithm();
+    if (spec.platformBinding() != null) {
+      throw new BackendException(Kind.UNSUPPORTED, "SOFTWARE keys cannot be bound to platform state: that needs a TPM key");
+    }
     SecureRandom random = RANDOM.get();
     boolean exportable = spec.exportPolicy() == io.tpmkms.protection.ExportPolicy.DUPLICABLE;
     if (alg.isAsymmetric()) {

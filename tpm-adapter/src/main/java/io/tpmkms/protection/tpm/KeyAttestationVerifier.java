@@ -103,6 +103,23 @@ public final class KeyAttestationVerifier {
     @Override public String toString() { return "Result[" + summary() + "]"; }
   }
 
+  /**
+   * Whether a key's public area (as certified) is a tpmkms key of {@code alg} bound to the platform
+   * state {@code binding} (ADR 0036): its authPolicy is exactly the policy that asserts those PCR
+   * values before every use, and userWithAuth is CLEAR, so no use is possible without them.
+   * Recomputed offline from the binding; nothing from the service is trusted.
+   */
+  public static boolean boundTo(byte[] keyTpmPublic, io.tpmkms.protection.KeyAlgorithm alg,
+      io.tpmkms.protection.PlatformBinding binding) {
+    if (keyTpmPublic == null || alg == null || binding == null || !binding.resolved()) return false;
+    try {
+      tss.tpm.TPMT_PUBLIC pub = tss.tpm.TPMT_PUBLIC.fromBytes(keyTpmPublic);
+      return Templates.matchesPlatformBound(alg, pub, io.tpmkms.protection.tpm.internal.KeyPolicy.platformBound(alg, binding));
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+
   /** The authPolicy tpmkms gives imported EC/RSA keys: no policy session can satisfy it (see Templates). */
   public static byte[] noDuplicationPolicy() { return NO_DUPLICATION_POLICY.clone(); }
 

@@ -16,6 +16,8 @@ import io.tpmkms.protection.ProtectionLevel;
 import io.tpmkms.protection.RsaPadding;
 import io.tpmkms.protection.tpm.internal.DuplicationAuthority;
 import io.tpmkms.protection.tpm.internal.KeyPolicy;
+import io.tpmkms.protection.tpm.internal.PcrPolicy;
+import io.tpmkms.protection.PlatformBinding;
 import io.tpmkms.protection.tpm.internal.Marshal;
 import io.tpmkms.protection.tpm.internal.PolicyDigests;
 import io.tpmkms.protection.tpm.internal.PolicySession;
@@ -240,15 +242,22 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     RANDOM.get().nextBytes(objectId);
     byte[] auth = authValue(objectId);
     boolean duplicable = spec.exportPolicy() == ExportPolicy.DUPLICABLE;
-    TPMT_PUBLIC template = duplicable ? Templates.key(alg, KeyPolicy.duplicable(alg, authority.name()))
-        : Templates.key(alg);
+    PlatformBinding requested = spec.platformBinding();
     TpmBlob blob = connection.execute(s -> {
+      PlatformBinding binding = requested == null || requested.resolved() ? requested
+          : requested.withValues(PcrPolicy.read(s, requested.pcrs()));
+      TPMT_PUBLIC template = duplicable ? Templates.key(alg, KeyPolicy.duplicable(alg, authority.name()))
+          : binding != null ? Templates.key(alg, KeyPolicy.platformBound(alg, binding))
+          : Templates.key(alg);
       // in a session salted to the SRK: the new key's auth value crosses the bus encrypted (ADR 0028)
       byte[][] created = s.create(auth, new byte[0], template);
       byte[] tpmt = created[1];
       return duplicable
           ? new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), created[0],
               TpmBlob.FLAG_DUPLICABLE, authority.name())
+          : binding != null
+          ? new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), created[0],
+              TpmBlob.FLAG_PLATFORM_BOUND, null, binding)
           : new TpmBlob(TpmBlob.BACKEND_TPM, alg.code(), s.srkName(), objectId, sized(tpmt), created[0]);
     });
     byte[] spki = alg.isAsymmetric() ? TpmPublicKeys.spki(alg, blob.publicArea()) : null;
@@ -284,10 +293,15 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     TpmBlob blob = TpmBlob.decode(handle.blob(), TpmBlob.BACKEND_TPM);
     KeyAlgorithm alg = blob.algorithm();
     TPMT_PUBLIC pub = blob.publicArea();
-    KeyPolicy policy = blob.duplicable() ? KeyPolicy.duplicable(alg, blob.authorityName()) : null;
+    KeyPolicy policy = blob.duplicable() ? KeyPolicy.duplicable(alg, blob.authorityName())
+        : blob.platformBound() ? KeyPolicy.platformBound(alg, blob.binding()) : null;
     boolean ok;
     String what;
-    if (policy != null) {
+    if (blob.platformBound()) {
+      // the binding in the blob must be the one the TPM enforces: the authPolicy in the object's name
+      ok = !blob.duplicable() && !blob.imported() && !blob.duplicated() && Templates.matchesPlatformBound(alg, pub, policy);
+      what = "platform-bound ";
+    } else if (policy != null) {
       ok = Templates.matchesDuplicable(alg, pub, policy, blob.duplicated());
       what = "DUPLICABLE ";
     } else if (blob.duplicated()) {
@@ -361,6 +375,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     }
     if (!description.supports(alg)) {
       throw new BackendException(Kind.UNSUPPORTED, "this TPM does not support " + alg);
+    }
+    if (spec.platformBinding() != null) {
+      throw new BackendException(Kind.UNSUPPORTED, "imported keys cannot be platform-bound (yet): generate the key in the TPM");
     }
     byte[] objectId = new byte[TpmBlob.OBJECT_ID_LENGTH];
     RANDOM.get().nextBytes(objectId);
@@ -581,8 +598,15 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     byte[] auth = authValue(k.blob().objectId());
     try {
       if (k.policy() != null) {
-        return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
-            new byte[][] {k.name()}, params, auth, responseHandles, false, encryption);
+        try {
+          return s.policySession().authValueBranch(k.policy(), cc, name, new int[] {h.handle},
+              new byte[][] {k.name()}, params, auth, responseHandles, false, encryption);
+        } catch (TpmRcException e) {
+          if (k.policy().assertsPcrs(cc) && "PolicyPCR".equals(e.command()) && e.base() == RC_VALUE) {
+            throw platformStateMismatch(s, k.policy().binding(), e);
+          }
+          throw e;
+        }
       }
       return s.hmacSession().command(name, cc, new int[] {h.handle}, new byte[][] {k.name()}, params, auth,
           responseHandles, false, encryption);
@@ -592,6 +616,21 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   }
 
   private static final int TPM_ST_HASHCHECK = 0x8024;
+  /** TPM_RC_VALUE: what TPM2_PolicyPCR answers when the PCRs' digest is not the policy's. */
+  private static final int RC_VALUE = 0x084;
+
+  /** The TPM refused the binding: says which PCRs differ now (read in the same connection). */
+  private static BackendException platformStateMismatch(TpmSession s, PlatformBinding binding, TpmRcException cause) {
+    String differing;
+    try {
+      differing = binding.differing(PcrPolicy.read(s, binding.pcrs()));
+    } catch (RuntimeException e) {
+      differing = "";
+    }
+    return new BackendException(Kind.PLATFORM_STATE_MISMATCH, "the TPM refuses the key: it is bound to SHA-256 PCRs "
+        + binding.selectionText() + (differing.isEmpty() ? " and the platform state differs"
+            : " and these differ from the bound values now: PCR " + differing), cause);
+  }
 
   /** TPMT_TK_HASHCHECK {TPM_ST_HASHCHECK, TPM_RH_NULL, empty}: allowed because the key is unrestricted. */
   private static TPMT_TK_HASHCHECK nullTicket() { return TPMT_TK_HASHCHECK.nullTicket(); }
@@ -868,6 +907,20 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     return p == null ? new byte[0] : p.clone();
   }
 
+  /** The key's platform binding (the PCRs and values its policy asserts), if it has one. */
+  @Override
+  public java.util.Optional<PlatformBinding> platformBinding(KeyHandle handle) {
+    return java.util.Optional.ofNullable(parse(handle).blob().binding());
+  }
+
+  /** The SHA-256 values the PCRs hold now, in the selection's order (one TPM2_PCR_Read). */
+  @Override
+  public byte[][] pcrValues(int[] pcrs) {
+    ensureOpen();
+    int[] sorted = PlatformBinding.current(pcrs).pcrs();
+    return connection.execute(s -> PcrPolicy.read(s, sorted));
+  }
+
   /**
    * The PolicyOR branches of a DUPLICABLE key, in order (what a tpm2-tools user on the target
    * passes to {@code tpm2_policyor -l}); empty for other keys.
@@ -905,7 +958,7 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
    */
   public Duplication duplicate(KeyHandle handle, byte[] targetTpmtPublic, byte[] transferAuth) {
     Key k = parse(handle);
-    if (k.policy() == null) {
+    if (k.policy() == null || !k.policy().duplicable()) {
       throw new BackendException(Kind.INVALID_INPUT, exportPolicy(handle) == ExportPolicy.NON_EXPORTABLE
           ? "the key is NON_EXPORTABLE" : "the key's policy is not a tpmkms DUPLICABLE policy (it came in by"
           + " duplication from outside tpmkms): tpmkms cannot approve its duplication");

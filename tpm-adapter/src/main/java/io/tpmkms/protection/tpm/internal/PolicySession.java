@@ -205,6 +205,7 @@ public final class PolicySession {
     if (sessionType != SE_POLICY) throw new IllegalStateException("policy assertions need a policy session");
     if (!policy.allows(cc)) throw new IllegalStateException("no auth-value branch for command 0x" + Integer.toHexString(cc));
     policyCommandCode(cc);
+    if (policy.assertsPcrs(cc)) PcrPolicy.assertPcrs(this, policy.binding().pcrs(), policy.binding().digest());
     policyAuthValue();
     policyOr(policy.branchArray());
     return command(name, cc, handles, names, parameters, authValue, responseHandles, passwordForSecond, encryption);

@@ -48,6 +48,12 @@ public final class ResponseCodes {
   public static final int ECC_POINT = 0x0A7;
   // warnings, TPM_RC_WARN = 0x900
   public static final int CONTEXT_GAP = 0x901;
+  /**
+   * TPM_RC_PCR_CHANGED: a PCR changed between a policy session's TPM2_PolicyPCR and the command it
+   * authorizes. Retried: the whole operation runs again, its new session asserts the PCRs anew
+   * (and fails with TPM_RC_VALUE if they no longer hold the bound values).
+   */
+  public static final int PCR_CHANGED = 0x167;
   public static final int OBJECT_MEMORY = 0x902;
   public static final int SESSION_MEMORY = 0x903;
   public static final int MEMORY = 0x904;
@@ -104,7 +110,7 @@ public final class ResponseCodes {
 
   public static boolean isRetryable(int rc) {
     int b = base(rc);
-    return b == RETRY || b == YIELDED || b == TESTING || b == NV_RATE || b == CONTEXT_GAP;
+    return b == RETRY || b == YIELDED || b == TESTING || b == NV_RATE || b == CONTEXT_GAP || b == PCR_CHANGED;
   }
 
   /** The TPM refused an authorization (auth value, HMAC, policy, lockout). */

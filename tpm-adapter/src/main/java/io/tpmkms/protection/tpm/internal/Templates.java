@@ -141,12 +141,30 @@ public final class Templates {
     return (attributes(alg) & ~(FIXED_TPM | FIXED_PARENT | USER_WITH_AUTH)) | ADMIN_WITH_POLICY;
   }
 
-  /** The template of a DUPLICABLE key with the policy. */
+  /**
+   * The attributes of a platform-bound key (ADR 0036): the generated key's with userWithAuth CLEAR and
+   * adminWithPolicy SET, so every use needs a policy session that asserted the PCRs; fixedTPM and
+   * fixedParent stay SET.
+   */
+  public static int platformBoundAttributes(KeyAlgorithm alg) {
+    return (attributes(alg) & ~USER_WITH_AUTH) | ADMIN_WITH_POLICY;
+  }
+
+  /** The template of a DUPLICABLE or platform-bound key with the policy. */
   public static TPMT_PUBLIC key(KeyAlgorithm alg, KeyPolicy policy) {
     TPMT_PUBLIC t = key(alg);
-    t.objectAttributes = TPMA_OBJECT.fromInt(duplicableAttributes(alg));
+    t.objectAttributes = TPMA_OBJECT.fromInt(policy.duplicable() ? duplicableAttributes(alg) : platformBoundAttributes(alg));
     t.authPolicy = policy.authPolicy();
     return t;
+  }
+
+  /** Whether a public area is a platform-bound key of the algorithm under the policy, exactly. */
+  public static boolean matchesPlatformBound(KeyAlgorithm alg, TPMT_PUBLIC pub, KeyPolicy policy) {
+    TPMT_PUBLIC t = key(alg, policy);
+    return pub.type() == t.type() && pub.nameAlg == t.nameAlg
+        && pub.objectAttributes.toInt() == t.objectAttributes.toInt()
+        && MessageDigest.isEqual(nz(pub.authPolicy), nz(t.authPolicy))
+        && MessageDigest.isEqual(((tss.TpmStructure) pub.parameters).toBytes(), ((tss.TpmStructure) t.parameters).toBytes());
   }
 
   /**

@@ -3,6 +3,7 @@ package io.tpmkms.protection.tpm.internal;
 import io.tpmkms.protection.BackendException;
 import io.tpmkms.protection.BackendException.Kind;
 import io.tpmkms.protection.KeyAlgorithm;
+import io.tpmkms.protection.PlatformBinding;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -36,10 +37,14 @@ import tss.tpm.TPMT_PUBLIC;
  * bound into the object's name, and the backend checks that it is the imported template
  * exactly when the flag is set. Flags bit 1 (DUPLICABLE) adds a TPM2B with the duplication
  * authority's name after the TPM2B_PRIVATE; bit 2 marks a key that came in by duplication.
+ * Flags bit 3 (PLATFORM_BOUND, ADR 0036) adds the binding after that: a count n (1 byte, 1..8),
+ * n PCR indexes (1 byte each, ascending, 0..23), then n SHA-256 values (32 bytes each). The binding
+ * is not what the TPM trusts either: the backend rebuilds the policy from it and checks that the
+ * public area's authPolicy is that policy, so a blob whose binding was edited does not load.
  * Stateless.
  */
 public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId,
-    byte[] tpm2bPublic, byte[] tpm2bPrivate, int flags, byte[] authorityName) {
+    byte[] tpm2bPublic, byte[] tpm2bPrivate, int flags, byte[] authorityName, PlatformBinding binding) {
 
   public static final byte[] MAGIC = "TKMS".getBytes(StandardCharsets.US_ASCII);
   public static final int FORMAT_V1 = 0x01;
@@ -53,7 +58,9 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
   public static final int FLAG_DUPLICABLE = 0x02;
   /** v2 flags bit 2: the key came in by TPM2_Import of a duplication blob made by another TPM. */
   public static final int FLAG_DUPLICATED = 0x04;
-  private static final int KNOWN_FLAGS = FLAG_IMPORTED | FLAG_DUPLICABLE | FLAG_DUPLICATED;
+  /** v2 flags bit 3: a platform-bound key (ADR 0036); its PCR selection and values follow. */
+  public static final int FLAG_PLATFORM_BOUND = 0x08;
+  private static final int KNOWN_FLAGS = FLAG_IMPORTED | FLAG_DUPLICABLE | FLAG_DUPLICATED | FLAG_PLATFORM_BOUND;
   public static final int BACKEND_TPM = 0x02;
   public static final int BACKEND_TPM_SEALED_ROOT = 0x03;
   public static final int OBJECT_ID_LENGTH = 16;
@@ -61,20 +68,31 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
   /** A blob without flags (written as format v1). */
   public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
       byte[] tpm2bPrivate) {
-    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, 0, null);
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, 0, null, null);
+  }
+
+  /** A blob with flags and, for a DUPLICABLE key, its authority (no binding). */
+  public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
+      byte[] tpm2bPrivate, int flags, byte[] authorityName) {
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, flags, authorityName, null);
   }
 
   /** A blob with flags but no authority (not DUPLICABLE). */
   public TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] objectId, byte[] tpm2bPublic,
       byte[] tpm2bPrivate, int flags) {
-    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, flags, null);
+    this(backend, algorithmCode, srkName, objectId, tpm2bPublic, tpm2bPrivate, flags, null, null);
   }
 
   public TpmBlob {
     if (((flags & FLAG_DUPLICABLE) != 0) != (authorityName != null)) {
       throw new IllegalArgumentException("a DUPLICABLE blob, and only one, names its duplication authority");
     }
+    if (((flags & FLAG_PLATFORM_BOUND) != 0) != (binding != null) || (binding != null && !binding.resolved())) {
+      throw new IllegalArgumentException("a PLATFORM_BOUND blob, and only one, holds its PCR values");
+    }
   }
+
+  public boolean platformBound() { return (flags & FLAG_PLATFORM_BOUND) != 0; }
 
   public boolean imported() { return (flags & FLAG_IMPORTED) != 0; }
 
@@ -100,6 +118,12 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
       out.write(authorityName.length >>> 8);
       out.write(authorityName.length);
       out.writeBytes(authorityName);
+    }
+    if (binding != null) {
+      int[] pcrs = binding.pcrs();
+      out.write(pcrs.length);
+      for (int p : pcrs) out.write(p);
+      for (byte[] v : binding.values()) out.writeBytes(v);
     }
     return out.toByteArray();
   }
@@ -153,9 +177,23 @@ public record TpmBlob(int backend, int algorithmCode, byte[] srkName, byte[] obj
         authority = take(b, b.getShort() & 0xffff);
         if (authority.length != 34) throw invalid("key blob names a duplication authority of " + authority.length + " bytes");
       }
+      PlatformBinding binding = null;
+      if ((flags & FLAG_PLATFORM_BOUND) != 0) {
+        int n = b.get() & 0xff;
+        if (n == 0 || n > PlatformBinding.MAX_PCRS) throw invalid("key blob binds " + n + " PCRs");
+        int[] pcrs = new int[n];
+        for (int i = 0; i < n; i++) pcrs[i] = b.get() & 0xff;
+        byte[][] values = new byte[n][];
+        for (int i = 0; i < n; i++) values[i] = take(b, PlatformBinding.VALUE_LENGTH);
+        try {
+          binding = new PlatformBinding(pcrs, values);
+        } catch (IllegalArgumentException e) {
+          throw invalid("key blob has a malformed platform binding: " + e.getMessage());
+        }
+      }
       if (b.hasRemaining()) throw invalid("key blob has " + b.remaining() + " trailing bytes");
       if (pub.length < 2 + 10 || priv.length < 2 + 16) throw invalid("key blob has an empty TPM part");
-      return new TpmBlob(backend, alg, srkName, objectId, pub, priv, flags, authority);
+      return new TpmBlob(backend, alg, srkName, objectId, pub, priv, flags, authority, binding);
     } catch (java.nio.BufferUnderflowException e) {
       throw new BackendException(Kind.KEY_INVALID, "key blob truncated (" + blob.length + " bytes)", e);
     }
