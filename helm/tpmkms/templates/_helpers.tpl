@@ -303,6 +303,14 @@ topologySpreadConstraints:
 - name: TPMKMS_BACKEND_TPM_ROOT_SECRET_FILE
   value: /etc/tpmkms/root-secret/root-secret
 {{- end }}
+{{- if .Values.tpm.rootSeal.recovery.existingSecret }}
+- name: TPMKMS_BACKEND_TPM_ROOT_RECOVERY_PUBLIC_KEY_FILE
+  value: /etc/tpmkms/root-recovery/recovery.pub.pem
+{{- if .Values.tpm.rootSeal.recovery.recover }}
+- name: TPMKMS_BACKEND_TPM_ROOT_RECOVERY_KEY_FILE
+  value: /etc/tpmkms/root-recovery/recovery.pem
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* The operator secret's volume mount (with a TPM and tpm.rootSeal.secret.existingSecret). */}}
@@ -310,6 +318,11 @@ topologySpreadConstraints:
 {{- if and (ne .Values.tpm.mode "none") .Values.tpm.rootSeal.secret.existingSecret }}
 - name: root-secret
   mountPath: /etc/tpmkms/root-secret
+  readOnly: true
+{{- end }}
+{{- if and (ne .Values.tpm.mode "none") .Values.tpm.rootSeal.recovery.existingSecret }}
+- name: root-recovery
+  mountPath: /etc/tpmkms/root-recovery
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -324,6 +337,19 @@ topologySpreadConstraints:
     items:
       - key: {{ .Values.tpm.rootSeal.secret.key }}
         path: root-secret
+{{- end }}
+{{- if and (ne .Values.tpm.mode "none") .Values.tpm.rootSeal.recovery.existingSecret }}
+- name: root-recovery
+  secret:
+    secretName: {{ .Values.tpm.rootSeal.recovery.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: recovery.pub.pem
+        path: recovery.pub.pem
+      {{- if .Values.tpm.rootSeal.recovery.recover }}
+      - key: recovery.pem
+        path: recovery.pem
+      {{- end }}
 {{- end }}
 {{- end -}}
 

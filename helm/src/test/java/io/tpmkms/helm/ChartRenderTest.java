@@ -553,7 +553,21 @@ class ChartRenderTest {
       assertFalse(mount.getMountPath().startsWith("/var/lib/tpmkms"), "outside the data volume");
       var volume = spec.getVolumes().stream().filter(v -> v.getName().equals("root-secret")).findFirst().orElseThrow();
       assertEquals("root-secret-s", volume.getSecret().getSecretName());
+      // the recovery key (ADR 0034): its public half always, the private half only while recovering
+      assertEquals("/etc/tpmkms/root-recovery/recovery.pub.pem", env.get("TPMKMS_BACKEND_TPM_ROOT_RECOVERY_PUBLIC_KEY_FILE"));
+      assertEquals("/etc/tpmkms/root-recovery/recovery.pem", env.get("TPMKMS_BACKEND_TPM_ROOT_RECOVERY_KEY_FILE"));
+      var recovery = spec.getVolumes().stream().filter(v -> v.getName().equals("root-recovery")).findFirst().orElseThrow();
+      assertEquals("root-recovery-s", recovery.getSecret().getSecretName());
+      assertEquals(java.util.List.of("recovery.pub.pem", "recovery.pem"),
+          recovery.getSecret().getItems().stream().map(i -> i.getPath()).toList());
+      assertTrue(main.getVolumeMounts().stream().anyMatch(m -> m.getName().equals("root-recovery")
+          && m.getMountPath().equals("/etc/tpmkms/root-recovery") && Boolean.TRUE.equals(m.getReadOnly())));
     }
+    String notRecovering = template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .withValuesFile(Path.of("src/test/resources/root-seal.yaml")).set("tpm.rootSeal.recovery.recover", "false").call();
+    assertTrue(notRecovering.contains("TPMKMS_BACKEND_TPM_ROOT_RECOVERY_PUBLIC_KEY_FILE"));
+    assertFalse(notRecovering.contains("TPMKMS_BACKEND_TPM_ROOT_RECOVERY_KEY_FILE"), "no private key unless recovering");
+    assertFalse(notRecovering.contains("path: recovery.pem"));
     assertEquals(2, seen, "the key and the audit service");
     var e = assertThrows(Exception.class, () -> template().withValuesFile(Path.of("src/test/resources/required.yaml"))
         .set("tpm.rootSeal.pcrs", "24").call());

@@ -38,12 +38,7 @@ final class RootSealSettings {
    * since the point of the secret is that a copy of the data dir does not have it.
    */
   static byte[] secret(String file, Path dataDir, String setting) {
-    Path p = Path.of(file).toAbsolutePath().normalize();
-    if (p.startsWith(dataDir.toAbsolutePath().normalize())) {
-      throw new IllegalStateException("tpmkms.backend.tpm." + setting + " (" + p + ") is inside the data dir "
-          + dataDir + ": keep the operator secret elsewhere (a mounted Secret, a systemd credential), or a copy of the "
-          + "data dir carries it");
-    }
+    Path p = outsideDataDir(file, dataDir, setting);
     byte[] b;
     try {
       b = Files.readAllBytes(p);
@@ -57,6 +52,65 @@ final class RootSealSettings {
     byte[] out = java.util.Arrays.copyOf(b, n);
     java.util.Arrays.fill(b, (byte) 0);
     return out;
+  }
+
+  /** The recovery key's public half: a PEM (or DER) SubjectPublicKeyInfo of an EC P-256 key. */
+  static java.security.PublicKey recoveryPublicKey(String file) {
+    try {
+      byte[] der = der(Files.readAllBytes(Path.of(file)), "PUBLIC KEY");
+      java.security.PublicKey key = io.tpmkms.protection.tpm.RootRecovery.publicKey(der);
+      io.tpmkms.protection.tpm.RootRecovery.publicArea(key); // P-256 only
+      return key;
+    } catch (java.io.IOException | IllegalArgumentException e) {
+      throw new IllegalStateException("tpmkms.backend.tpm.root-recovery-public-key-file " + file + ": " + e.getMessage()
+          + " (make one with: openssl ec -in recovery.pem -pubout -out recovery.pub.pem)");
+    }
+  }
+
+  /** The recovery key's private half: PEM PKCS#8 ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY"), outside the data dir. */
+  static java.security.PrivateKey recoveryPrivateKey(String file, Path dataDir) {
+    Path p = outsideDataDir(file, dataDir, "root-recovery-key-file");
+    try {
+      String pem = Files.readString(p, java.nio.charset.StandardCharsets.US_ASCII);
+      Object parsed = new org.bouncycastle.openssl.PEMParser(new java.io.StringReader(pem)).readObject();
+      var converter = new org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter();
+      if (parsed instanceof org.bouncycastle.openssl.PEMKeyPair pair) return converter.getKeyPair(pair).getPrivate();
+      if (parsed instanceof org.bouncycastle.asn1.pkcs.PrivateKeyInfo info) return converter.getPrivateKey(info);
+      throw new IllegalArgumentException("not an unencrypted EC private key in PEM");
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new IllegalStateException("tpmkms.backend.tpm.root-recovery-key-file " + p + ": " + e.getMessage());
+    }
+  }
+
+  private static byte[] der(byte[] file, String label) {
+    String text = new String(file, java.nio.charset.StandardCharsets.US_ASCII);
+    if (!text.contains("-----BEGIN " + label + "-----")) return file;
+    String body = text.substring(text.indexOf("-----BEGIN " + label + "-----") + ("-----BEGIN " + label + "-----").length(),
+        text.indexOf("-----END " + label + "-----"));
+    return java.util.Base64.getMimeDecoder().decode(body);
+  }
+
+  /**
+   * The file's real path (symlinks resolved), refused when it lies in the data dir: a secret there would be
+   * in every copy of the data dir.
+   */
+  static Path outsideDataDir(String file, Path dataDir, String setting) {
+    Path p = real(Path.of(file));
+    if (p.startsWith(real(dataDir))) {
+      throw new IllegalStateException("tpmkms.backend.tpm." + setting + " (" + p + ") is inside the data dir "
+          + dataDir + ": keep the operator secret elsewhere (a mounted Secret, a systemd credential), or a copy of the "
+          + "data dir carries it");
+    }
+    return p;
+  }
+
+  /** toRealPath when the path exists (symlinks and .. resolved), else the absolute normalized path. */
+  private static Path real(Path p) {
+    try {
+      return p.toRealPath();
+    } catch (java.io.IOException e) {
+      return p.toAbsolutePath().normalize();
+    }
   }
 
 }

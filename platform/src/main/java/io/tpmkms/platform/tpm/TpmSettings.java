@@ -43,9 +43,23 @@ public interface TpmSettings {
   /** A new operator secret to re-seal with once the current one unsealed (rotation); unset: none. */
   Optional<String> rootNewSecretFile();
 
+  /**
+   * The public half (PEM) of an offline EC P-256 recovery key: the sealed root seed gets a second policy
+   * branch that a signature by its private half satisfies (ADR 0034, "recovery"); unset: no recovery branch.
+   */
+  Optional<String> rootRecoveryPublicKeyFile();
+
+  /**
+   * The private half (PEM, PKCS#8 or SEC1) of the recovery key, set only to recover: the seed is unsealed
+   * through the recovery branch and re-sealed to the platform state now. Remove it after the start.
+   */
+  Optional<String> rootRecoveryKeyFile();
+
   /** The sealed root seed's policy from these settings (docs/operations.md, "Binding the sealed seed"). */
   default io.tpmkms.protection.tpm.RootSeal rootSeal(java.nio.file.Path dataDir) {
-    return RootSealSettings.of(rootSealPcrs(), rootSecretFile(), rootNewSecretFile(), dataDir);
+    return RootSealSettings.of(rootSealPcrs(), rootSecretFile(), rootNewSecretFile(), dataDir)
+        .withRecovery(rootRecoveryPublicKeyFile().map(RootSealSettings::recoveryPublicKey).orElse(null))
+        .withRecoveryKey(rootRecoveryKeyFile().map(f -> RootSealSettings.recoveryPrivateKey(f, dataDir)).orElse(null));
   }
 
   /** The adapter's configuration. Handles above 0x7fffffff (all persistent ones) are read as unsigned. */

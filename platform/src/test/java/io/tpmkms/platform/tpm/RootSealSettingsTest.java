@@ -52,4 +52,45 @@ class RootSealSettingsTest {
     assertTrue(alone.getMessage().contains("root-secret-file must name the current one"), alone.getMessage());
     assertArrayEquals("s3cret".getBytes(StandardCharsets.UTF_8), of(null, secret, secret).newSecret());
   }
+
+  @Test
+  void secret_throughASymlinkIntoTheDataDir_isRefused() throws Exception {
+    Path inside = Files.createDirectories(tmp.resolve("data")).resolve("root.secret");
+    Files.writeString(inside, "s3cret");
+    Path link = Files.createSymbolicLink(tmp.resolve("looks-outside.secret"), inside);
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> of(null, link, null));
+    assertTrue(e.getMessage().contains("inside the data dir"), e.getMessage());
+    Path dataLink = Files.createSymbolicLink(tmp.resolve("data-link"), tmp.resolve("data"));
+    IllegalStateException viaDataDir = assertThrows(IllegalStateException.class, () -> RootSealSettings.of(
+        Optional.empty(), Optional.of(inside.toString()), Optional.empty(), dataLink));
+    assertTrue(viaDataDir.getMessage().contains("inside the data dir"), viaDataDir.getMessage());
+  }
+
+  @Test
+  void recoveryKeys_publicPemAnywhere_privatePemOutsideTheDataDir_P256Only() throws Exception {
+    var gen = java.security.KeyPairGenerator.getInstance("EC");
+    gen.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    var pair = gen.generateKeyPair();
+    Path pub = Files.writeString(tmp.resolve("recovery.pub.pem"), pem("PUBLIC KEY", pair.getPublic().getEncoded()));
+    Path priv = Files.writeString(tmp.resolve("recovery.pem"), pem("PRIVATE KEY", pair.getPrivate().getEncoded()));
+    assertTrue(java.util.Arrays.equals(io.tpmkms.protection.tpm.RootRecovery.publicArea(pair.getPublic()),
+        of("7", null, null).withRecovery(RootSealSettings.recoveryPublicKey(pub.toString())).recoveryPublicArea()));
+    java.security.PrivateKey key = RootSealSettings.recoveryPrivateKey(priv.toString(), tmp.resolve("data"));
+    assertTrue(java.util.Arrays.equals(pair.getPrivate().getEncoded(), key.getEncoded()));
+
+    Path inside = Files.createDirectories(tmp.resolve("data")).resolve("recovery.pem");
+    Files.copy(priv, inside);
+    assertTrue(assertThrows(IllegalStateException.class, () -> RootSealSettings.recoveryPrivateKey(inside.toString(),
+        tmp.resolve("data"))).getMessage().contains("inside the data dir"));
+    var rsa = java.security.KeyPairGenerator.getInstance("RSA").generateKeyPair();
+    Path rsaPub = Files.writeString(tmp.resolve("rsa.pub.pem"), pem("PUBLIC KEY", rsa.getPublic().getEncoded()));
+    IllegalStateException notP256 = assertThrows(IllegalStateException.class,
+        () -> RootSealSettings.recoveryPublicKey(rsaPub.toString()));
+    assertTrue(notP256.getMessage().contains("root-recovery-public-key-file"), notP256.getMessage());
+  }
+
+  private static String pem(String label, byte[] der) {
+    return "-----BEGIN " + label + "-----\n" + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der)
+        + "\n-----END " + label + "-----\n";
+  }
 }

@@ -14,12 +14,24 @@ import java.util.Arrays;
  * @param pcrs ascending PCR indexes, empty for none
  * @param secret the operator secret, or null
  * @param newSecret a secret to re-seal with once the current one unsealed (rotation), or null
+ * @param recoveryPublicArea the TPMT_PUBLIC of the offline recovery key ({@link RootRecovery}) whose
+ *     signature also unseals the seed, or null for no recovery branch
+ * @param recoveryKey the recovery key's private half, given only to recover (unseal through the
+ *     recovery branch and re-seal to the platform state now), else null
  */
-public record RootSeal(int[] pcrs, byte[] secret, byte[] newSecret) {
+public record RootSeal(int[] pcrs, byte[] secret, byte[] newSecret, byte[] recoveryPublicArea,
+    java.security.PrivateKey recoveryKey) {
   public RootSeal {
     pcrs = pcrs.length == 0 ? new int[0] : PcrPolicy.normalize(pcrs);
     if (secret != null && secret.length == 0) throw new IllegalArgumentException("an empty operator secret");
     if (newSecret != null && newSecret.length == 0) throw new IllegalArgumentException("an empty new operator secret");
+    if (recoveryPublicArea != null && pcrs.length == 0 && secret == null) {
+      throw new IllegalArgumentException("a recovery key recovers a seed bound to PCRs or a secret; this one has neither");
+    }
+  }
+
+  public RootSeal(int[] pcrs, byte[] secret, byte[] newSecret) {
+    this(pcrs, secret, newSecret, null, null);
   }
 
   /** No policy: the seed sealed as before ADR 0034. */
@@ -31,11 +43,22 @@ public record RootSeal(int[] pcrs, byte[] secret, byte[] newSecret) {
   }
 
   public RootSeal withSecret(byte[] secret) {
-    return new RootSeal(pcrs, secret, newSecret);
+    return new RootSeal(pcrs, secret, newSecret, recoveryPublicArea, recoveryKey);
   }
 
   public RootSeal withNewSecret(byte[] newSecret) {
-    return new RootSeal(pcrs, secret, newSecret);
+    return new RootSeal(pcrs, secret, newSecret, recoveryPublicArea, recoveryKey);
+  }
+
+  /** With a recovery branch for this EC P-256 public key. */
+  public RootSeal withRecovery(java.security.PublicKey recoveryPublic) {
+    return new RootSeal(pcrs, secret, newSecret, recoveryPublic == null ? null : RootRecovery.publicArea(recoveryPublic),
+        recoveryKey);
+  }
+
+  /** Recover at the next start with this private key (unseal through the recovery branch, re-seal). */
+  public RootSeal withRecoveryKey(java.security.PrivateKey key) {
+    return new RootSeal(pcrs, secret, newSecret, recoveryPublicArea, key);
   }
 
   public boolean hasPolicy() {
@@ -65,6 +88,6 @@ public record RootSeal(int[] pcrs, byte[] secret, byte[] newSecret) {
 
   @Override
   public String toString() {
-    return "RootSeal[" + describe() + "]"; // never the secret
+    return "RootSeal[" + describe() + (recoveryPublicArea != null ? ", recovery key" : "") + "]"; // never the secret
   }
 }

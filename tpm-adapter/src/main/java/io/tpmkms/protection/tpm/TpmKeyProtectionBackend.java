@@ -1183,13 +1183,13 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
   private static final int CC_FLUSH_CONTEXT = 0x165;
 
   /** TPM2_LoadExternal of a public area only, in the owner hierarchy; returns the handle. */
-  private static int loadExternal(TpmSession s, byte[] tpmtPublic) {
+  static int loadExternal(TpmSession s, byte[] tpmtPublic) {
     byte[] r = s.raw("LoadExternal", Marshal.command(CC_LOAD_EXTERNAL,
         new Marshal().u16(0).tpm2b(tpmtPublic).u32(Marshal.RH_OWNER).toBytes()));
     return ByteBuffer.wrap(r, 10, 4).getInt();
   }
 
-  private static void flushRaw(TpmSession s, int handle) {
+  static void flushRaw(TpmSession s, int handle) {
     try {
       s.raw("FlushContext", Marshal.command(CC_FLUSH_CONTEXT, new Marshal().u32(handle).toBytes()));
     } catch (RuntimeException e) {

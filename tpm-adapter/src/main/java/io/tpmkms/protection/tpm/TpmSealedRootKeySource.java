@@ -90,17 +90,32 @@ public final class TpmSealedRootKeySource implements RootKeySource {
   public synchronized byte[] rootSeed() {
     if (Files.exists(sealedFile)) {
       Sealed file = Sealed.decode(read(), sealedFile);
-      byte[] seed = unseal(file);
+      boolean recovering = seal.recoveryKey() != null;
+      byte[] seed = recovering ? recover(file) : unseal(file);
       RootSeal target = seal.newSecret() != null ? seal.withSecret(seal.newSecret()).withNewSecret(null) : seal;
+      if (target.recoveryPublicArea() == null && recovering) {
+        target = new RootSeal(target.pcrs(), target.secret(), null, file.recovery(), null); // keep the branch
+      }
       if (!Arrays.equals(file.pcrs(), target.pcrs()) || file.secret() != (target.secret() != null)
-          || seal.newSecret() != null) {
+          || seal.newSecret() != null || !Arrays.equals(file.recovery(), target.recoveryPublicArea()) || recovering) {
         seal(seed, target);
         LOG.infof("re-sealed the software root seed in %s: from %s to %s%s", sealedFile,
-            RootSeal.describe(file.pcrs(), file.secret()), target.describe(), seal.newSecret() != null
+            RootSeal.describe(file.pcrs(), file.secret()) + (file.recovery() != null ? " with a recovery key" : ""),
+            target.describe() + (target.recoveryPublicArea() != null ? " with a recovery key" : ""),
+            seal.newSecret() != null
                 ? " (the new operator secret: make it the secret file now and remove the new-secret setting)" : "");
+      }
+      if (recovering) {
+        LOG.warnf("RECOVERED the software root seed in %s with the root recovery key and re-sealed it to the platform "
+            + "state now (%s). Remove tpmkms.backend.tpm.root-recovery-key-file and take the private key off this host "
+            + "again; find out what changed the platform state", sealedFile, target.describe());
       }
       warnWithoutPolicy();
       return seed;
+    }
+    if (seal.recoveryKey() != null) {
+      throw new BackendException(Kind.KEY_INVALID, "a root recovery key is set but there is no sealed root seed ("
+          + sealedFile + ") to recover");
     }
     if (seal.newSecret() != null) {
       throw new BackendException(Kind.KEY_INVALID, "a new operator secret is set but there is no sealed root seed ("
@@ -128,13 +143,28 @@ public final class TpmSealedRootKeySource implements RootKeySource {
   }
 
   /** The sealed file: the object, and the policy it was sealed with (none for a file of the layout before). */
-  record Sealed(TpmBlob blob, int[] pcrs, byte[][] values, boolean secret) {
+  record Sealed(TpmBlob blob, int[] pcrs, byte[][] values, boolean secret, byte[] recovery) {
     static final byte[] MAGIC = "TKSR".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     static final int VERSION = 1;
     static final int FLAG_SECRET = 0x01;
+    /** A recovery branch: the recovery key's TPMT_PUBLIC follows the values, as a TPM2B. */
+    static final int FLAG_RECOVERY = 0x02;
 
     boolean policy() {
       return pcrs.length > 0 || secret;
+    }
+
+    /** The normal branch: PolicyPCR and/or PolicyAuthValue. */
+    byte[] normalPolicy() {
+      byte[] policy = PolicyDigests.zero();
+      if (pcrs.length > 0) policy = PcrPolicy.policy(policy, pcrs, PcrPolicy.digest(values));
+      if (secret) policy = PolicyDigests.authValue(policy);
+      return policy;
+    }
+
+    /** PolicyOR's branches when there is a recovery key: the normal one, then the recovery one. */
+    byte[][] branches() {
+      return new byte[][] {normalPolicy(), RootRecovery.branch(recovery)};
     }
 
     byte[] encode() {
@@ -142,24 +172,29 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
       out.writeBytes(MAGIC);
       out.write(VERSION);
-      out.write(secret ? FLAG_SECRET : 0);
+      out.write((secret ? FLAG_SECRET : 0) | (recovery != null ? FLAG_RECOVERY : 0));
       out.write(pcrs.length);
       for (int p : pcrs) out.write(p);
       for (byte[] v : values) out.writeBytes(v);
+      if (recovery != null) {
+        out.write(recovery.length >>> 8);
+        out.write(recovery.length);
+        out.writeBytes(recovery);
+      }
       out.writeBytes(object);
       return out.toByteArray();
     }
 
     static Sealed decode(byte[] bytes, Path file) {
       if (bytes.length < MAGIC.length || !Arrays.equals(Arrays.copyOf(bytes, MAGIC.length), MAGIC)) {
-        return new Sealed(TpmBlob.decode(bytes, TpmBlob.BACKEND_TPM_SEALED_ROOT), new int[0], new byte[0][], false);
+        return new Sealed(TpmBlob.decode(bytes, TpmBlob.BACKEND_TPM_SEALED_ROOT), new int[0], new byte[0][], false, null);
       }
       try {
         ByteBuffer b = ByteBuffer.wrap(bytes, MAGIC.length, bytes.length - MAGIC.length);
         int version = b.get() & 0xff;
         if (version != VERSION) throw new IllegalArgumentException("version " + version);
         int flags = b.get() & 0xff;
-        if ((flags & ~FLAG_SECRET) != 0) throw new IllegalArgumentException("flags " + flags);
+        if ((flags & ~(FLAG_SECRET | FLAG_RECOVERY)) != 0) throw new IllegalArgumentException("flags " + flags);
         int k = b.get() & 0xff;
         if (k > PcrPolicy.MAX_PCRS) throw new IllegalArgumentException(k + " PCRs");
         int[] pcrs = new int[k];
@@ -167,10 +202,18 @@ public final class TpmSealedRootKeySource implements RootKeySource {
         if (k > 0 && !Arrays.equals(PcrPolicy.normalize(pcrs), pcrs)) throw new IllegalArgumentException("PCRs");
         byte[][] values = new byte[k][32];
         for (int i = 0; i < k; i++) b.get(values[i]);
+        byte[] recovery = null;
+        if ((flags & FLAG_RECOVERY) != 0) {
+          int n = b.getShort() & 0xffff;
+          if (n > 512) throw new IllegalArgumentException("a recovery key area of " + n + " bytes");
+          recovery = new byte[n];
+          b.get(recovery);
+          if (k == 0 && (flags & FLAG_SECRET) == 0) throw new IllegalArgumentException("a recovery branch without a policy");
+        }
         byte[] object = new byte[b.remaining()];
         b.get(object);
         Sealed s = new Sealed(TpmBlob.decode(object, TpmBlob.BACKEND_TPM_SEALED_ROOT), pcrs, values,
-            (flags & FLAG_SECRET) != 0);
+            (flags & FLAG_SECRET) != 0, recovery);
         if (!Arrays.equals(authPolicy(s.blob()), s.expectedPolicy())) {
           throw new IllegalArgumentException("the sealed object's authPolicy is not the policy the file names");
         }
@@ -181,12 +224,9 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       }
     }
 
-    /** The policy digest the file's PCR values and secret flag give. */
+    /** The policy digest the file's PCR values, secret flag and recovery key give. */
     byte[] expectedPolicy() {
-      byte[] policy = PolicyDigests.zero();
-      if (pcrs.length > 0) policy = PcrPolicy.policy(policy, pcrs, PcrPolicy.digest(values));
-      if (secret) policy = PolicyDigests.authValue(policy);
-      return policy;
+      return recovery == null ? normalPolicy() : PolicyDigests.or(branches());
     }
 
     private static byte[] authPolicy(TpmBlob blob) {
@@ -198,9 +238,7 @@ public final class TpmSealedRootKeySource implements RootKeySource {
     Sealed sealed = connection.execute(s -> {
       byte[][] values = with.pcrs().length == 0 ? new byte[0][] : PcrPolicy.read(s, with.pcrs());
       boolean secret = with.secret() != null;
-      byte[] policy = PolicyDigests.zero();
-      if (values.length > 0) policy = PcrPolicy.policy(policy, with.pcrs(), PcrPolicy.digest(values));
-      if (secret) policy = PolicyDigests.authValue(policy);
+      byte[] policy = new Sealed(null, with.pcrs(), values, secret, with.recoveryPublicArea()).expectedPolicy();
       byte[] auth = secret ? RootSeal.authValue(with.secret()) : new byte[0];
       // salted to the SRK: the seed and the auth value cross the bus encrypted (ADR 0028)
       byte[][] created;
@@ -215,7 +253,7 @@ public final class TpmSealedRootKeySource implements RootKeySource {
       pub[1] = (byte) tpmt.length;
       System.arraycopy(tpmt, 0, pub, 2, tpmt.length);
       return new Sealed(new TpmBlob(TpmBlob.BACKEND_TPM_SEALED_ROOT, 0, s.srkName(),
-          new byte[TpmBlob.OBJECT_ID_LENGTH], pub, created[0]), with.pcrs(), values, secret);
+          new byte[TpmBlob.OBJECT_ID_LENGTH], pub, created[0]), with.pcrs(), values, secret, with.recoveryPublicArea());
     });
     // the policy digest is computed here, and TPM2_Create does not check it: unseal the new object through
     // its own policy before it replaces the only file that unseals today (a wrong digest, or a PCR that
@@ -275,7 +313,9 @@ public final class TpmSealedRootKeySource implements RootKeySource {
             + " was sealed: " + String.join("; ", changed) + ". The TPM will not unseal it, so the service does not "
             + "start; nothing was changed or deleted. A planned change (firmware, boot loader, Secure Boot keys) is "
             + "re-sealed before it is made (docs/operations.md, \"Re-sealing the root seed\"); otherwise find out what "
-            + "changed in the boot chain, or boot the state it was sealed to");
+            + "changed in the boot chain, or boot the state it was sealed to"
+            + (file.recovery() != null ? ", or recover: start once with tpmkms.backend.tpm.root-recovery-key-file "
+                + "(TPMKMS_BACKEND_TPM_ROOT_RECOVERY_KEY_FILE) naming the offline recovery key" : ""));
       }
     }
     TPM_HANDLE h = s.loadUncached(blob.tpmtPublic(), blob.tpm2bPrivate(), new byte[0]);
@@ -291,6 +331,7 @@ public final class TpmSealedRootKeySource implements RootKeySource {
         PolicySession session = s.saltedPolicySession();
         if (file.pcrs().length > 0) PcrPolicy.assertPcrs(session, file.pcrs(), PcrPolicy.digest(file.values()));
         if (file.secret()) session.policyAuthValue();
+        if (file.recovery() != null) session.policyOr(file.branches());
         r = session.command("Unseal", CC_UNSEAL, new int[] {h.handle},
             new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], auth, 0, false,
             PolicySession.ENCRYPT_RESPONSE);
@@ -325,6 +366,48 @@ public final class TpmSealedRootKeySource implements RootKeySource {
   }
 
   private static final int CC_UNSEAL = 0x15E;
+
+  /** Unseals through the recovery branch with the configured private key, whatever the PCRs and secret. */
+  private byte[] recover(Sealed file) {
+    if (file.recovery() == null) {
+      throw new BackendException(Kind.KEY_INVALID, "a root recovery key is set but the seed in " + sealedFile
+          + " was sealed without a recovery branch; the service does not start, nothing was changed");
+    }
+    if (!RootRecovery.matches(seal.recoveryKey(), file.recovery())) {
+      throw new BackendException(Kind.KEY_INVALID, "the root recovery key is not the one the seed in " + sealedFile
+          + " was sealed with; the service does not start, nothing was changed");
+    }
+    byte[] seed = connection.execute(s -> {
+      TpmBlob blob = file.blob();
+      if (!Arrays.equals(s.srkName(), blob.srkName())) {
+        throw new BackendException(Kind.KEY_INVALID, "the root seed in " + sealedFile
+            + " was sealed by another TPM or owner seed (SRK name mismatch); it cannot be unsealed here");
+      }
+      TPM_HANDLE h = s.loadUncached(blob.tpmtPublic(), blob.tpm2bPrivate(), new byte[0]);
+      try {
+        PolicySession session = s.saltedPolicySession();
+        RootRecovery.assertRecovery(s, session, file.recovery(), seal.recoveryKey());
+        session.policyOr(file.branches());
+        byte[] r = session.command("Unseal", CC_UNSEAL, new int[] {h.handle},
+            new byte[][] {Templates.name(blob.tpmtPublic())}, new byte[0], new byte[0], 0, false,
+            PolicySession.ENCRYPT_RESPONSE);
+        try {
+          return Marshal.tpm2b(ByteBuffer.wrap(r));
+        } finally {
+          Arrays.fill(r, (byte) 0);
+        }
+      } catch (TpmRcException e) {
+        throw new BackendException(Kind.KEY_INVALID, "the TPM refused to unseal the root seed in " + sealedFile
+            + " through its recovery branch (" + e.getMessage() + "); nothing was changed");
+      } finally {
+        s.flush(h);
+      }
+    });
+    if (seed == null || seed.length != SEED_LENGTH) {
+      throw new BackendException(Kind.KEY_INVALID, "sealed root seed has the wrong length");
+    }
+    return seed;
+  }
 
   private void write(byte[] content) {
     try {

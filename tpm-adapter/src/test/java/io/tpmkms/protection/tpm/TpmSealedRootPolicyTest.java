@@ -135,6 +135,51 @@ class TpmSealedRootPolicyTest {
     assertThrows(BackendException.class, () -> seed(file, RootSeal.pcrs(16).withSecret(s)));
   }
 
+  /**
+   * The recovery path (ADR 0034, "recovery"): the seed is sealed to PCR 16 with a recovery branch for an
+   * offline EC P-256 key. After an unplanned change (tpm2_pcrextend) the normal start is refused; a
+   * start with the recovery private key unseals it through PolicySigned and re-seals it to PCR 16's
+   * new value, keeping the recovery branch; the next normal start works. A wrong recovery key, or one
+   * given for a file sealed without a branch, is refused and changes nothing.
+   */
+  @Test
+  void unplannedChange_recoveredWithTheOfflineRecoveryKey_andResealedToTheStateNow() throws Exception {
+    Path file = dir("recovery").resolve("software-root.sealed");
+    var gen = java.security.KeyPairGenerator.getInstance("EC");
+    gen.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    java.security.KeyPair recovery = gen.generateKeyPair();
+    java.security.KeyPair other = gen.generateKeyPair();
+    RootSeal sealed = RootSeal.pcrs(16).withRecovery(recovery.getPublic());
+    byte[] seed = seed(file, sealed);
+    assertArrayEquals(seed, seed(file, sealed), "the normal branch unseals while PCR 16 holds");
+    // tpm2-tools with the PCR policy alone no longer satisfies the object's policy (it is an OR now)
+    Path d = dir("recovery-tools");
+    writeObject(file, d);
+    assertTrue(toolsUnsealWithPcrPolicyOutput(d).startsWith("exit 1"), "PolicyPCR alone is one branch of an OR");
+
+    tools("tpm2_pcrextend", ZERO_EXTEND); // an unattended firmware update
+    assertTrue(assertThrows(BackendException.class, () -> seed(file, sealed)).getMessage()
+        .contains("root-recovery-key-file"), "the refusal names the way out");
+    byte[] before = Files.readAllBytes(file);
+    BackendException wrong = assertThrows(BackendException.class,
+        () -> seed(file, sealed.withRecoveryKey(other.getPrivate())));
+    assertTrue(wrong.getMessage().contains("not the one"), wrong.getMessage());
+    assertArrayEquals(before, Files.readAllBytes(file), "nothing changed");
+
+    assertArrayEquals(seed, seed(file, sealed.withRecoveryKey(recovery.getPrivate())), "recovered");
+    assertArrayEquals(seed, seed(file, sealed), "re-sealed to PCR 16 as it is now: a normal start works");
+    tools("tpm2_pcrextend", ZERO_EXTEND); // and the recovery branch was kept for the next time
+    assertThrows(BackendException.class, () -> seed(file, sealed));
+    assertArrayEquals(seed, seed(file, sealed.withRecoveryKey(recovery.getPrivate())));
+
+    Path plain = dir("no-recovery").resolve("software-root.sealed");
+    seed(plain, RootSeal.pcrs(16));
+    BackendException noBranch = assertThrows(BackendException.class,
+        () -> seed(plain, RootSeal.pcrs(16).withRecoveryKey(recovery.getPrivate())));
+    assertTrue(noBranch.getMessage().contains("without a recovery branch"), noBranch.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> RootSeal.NONE.withRecovery(recovery.getPublic()));
+  }
+
   @Test
   void aFileWithoutPolicy_isResealedWithThePolicy() throws Exception {
     Path file = dir("legacy").resolve("software-root.sealed");
@@ -178,7 +223,9 @@ class TpmSealedRootPolicyTest {
     byte[] object = bytes;
     if (new String(bytes, 0, 4, StandardCharsets.US_ASCII).equals("TKSR")) {
       int k = bytes[6] & 0xff;
-      object = Arrays.copyOfRange(bytes, 7 + k + 32 * k, bytes.length);
+      int at = 7 + k + 32 * k;
+      if ((bytes[5] & 0x02) != 0) at += 2 + (((bytes[at] & 0xff) << 8) | (bytes[at + 1] & 0xff)); // the recovery key
+      object = Arrays.copyOfRange(bytes, at, bytes.length);
     }
     TpmBlob blob = TpmBlob.decode(object, TpmBlob.BACKEND_TPM_SEALED_ROOT);
     Files.write(d.resolve("seal.pub"), blob.tpm2bPublic());

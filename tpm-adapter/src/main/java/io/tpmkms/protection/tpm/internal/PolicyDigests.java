@@ -24,6 +24,7 @@ public final class PolicyDigests {
   public static final int CC_POLICY_AUTH_VALUE = 0x16B;
   public static final int CC_POLICY_COMMAND_CODE = 0x16C;
   public static final int CC_POLICY_OR = 0x171;
+  public static final int CC_POLICY_SIGNED = 0x160;
   public static final int CC_POLICY_DUPLICATION_SELECT = 0x188;
 
   public static final int CC_DUPLICATE = 0x14B;
@@ -77,6 +78,14 @@ public final class PolicyDigests {
   /** aHash, what the authority signs to approve a policy: H(approvedPolicy || policyRef). */
   public static byte[] approvalHash(byte[] approvedPolicy, byte[] policyRef) {
     return hash(approvedPolicy, policyRef);
+  }
+
+  /**
+   * PolicySigned (and PolicySecret, PolicyAuthorize's first half): policyDigest' =
+   * H(H(old || TPM_CC_PolicySigned || authObject's name) || policyRef).
+   */
+  public static byte[] signed(byte[] old, byte[] authObjectName, byte[] policyRef) {
+    return hash(hash(old, u32(CC_POLICY_SIGNED), authObjectName), policyRef);
   }
 
   static byte[] u32(int v) { return ByteBuffer.allocate(4).putInt(v).array(); }

@@ -168,6 +168,26 @@ public final class PolicySession {
     assertion("PolicyCommandCode", PolicyDigests.CC_POLICY_COMMAND_CODE, new Marshal().u32(cc).toBytes());
   }
 
+  /** nonceTPM of the session (started if needed): what a PolicySigned authorization signs. */
+  public byte[] nonceTpm() {
+    handle();
+    return nonceTpm.clone();
+  }
+
+  /**
+   * TPM2_PolicySigned (Part 3 §23.3): {@code authObject} is a loaded public key, {@code parameters}
+   * are nonceTPM, cpHashA, policyRef, expiration and the TPMT_SIGNATURE, as the TPM takes them.
+   */
+  public void policySigned(int authObject, byte[] parameters) {
+    byte[] body = new Marshal().u32(authObject).u32(handle()).bytes(parameters).toBytes();
+    try {
+      tpm.raw("PolicySigned", Marshal.command(PolicyDigests.CC_POLICY_SIGNED, body));
+    } catch (RuntimeException e) {
+      reset();
+      throw e;
+    }
+  }
+
   public void policyAuthValue() {
     assertion("PolicyAuthValue", PolicyDigests.CC_POLICY_AUTH_VALUE, new byte[0]);
   }
