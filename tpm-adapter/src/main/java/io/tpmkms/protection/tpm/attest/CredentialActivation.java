@@ -96,9 +96,15 @@ public final class CredentialActivation {
 
   /** Why the TPM refused to activate a credential. */
   public enum Refusal {
-    /** TPM_RC_INTEGRITY: the blob was made for another key name, or altered. */
+    /**
+     * TPM_RC_INTEGRITY: the blob was made for another key name, or altered — or, for an ECC EK, made for
+     * another TPM's EK (ECDH then yields another seed, which only the integrity check notices).
+     */
     NOT_FOR_THIS_KEY,
-    /** The seed does not decrypt under this EK (TPM_RC_VALUE, SIZE, ECC_POINT...): made for another TPM. */
+    /**
+     * The seed does not decrypt under this EK: made for another TPM. TPM_RC_VALUE, SIZE, ECC_POINT or
+     * SCHEME; libtpms (swtpm) answers TPM_RC_FAILURE when RSA-OAEP decoding fails, so that counts too.
+     */
     NOT_FOR_THIS_EK,
     /** Any other response code (authorization, handles). */
     OTHER
@@ -247,7 +253,7 @@ public final class CredentialActivation {
     int base = ResponseCodes.base(rc);
     Refusal r = base == ResponseCodes.INTEGRITY ? Refusal.NOT_FOR_THIS_KEY
         : base == ResponseCodes.VALUE || base == ResponseCodes.SIZE || base == ResponseCodes.ECC_POINT
-            || base == ResponseCodes.SCHEME ? Refusal.NOT_FOR_THIS_EK : Refusal.OTHER;
+            || base == ResponseCodes.SCHEME || base == ResponseCodes.FAILURE ? Refusal.NOT_FOR_THIS_EK : Refusal.OTHER;
     return new ActivationException(r, rc, "the TPM refused the credential: " + ResponseCodes.describe(rc));
   }
 
