@@ -195,8 +195,9 @@ public final class TpmAttestation {
         counter = c;
         int banks = b.getInt();
         for (int i = 0; i < banks; i++) {
-          b.getShort();
-          b.position(b.position() + (b.get() & 0xff));
+          b.getShort(); // hash
+          int size = b.get() & 0xff;
+          b.position(b.position() + size);
         }
         int count = b.getInt();
         if (count != group.length) {
