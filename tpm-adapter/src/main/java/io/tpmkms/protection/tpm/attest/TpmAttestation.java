@@ -131,19 +131,29 @@ public final class TpmAttestation {
       s.flushAllCached();
       CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
       try {
-        byte[] body = new Marshal().u32(ak.handle.handle).bytes(passwordAuth()).tpm2b(nonce)
-            .u16(TpmtPublic.ALG_NULL).bytes(Pcrs.selection(sorted)).toBytes();
-        byte[] r = s.raw("Quote", CredentialActivation.sessionsCommand(CC_QUOTE, body));
-        ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
-        int paramSize = b.getInt();
-        byte[] attest = Marshal.tpm2b(b);
-        byte[] signature = new byte[paramSize - 2 - attest.length];
-        b.get(signature);
-        return new Quote(attest, signature, sorted, readPcrs(s, sorted), ak.outPublic.toBytes());
+        return quote(s, ak.handle.handle, ak.outPublic.toBytes(), sorted, nonce);
       } finally {
         s.flush(ak.handle);
       }
     });
+  }
+
+  /**
+   * TPM2_Quote by a loaded AK (empty auth, its own scheme) and the PCR values read after it. Call
+   * under the connection's lock ({@link TpmConnection#execute}).
+   *
+   * @param pcrs ascending, distinct PCRs of 0..23
+   */
+  public static Quote quote(TpmSession s, int akHandle, byte[] akTpmtPublic, int[] pcrs, byte[] nonce) {
+    byte[] body = new Marshal().u32(akHandle).bytes(passwordAuth()).tpm2b(nonce)
+        .u16(TpmtPublic.ALG_NULL).bytes(Pcrs.selection(pcrs)).toBytes();
+    byte[] r = s.raw("Quote", CredentialActivation.sessionsCommand(CC_QUOTE, body));
+    ByteBuffer b = ByteBuffer.wrap(r, 10, r.length - 10);
+    int paramSize = b.getInt();
+    byte[] attest = Marshal.tpm2b(b);
+    byte[] signature = new byte[paramSize - 2 - attest.length];
+    b.get(signature);
+    return new Quote(attest, signature, pcrs.clone(), readPcrs(s, pcrs), akTpmtPublic.clone());
   }
 
   /** The PCRs' SHA-256 values, in ascending PCR order. */

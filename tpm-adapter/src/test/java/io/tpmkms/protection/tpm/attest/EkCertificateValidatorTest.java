@@ -163,6 +163,18 @@ class EkCertificateValidatorTest {
   }
 
   @Test
+  void anEccEkCertificate_needsKeyAgreement_andTheEccEksPoint() throws Exception {
+    Ca ca = new Ca("CN=Test TPM CA");
+    var v = new EkCertificateValidator(List.of(ca.cert));
+    PublicKey eccKey = TpmtPublic.parse(eccEk.tpmtPublic()).publicKey();
+    X509Certificate good = ca.issueEk(eccKey, KeyUsage.keyAgreement, true);
+    assertEquals("id:00001014", v.validate(good.getEncoded(), List.of(), eccEk.tpmtPublic()).manufacturer());
+    X509Certificate rsaUsage = ca.issueEk(eccKey, KeyUsage.keyEncipherment, true);
+    assertReason(Reason.WRONG_KEY_USAGE, () -> v.validate(rsaUsage.getEncoded(), List.of(), eccEk.tpmtPublic()));
+    assertReason(Reason.KEY_MISMATCH, () -> v.validate(good.getEncoded(), List.of(), ek.tpmtPublic()));
+  }
+
+  @Test
   void garbage_isMalformed() {
     var v = new EkCertificateValidator(List.of(localCa));
     assertReason(Reason.MALFORMED, () -> v.validate(new byte[] {0x30, 0x03, 1, 2, 3}, List.of(), ek.tpmtPublic()));
