@@ -28,7 +28,7 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * Quotes on swtpm (and a second swtpm as "another TPM"): ours verify with our verifier and with
- * tpm2_checkquote; tpm2_quote's (ECC and RSA AKs made by tpm2_createak) verify with ours; a wrong
+ * tpm2_checkquote; tpm2_quote's (ECDSA, RSASSA and RSAPSS AKs made by tpm2_createak) verify with ours; a wrong
  * nonce, a PCR extended after the quote, another selection, altered bytes and another TPM's AK are
  * refused with their reason.
  */
@@ -177,22 +177,26 @@ class QuoteTest {
 
   @Test
   void tpm2QuoteWithToolsAks_verifiesWithOurs() throws Exception {
-    for (String alg : new String[] {"ecc", "rsa"}) {
-      Path d = Files.createDirectories(swtpm.dir.resolve("tpm2quote-" + alg));
+    for (String scheme : new String[] {"ecc:ecdsa", "rsa:rsassa", "rsa:rsapss"}) {
+      String alg = scheme.substring(0, 3);
+      Path d = Files.createDirectories(swtpm.dir.resolve("tpm2quote-" + scheme.replace(':', '-')));
       tools("tpm2_createek", "-c", d.resolve("ek.ctx"), "-G", "rsa");
       tools("tpm2_createak", "-C", d.resolve("ek.ctx"), "-c", d.resolve("ak.ctx"), "-G", alg, "-g", "sha256",
-          "-s", alg.equals("ecc") ? "ecdsa" : "rsassa");
+          "-s", scheme.substring(4));
       tools("tpm2_readpublic", "-c", d.resolve("ak.ctx"), "-o", d.resolve("ak.pub"));
-      tools("tpm2_pcrextend", "16:sha256=" + HexFormat.of().formatHex(sha256(alg)));
+      tools("tpm2_pcrextend", "16:sha256=" + HexFormat.of().formatHex(sha256(scheme)));
       byte[] nonce = nonce();
       tools("tpm2_quote", "-c", d.resolve("ak.ctx"), "-l", "sha256:16", "-q", HexFormat.of().formatHex(nonce),
-          "-m", d.resolve("msg"), "-s", d.resolve("sig"), "-o", d.resolve("pcrs"), "-g", "sha256");
+          "-m", d.resolve("msg"), "-s", d.resolve("sig"), "-o", d.resolve("pcrs"), "-g", "sha256",
+          "--scheme", scheme.substring(4));
       byte[] ak = TpmtPublic.fromTpm2b(Files.readAllBytes(d.resolve("ak.pub")));
       byte[] msg = Files.readAllBytes(d.resolve("msg"));
       byte[] sig = Files.readAllBytes(d.resolve("sig"));
       byte[] pcr16 = att.readPcrs(new int[] {16})[0];
       var v = QuoteVerifier.verify(ak, msg, sig, nonce, Map.of(16, pcr16));
-      assertArrayEquals(new int[] {16}, v.pcrs(), alg);
+      assertArrayEquals(new int[] {16}, v.pcrs(), scheme);
+      assertEquals(scheme.endsWith("rsapss") ? TpmtPublic.ALG_RSAPSS : scheme.endsWith("rsassa") ? TpmtPublic.ALG_RSASSA
+          : TpmtPublic.ALG_ECDSA, ((sig[0] & 0xff) << 8) | (sig[1] & 0xff), "the signature's scheme");
       assertReason(Reason.PCR_DIGEST_MISMATCH, () -> QuoteVerifier.verify(ak, msg, sig, nonce, Map.of(16, new byte[32])));
       assertReason(Reason.NONCE_MISMATCH, () -> QuoteVerifier.verify(ak, msg, sig, nonce(), Map.of(16, pcr16)));
       att.resetPcr(16);
