@@ -12,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.security.interfaces.ECPublicKey;
 import java.security.spec.ECParameterSpec;
@@ -289,7 +288,4 @@ public final class CredentialActivation {
       // already gone
     }
   }
-
-  /** Constant-time comparison for callers checking a returned secret. */
-  public static boolean sameSecret(byte[] a, byte[] b) { return MessageDigest.isEqual(a, b); }
 }
