@@ -27,7 +27,7 @@ public final class EkTemplates {
   public static final int ATTRIBUTES = 0x000300B2;
 
   /** TPM2_PolicySecret(TPM_RH_ENDORSEMENT) from an all-zero digest: the default EK's authPolicy. */
-  public static final byte[] POLICY_SECRET_ENDORSEMENT =
+  private static final byte[] POLICY_SECRET_ENDORSEMENT =
       HexFormat.of().parseHex("837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa");
 
   /** NV indexes of the EK certificates (TCG EK Credential Profile §2.2.1.5). */
