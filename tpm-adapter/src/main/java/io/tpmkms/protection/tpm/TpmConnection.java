@@ -118,8 +118,11 @@ public final class TpmConnection implements AutoCloseable {
     }
   }
 
-  /** Runs an operation alone on the TPM, with the retries and translation described above. */
-  <T> T execute(Function<TpmSession, T> op) {
+  /**
+   * Runs an operation alone on the TPM, with the retries and translation described above. Public for
+   * the attestation primitives (package {@code attest}), which send their own commands.
+   */
+  public <T> T execute(Function<TpmSession, T> op) {
     lock.lock();
     try {
       if (closed) throw new BackendException(Kind.UNAVAILABLE, "TPM connection is closed");
