@@ -43,6 +43,16 @@ public final class FakeKeyService extends FakeService<FakeKeyService> implements
     @Override public void macSign(MacSignRequest r, StreamObserver<MacSignResponse> o) { answer(r, o, MacSignResponse.getDefaultInstance()); }
     @Override public void macVerify(MacVerifyRequest r, StreamObserver<MacVerifyResponse> o) { answer(r, o, MacVerifyResponse.getDefaultInstance()); }
     @Override public void getKeyAttestation(GetKeyAttestationRequest r, StreamObserver<GetKeyAttestationResponse> o) { answer(r, o, GetKeyAttestationResponse.getDefaultInstance()); }
+
+    /** Answers ActivateAttestationCredential by computing (a real TPM behind the test), else as queued. */
+    public volatile java.util.function.Function<ActivateAttestationCredentialRequest, ActivateAttestationCredentialResponse>
+            activation;
+
+    @Override public void activateAttestationCredential(ActivateAttestationCredentialRequest r,
+            StreamObserver<ActivateAttestationCredentialResponse> o) {
+        var f = activation;
+        answer(r, o, f == null ? ActivateAttestationCredentialResponse.getDefaultInstance() : f.apply(r));
+    }
     @Override public void createImportJob(CreateImportJobRequest r, StreamObserver<CreateImportJobResponse> o) { answer(r, o, CreateImportJobResponse.getDefaultInstance()); }
     @Override public void getImportJob(GetImportJobRequest r, StreamObserver<GetImportJobResponse> o) { answer(r, o, GetImportJobResponse.getDefaultInstance()); }
     @Override public void listImportJobs(ListImportJobsRequest r, StreamObserver<ListImportJobsResponse> o) { answer(r, o, ListImportJobsResponse.getDefaultInstance()); }

@@ -202,6 +202,10 @@ class AuthorizationIT {
         s -> s.getPublicKey(GetPublicKeyRequest.newBuilder().setKey("alpha/sig").build())));
     l.add(new Rpc("GetKeyAttestation", READERS,
         s -> s.getKeyAttestation(GetKeyAttestationRequest.newBuilder().setKey("alpha/sig").build())));
+    // a malformed credential: allowed roles get INVALID_ARGUMENT CREDENTIAL_INVALID, the rest PERMISSION_DENIED
+    l.add(new Rpc("ActivateAttestationCredential", READERS, s -> s.activateAttestationCredential(
+        ActivateAttestationCredentialRequest.newBuilder().setCredential(com.google.protobuf.ByteString.copyFromUtf8("x"))
+            .build())));
     // use: user only
     l.add(new Rpc("Encrypt", USERS,
         s -> s.encrypt(EncryptRequest.newBuilder().setKey("alpha/enc").setPlaintext(data).build())));

@@ -170,7 +170,9 @@ public final class AttestationCommand implements Callable<Integer> {
         Path publicKey;
 
         @Option(names = "--ek-ca", paramLabel = "PEMFILE",
-                description = "Also check that the EK certificate was issued by one of the CA certificates in this file.")
+                description = "Manufacturer CA certificates (PEM): check the EK certificate's chain to one of them "
+                        + "(validity, key usage, TCG EK OIDs) and, with KEY, prove by credential activation that the "
+                        + "attestation key is in the TPM of that EK.")
         Path ekCa;
 
         @Override
@@ -220,6 +222,30 @@ public final class AttestationCommand implements Callable<Integer> {
             if (response.hasPlatformBinding()) {
                 v.checks.add(platformBindingCheck(statement, response.getPlatformBinding()));
             }
+            akBound = false;
+            if (cas != null && statement.ekCertificateDer() != null && statement.ekCertificateDer().length > 0) {
+                byte[] ekPublic = null;
+                try {
+                    X509Certificate ek = (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+                            .generateCertificate(new java.io.ByteArrayInputStream(statement.ekCertificateDer()));
+                    ekPublic = io.tpmkms.protection.tpm.attest.EkTemplates.forCertifiedKey(ek.getPublicKey());
+                    var chain = new io.tpmkms.protection.tpm.attest.EkCertificateValidator(cas)
+                            .validate(statement.ekCertificateDer(), List.of(), ekPublic);
+                    v.checks.add(new Check(EK_CHAIN, AttestationVerification.Outcome.OK, null));
+                    ekModel = chain.manufacturer() == null ? null
+                            : chain.manufacturer() + " " + chain.model() + " " + chain.version();
+                } catch (io.tpmkms.protection.tpm.attest.EkCertificateValidator.EkCertificateException e) {
+                    v.checks.add(new Check(EK_CHAIN, AttestationVerification.Outcome.FAILED, e.reason() + ": " + e.getMessage()));
+                    ekPublic = null;
+                } catch (java.security.cert.CertificateException | IllegalArgumentException e) {
+                    v.checks.add(new Check(EK_CHAIN, AttestationVerification.Outcome.FAILED, e.getMessage()));
+                    ekPublic = null;
+                }
+                if (key != null && ekPublic != null) {
+                    v.checks.add(activationCheck(s, ekPublic, statement.akName()));
+                    akBound = v.passed();
+                }
+            }
             if (s.json()) {
                 s.out().println(json(v, statement, response.getVersion(), keyVersion));
             } else {
@@ -229,6 +255,36 @@ public final class AttestationCommand implements Callable<Integer> {
                 s.err().println("attestation verification FAILED: " + failed.name() + ": " + failed.detail());
             }
             return v.passed() ? ExitCodes.OK : ExitCodes.FAILED;
+        }
+
+        static final String EK_CHAIN = "EK certificate chains to a given manufacturer CA (validity, key usage, TCG EK OIDs)";
+        static final String ACTIVATION = "attestation key bound to the EK by credential activation (a fresh secret "
+                + "for this EK and AK name came back from the TPM)";
+        private boolean akBound;
+        private String ekModel;
+
+        /**
+         * TPM2_MakeCredential here, for the certified EK and the statement's AK name, with a fresh random
+         * secret; the service's TPM answers it only if it holds both keys (ADR 0037).
+         */
+        private static Check activationCheck(Session s, byte[] ekPublic, byte[] akName) {
+            byte[] secret = randomNonce();
+            var credential = io.tpmkms.protection.tpm.attest.CredentialActivation.make(ekPublic, akName, secret);
+            boolean ecc = (ekPublic[0] & 0xff) == 0 && (ekPublic[1] & 0xff) == 0x23;
+            try {
+                byte[] back = s.keys().activateAttestationCredential(
+                        io.tpmkms.proto.key.v1.ActivateAttestationCredentialRequest.newBuilder()
+                                .setEkType(ecc ? io.tpmkms.proto.key.v1.EndorsementKeyType.EK_ECC_P256
+                                        : io.tpmkms.proto.key.v1.EndorsementKeyType.EK_RSA_2048)
+                                .setCredential(ByteString.copyFrom(credential.toTpm2ToolsFile())).build())
+                        .getSecret().toByteArray();
+                return java.security.MessageDigest.isEqual(back, secret)
+                        ? new Check(ACTIVATION, AttestationVerification.Outcome.OK, null)
+                        : new Check(ACTIVATION, AttestationVerification.Outcome.FAILED, "the service answered another secret");
+            } catch (io.grpc.StatusRuntimeException e) {
+                return new Check(ACTIVATION, AttestationVerification.Outcome.FAILED,
+                        e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+            }
         }
 
         /**
@@ -308,9 +364,15 @@ public final class AttestationCommand implements Callable<Integer> {
                 s.out().println("attestation key name: " + AttestationVerification.hex(att.akName()));
             }
             if (v.ekSubject != null) {
-                s.out().println("EK certificate: subject '" + v.ekSubject + "', issuer '" + v.ekIssuer + "'");
+                s.out().println("EK certificate: subject '" + v.ekSubject + "', issuer '" + v.ekIssuer + "'"
+                        + (ekModel == null ? "" : ", TPM " + ekModel));
             }
-            s.out().println("note: " + AttestationVerification.TRUST_NOTE);
+            if (akBound) {
+                s.out().println("chain: key -> attestation key -> EK (credential activation) -> manufacturer CA");
+            } else {
+                s.out().println("note: " + AttestationVerification.TRUST_NOTE
+                        + (key == null ? " (verify online, KEY with --ek-ca, to prove it)" : ""));
+            }
         }
 
         private String json(AttestationVerification v, io.tpmkms.protection.KeyAttestation att, int version,
@@ -348,8 +410,10 @@ public final class AttestationCommand implements Callable<Integer> {
                 b.append("  \"ekCertificate\": {\"subject\": ").append(quote(v.ekSubject))
                         .append(", \"issuer\": ").append(quote(v.ekIssuer)).append("},\n");
             }
-            b.append("  \"akBoundToEk\": false,\n");
-            b.append("  \"note\": ").append(quote(AttestationVerification.TRUST_NOTE)).append("\n}");
+            b.append("  \"akBoundToEk\": ").append(akBound).append(akBound ? "\n}" : ",\n");
+            if (!akBound) {
+                b.append("  \"note\": ").append(quote(AttestationVerification.TRUST_NOTE)).append("\n}");
+            }
             return b.toString();
         }
     }

@@ -427,6 +427,87 @@ class AttestationCommandTest extends CliHarness {
         assertTrue(r.stdout().contains("verified: ns/signer version 3"), r::toString);
     }
 
+    /**
+     * ADR 0037: online with --ek-ca, the CLI validates the EK certificate's chain to swtpm's local CA
+     * (the stand-in manufacturer) and makes a credential for that EK and the AK's name; the service's
+     * TPM (this test's swtpm) returns the secret, so the chain key -> AK -> EK -> CA is proven and the
+     * "not bound" note goes. A service that answers another secret, or a CA that did not issue the EK
+     * certificate, fails.
+     */
+    @Test
+    void verify_online_withEkCa_provesTheChain_byCredentialActivation() throws Exception {
+        Path ca = swtpm.dir.resolve("ca/issuercert.pem");
+        service.activation = r -> {
+            try {
+                byte[] secret = new io.tpmkms.protection.tpm.attest.TpmAttestation(backend.connection()).activateCredential(
+                        io.tpmkms.protection.tpm.attest.TpmAttestation.EkType.RSA_2048,
+                        io.tpmkms.protection.tpm.attest.CredentialActivation.Credential.fromTpm2ToolsFile(
+                                r.getCredential().toByteArray()));
+                return io.tpmkms.proto.key.v1.ActivateAttestationCredentialResponse.newBuilder()
+                        .setSecret(ByteString.copyFrom(secret)).build();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        };
+        try {
+            service.respond(signKeyResponse, GetKeyResponse.newBuilder().setKey(Key.newBuilder()
+                    .setPurpose(KeyPurpose.ASYMMETRIC_SIGN)).build(),
+                    GetPublicKeyResponse.newBuilder().setPem(signKeyPem).setVersion(3).build());
+            Result r = run("attestation", "verify", "ns/signer", "--nonce", NONCE_HEX, "--ek-ca", ca.toString());
+            assertEquals(0, r.exitCode(), r::toString);
+            assertTrue(r.stdout().contains("EK certificate chains to a given manufacturer CA (validity, key usage, TCG EK OIDs): ok"),
+                    r::toString);
+            assertTrue(r.stdout().contains("attestation key bound to the EK by credential activation"), r::toString);
+            assertTrue(r.stdout().contains("chain: key -> attestation key -> EK (credential activation) -> manufacturer CA"),
+                    r::toString);
+            assertFalse(r.stdout().contains("note: the attestation key is not bound"), r::toString);
+            var sent = service.only(io.tpmkms.proto.key.v1.ActivateAttestationCredentialRequest.class);
+            assertEquals(io.tpmkms.proto.key.v1.EndorsementKeyType.EK_RSA_2048, sent.getEkType());
+
+            // a service whose TPM is not the EK's (it cannot answer the secret)
+            service.reset();
+            service.activation = q -> io.tpmkms.proto.key.v1.ActivateAttestationCredentialResponse.newBuilder()
+                    .setSecret(ByteString.copyFrom(new byte[32])).build();
+            service.respond(signKeyResponse, GetKeyResponse.newBuilder().setKey(Key.newBuilder()
+                    .setPurpose(KeyPurpose.ASYMMETRIC_SIGN)).build(),
+                    GetPublicKeyResponse.newBuilder().setPem(signKeyPem).setVersion(3).build());
+            Result impostor = run("attestation", "verify", "ns/signer", "--nonce", NONCE_HEX, "--ek-ca", ca.toString());
+            assertFailedCheck(impostor, "attestation key bound to the EK by credential activation (a fresh secret for this EK and AK name came back from the TPM)");
+            assertTrue(impostor.stdout().contains("note: the attestation key is not bound"), impostor::toString);
+
+            // a CA that did not issue the EK certificate: the chain fails, nothing is sent to activate
+            service.reset();
+            service.respond(signKeyResponse, GetKeyResponse.newBuilder().setKey(Key.newBuilder()
+                    .setPurpose(KeyPurpose.ASYMMETRIC_SIGN)).build(),
+                    GetPublicKeyResponse.newBuilder().setPem(signKeyPem).setVersion(3).build());
+            Path otherCa = Files.writeString(dir.resolve("other-ca.pem"), otherCaPem());
+            Result untrusted = run("attestation", "verify", "ns/signer", "--nonce", NONCE_HEX, "--ek-ca", otherCa.toString());
+            assertEquals(ExitCodes.FAILED, untrusted.exitCode(), untrusted::toString);
+            assertTrue(untrusted.stdout().contains("EK certificate chains to a given manufacturer CA (validity, key usage, "
+                    + "TCG EK OIDs): FAILED (UNTRUSTED_ISSUER"), untrusted::toString);
+            assertTrue(service.requests(io.tpmkms.proto.key.v1.ActivateAttestationCredentialRequest.class).isEmpty());
+        } finally {
+            service.activation = null;
+        }
+    }
+
+    /** A self-signed CA certificate that issued nothing here. */
+    private static String otherCaPem() throws Exception {
+        var gen = java.security.KeyPairGenerator.getInstance("EC");
+        gen.initialize(256);
+        var pair = gen.generateKeyPair();
+        var name = new org.bouncycastle.asn1.x500.X500Name("CN=other manufacturer CA");
+        var builder = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(name, java.math.BigInteger.ONE,
+                java.util.Date.from(java.time.Instant.now().minusSeconds(60)),
+                java.util.Date.from(java.time.Instant.now().plusSeconds(3600)), name, pair.getPublic());
+        builder.addExtension(org.bouncycastle.asn1.x509.Extension.basicConstraints, true,
+                new org.bouncycastle.asn1.x509.BasicConstraints(true));
+        var cert = builder.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA")
+                .build(pair.getPrivate()));
+        return "-----BEGIN CERTIFICATE-----\n" + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(cert.getEncoded())
+                + "\n-----END CERTIFICATE-----\n";
+    }
+
     @Test
     void verify_online_serverPublishesAnotherPublicKey_fails() {
         service.respond(signKeyResponse,

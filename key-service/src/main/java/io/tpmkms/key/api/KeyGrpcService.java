@@ -299,6 +299,14 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
     });
   }
 
+  @Override
+  public void activateAttestationCredential(ActivateAttestationCredentialRequest r,
+      StreamObserver<ActivateAttestationCredentialResponse> out) {
+    pipeline.unary(KeyRpcs.ACTIVATE_ATTESTATION_CREDENTIAL, r, out, () -> ActivateAttestationCredentialResponse.newBuilder()
+        .setSecret(com.google.protobuf.ByteString.copyFrom(crypto.activateAttestationCredential(
+            r.getEkType() == EndorsementKeyType.EK_ECC_P256, r.getCredential().toByteArray()))).build());
+  }
+
   // ---- batches ----------------------------------------------------------------------------------
   // Each item runs the single call's handler; the pipeline authorizes, places and audits each item.
 

@@ -171,6 +171,12 @@ public final class KeyRpcs {
           .version((q, r) -> r == null ? q.getVersion() : r.getVersion())
           .runs(WORKER).build();
 
+  /** A credential for this TPM's EK and the attestation key (ADR 0037): proves the AK is in this TPM. */
+  public static final Rpc<ActivateAttestationCredentialRequest, ActivateAttestationCredentialResponse>
+      ACTIVATE_ATTESTATION_CREDENTIAL = Rpc.of(KeyServiceGrpc.getActivateAttestationCredentialMethod())
+          .target(q -> Target.deployment())
+          .runs(WORKER).build();
+
   // ---- batches ----------------------------------------------------------------------------------
 
   /** The most items one batch call carries (docs/api.md, "Batches"); the whole call is at most 1 MiB. */

@@ -308,6 +308,44 @@ public class CryptoService {
   }
 
   /**
+   * TPM2_ActivateCredential of a credential made for this TPM's EK (RSA-2048 or ECC P-256, the TCG
+   * templates) and the attestation key {@link #attest} signs with (ADR 0037). The AK serves nothing
+   * else: node agents use their own AK template, so this cannot unwrap a credential meant for them.
+   *
+   * @throws ServiceException INVALID_ARGUMENT CREDENTIAL_INVALID when the file is malformed or the TPM
+   *     refuses it (made for another EK or AK name, altered); UNIMPLEMENTED without a TPM
+   */
+  public byte[] activateAttestationCredential(boolean ecc, byte[] file) {
+    if (file.length == 0 || file.length > 1024) {
+      throw ServiceException.invalid(KeyReason.CREDENTIAL_INVALID, "credential must be 1 to 1024 bytes (tpm2-tools' "
+          + "makecredential file)");
+    }
+    var credential = parseCredential(file);
+    KeyProtectionBackend b = backends.forLevel(ProtectionLevel.TPM);
+    if (!(b instanceof io.tpmkms.protection.tpm.TpmKeyProtectionBackend tpm)) {
+      throw new ServiceException(io.tpmkms.platform.error.ErrorCode.UNIMPLEMENTED, KeyReason.CAPABILITY_UNAVAILABLE,
+          "this key service has no TPM", Map.of(), null);
+    }
+    try {
+      return new io.tpmkms.protection.tpm.attest.TpmAttestation(tpm.connection()).activateCredential(
+          ecc ? io.tpmkms.protection.tpm.attest.TpmAttestation.EkType.ECC_P256
+              : io.tpmkms.protection.tpm.attest.TpmAttestation.EkType.RSA_2048, credential);
+    } catch (io.tpmkms.protection.tpm.attest.CredentialActivation.ActivationException e) {
+      throw ServiceException.invalid(KeyReason.CREDENTIAL_INVALID, "the TPM refused the credential: it was not made "
+          + "for this TPM's " + (ecc ? "ECC" : "RSA") + " EK and its attestation key (" + e.refusal() + ")");
+    }
+  }
+
+  private static io.tpmkms.protection.tpm.attest.CredentialActivation.Credential parseCredential(byte[] file) {
+    try {
+      return io.tpmkms.protection.tpm.attest.CredentialActivation.Credential.fromTpm2ToolsFile(file);
+    } catch (RuntimeException e) {
+      throw ServiceException.invalid(KeyReason.CREDENTIAL_INVALID, "credential is not a tpm2-tools makecredential file: "
+          + e.getMessage());
+    }
+  }
+
+  /**
    * A fresh TPM2_Certify statement about a version (0: the primary) with the
    * caller's nonce. Versions whose material exists can be attested, whatever
    * their state, except DESTROYED and PENDING_IMPORT.

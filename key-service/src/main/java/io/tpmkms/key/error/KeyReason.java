@@ -42,6 +42,8 @@ public enum KeyReason implements Reason {
    * PCR) or not possible for the key (SOFTWARE, DUPLICABLE, import-only).
    */
   INVALID_PLATFORM_BINDING,
+  /** ActivateAttestationCredential: the credential is malformed or not for this TPM's EK and attestation key. */
+  CREDENTIAL_INVALID,
   /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
   DUPLICATION_TARGET_INVALID,
   /** The duplication blob does not import (tampered, made for another parent, wrong transfer auth). */

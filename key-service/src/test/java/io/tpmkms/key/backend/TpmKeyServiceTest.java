@@ -421,6 +421,49 @@ class TpmKeyServiceTest extends GrpcTest {
     assertFalse(after.text().contains("no-such-key"), "a requested name in the metrics");
   }
 
+  /**
+   * Issue 20 / ADR 0037: the attestation key is in the TPM of the EK certificate. The EK certificate
+   * chains to swtpm's local CA (the stand-in manufacturer); a credential made in software for that EK
+   * and the AK's name comes back with its secret — only that TPM holds both; a credential for another
+   * name, or garbage, is INVALID_ARGUMENT CREDENTIAL_INVALID.
+   */
+  @Test
+  @Order(10)
+  void attestationKey_provenInTheTpmOfTheEkCertificate_byCredentialActivation() throws Exception {
+    String key = create(KeyPurpose.ASYMMETRIC_SIGN, Algorithm.EC_SIGN_P256_SHA256);
+    KeyAttestation att = client.keys().getKeyAttestation(GetKeyAttestationRequest.newBuilder().setKey(key)
+        .setNonce(ByteString.copyFromUtf8("chain")).build()).getAttestation();
+    java.security.cert.X509Certificate ek = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory
+        .getInstance("X.509").generateCertificate(new java.io.ByteArrayInputStream(att.getEkCertificate().toByteArray()));
+    byte[] ekPublic = io.tpmkms.protection.tpm.attest.EkTemplates.forCertifiedKey(ek.getPublicKey());
+    String ca = Files.readString(SwtpmResource.current().dir.resolve("ca/issuercert.pem"));
+    var chain = io.tpmkms.protection.tpm.attest.EkCertificateValidator.fromPem(ca)
+        .validate(att.getEkCertificate().toByteArray(), List.of(), ekPublic);
+    assertEquals("swtpm", chain.model(), "the manufacturer's model from the TCG subjectAltName");
+
+    byte[] secret = new byte[32];
+    new java.security.SecureRandom().nextBytes(secret);
+    var credential = io.tpmkms.protection.tpm.attest.CredentialActivation.make(ekPublic,
+        att.getAttestationKeyName().toByteArray(), secret);
+    ActivateAttestationCredentialResponse activated = client.keys().activateAttestationCredential(
+        ActivateAttestationCredentialRequest.newBuilder().setEkType(EndorsementKeyType.EK_RSA_2048)
+            .setCredential(ByteString.copyFrom(credential.toTpm2ToolsFile())).build());
+    assertEquals(ByteString.copyFrom(secret), activated.getSecret(), "the TPM with this EK holds this AK");
+
+    byte[] otherName = att.getAttestationKeyName().toByteArray();
+    otherName[5] ^= 1;
+    var forAnother = io.tpmkms.protection.tpm.attest.CredentialActivation.make(ekPublic, otherName, secret);
+    assertStatus(Status.Code.INVALID_ARGUMENT, "CREDENTIAL_INVALID", () -> client.keys().activateAttestationCredential(
+        ActivateAttestationCredentialRequest.newBuilder()
+            .setCredential(ByteString.copyFrom(forAnother.toTpm2ToolsFile())).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "CREDENTIAL_INVALID", () -> client.keys().activateAttestationCredential(
+        ActivateAttestationCredentialRequest.newBuilder().setCredential(ByteString.copyFromUtf8("garbage")).build()));
+    assertStatus(Status.Code.INVALID_ARGUMENT, "CREDENTIAL_INVALID", () -> client.keys().activateAttestationCredential(
+        ActivateAttestationCredentialRequest.newBuilder().setCredential(ByteString.copyFrom(new byte[2000])).build()));
+    // and the service keeps working after the TPM's refusals (its key cache was flushed for EK and AK)
+    client.keys().sign(SignRequest.newBuilder().setKey(key).setData(ByteString.copyFromUtf8("after")).build());
+  }
+
   private String pcrTool(String... args) throws Exception {
     ((io.tpmkms.protection.tpm.TpmKeyProtectionBackend) registry.forLevel(io.tpmkms.protection.ProtectionLevel.TPM))
         .releaseConnection(); // swtpm serves one connection at a time

@@ -59,6 +59,7 @@ class PolicyEngineTest {
       MATRIX.put(a, new Object[] {On.KEY, EnumSet.of(Role.USER)});
     }
     MATRIX.put("GenerateRandom", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
+    MATRIX.put("ActivateAttestationCredential", new Object[] {On.DEPLOYMENT, all});
     MATRIX.put("ExportKeyVersion", new Object[] {On.KEY, EnumSet.of(Role.DUPLICATOR)});
     for (String a : List.of("QueryAuditRecords", "VerifyAuditChain", "ExportAuditRecords", "ListCheckpoints",
         "GetCheckpoint")) {

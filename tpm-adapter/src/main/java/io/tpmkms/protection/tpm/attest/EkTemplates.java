@@ -49,4 +49,33 @@ public final class EkTemplates {
             TPM_ECC_CURVE.NIST_P256, new TPMS_NULL_KDF_SCHEME()),
         new TPMS_ECC_POINT(new byte[32], new byte[32]));
   }
+
+  /**
+   * The EK's public area (TPMT_PUBLIC) for the public key of its certificate: the TCG template of
+   * the key's type with the key as unique — what the TPM re-creates, so a verifier that trusts the
+   * certificate can make credentials for that EK without asking the TPM for its public area.
+   *
+   * @throws IllegalArgumentException for a key that is neither RSA-2048 nor EC P-256
+   */
+  public static byte[] forCertifiedKey(java.security.PublicKey key) {
+    if (key instanceof java.security.interfaces.RSAPublicKey rsa && rsa.getModulus().bitLength() == 2048) {
+      TPMT_PUBLIC t = rsa2048();
+      t.unique = new TPM2B_PUBLIC_KEY_RSA(unsigned(rsa.getModulus(), 256));
+      return t.toBytes();
+    }
+    if (key instanceof java.security.interfaces.ECPublicKey ec && ec.getParams().getCurve().getField().getFieldSize() == 256) {
+      TPMT_PUBLIC t = eccP256();
+      t.unique = new TPMS_ECC_POINT(unsigned(ec.getW().getAffineX(), 32), unsigned(ec.getW().getAffineY(), 32));
+      return t.toBytes();
+    }
+    throw new IllegalArgumentException("an EK certificate's key must be RSA-2048 or EC P-256");
+  }
+
+  private static byte[] unsigned(java.math.BigInteger v, int length) {
+    byte[] b = v.toByteArray();
+    byte[] out = new byte[length];
+    int n = Math.min(b.length, length);
+    System.arraycopy(b, b.length - n, out, length - n, n);
+    return out;
+  }
 }
