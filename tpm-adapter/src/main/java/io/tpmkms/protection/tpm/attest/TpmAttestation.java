@@ -36,8 +36,20 @@ public final class TpmAttestation {
   private static final int MAX_NONCE = 64;
 
   private final TpmConnection connection;
+  private final java.util.function.Supplier<TPMT_PUBLIC> akTemplate;
 
-  public TpmAttestation(TpmConnection connection) { this.connection = connection; }
+  /** With the service's own AK ({@code Templates.ak()}: the key attestations' signer). */
+  public TpmAttestation(TpmConnection connection) { this(connection, Templates::ak); }
+
+  private TpmAttestation(TpmConnection connection, java.util.function.Supplier<TPMT_PUBLIC> akTemplate) {
+    this.connection = connection;
+    this.akTemplate = akTemplate;
+  }
+
+  /** A node agent's view of its TPM: the node AK ({@code Templates.nodeAk()}, ADR 0038), never the service's. */
+  public static TpmAttestation forNode(TpmConnection connection) {
+    return new TpmAttestation(connection, Templates::nodeAk);
+  }
 
   /** Which default EK (TCG template L-1 or L-2). */
   public enum EkType { RSA_2048, ECC_P256 }
@@ -78,7 +90,7 @@ public final class TpmAttestation {
   public AttestationKey attestationKey() {
     return run(s -> {
       s.flushAllCached();
-      CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
+      CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), akTemplate.get());
       s.flush(ak.handle);
       byte[] pub = ak.outPublic.toBytes();
       return new AttestationKey(pub, Templates.name(pub));
@@ -100,7 +112,7 @@ public final class TpmAttestation {
       s.flushAllCached();
       CreatePrimaryResponse ek = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), template(type));
       try {
-        CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
+        CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), akTemplate.get());
         try {
           return new Activated(CredentialActivation.activate(s, ak.handle.handle, ek.handle.handle,
               credential.credentialBlob(), credential.encryptedSecret()), null);
@@ -129,7 +141,7 @@ public final class TpmAttestation {
     if (nonce.length > MAX_NONCE) throw new IllegalArgumentException("the nonce has at most 64 bytes");
     return run(s -> {
       s.flushAllCached();
-      CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), Templates.ak());
+      CreatePrimaryResponse ak = s.createPrimary(TPM_HANDLE.from(TPM_RH.ENDORSEMENT), akTemplate.get());
       try {
         return quote(s, ak.handle.handle, ak.outPublic.toBytes(), sorted, nonce);
       } finally {

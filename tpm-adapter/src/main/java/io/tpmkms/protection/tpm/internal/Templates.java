@@ -84,6 +84,17 @@ public final class Templates {
         new TPMS_ECC_POINT(new byte[0], new byte[0]));
   }
 
+  /**
+   * A node agent's attestation key (ADR 0038): {@link #ak()} with unique.x = SHA-256("tpmkms/node-ak/v1"),
+   * so another key than the service's own AK on the same TPM — a credential made for a node's AK can
+   * never be activated through the service's ActivateAttestationCredential (ADR 0037).
+   */
+  public static TPMT_PUBLIC nodeAk() {
+    TPMT_PUBLIC t = ak();
+    t.unique = new TPMS_ECC_POINT(sha256("tpmkms/node-ak/v1"), new byte[0]);
+    return t;
+  }
+
   /** A sealed data object: keyedHash without sign/decrypt; the data comes from outside. */
   public static TPMT_PUBLIC sealedData() {
     return new TPMT_PUBLIC(TPM_ALG_ID.SHA256,
