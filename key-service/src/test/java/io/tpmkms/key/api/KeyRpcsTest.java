@@ -34,7 +34,8 @@ class KeyRpcsTest {
         "DecryptRequest.ciphertext", "DecryptRequest.additional_authenticated_data",
         "EncryptRequest.additional_authenticated_data", "GenerateDataKeyRequest.additional_authenticated_data",
         "VerifyRequest.signature", "AsymmetricDecryptRequest.ciphertext", "MacVerifyRequest.mac",
-        "GetKeyAttestationRequest.nonce", "ImportKeyVersionRequest.wrapped_key"));
+        "GetKeyAttestationRequest.nonce", "ImportKeyVersionRequest.wrapped_key",
+        "ActivateAttestationCredentialRequest.credential")); // encrypted to the EK: only the TPM reads it
   }
 
   @Test
