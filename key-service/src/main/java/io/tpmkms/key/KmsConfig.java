@@ -38,6 +38,26 @@ public interface KmsConfig {
     io.tpmkms.protection.AsymmetricCrypto.Mode provider();
   }
 
+  /** Node enrollment and attestation (ADR 0038; docs/attestation.md). */
+  Attestation attestation();
+
+  interface Attestation {
+    /** PEM bundle of the TPM manufacturers' CA certificates node EK certificates must chain to; unset: no enrollment. */
+    Optional<String> ekCaFile();
+
+    /** How long an enrolled node has to answer its credential (ActivateNode). */
+    @WithDefault("5m")
+    Duration activationLifetime();
+
+    /** How long an attestation challenge's nonce is good. */
+    @WithDefault("2m")
+    Duration challengeLifetime();
+
+    /** How recent a node's last passing attestation must be for ReleaseKey. */
+    @WithDefault("5m")
+    Duration freshness();
+  }
+
   /** TPM duplication (ADR 0025; docs/import-export.md). */
   interface Duplication {
     /**

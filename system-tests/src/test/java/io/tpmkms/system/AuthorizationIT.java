@@ -202,6 +202,17 @@ class AuthorizationIT {
         s -> s.getPublicKey(GetPublicKeyRequest.newBuilder().setKey("alpha/sig").build())));
     l.add(new Rpc("GetKeyAttestation", READERS,
         s -> s.getKeyAttestation(GetKeyAttestationRequest.newBuilder().setKey("alpha/sig").build())));
+    // nodes (ADR 0038), on a node that does not exist: allowed roles get NOT_FOUND (or INVALID_ARGUMENT)
+    l.add(new Rpc("EnrollNode", ADMINS, s -> s.enrollNode(EnrollNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ActivateNode", ADMINS, s -> s.activateNode(ActivateNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("RevokeNode", ADMINS, s -> s.revokeNode(RevokeNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("GetNode", READERS, s -> s.getNode(GetNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ListNodes", READERS, s -> s.listNodes(ListNodesRequest.getDefaultInstance())));
+    l.add(new Rpc("GetAttestationChallenge", USERS,
+        s -> s.getAttestationChallenge(GetAttestationChallengeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("AttestNode", USERS, s -> s.attestNode(AttestNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ReleaseKey", USERS, s -> s.releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-node")
+        .setKey("alpha/enc").build())));
     // a malformed credential: allowed roles get INVALID_ARGUMENT CREDENTIAL_INVALID, the rest PERMISSION_DENIED
     l.add(new Rpc("ActivateAttestationCredential", READERS, s -> s.activateAttestationCredential(
         ActivateAttestationCredentialRequest.newBuilder().setCredential(com.google.protobuf.ByteString.copyFromUtf8("x"))

@@ -51,10 +51,12 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
   private final Pipeline pipeline;
   private final PageTokens pageTokens;
   private final ImportService imports;
+  private final io.tpmkms.key.nodes.NodeService nodes;
 
   public KeyGrpcService(KeyLifecycleService lifecycle, CryptoService crypto, Pipeline pipeline,
-      javax.sql.DataSource dataSource, ImportService imports) {
+      javax.sql.DataSource dataSource, ImportService imports, io.tpmkms.key.nodes.NodeService nodes) {
     this.imports = imports;
+    this.nodes = nodes;
     this.lifecycle = lifecycle;
     this.crypto = crypto;
     this.pipeline = pipeline;
@@ -305,6 +307,90 @@ public class KeyGrpcService implements KeyServiceGrpc.AsyncService, io.grpc.Bind
     pipeline.unary(KeyRpcs.ACTIVATE_ATTESTATION_CREDENTIAL, r, out, () -> ActivateAttestationCredentialResponse.newBuilder()
         .setSecret(com.google.protobuf.ByteString.copyFrom(crypto.activateAttestationCredential(
             r.getEkType() == EndorsementKeyType.EK_ECC_P256, r.getCredential().toByteArray()))).build());
+  }
+
+  // ---- nodes (ADR 0038) ----------------------------------------------------------------------------
+
+  private static com.google.protobuf.ByteString bytes(byte[] b) { return com.google.protobuf.ByteString.copyFrom(b); }
+
+  private static java.util.List<byte[]> list(java.util.List<com.google.protobuf.ByteString> l) {
+    return l.stream().map(com.google.protobuf.ByteString::toByteArray).toList();
+  }
+
+  @Override
+  public void enrollNode(EnrollNodeRequest r, StreamObserver<EnrollNodeResponse> out) {
+    pipeline.unary(KeyRpcs.ENROLL_NODE, r, out, () -> {
+      var e = nodes.enroll(r.getName(), r.getEkPublic().toByteArray(), r.getEkCertificate().toByteArray(),
+          list(r.getEkIntermediatesList()), r.getAkPublic().toByteArray(), r.getPcrsList(), list(r.getGoldenValuesList()));
+      return EnrollNodeResponse.newBuilder().setNode(ProtoMapper.node(e.node())).setCredential(bytes(e.credential()))
+          .setActivationDeadline(ProtoMapper.ts(e.deadline())).build();
+    });
+  }
+
+  @Override
+  public void activateNode(ActivateNodeRequest r, StreamObserver<ActivateNodeResponse> out) {
+    pipeline.unary(KeyRpcs.ACTIVATE_NODE, r, out, () -> ActivateNodeResponse.newBuilder()
+        .setNode(ProtoMapper.node(nodes.activate(r.getName(), r.getSecret().toByteArray()))).build());
+  }
+
+  @Override
+  public void getNode(GetNodeRequest r, StreamObserver<GetNodeResponse> out) {
+    pipeline.unary(KeyRpcs.GET_NODE, r, out, () -> GetNodeResponse.newBuilder()
+        .setNode(ProtoMapper.node(nodes.get(r.getName()))).build());
+  }
+
+  @Override
+  public void listNodes(ListNodesRequest r, StreamObserver<ListNodesResponse> out) {
+    pipeline.unary(KeyRpcs.LIST_NODES, r, out, () -> {
+      if (r.getPageSize() < 0 || r.getPageSize() > MAX_PAGE) {
+        throw ServiceException.invalid(KeyReason.INVALID_REQUEST, "page_size must be between 0 and " + MAX_PAGE);
+      }
+      int size = r.getPageSize() == 0 ? DEFAULT_PAGE : r.getPageSize();
+      String after = pageTokens.openString(r, "");
+      List<io.tpmkms.key.nodes.NodeEntity> page = nodes.page(after, size + 1);
+      ListNodesResponse.Builder b = ListNodesResponse.newBuilder();
+      page.stream().limit(size).forEach(n -> b.addNodes(ProtoMapper.node(n)));
+      if (page.size() > size) b.setNextPageToken(pageTokens.issue(r, page.get(size - 1).name));
+      return b.build();
+    });
+  }
+
+  @Override
+  public void revokeNode(RevokeNodeRequest r, StreamObserver<RevokeNodeResponse> out) {
+    pipeline.unary(KeyRpcs.REVOKE_NODE, r, out, () -> RevokeNodeResponse.newBuilder()
+        .setNode(ProtoMapper.node(nodes.revoke(r.getName()))).build());
+  }
+
+  @Override
+  public void getAttestationChallenge(GetAttestationChallengeRequest r,
+      StreamObserver<GetAttestationChallengeResponse> out) {
+    pipeline.unary(KeyRpcs.GET_ATTESTATION_CHALLENGE, r, out, () -> {
+      var c = nodes.challenge(r.getName());
+      var b = GetAttestationChallengeResponse.newBuilder().setNonce(bytes(c.nonce()))
+          .setExpireTime(ProtoMapper.ts(c.expireTime()));
+      for (int p : c.pcrs()) b.addPcrs(p);
+      return b.build();
+    });
+  }
+
+  @Override
+  public void attestNode(AttestNodeRequest r, StreamObserver<AttestNodeResponse> out) {
+    pipeline.unary(KeyRpcs.ATTEST_NODE, r, out, () -> {
+      var a = nodes.attest(r.getName(), r.getNonce().toByteArray(), r.getQuote().toByteArray(),
+          r.getSignature().toByteArray(), r.getEventLog().toByteArray());
+      var b = AttestNodeResponse.newBuilder().setNode(ProtoMapper.node(a.node())).setTrusted(a.reason() == null);
+      if (a.reason() != null) b.setReason(a.reason());
+      return b.build();
+    });
+  }
+
+  @Override
+  public void releaseKey(ReleaseKeyRequest r, StreamObserver<ReleaseKeyResponse> out) {
+    pipeline.unary(KeyRpcs.RELEASE_KEY, r, out, () -> {
+      var rel = nodes.release(r.getNode(), r.getKey(), r.getAdditionalAuthenticatedData().toByteArray());
+      return ReleaseKeyResponse.newBuilder().setCredential(bytes(rel.credential()))
+          .setWrappedDataKey(bytes(rel.wrappedDataKey())).setVersion(rel.version()).build();
+    });
   }
 
   // ---- batches ----------------------------------------------------------------------------------

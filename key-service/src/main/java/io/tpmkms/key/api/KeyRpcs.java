@@ -177,6 +177,42 @@ public final class KeyRpcs {
           .target(q -> Target.deployment())
           .runs(WORKER).build();
 
+  // ---- nodes (ADR 0038) -------------------------------------------------------------------------
+  // Authorized on the deployment; the audit key is "nodes/<name>". ReleaseKey is authorized on the key.
+
+  static Target node(String name) {
+    return new Target(Target.Kind.DEPLOYMENT, "nodes/" + name, "", "");
+  }
+
+  public static final Rpc<EnrollNodeRequest, EnrollNodeResponse> ENROLL_NODE = Rpc.of(KeyServiceGrpc.getEnrollNodeMethod())
+      .target(q -> node(q.getName())).changesState().runs(WORKER).build();
+
+  /** The secret is the node TPM's proof; it is spent at once, but stays out of the audit digest all the same. */
+  public static final Rpc<ActivateNodeRequest, ActivateNodeResponse> ACTIVATE_NODE =
+      Rpc.of(KeyServiceGrpc.getActivateNodeMethod())
+          .target(q -> node(q.getName())).secret(ActivateNodeRequest.SECRET_FIELD_NUMBER).changesState().runs(WORKER).build();
+
+  public static final Rpc<GetNodeRequest, GetNodeResponse> GET_NODE = Rpc.of(KeyServiceGrpc.getGetNodeMethod())
+      .target(q -> node(q.getName())).runs(WORKER).build();
+
+  public static final Rpc<ListNodesRequest, ListNodesResponse> LIST_NODES = Rpc.of(KeyServiceGrpc.getListNodesMethod())
+      .target(q -> Target.deployment()).runs(WORKER).build();
+
+  public static final Rpc<RevokeNodeRequest, RevokeNodeResponse> REVOKE_NODE = Rpc.of(KeyServiceGrpc.getRevokeNodeMethod())
+      .target(q -> node(q.getName())).changesState().runs(WORKER).build();
+
+  public static final Rpc<GetAttestationChallengeRequest, GetAttestationChallengeResponse> GET_ATTESTATION_CHALLENGE =
+      Rpc.of(KeyServiceGrpc.getGetAttestationChallengeMethod())
+          .target(q -> node(q.getName())).changesState().runs(WORKER).build();
+
+  public static final Rpc<AttestNodeRequest, AttestNodeResponse> ATTEST_NODE = Rpc.of(KeyServiceGrpc.getAttestNodeMethod())
+      .target(q -> node(q.getName())).changesState().runs(WORKER).build();
+
+  public static final Rpc<ReleaseKeyRequest, ReleaseKeyResponse> RELEASE_KEY = Rpc.of(KeyServiceGrpc.getReleaseKeyMethod())
+      .target(q -> Target.key(q.getKey()))
+      .version((q, r) -> r == null ? 0 : r.getVersion())
+      .runs(WORKER).build();
+
   // ---- batches ----------------------------------------------------------------------------------
 
   /** The most items one batch call carries (docs/api.md, "Batches"); the whole call is at most 1 MiB. */
@@ -267,6 +303,7 @@ public final class KeyRpcs {
       DISABLE_KEY_VERSION, ENABLE_KEY_VERSION, SCHEDULE_KEY_VERSION_DESTRUCTION, RESTORE_KEY_VERSION,
       REVOKE_KEY_VERSION, ENCRYPT, DECRYPT, GENERATE_DATA_KEY, SIGN, VERIFY, ASYMMETRIC_DECRYPT, GET_PUBLIC_KEY,
       MAC_SIGN, MAC_VERIFY, GENERATE_RANDOM, GET_KEY_ATTESTATION, ACTIVATE_ATTESTATION_CREDENTIAL,
+      ENROLL_NODE, ACTIVATE_NODE, GET_NODE, LIST_NODES, REVOKE_NODE, GET_ATTESTATION_CHALLENGE, ATTEST_NODE, RELEASE_KEY,
       BATCH_ENCRYPT, BATCH_DECRYPT, BATCH_SIGN, BATCH_MAC_SIGN,
       CREATE_IMPORT_JOB, GET_IMPORT_JOB, LIST_IMPORT_JOBS, IMPORT_KEY_VERSION, EXPORT_KEY_VERSION);
 }

@@ -76,6 +76,33 @@ final class ProtoMapper {
     return b.build();
   }
 
+  static io.tpmkms.proto.key.v1.Node node(io.tpmkms.key.nodes.NodeEntity n) {
+    var b = io.tpmkms.proto.key.v1.Node.newBuilder()
+        .setName(n.name)
+        .setState(io.tpmkms.proto.key.v1.NodeState.valueOf(n.state.name()))
+        .setEkPublic(com.google.protobuf.ByteString.copyFrom(n.ekPublic))
+        .setEkCertificateSubject(n.ekSubject)
+        .setEkCertificateIssuer(n.ekIssuer)
+        .setAkPublic(com.google.protobuf.ByteString.copyFrom(n.akPublic))
+        .setAkName(com.google.protobuf.ByteString.copyFrom(n.akName))
+        .setCreateTime(ts(n.createTime));
+    if (n.tpmManufacturer != null) b.setTpmManufacturer(n.tpmManufacturer);
+    if (n.tpmModel != null) b.setTpmModel(n.tpmModel);
+    if (n.tpmVersion != null) b.setTpmVersion(n.tpmVersion);
+    int[] pcrs = n.pcrArray();
+    for (int p : pcrs) b.addPcrs(p);
+    if (n.goldenValues != null) {
+      for (int i = 0; i < pcrs.length; i++) {
+        b.addGoldenValues(com.google.protobuf.ByteString.copyFrom(n.goldenValues, 32 * i, 32));
+      }
+    }
+    if (n.activateTime != null) b.setActivateTime(ts(n.activateTime));
+    if (n.lastAttestTime != null) b.setLastAttestTime(ts(n.lastAttestTime));
+    if (n.untrustedReason != null) b.setUntrustedReason(n.untrustedReason);
+    if (n.revokeTime != null) b.setRevokeTime(ts(n.revokeTime));
+    return b.build();
+  }
+
   static ImportJob importJob(ImportJobEntity j) {
     ImportJob.Builder b = ImportJob.newBuilder()
         .setName(j.fullName())

@@ -174,7 +174,6 @@ public class CryptoService {
   /** A result and the version that produced it. */
   public record Result(byte[] bytes, int version) {}
 
-  /** A TPM statement about a key version. */
   /** A statement about a version, and the platform binding its certified policy asserts (null: none). */
   public record Attestation(KeyAttestation statement, int version, io.tpmkms.protection.PlatformBinding platformBinding) {}
 

@@ -44,6 +44,12 @@ public enum KeyReason implements Reason {
   INVALID_PLATFORM_BINDING,
   /** ActivateAttestationCredential: the credential is malformed or not for this TPM's EK and attestation key. */
   CREDENTIAL_INVALID,
+  /** Nodes (ADR 0038): a node name that is not [a-z0-9][a-z0-9._-]{0,62}. */
+  INVALID_NODE_NAME,
+  /** EnrollNode: the EK certificate is malformed, not the EK's, or does not chain to a configured manufacturer CA. */
+  EK_CERTIFICATE_INVALID,
+  /** EnrollNode: the AK is not a restricted signing key generated in (and fixed to) its TPM. */
+  ATTESTATION_KEY_INVALID,
   /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
   DUPLICATION_TARGET_INVALID,
   /** The duplication blob does not import (tampered, made for another parent, wrong transfer auth). */
@@ -58,6 +64,8 @@ public enum KeyReason implements Reason {
   KEY_ALREADY_EXISTS,
   IMPORT_JOB_NOT_FOUND,
   IMPORT_JOB_ALREADY_EXISTS,
+  NODE_NOT_FOUND,
+  NODE_ALREADY_EXISTS,
 
   // FAILED_PRECONDITION
   WRONG_KEY_PURPOSE,
@@ -89,6 +97,20 @@ public enum KeyReason implements Reason {
    * (details name the PCRs). It works again when the platform state does.
    */
   PLATFORM_STATE_MISMATCH,
+  /** ActivateNode with the wrong secret (the AK is not in the EK's TPM), too late, or for a node not waiting. */
+  NODE_ACTIVATION_FAILED,
+  /** A node that has not answered its enrollment credential yet. */
+  NODE_NOT_ACTIVATED,
+  /** A revoked node: no attestation, no release. */
+  NODE_REVOKED,
+  /** ReleaseKey to a node that is not TRUSTED (enrolled but not attested, or its last attestation failed). */
+  NODE_NOT_TRUSTED,
+  /** ReleaseKey to a node whose last passing attestation is older than tpmkms.attestation.freshness. */
+  NODE_ATTESTATION_STALE,
+  /** AttestNode with a nonce that is not the node's outstanding challenge (none, expired, used or another). */
+  CHALLENGE_INVALID,
+  /** Node enrollment without tpmkms.attestation.ek-ca-file (or an unreadable one). */
+  ATTESTATION_NOT_CONFIGURED,
 
   // UNIMPLEMENTED
   PROTECTION_LEVEL_UNAVAILABLE,

@@ -35,7 +35,12 @@ class KeyRpcsTest {
         "EncryptRequest.additional_authenticated_data", "GenerateDataKeyRequest.additional_authenticated_data",
         "VerifyRequest.signature", "AsymmetricDecryptRequest.ciphertext", "MacVerifyRequest.mac",
         "GetKeyAttestationRequest.nonce", "ImportKeyVersionRequest.wrapped_key",
-        "ActivateAttestationCredentialRequest.credential")); // encrypted to the EK: only the TPM reads it
+        "ActivateAttestationCredentialRequest.credential", // encrypted to the EK: only the TPM reads it
+        // nodes: public TPM structures, certificates, the challenge's nonce, a quote and its event log
+        "EnrollNodeRequest.ek_public", "EnrollNodeRequest.ek_certificate", "EnrollNodeRequest.ek_intermediates",
+        "EnrollNodeRequest.ak_public", "EnrollNodeRequest.golden_values", "AttestNodeRequest.nonce",
+        "AttestNodeRequest.quote", "AttestNodeRequest.signature", "AttestNodeRequest.event_log",
+        "ReleaseKeyRequest.additional_authenticated_data"));
   }
 
   @Test
@@ -44,6 +49,7 @@ class KeyRpcsTest {
       Set<String> legacy = rpc.requestType().getFields().stream().map(FieldDescriptor::getName)
           .filter(Set.of("plaintext", "data", "digest", "transfer_auth")::contains) // transfer_auth: issue 14
           .collect(Collectors.toCollection(TreeSet::new));
+      if (rpc.method().getBareMethodName().equals("ActivateNode")) legacy.add("secret"); // ADR 0038
       Set<String> declared = Arrays.stream(rpc.secretFields()).map(FieldDescriptor::getName)
           .collect(Collectors.toCollection(TreeSet::new));
       assertEquals(legacy, declared, rpc.fullName());
@@ -107,6 +113,10 @@ class KeyRpcsTest {
       return slash < 0 ? name : name.substring(0, slash) + "/importJobs/" + name.substring(slash + 1);
     }
     if (d.getName().equals("ListImportJobsRequest")) return request.getField(d.findFieldByName("namespace")) + "/importJobs/";
+    // nodes (ADR 0038, no legacy lookup): "nodes/<name>"; ReleaseKey is about its key
+    if (d.getName().endsWith("NodeRequest") || d.getName().equals("GetAttestationChallengeRequest")) {
+      return "nodes/" + request.getField(d.findFieldByName("name"));
+    }
     FieldDescriptor key = d.findFieldByName("key");
     if (key != null && key.getType() == FieldDescriptor.Type.STRING && !key.isRepeated()) {
       return (String) request.getField(key);

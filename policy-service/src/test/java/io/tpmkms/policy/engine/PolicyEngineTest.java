@@ -60,6 +60,14 @@ class PolicyEngineTest {
     }
     MATRIX.put("GenerateRandom", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
     MATRIX.put("ActivateAttestationCredential", new Object[] {On.DEPLOYMENT, all});
+    for (String a : List.of("EnrollNode", "ActivateNode", "RevokeNode")) {
+      MATRIX.put(a, new Object[] {On.DEPLOYMENT, EnumSet.of(Role.ADMIN)});
+    }
+    MATRIX.put("GetNode", new Object[] {On.DEPLOYMENT, all});
+    MATRIX.put("ListNodes", new Object[] {On.DEPLOYMENT, all});
+    MATRIX.put("GetAttestationChallenge", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
+    MATRIX.put("AttestNode", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
+    MATRIX.put("ReleaseKey", new Object[] {On.KEY, EnumSet.of(Role.USER)});
     MATRIX.put("ExportKeyVersion", new Object[] {On.KEY, EnumSet.of(Role.DUPLICATOR)});
     for (String a : List.of("QueryAuditRecords", "VerifyAuditChain", "ExportAuditRecords", "ListCheckpoints",
         "GetCheckpoint")) {

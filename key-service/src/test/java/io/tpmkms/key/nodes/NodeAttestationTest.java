@@ -1,0 +1,248 @@
+package io.tpmkms.key.nodes;
+
+import static io.tpmkms.testing.GrpcClient.assertStatus;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Status;
+import io.quarkus.test.common.WithTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.tpmkms.platform.audit.AuditJournal;
+import io.tpmkms.proto.audit.v1.AuditEvent;
+import io.tpmkms.proto.key.v1.*;
+import io.tpmkms.protection.tpm.TpmConnection;
+import io.tpmkms.protection.tpm.attest.CredentialActivation;
+import io.tpmkms.protection.tpm.attest.EventLogWriter;
+import io.tpmkms.protection.tpm.attest.TpmAttestation;
+import io.tpmkms.protection.tpm.attest.TpmAttestation.EkType;
+import io.tpmkms.testing.GrpcTest;
+import io.tpmkms.testing.PostgresResource;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import org.eclipse.microprofile.config.ConfigProvider;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Issue 20 / ADR 0038 through the real gRPC key service and PostgreSQL, with a real node TPM
+ * (swtpm with an EK certificate from its local CA, the stand-in manufacturer): the node agent's side
+ * is TpmAttestation.forNode on that TPM. Enrollment proves the AK by credential activation; quotes
+ * with the challenge's nonce and an event log that replays to the quoted PCR 16 make the node
+ * TRUSTED; a wrong nonce, a PCR extended behind the log's back, a replayed challenge fail with the
+ * reason; a released data key is unwrapped by the node's TPM alone; revocation stops releases; every
+ * step is in the audit trail.
+ */
+@QuarkusTest
+@WithTestResource(PostgresResource.class)
+@WithTestResource(NodeSwtpmResource.class)
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class NodeAttestationTest extends GrpcTest {
+  @jakarta.inject.Inject io.agroal.api.AgroalDataSource db;
+
+  private TpmConnection tpm;
+  private TpmAttestation node;
+
+  @BeforeAll
+  void openNodeTpm() {
+    tpm = TpmConnection.open(NodeSwtpmResource.node().config());
+    node = TpmAttestation.forNode(tpm);
+  }
+
+  @AfterAll
+  void closeNodeTpm() {
+    if (tpm != null) tpm.close();
+  }
+
+  private EnrollNodeResponse enroll(String name, byte[] akPublic) {
+    TpmAttestation.EndorsementKey ek = node.endorsementKey(EkType.RSA_2048);
+    return client.keys().enrollNode(EnrollNodeRequest.newBuilder().setName(name)
+        .setEkPublic(ByteString.copyFrom(ek.tpmtPublic())).setEkCertificate(ByteString.copyFrom(ek.certificate()))
+        .setAkPublic(ByteString.copyFrom(akPublic)).addPcrs(16).build());
+  }
+
+  private byte[] activate(ByteString credential) throws Exception {
+    return node.activateCredential(EkType.RSA_2048, CredentialActivation.Credential.fromTpm2ToolsFile(
+        credential.toByteArray()));
+  }
+
+  /** Resets PCR 16 and measures two events into it, logging them: the log replays to the PCR. */
+  private byte[] measuredBoot() {
+    node.resetPcr(16);
+    EventLogWriter log = new EventLogWriter();
+    log.measure(node, 16, 0x0D /* EV_IPL */, "kernel".getBytes(StandardCharsets.UTF_8));
+    log.measure(node, 16, 0x0D, "initrd".getBytes(StandardCharsets.UTF_8));
+    return log.toBytes();
+  }
+
+  private AttestNodeResponse attest(String name, byte[] log, boolean rightNonce) {
+    GetAttestationChallengeResponse c = client.keys().getAttestationChallenge(
+        GetAttestationChallengeRequest.newBuilder().setName(name).build());
+    assertEquals(List.of(16), c.getPcrsList());
+    byte[] quoted = rightNonce ? c.getNonce().toByteArray() : new byte[32];
+    TpmAttestation.Quote q = node.quote(new int[] {16}, quoted);
+    return client.keys().attestNode(AttestNodeRequest.newBuilder().setName(name).setNonce(c.getNonce())
+        .setQuote(ByteString.copyFrom(q.attest())).setSignature(ByteString.copyFrom(q.signature()))
+        .setEventLog(ByteString.copyFrom(log)).build());
+  }
+
+  @Test
+  void enroll_activate_attest_release_revoke_withEveryRefusal() throws Exception {
+    String name = "node-" + System.nanoTime() % 100000;
+    TpmAttestation.AttestationKey ak = node.attestationKey();
+
+    // enrollment: the credential is answered only by this TPM
+    EnrollNodeResponse enrolled = enroll(name, ak.tpmtPublic());
+    assertEquals(NodeState.PENDING_ACTIVATION, enrolled.getNode().getState());
+    assertEquals("swtpm", enrolled.getNode().getTpmModel(), "the TCG subjectAltName of the EK certificate");
+    assertArrayEquals(ak.name(), enrolled.getNode().getAkName().toByteArray());
+    assertStatus(Status.Code.ALREADY_EXISTS, "NODE_ALREADY_EXISTS", () -> enroll(name, ak.tpmtPublic()));
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_NOT_ACTIVATED", () -> client.keys().getAttestationChallenge(
+        GetAttestationChallengeRequest.newBuilder().setName(name).build()));
+    byte[] secret = activate(enrolled.getCredential());
+    Node active = client.keys().activateNode(ActivateNodeRequest.newBuilder().setName(name)
+        .setSecret(ByteString.copyFrom(secret)).build()).getNode();
+    assertEquals(NodeState.ENROLLED, active.getState());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_ACTIVATION_FAILED", () -> client.keys().activateNode(
+        ActivateNodeRequest.newBuilder().setName(name).setSecret(ByteString.copyFrom(secret)).build()));
+
+    // attestation: a measured boot whose log replays to PCR 16
+    AttestNodeResponse good = attest(name, measuredBoot(), true);
+    assertTrue(good.getTrusted(), good.getReason());
+    assertEquals(NodeState.TRUSTED, good.getNode().getState());
+
+    // release: only the node's TPM unwraps the data key; Decrypt of the wrapped copy gives the same key
+    String keyName = "k" + System.nanoTime() % 100000;
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("nodes").setName(keyName)
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    ReleaseKeyResponse released = client.keys().releaseKey(ReleaseKeyRequest.newBuilder().setNode(name)
+        .setKey("nodes/" + keyName).build());
+    byte[] dataKey = activate(released.getCredential());
+    assertEquals(32, dataKey.length);
+    assertArrayEquals(dataKey, client.keys().decrypt(DecryptRequest.newBuilder().setKey("nodes/" + keyName)
+        .setCiphertext(released.getWrappedDataKey()).build()).getPlaintext().toByteArray());
+
+    // a quote over another nonce: UNTRUSTED with the reason, and no release
+    AttestNodeResponse wrongNonce = attest(name, measuredBoot(), false);
+    assertFalse(wrongNonce.getTrusted());
+    assertTrue(wrongNonce.getReason().startsWith("NONCE_MISMATCH"), wrongNonce.getReason());
+    assertEquals(NodeState.UNTRUSTED, wrongNonce.getNode().getState());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_NOT_TRUSTED", () -> client.keys().releaseKey(
+        ReleaseKeyRequest.newBuilder().setNode(name).setKey("nodes/" + keyName).build()));
+    assertTrue(attest(name, measuredBoot(), true).getTrusted(), "attesting again restores trust");
+
+    // PCR 16 extended after boot and not logged: the log no longer replays to the quoted value
+    byte[] log = measuredBoot();
+    node.extendPcr(16, new byte[32]);
+    AttestNodeResponse tampered = attest(name, log, true);
+    assertFalse(tampered.getTrusted());
+    assertTrue(tampered.getReason().startsWith("PCR_DIGEST_MISMATCH"), tampered.getReason());
+    assertEquals(tampered.getReason(), client.keys().getNode(GetNodeRequest.newBuilder().setName(name).build())
+        .getNode().getUntrustedReason());
+
+    // a replayed challenge: the nonce is spent once used
+    GetAttestationChallengeResponse c = client.keys().getAttestationChallenge(
+        GetAttestationChallengeRequest.newBuilder().setName(name).build());
+    byte[] fresh = measuredBoot();
+    TpmAttestation.Quote q = node.quote(new int[] {16}, c.getNonce().toByteArray());
+    AttestNodeRequest request = AttestNodeRequest.newBuilder().setName(name).setNonce(c.getNonce())
+        .setQuote(ByteString.copyFrom(q.attest())).setSignature(ByteString.copyFrom(q.signature()))
+        .setEventLog(ByteString.copyFrom(fresh)).build();
+    assertTrue(client.keys().attestNode(request).getTrusted());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "CHALLENGE_INVALID", () -> client.keys().attestNode(request));
+
+    // revocation stops releases and attestations
+    assertEquals(NodeState.REVOKED, client.keys().revokeNode(RevokeNodeRequest.newBuilder().setName(name).build())
+        .getNode().getState());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_REVOKED", () -> client.keys().releaseKey(
+        ReleaseKeyRequest.newBuilder().setNode(name).setKey("nodes/" + keyName).build()));
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_REVOKED", () -> client.keys().getAttestationChallenge(
+        GetAttestationChallengeRequest.newBuilder().setName(name).build()));
+
+    // every step in the audit trail under nodes/<name>
+    List<String> ops = operations("nodes/" + name);
+    for (String op : List.of("EnrollNode", "ActivateNode", "GetAttestationChallenge", "AttestNode", "RevokeNode")) {
+      assertTrue(ops.contains(op), op + " in " + ops);
+    }
+    List<String> releases = operations("nodes/" + keyName);
+    assertTrue(releases.stream().filter("ReleaseKey"::equals).count() >= 3, "released, refused, refused: " + releases);
+  }
+
+  @Test
+  void enrollment_refusals_selfSignedEk_wrongAk_wrongSecret() throws Exception {
+    TpmAttestation.EndorsementKey ek = node.endorsementKey(EkType.RSA_2048);
+    TpmAttestation.AttestationKey ak = node.attestationKey();
+    // a certificate over the genuine EK key, but self-signed: not from the manufacturer
+    byte[] selfSigned = selfSigned(ek);
+    assertStatus(Status.Code.INVALID_ARGUMENT, "EK_CERTIFICATE_INVALID", () -> client.keys().enrollNode(
+        EnrollNodeRequest.newBuilder().setName("forged").setEkPublic(ByteString.copyFrom(ek.tpmtPublic()))
+            .setEkCertificate(ByteString.copyFrom(selfSigned)).setAkPublic(ByteString.copyFrom(ak.tpmtPublic())).build()));
+    // the EK as "AK": not a restricted signing key
+    assertStatus(Status.Code.INVALID_ARGUMENT, "ATTESTATION_KEY_INVALID", () -> client.keys().enrollNode(
+        EnrollNodeRequest.newBuilder().setName("bad-ak").setEkPublic(ByteString.copyFrom(ek.tpmtPublic()))
+            .setEkCertificate(ByteString.copyFrom(ek.certificate())).setAkPublic(ByteString.copyFrom(ek.tpmtPublic()))
+            .build()));
+    assertStatus(Status.Code.NOT_FOUND, "NODE_NOT_FOUND",
+        () -> client.keys().getNode(GetNodeRequest.newBuilder().setName("forged").build()));
+
+    // an AK that is not in this TPM (the service's own AK template is another key): the TPM refuses the
+    // credential, so the node cannot answer; a guessed secret is refused and spends the enrollment
+    byte[] otherAk = new TpmAttestation(tpm).attestationKey().tpmtPublic();
+    EnrollNodeResponse e = enroll("other-ak", otherAk);
+    assertThrows(CredentialActivation.ActivationException.class, () -> activate(e.getCredential()));
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_ACTIVATION_FAILED", () -> client.keys().activateNode(
+        ActivateNodeRequest.newBuilder().setName("other-ak").setSecret(ByteString.copyFrom(new byte[32])).build()));
+    // the enrollment is spent: enrolling again (with the right AK) gives a new credential that works
+    EnrollNodeResponse again = enroll("other-ak", node.attestationKey().tpmtPublic());
+    byte[] secret = activate(again.getCredential());
+    assertEquals(NodeState.ENROLLED, client.keys().activateNode(ActivateNodeRequest.newBuilder().setName("other-ak")
+        .setSecret(ByteString.copyFrom(secret)).build()).getNode().getState());
+    assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_NODE_NAME",
+        () -> client.keys().getNode(GetNodeRequest.newBuilder().setName("Bad Name").build()));
+    assertTrue(client.keys().listNodes(ListNodesRequest.getDefaultInstance()).getNodesList().stream()
+        .anyMatch(n -> n.getName().equals("other-ak")));
+  }
+
+  /** A certificate over the EK's key, signed by a key of its own. */
+  private static byte[] selfSigned(TpmAttestation.EndorsementKey ek) throws Exception {
+    var real = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+        .generateCertificate(new java.io.ByteArrayInputStream(ek.certificate()));
+    var gen = java.security.KeyPairGenerator.getInstance("RSA");
+    gen.initialize(2048);
+    var signer = gen.generateKeyPair();
+    var name = new org.bouncycastle.asn1.x500.X500Name(real.getIssuerX500Principal().getName());
+    var b = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(name, java.math.BigInteger.TEN,
+        java.util.Date.from(java.time.Instant.now().minusSeconds(60)),
+        java.util.Date.from(java.time.Instant.now().plusSeconds(3600)),
+        new org.bouncycastle.asn1.x500.X500Name("CN=forged EK"), real.getPublicKey());
+    return b.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withRSA")
+        .build(signer.getPrivate())).getEncoded();
+  }
+
+  /** The operations of the audit events whose key is {@code key}: outbox and journal. */
+  private List<String> operations(String key) throws Exception {
+    List<String> out = new ArrayList<>();
+    try (Connection c = db.getConnection(); Statement st = c.createStatement();
+        var rs = st.executeQuery("SELECT payload FROM audit_outbox ORDER BY id")) {
+      while (rs.next()) {
+        AuditEvent e = AuditEvent.parseFrom(rs.getBytes(1));
+        if (e.getKey().equals(key)) out.add(e.getOperation().replaceAll(".*/", ""));
+      }
+    }
+    for (byte[] p : AuditJournal.pending(Path.of(ConfigProvider.getConfig().getValue("tpmkms.audit.journal.dir",
+        String.class)))) {
+      AuditEvent e = AuditEvent.parseFrom(p);
+      if (e.getKey().equals(key)) out.add(e.getOperation().replaceAll(".*/", ""));
+    }
+    return out;
+  }
+}
