@@ -574,6 +574,37 @@ class ChartRenderTest {
     assertTrue(e.getMessage().contains("/tpm/rootSeal/pcrs"), e.getMessage());
   }
 
+  /** ADR 0038: the key service reads the TPM vendors' CA bundle from a ConfigMap for node enrollment. */
+  @Test
+  void nodeAttestation_ekCaBundleFromAConfigMap_onlyWhenSet() {
+    String none = template().withValuesFile(Path.of("src/test/resources/required.yaml")).call();
+    assertFalse(none.contains("TPMKMS_ATTESTATION_EK_CA_FILE"), "no bundle, no enrollment");
+    String yaml = template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .set("keyService.nodeAttestation.ekCaConfigMap", "tpm-vendors").set("keyService.nodeAttestation.freshness", "10m")
+        .call();
+    for (String doc : yaml.split("(?m)^---\\s*$")) {
+      if (!doc.contains("kind: StatefulSet") && !doc.contains("kind: Deployment")) continue;
+      PodSpec spec = podSpec(Serialization.unmarshal(doc));
+      Container main = spec.getContainers().get(0);
+      Map<String, String> env = new java.util.HashMap<>();
+      main.getEnv().forEach(e -> env.put(e.getName(), e.getValue()));
+      if (!main.getName().equals("key-service")) {
+        assertFalse(env.containsKey("TPMKMS_ATTESTATION_EK_CA_FILE"), main.getName());
+        continue;
+      }
+      assertEquals("/etc/tpmkms/ek-ca/ek-ca.pem", env.get("TPMKMS_ATTESTATION_EK_CA_FILE"));
+      assertEquals("10m", env.get("TPMKMS_ATTESTATION_FRESHNESS"));
+      var volume = spec.getVolumes().stream().filter(v -> v.getName().equals("ek-ca")).findFirst().orElseThrow();
+      assertEquals("tpm-vendors", volume.getConfigMap().getName());
+      assertEquals("ek-ca.pem", volume.getConfigMap().getItems().get(0).getPath());
+      assertTrue(main.getVolumeMounts().stream().anyMatch(m -> m.getName().equals("ek-ca")
+          && m.getMountPath().equals("/etc/tpmkms/ek-ca") && Boolean.TRUE.equals(m.getReadOnly())));
+    }
+    var e = assertThrows(Exception.class, () -> template().withValuesFile(Path.of("src/test/resources/required.yaml"))
+        .set("keyService.nodeAttestation.freshness", "soon").call());
+    assertTrue(e.getMessage().contains("freshness"), e.getMessage());
+  }
+
   private static PodSpec podSpec(Object o) {
     if (o instanceof StatefulSet s) return s.getSpec().getTemplate().getSpec();
     return ((Deployment) o).getSpec().getTemplate().getSpec();
