@@ -65,6 +65,12 @@ public final class AgentCommand implements Callable<Integer> {
             AgentCommand.Measure.class,
     };
 
+    /**
+     * tpm-adapter's logger (JUL, the CLI has no log manager): its INFO lines ("TPM connection open")
+     * are for services, not for a command's stderr, unless --verbose. Held here: JUL keeps loggers weakly.
+     */
+    static final java.util.logging.Logger TPM_LOG = java.util.logging.Logger.getLogger("io.tpmkms.protection");
+
     /** Where Linux exposes the firmware's event log (root only). */
     static final Path BIOS_MEASUREMENTS = Path.of("/sys/kernel/security/tpm0/binary_bios_measurements");
 
@@ -188,6 +194,9 @@ public final class AgentCommand implements Callable<Integer> {
         }
 
         NodeTpm openTpm(TpmConfig config) {
+            if (!((io.tpmkms.cli.TpmkmsCommand) spec.root().userObject()).verbose()) {
+                TPM_LOG.setLevel(java.util.logging.Level.WARNING);
+            }
             return NodeTpm.open(agent.tpm, config);
         }
     }
