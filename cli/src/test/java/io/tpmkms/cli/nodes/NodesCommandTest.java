@@ -371,6 +371,21 @@ class NodesCommandTest extends CliHarness {
     }
 
     @Test
+    void theGroupsAlone_printTheirUsage() {
+        Result agent = run("agent");
+        assertEquals(ExitCodes.USAGE, agent.exitCode(), agent::toString);
+        for (String word : List.of("--tpm", "enroll", "attest", "release", "measure")) {
+            assertTrue(agent.stderr().contains(word), () -> word + "\n" + agent);
+        }
+        Result nodes = run("nodes");
+        assertEquals(ExitCodes.USAGE, nodes.exitCode(), nodes::toString);
+        assertTrue(nodes.stderr().contains("revoke"), nodes::toString);
+        Result help = run("--help");
+        assertTrue(help.stdout().contains("nodes") && help.stdout().contains("agent"), help::toString);
+        assertTrue(calls().isEmpty());
+    }
+
+    @Test
     void anUnreachableTpm_exitsUnreachable_andSendsNothing() {
         Result r = run("agent", "--tpm", "unix:" + dir.resolve("no-such.sock"), "enroll", "n");
         assertEquals(ExitCodes.UNREACHABLE, r.exitCode(), r::toString);
