@@ -71,6 +71,10 @@ public final class AgentCommand implements Callable<Integer> {
      */
     static final java.util.logging.Logger TPM_LOG = java.util.logging.Logger.getLogger("io.tpmkms.protection");
 
+    /** The agent's own JSON results (release, measure): not protobuf messages. */
+    static final com.google.gson.Gson JSON = new com.google.gson.GsonBuilder().setPrettyPrinting().disableHtmlEscaping()
+            .create();
+
     /** Where Linux exposes the firmware's event log (root only). */
     static final Path BIOS_MEASUREMENTS = Path.of("/sys/kernel/security/tpm0/binary_bios_measurements");
 
@@ -392,10 +396,14 @@ public final class AgentCommand implements Callable<Integer> {
                 }
                 String version = Integer.toUnsignedString(response.getVersion());
                 if (s.json()) {
-                    s.out().println("{\n  \"node\": \"" + name + "\",\n  \"key\": \"" + key + "\",\n  \"version\": "
-                            + version + ",\n  \"out\": \"" + out.toString().replace("\\", "\\\\").replace("\"", "\\\"")
-                            + "\",\n  \"wrappedDataKey\": \""
-                            + Base64.getEncoder().encodeToString(response.getWrappedDataKey().toByteArray()) + "\"\n}");
+                    com.google.gson.JsonObject json = new com.google.gson.JsonObject();
+                    json.addProperty("node", name);
+                    json.addProperty("key", key);
+                    json.addProperty("version", Integer.toUnsignedLong(response.getVersion()));
+                    json.addProperty("out", out.toString());
+                    json.addProperty("wrappedDataKey",
+                            Base64.getEncoder().encodeToString(response.getWrappedDataKey().toByteArray()));
+                    s.out().println(JSON.toJson(json));
                 } else {
                     Files.write(wrappedFile, response.getWrappedDataKey().toByteArray());
                     s.out().println("data key of " + key + " version " + version + " written to " + out
@@ -494,8 +502,11 @@ public final class AgentCommand implements Callable<Integer> {
                 s.out().println("PCR " + pcr + " extended with sha256:" + HexFormat.of().formatHex(digest)
                         + "; event appended to " + eventLog);
             } else {
-                s.out().println("{\n  \"pcr\": " + pcr + ",\n  \"digest\": \"" + HexFormat.of().formatHex(digest)
-                        + "\"\n}");
+                com.google.gson.JsonObject json = new com.google.gson.JsonObject();
+                json.addProperty("pcr", pcr);
+                json.addProperty("digest", HexFormat.of().formatHex(digest));
+                json.addProperty("eventLog", eventLog.toString());
+                s.out().println(JSON.toJson(json));
             }
             return ExitCodes.OK;
         }
