@@ -23,6 +23,8 @@ import io.tpmkms.cli.crypto.VerifyCommand;
 import io.tpmkms.cli.format.DurationText;
 import io.tpmkms.cli.imports.ImportJobsCommand;
 import io.tpmkms.cli.keys.KeysCommand;
+import io.tpmkms.cli.nodes.AgentCommand;
+import io.tpmkms.cli.nodes.NodesCommand;
 import io.tpmkms.cli.policy.BindingsCommand;
 import io.tpmkms.cli.policy.PolicyCommand;
 import java.time.Duration;
@@ -137,6 +139,8 @@ public final class TpmkmsCommand implements Callable<Integer> {
             "keys", () -> KeysCommand.SUBCOMMANDS,
             "import-jobs", () -> ImportJobsCommand.SUBCOMMANDS,
             "attestation", () -> AttestationCommand.SUBCOMMANDS,
+            "nodes", () -> NodesCommand.SUBCOMMANDS,
+            "agent", () -> AgentCommand.SUBCOMMANDS,
             "audit", () -> AuditCommand.SUBCOMMANDS,
             "policy", () -> PolicyCommand.SUBCOMMANDS,
             "bindings", () -> BindingsCommand.SUBCOMMANDS,
@@ -161,6 +165,8 @@ public final class TpmkmsCommand implements Callable<Integer> {
         m.put("mac-verify", MacVerifyCommand.class);
         m.put("random", RandomCommand.class);
         m.put("attestation", AttestationCommand.class);
+        m.put("nodes", NodesCommand.class);
+        m.put("agent", AgentCommand.class);
         m.put("audit", AuditCommand.class);
         m.put("policy", PolicyCommand.class);
         m.put("bindings", BindingsCommand.class);

@@ -53,6 +53,24 @@ public final class FakeKeyService extends FakeService<FakeKeyService> implements
         var f = activation;
         answer(r, o, f == null ? ActivateAttestationCredentialResponse.getDefaultInstance() : f.apply(r));
     }
+    /**
+     * Answer the node RPCs (ADR 0038) by computing, as the service would (a real node TPM behind the
+     * test: credentials for its EK, quotes to verify), else as queued.
+     */
+    public volatile java.util.function.Function<EnrollNodeRequest, EnrollNodeResponse> enrollNode;
+    public volatile java.util.function.Function<ActivateNodeRequest, ActivateNodeResponse> activateNode;
+    public volatile java.util.function.Function<GetAttestationChallengeRequest, GetAttestationChallengeResponse> challenge;
+    public volatile java.util.function.Function<AttestNodeRequest, AttestNodeResponse> attestNode;
+    public volatile java.util.function.Function<ReleaseKeyRequest, ReleaseKeyResponse> releaseKey;
+
+    @Override public void enrollNode(EnrollNodeRequest r, StreamObserver<EnrollNodeResponse> o) { var f = enrollNode; answer(r, o, f == null ? EnrollNodeResponse.getDefaultInstance() : f.apply(r)); }
+    @Override public void activateNode(ActivateNodeRequest r, StreamObserver<ActivateNodeResponse> o) { var f = activateNode; answer(r, o, f == null ? ActivateNodeResponse.getDefaultInstance() : f.apply(r)); }
+    @Override public void getNode(GetNodeRequest r, StreamObserver<GetNodeResponse> o) { answer(r, o, GetNodeResponse.getDefaultInstance()); }
+    @Override public void listNodes(ListNodesRequest r, StreamObserver<ListNodesResponse> o) { answer(r, o, ListNodesResponse.getDefaultInstance()); }
+    @Override public void revokeNode(RevokeNodeRequest r, StreamObserver<RevokeNodeResponse> o) { answer(r, o, RevokeNodeResponse.getDefaultInstance()); }
+    @Override public void getAttestationChallenge(GetAttestationChallengeRequest r, StreamObserver<GetAttestationChallengeResponse> o) { var f = challenge; answer(r, o, f == null ? GetAttestationChallengeResponse.getDefaultInstance() : f.apply(r)); }
+    @Override public void attestNode(AttestNodeRequest r, StreamObserver<AttestNodeResponse> o) { var f = attestNode; answer(r, o, f == null ? AttestNodeResponse.getDefaultInstance() : f.apply(r)); }
+    @Override public void releaseKey(ReleaseKeyRequest r, StreamObserver<ReleaseKeyResponse> o) { var f = releaseKey; answer(r, o, f == null ? ReleaseKeyResponse.getDefaultInstance() : f.apply(r)); }
     @Override public void createImportJob(CreateImportJobRequest r, StreamObserver<CreateImportJobResponse> o) { answer(r, o, CreateImportJobResponse.getDefaultInstance()); }
     @Override public void getImportJob(GetImportJobRequest r, StreamObserver<GetImportJobResponse> o) { answer(r, o, GetImportJobResponse.getDefaultInstance()); }
     @Override public void listImportJobs(ListImportJobsRequest r, StreamObserver<ListImportJobsResponse> o) { answer(r, o, ListImportJobsResponse.getDefaultInstance()); }

@@ -83,6 +83,19 @@ class SubcommandRegistrationTest {
     }
 
     @Test
+    void agentGroup_registersTheNamedSubcommand_orAllWhenItsOptionComesFirst() {
+        CommandLine only = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"agent", "attest", "n", "--tpm", "unix:/s"}).getSubcommands().get("agent");
+        assertEquals(List.of("attest"), List.copyOf(only.getSubcommands().keySet()));
+        CommandLine all = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"agent", "--tpm", "unix:/s", "attest", "n"}).getSubcommands().get("agent");
+        assertEquals(List.of("enroll", "attest", "release", "measure"), List.copyOf(all.getSubcommands().keySet()));
+        CommandLine nodes = TpmkmsCommand.commandLine(console(), Platform.system(),
+                new String[] {"nodes", "get", "n"}).getSubcommands().get("nodes");
+        assertEquals(List.of("get"), List.copyOf(nodes.getSubcommands().keySet()));
+    }
+
+    @Test
     void everyGroupsSubcommands_areRegisteredWhenTheGroupIsHelpedWith() {
         CommandLine all = TpmkmsCommand.commandLine(console(), Platform.system());
         for (var e : TpmkmsCommand.GROUPS.entrySet()) {
