@@ -14,6 +14,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.tpmkms.platform.audit.AuditJournal;
 import io.tpmkms.proto.audit.v1.AuditEvent;
 import io.tpmkms.proto.key.v1.*;
+import io.tpmkms.protection.tpm.Swtpm;
 import io.tpmkms.protection.tpm.TpmConnection;
 import io.tpmkms.protection.tpm.attest.CredentialActivation;
 import io.tpmkms.protection.tpm.attest.EventLogWriter;
@@ -210,6 +211,65 @@ class NodeAttestationTest extends GrpcTest {
         () -> client.keys().getNode(GetNodeRequest.newBuilder().setName("Bad Name").build()));
     assertTrue(client.keys().listNodes(ListNodesRequest.getDefaultInstance()).getNodesList().stream()
         .anyMatch(n -> n.getName().equals("other-ak")));
+  }
+
+  /**
+   * tpm2-tools as the node agent for the last step: a data key released to a TRUSTED node comes out of
+   * tpm2_activatecredential under tpm2-tools' own EK (tpm2_createek) and the node AK re-created with
+   * tpm2_createprimary from its template (the unique field is the node AK's): the credential needs
+   * nothing from tpmkms on the node.
+   */
+  @Test
+  void releasedKey_activatesWithTpm2Tools() throws Exception {
+    String name = "tools-" + System.nanoTime() % 100000;
+    TpmAttestation.AttestationKey ak = node.attestationKey();
+    EnrollNodeResponse e = enroll(name, ak.tpmtPublic());
+    client.keys().activateNode(ActivateNodeRequest.newBuilder().setName(name)
+        .setSecret(ByteString.copyFrom(activate(e.getCredential()))).build());
+    assertTrue(attest(name, measuredBoot(), true).getTrusted());
+    String keyName = "t" + System.nanoTime() % 100000;
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("nodes").setName(keyName)
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    ReleaseKeyResponse released = client.keys().releaseKey(ReleaseKeyRequest.newBuilder().setNode(name)
+        .setKey("nodes/" + keyName).build());
+    byte[] expected = client.keys().decrypt(DecryptRequest.newBuilder().setKey("nodes/" + keyName)
+        .setCiphertext(released.getWrappedDataKey()).build()).getPlaintext().toByteArray();
+
+    tpm.releaseConnection(); // swtpm serves one connection at a time
+    Path d = java.nio.file.Files.createDirectories(NodeSwtpmResource.node().dir.resolve(name));
+    java.nio.file.Files.write(d.resolve("cred"), released.getCredential().toByteArray());
+    // TPMU_PUBLIC_ID of the node AK as tpm2_createprimary -u takes it: TPMS_ECC_POINT, sizes little-endian
+    byte[] x = java.security.MessageDigest.getInstance("SHA-256").digest(
+        "tpmkms/node-ak/v1".getBytes(StandardCharsets.US_ASCII));
+    byte[] unique = new byte[2 + 32 + 2];
+    unique[0] = 32;
+    System.arraycopy(x, 0, unique, 2, 32);
+    java.nio.file.Files.write(d.resolve("unique"), unique);
+    tools("tpm2_createek", "-c", d.resolve("ek.ctx"), "-G", "rsa");
+    tools("tpm2_flushcontext", "-t");
+    tools("tpm2_createprimary", "-C", "e", "-g", "sha256", "-G", "ecc256:ecdsa-sha256:null",
+        "-a", "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign",
+        "-u", d.resolve("unique"), "-c", d.resolve("ak.ctx"));
+    tools("tpm2_readpublic", "-c", d.resolve("ak.ctx"), "-n", d.resolve("ak.name"));
+    assertArrayEquals(ak.name(), java.nio.file.Files.readAllBytes(d.resolve("ak.name")),
+        "tpm2_createprimary re-creates the node AK the service enrolled");
+    tools("tpm2_flushcontext", "-t");
+    Path session = d.resolve("session.ctx");
+    tools("tpm2_startauthsession", "--policy-session", "-S", session);
+    tools("tpm2_policysecret", "-S", session, "-c", "e");
+    tools("tpm2_activatecredential", "-c", d.resolve("ak.ctx"), "-C", d.resolve("ek.ctx"), "-i", d.resolve("cred"),
+        "-o", d.resolve("data.key"), "-P", "session:" + session);
+    assertArrayEquals(expected, java.nio.file.Files.readAllBytes(d.resolve("data.key")),
+        "the node's TPM gives the released data key");
+    Swtpm.runAllowingFailure(List.of("tpm2_flushcontext", "-T", NodeSwtpmResource.node().tcti(), "-t"), 30);
+    Swtpm.runAllowingFailure(List.of("tpm2_flushcontext", "-T", NodeSwtpmResource.node().tcti(), "-s"), 30);
+  }
+
+  private void tools(Object... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(args[0].toString(), "-T", NodeSwtpmResource.node().tcti()));
+    for (int i = 1; i < args.length; i++) cmd.add(args[i].toString());
+    String out = Swtpm.runAllowingFailure(cmd, 60);
+    assertTrue(out.startsWith("exit 0"), String.join(" ", cmd) + "\n" + out);
   }
 
   /** A certificate over the EK's key, signed by a key of its own. */
