@@ -625,7 +625,9 @@ public final class TpmKeyProtectionBackend implements KeyProtectionBackend {
     try {
       differing = binding.differing(PcrPolicy.read(s, binding.pcrs()));
     } catch (RuntimeException e) {
-      differing = "";
+      // not a platform change: the TPM cannot even read the PCRs (no SHA-256 bank allocated?)
+      return new BackendException(Kind.KEY_INVALID, "the TPM refused PolicyPCR for the key's binding and its SHA-256 "
+          + "PCRs cannot be read (" + e.getMessage() + ")", cause);
     }
     return new BackendException(Kind.PLATFORM_STATE_MISMATCH, "the TPM refuses the key: it is bound to SHA-256 PCRs "
         + binding.selectionText() + (differing.isEmpty() ? " and the platform state differs"

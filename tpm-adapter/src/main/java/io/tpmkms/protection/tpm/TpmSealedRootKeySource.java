@@ -90,8 +90,25 @@ public final class TpmSealedRootKeySource implements RootKeySource {
   public synchronized byte[] rootSeed() {
     if (Files.exists(sealedFile)) {
       Sealed file = Sealed.decode(read(), sealedFile);
-      boolean recovering = seal.recoveryKey() != null;
-      byte[] seed = recovering ? recover(file) : unseal(file);
+      // the recovery branch only when the normal one fails (a recovery key left configured must not turn the
+      // PCR binding off: every start would unseal whatever the platform state and re-seal to it)
+      boolean recovering = false;
+      byte[] seed;
+      if (seal.recoveryKey() == null) {
+        seed = unseal(file);
+      } else {
+        try {
+          seed = unseal(file);
+          LOG.warnf("tpmkms.backend.tpm.root-recovery-key-file is set but the root seed in %s unsealed normally: the "
+              + "recovery key was not used. Remove the setting and take the private key off this host", sealedFile);
+        } catch (BackendException normalFailed) {
+          if (normalFailed.kind() != Kind.KEY_INVALID) throw normalFailed;
+          LOG.warnf("the root seed in %s does not unseal through its normal policy (%s); recovering with the root "
+              + "recovery key", sealedFile, normalFailed.getMessage());
+          seed = recover(file);
+          recovering = true;
+        }
+      }
       RootSeal target = seal.newSecret() != null ? seal.withSecret(seal.newSecret()).withNewSecret(null) : seal;
       if (target.recoveryPublicArea() == null && recovering) {
         target = new RootSeal(target.pcrs(), target.secret(), null, file.recovery(), null); // keep the branch

@@ -176,7 +176,27 @@ class TpmPlatformBindingTest {
   }
 
   @Test
-  void noBindingOnSoftwareKeysOrImports_andDuplicableRefused() {
+  void pcrChanged_isRetried_theRealResponseCode() {
+    // TPM_RC_PCR_CHANGED = RC_VER1 + 0x028 (Part 2 §6.6.3); as a format-zero code it has no handle/parameter bits
+    assertTrue(io.tpmkms.protection.tpm.internal.ResponseCodes.isRetryable(0x128));
+    assertFalse(io.tpmkms.protection.tpm.internal.ResponseCodes.isRetryable(0x167), "0x167 is TPM_CC_LoadExternal");
+    assertEquals(tss.tpm.TPM_RC.PCR_CHANGED.toInt(), io.tpmkms.protection.tpm.internal.ResponseCodes.PCR_CHANGED);
+  }
+
+  @Test
+  void noBindingOnSoftwareKeysOrImports_andDuplicableRefused() throws Exception {
+    var software = new io.tpmkms.protection.software.SoftwareKeyProtectionBackend(
+        new io.tpmkms.protection.software.RootKeySource() {
+          @Override public byte[] rootSeed() { return new byte[32]; }
+        });
+    assertEquals(Kind.UNSUPPORTED, assertThrows(BackendException.class, () -> software.generate(new KeySpec(
+        KeyAlgorithm.EC_SIGN_P256_SHA256, ExportPolicy.NON_EXPORTABLE, PlatformBinding.current(16)))).kind());
+    var gen = java.security.KeyPairGenerator.getInstance("EC");
+    gen.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+    var material = io.tpmkms.protection.KeyMaterial.parse(KeyAlgorithm.EC_SIGN_P256_SHA256,
+        gen.generateKeyPair().getPrivate().getEncoded());
+    assertEquals(Kind.UNSUPPORTED, assertThrows(BackendException.class, () -> backend.importKey(new KeySpec(
+        KeyAlgorithm.EC_SIGN_P256_SHA256, ExportPolicy.NON_EXPORTABLE, PlatformBinding.current(16)), material)).kind());
     assertThrows(IllegalArgumentException.class, () -> new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256,
         ExportPolicy.DUPLICABLE, PlatformBinding.current(16)));
     assertThrows(IllegalArgumentException.class, () -> PlatformBinding.current(24));

@@ -152,6 +152,10 @@ class TpmSealedRootPolicyTest {
     RootSeal sealed = RootSeal.pcrs(16).withRecovery(recovery.getPublic());
     byte[] seed = seed(file, sealed);
     assertArrayEquals(seed, seed(file, sealed), "the normal branch unseals while PCR 16 holds");
+    byte[] sealedFile = Files.readAllBytes(file);
+    assertArrayEquals(seed, seed(file, sealed.withRecoveryKey(recovery.getPrivate())));
+    assertArrayEquals(sealedFile, Files.readAllBytes(file),
+        "a recovery key left configured is not used while the normal branch works: no re-seal to any state");
     // tpm2-tools with the PCR policy alone no longer satisfies the object's policy (it is an OR now)
     Path d = dir("recovery-tools");
     writeObject(file, d);
@@ -174,6 +178,7 @@ class TpmSealedRootPolicyTest {
 
     Path plain = dir("no-recovery").resolve("software-root.sealed");
     seed(plain, RootSeal.pcrs(16));
+    tools("tpm2_pcrextend", ZERO_EXTEND);
     BackendException noBranch = assertThrows(BackendException.class,
         () -> seed(plain, RootSeal.pcrs(16).withRecoveryKey(recovery.getPrivate())));
     assertTrue(noBranch.getMessage().contains("without a recovery branch"), noBranch.getMessage());

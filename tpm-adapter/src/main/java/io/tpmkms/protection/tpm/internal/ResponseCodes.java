@@ -53,7 +53,7 @@ public final class ResponseCodes {
    * authorizes. Retried: the whole operation runs again, its new session asserts the PCRs anew
    * (and fails with TPM_RC_VALUE if they no longer hold the bound values).
    */
-  public static final int PCR_CHANGED = 0x167;
+  public static final int PCR_CHANGED = 0x128;
   public static final int OBJECT_MEMORY = 0x902;
   public static final int SESSION_MEMORY = 0x903;
   public static final int MEMORY = 0x904;
