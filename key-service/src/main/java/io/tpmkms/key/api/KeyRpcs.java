@@ -178,10 +178,11 @@ public final class KeyRpcs {
           .runs(WORKER).build();
 
   // ---- nodes (ADR 0038) -------------------------------------------------------------------------
-  // Authorized on the deployment; the audit key is "nodes/<name>". ReleaseKey is authorized on the key.
+  // Authorized on the deployment; the audit key is "node:<name>" (no key name has a colon). ReleaseKey is
+  // authorized on the key.
 
   static Target node(String name) {
-    return new Target(Target.Kind.DEPLOYMENT, "nodes/" + name, "", "");
+    return new Target(Target.Kind.DEPLOYMENT, "node:" + name, "", "");
   }
 
   public static final Rpc<EnrollNodeRequest, EnrollNodeResponse> ENROLL_NODE = Rpc.of(KeyServiceGrpc.getEnrollNodeMethod())

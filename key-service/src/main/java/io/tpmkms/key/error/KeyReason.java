@@ -50,6 +50,8 @@ public enum KeyReason implements Reason {
   EK_CERTIFICATE_INVALID,
   /** EnrollNode: the AK is not a restricted signing key generated in (and fixed to) its TPM. */
   ATTESTATION_KEY_INVALID,
+  /** AttestNode: not a quote signed by the node's AK over its challenge (forged, altered, replayed); nothing changes. */
+  QUOTE_INVALID,
   /** The duplication target is not a storage key in a TPM the deployment trusts (ExportKeyVersion). */
   DUPLICATION_TARGET_INVALID,
   /** The duplication blob does not import (tampered, made for another parent, wrong transfer auth). */

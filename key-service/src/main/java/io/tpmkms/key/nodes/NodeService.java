@@ -58,19 +58,43 @@ public class NodeService {
   private static final int[] DEFAULT_PCRS = {0, 1, 2, 3, 4, 5, 6, 7};
   private static final int MAX_TPM_STRUCTURE = 4096;
   private static final int MAX_CERTIFICATE = 8192;
-  private static final int MAX_EVENT_LOG = 16 << 20;
+  /** The key service takes gRPC messages of at most 1 MiB; a log must fit with the quote. */
+  private static final int MAX_EVENT_LOG = 1000 * 1024;
   private static final SecureRandom RANDOM = new SecureRandom();
 
   private final EntityManager em;
   private final AuditLog audit;
   private final CryptoService crypto;
   private final KmsConfig config;
+  private final io.tpmkms.key.backend.BackendRegistry backends;
+  /** The name of this service's own (key attestation) AK, once read; empty without a TPM. */
+  private volatile Optional<byte[]> serviceAkName;
 
-  public NodeService(EntityManager em, AuditLog audit, CryptoService crypto, KmsConfig config) {
+  public NodeService(EntityManager em, AuditLog audit, CryptoService crypto, KmsConfig config,
+      io.tpmkms.key.backend.BackendRegistry backends) {
     this.em = em;
     this.audit = audit;
     this.crypto = crypto;
     this.config = config;
+    this.backends = backends;
+  }
+
+  /** The key attestation AK of this service's TPM: never a node's AK (ADR 0037/0038). */
+  private Optional<byte[]> serviceAkName() {
+    Optional<byte[]> name = serviceAkName;
+    if (name == null) {
+      io.tpmkms.protection.KeyProtectionBackend b;
+      try {
+        b = backends.forLevel(io.tpmkms.protection.ProtectionLevel.TPM);
+      } catch (ServiceException noTpm) {
+        b = null;
+      }
+      name = b instanceof io.tpmkms.protection.tpm.TpmKeyProtectionBackend tpm
+          ? Optional.of(new io.tpmkms.protection.tpm.attest.TpmAttestation(tpm.connection()).attestationKey().name())
+          : Optional.empty();
+      serviceAkName = name;
+    }
+    return name;
   }
 
   /** EnrollNode's answer: the PENDING_ACTIVATION node and the credential for its TPM. */
@@ -121,9 +145,13 @@ public class NodeService {
           "ek_certificate refused (" + e.reason() + "): " + e.getMessage(), Map.of("check", e.reason().name()), null);
     }
     checkAk(akPublic);
+    byte[] akName = Templates.name(akPublic);
+    if (serviceAkName().map(own -> MessageDigest.isEqual(own, akName)).orElse(false)) {
+      throw invalid(KeyReason.ATTESTATION_KEY_INVALID, "ak_public is this key service's own key attestation AK: a node "
+          + "enrolls with its node AK (Templates.nodeAk()), or ActivateAttestationCredential could unwrap its releases");
+    }
     int[] selection = pcrs.isEmpty() ? DEFAULT_PCRS.clone() : selection(pcrs);
     byte[] goldenValues = golden(selection, golden);
-    byte[] akName = Templates.name(akPublic);
     byte[] secret = random(SECRET);
     byte[] credential;
     try {
@@ -259,7 +287,7 @@ public class NodeService {
         || signature.length > MAX_TPM_STRUCTURE) {
       throw invalid(KeyReason.INVALID_REQUEST, "quote and signature are required, at most 4 KiB each");
     }
-    if (eventLog.length > MAX_EVENT_LOG) throw invalid(KeyReason.INVALID_REQUEST, "event_log is larger than 16 MiB");
+    if (eventLog.length > MAX_EVENT_LOG) throw invalid(KeyReason.INVALID_REQUEST, "event_log is larger than 1,000 KiB");
     Instant now = now();
     ServiceException[] refused = {null};
     String[] why = {null};
@@ -273,6 +301,13 @@ public class NodeService {
       if (outstanding == null || deadline == null || !deadline.isAfter(now) || !MessageDigest.isEqual(outstanding, nonce)) {
         refused[0] = failed(KeyReason.CHALLENGE_INVALID, "the nonce is not node \"" + name + "\"'s outstanding "
             + "challenge (none, expired, used, or another): get a new one with GetAttestationChallenge", name);
+        return n;
+      }
+      String forged = authentic(n, nonce, quote, signature);
+      if (forged != null) {
+        refused[0] = new ServiceException(ErrorCode.INVALID_ARGUMENT, KeyReason.QUOTE_INVALID, "not a quote by node \""
+            + name + "\"'s AK over its challenge (" + forged + "); the node's state is unchanged, the challenge spent",
+            Map.of("node", name), null);
         return n;
       }
       why[0] = verify(n, nonce, quote, signature, eventLog);
@@ -294,6 +329,25 @@ public class NodeService {
       LOG.warnf("node %s failed attestation: UNTRUSTED (%s)", name, why[0]);
     }
     return new Attested(node, why[0]);
+  }
+
+  /**
+   * Null when the quote is signed by the node's enrolled AK over {@code nonce} (whatever its PCRs say),
+   * else why not. Only such a quote may change the node's state: anyone may send garbage, or an old
+   * quote of the node, and must not make it UNTRUSTED by that.
+   */
+  private static String authentic(NodeEntity n, byte[] nonce, byte[] quote, byte[] signature) {
+    Map<Integer, byte[]> any = new LinkedHashMap<>();
+    for (int p : n.pcrArray()) any.put(p, new byte[32]);
+    try {
+      QuoteVerifier.verify(n.akPublic, quote, signature, nonce, any);
+      return null;
+    } catch (QuoteVerifier.QuoteException e) {
+      return switch (e.reason()) {
+        case SELECTION_MISMATCH, PCR_DIGEST_MISMATCH -> null; // signed, fresh: its PCRs are judged next
+        default -> e.reason() + ": " + e.getMessage();
+      };
+    }
   }
 
   /** Null when the quote, the log and the golden values agree; else "REASON: what". */
@@ -338,25 +392,34 @@ public class NodeService {
    */
   public Released release(String name, String key, byte[] aad) {
     checkName(name);
-    NodeEntity n = read(() -> find(name, false)).orElseThrow(() -> notFound(name));
-    if (n.state == State.REVOKED) throw failed(KeyReason.NODE_REVOKED, "node \"" + name + "\" is revoked", name);
-    if (n.state != State.TRUSTED) {
-      throw failed(KeyReason.NODE_NOT_TRUSTED, "node \"" + name + "\" is " + n.state
-          + (n.untrustedReason != null ? " (" + n.untrustedReason + ")" : "") + ": only a TRUSTED node gets keys", name);
-    }
-    Instant fresh = now().minus(config.attestation().freshness());
-    if (n.trustedTime == null || n.trustedTime.isBefore(fresh)) {
-      throw failed(KeyReason.NODE_ATTESTATION_STALE, "node \"" + name + "\"'s last attestation (" + n.trustedTime
-          + ") is older than " + config.attestation().freshness() + ": it must attest again first", name);
-    }
-    CryptoService.Result[] dk = crypto.generateDataKey(key, SECRET, aad);
-    byte[] plain = dk[0].bytes();
-    try {
-      byte[] credential = CredentialActivation.make(n.ekPublic, n.akName, plain).toTpm2ToolsFile();
-      return new Released(credential, dk[1].bytes(), dk[1].version());
-    } finally {
-      Arrays.fill(plain, (byte) 0);
-    }
+    // decided and made under the node's row lock: a revocation or a failed attestation committed meanwhile waits,
+    // or is seen — no release goes out on a state that no longer holds
+    return read(() -> {
+      NodeEntity n = find(name, true).orElseThrow(() -> notFound(name));
+      if (n.state == State.REVOKED) throw failed(KeyReason.NODE_REVOKED, "node \"" + name + "\" is revoked", name);
+      if (n.state != State.TRUSTED) {
+        throw failed(KeyReason.NODE_NOT_TRUSTED, "node \"" + name + "\" is " + n.state
+            + (n.untrustedReason != null ? " (" + n.untrustedReason + ")" : "") + ": only a TRUSTED node gets keys", name);
+      }
+      if (n.goldenValues == null) {
+        throw failed(KeyReason.NODE_NOT_TRUSTED, "node \"" + name + "\" has no golden values: its attestations prove "
+            + "only that its event log is consistent, not that it booted what you expect; enroll it with golden values "
+            + "to release keys to it", name);
+      }
+      Instant fresh = now().minus(config.attestation().freshness());
+      if (n.trustedTime == null || n.trustedTime.isBefore(fresh)) {
+        throw failed(KeyReason.NODE_ATTESTATION_STALE, "node \"" + name + "\"'s last attestation (" + n.trustedTime
+            + ") is older than " + config.attestation().freshness() + ": it must attest again first", name);
+      }
+      CryptoService.Result[] dk = crypto.generateDataKey(key, SECRET, aad);
+      byte[] plain = dk[0].bytes();
+      try {
+        byte[] credential = CredentialActivation.make(n.ekPublic, n.akName, plain).toTpm2ToolsFile();
+        return new Released(credential, dk[1].bytes(), dk[1].version());
+      } finally {
+        Arrays.fill(plain, (byte) 0);
+      }
+    });
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
@@ -464,7 +527,7 @@ public class NodeService {
     try {
       result = QuarkusTransaction.requiringNew().call(() -> {
         T r = work.get();
-        if (refused[0] == null) audit.recordInTransaction(em, c, "nodes/" + name, 0);
+        if (refused[0] == null) audit.recordInTransaction(em, c, "node:" + name, 0);
         return r;
       });
     } catch (RuntimeException e) {

@@ -113,9 +113,9 @@ class KeyRpcsTest {
       return slash < 0 ? name : name.substring(0, slash) + "/importJobs/" + name.substring(slash + 1);
     }
     if (d.getName().equals("ListImportJobsRequest")) return request.getField(d.findFieldByName("namespace")) + "/importJobs/";
-    // nodes (ADR 0038, no legacy lookup): "nodes/<name>"; ReleaseKey is about its key
+    // nodes (ADR 0038, no legacy lookup): "node:<name>"; ReleaseKey is about its key
     if (d.getName().endsWith("NodeRequest") || d.getName().equals("GetAttestationChallengeRequest")) {
-      return "nodes/" + request.getField(d.findFieldByName("name"));
+      return "node:" + request.getField(d.findFieldByName("name"));
     }
     FieldDescriptor key = d.findFieldByName("key");
     if (key != null && key.getType() == FieldDescriptor.Type.STRING && !key.isRepeated()) {

@@ -64,11 +64,20 @@ class NodeAttestationTest extends GrpcTest {
     if (tpm != null) tpm.close();
   }
 
+  /** Enrolls with PCR 16 and, as golden value, what {@link #measuredBoot} makes of it. */
   private EnrollNodeResponse enroll(String name, byte[] akPublic) {
+    measuredBoot();
+    byte[] golden = node.readPcrs(new int[] {16})[0];
+    return enroll(name, akPublic, golden);
+  }
+
+  private EnrollNodeResponse enroll(String name, byte[] akPublic, byte[] golden) {
     TpmAttestation.EndorsementKey ek = node.endorsementKey(EkType.RSA_2048);
-    return client.keys().enrollNode(EnrollNodeRequest.newBuilder().setName(name)
+    EnrollNodeRequest.Builder b = EnrollNodeRequest.newBuilder().setName(name)
         .setEkPublic(ByteString.copyFrom(ek.tpmtPublic())).setEkCertificate(ByteString.copyFrom(ek.certificate()))
-        .setAkPublic(ByteString.copyFrom(akPublic)).addPcrs(16).build());
+        .setAkPublic(ByteString.copyFrom(akPublic)).addPcrs(16);
+    if (golden != null) b.addGoldenValues(ByteString.copyFrom(golden));
+    return client.keys().enrollNode(b.build());
   }
 
   private byte[] activate(ByteString credential) throws Exception {
@@ -132,14 +141,18 @@ class NodeAttestationTest extends GrpcTest {
     assertArrayEquals(dataKey, client.keys().decrypt(DecryptRequest.newBuilder().setKey("nodes/" + keyName)
         .setCiphertext(released.getWrappedDataKey()).build()).getPlaintext().toByteArray());
 
-    // a quote over another nonce: UNTRUSTED with the reason, and no release
-    AttestNodeResponse wrongNonce = attest(name, measuredBoot(), false);
-    assertFalse(wrongNonce.getTrusted());
-    assertTrue(wrongNonce.getReason().startsWith("NONCE_MISMATCH"), wrongNonce.getReason());
-    assertEquals(NodeState.UNTRUSTED, wrongNonce.getNode().getState());
-    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_NOT_TRUSTED", () -> client.keys().releaseKey(
-        ReleaseKeyRequest.newBuilder().setNode(name).setKey("nodes/" + keyName).build()));
-    assertTrue(attest(name, measuredBoot(), true).getTrusted(), "attesting again restores trust");
+    // a quote over another nonce (an old quote replayed) or a forged one: refused, and the node's state stays —
+    // whoever holds no node TPM cannot make it UNTRUSTED
+    byte[] boot = measuredBoot();
+    assertStatus(Status.Code.INVALID_ARGUMENT, "QUOTE_INVALID", () -> attest(name, boot, false));
+    GetAttestationChallengeResponse forgedFor = client.keys().getAttestationChallenge(
+        GetAttestationChallengeRequest.newBuilder().setName(name).build());
+    assertStatus(Status.Code.INVALID_ARGUMENT, "QUOTE_INVALID", () -> client.keys().attestNode(AttestNodeRequest
+        .newBuilder().setName(name).setNonce(forgedFor.getNonce()).setQuote(ByteString.copyFrom(new byte[100]))
+        .setSignature(ByteString.copyFrom(new byte[70])).setEventLog(ByteString.copyFrom(boot)).build()));
+    assertEquals(NodeState.TRUSTED, client.keys().getNode(GetNodeRequest.newBuilder().setName(name).build())
+        .getNode().getState());
+    assertTrue(attest(name, measuredBoot(), true).getTrusted());
 
     // PCR 16 extended after boot and not logged: the log no longer replays to the quoted value
     byte[] log = measuredBoot();
@@ -149,6 +162,15 @@ class NodeAttestationTest extends GrpcTest {
     assertTrue(tampered.getReason().startsWith("PCR_DIGEST_MISMATCH"), tampered.getReason());
     assertEquals(tampered.getReason(), client.keys().getNode(GetNodeRequest.newBuilder().setName(name).build())
         .getNode().getUntrustedReason());
+    assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_NOT_TRUSTED", () -> client.keys().releaseKey(
+        ReleaseKeyRequest.newBuilder().setNode(name).setKey("nodes/" + keyName).build()));
+    // a boot that replays but is not the golden one: UNTRUSTED GOLDEN_VALUE_MISMATCH
+    node.resetPcr(16);
+    EventLogWriter other = new EventLogWriter();
+    other.measure(node, 16, 0x0D, "another kernel".getBytes(StandardCharsets.UTF_8));
+    AttestNodeResponse notGolden = attest(name, other.toBytes(), true);
+    assertFalse(notGolden.getTrusted());
+    assertTrue(notGolden.getReason().startsWith("GOLDEN_VALUE_MISMATCH: PCR 16"), notGolden.getReason());
 
     // a replayed challenge: the nonce is spent once used
     GetAttestationChallengeResponse c = client.keys().getAttestationChallenge(
@@ -169,13 +191,15 @@ class NodeAttestationTest extends GrpcTest {
     assertStatus(Status.Code.FAILED_PRECONDITION, "NODE_REVOKED", () -> client.keys().getAttestationChallenge(
         GetAttestationChallengeRequest.newBuilder().setName(name).build()));
 
-    // every step in the audit trail under nodes/<name>
-    List<String> ops = operations("nodes/" + name);
+    // every step in the audit trail under node:<name>
+    List<String> ops = operations("node:" + name);
     for (String op : List.of("EnrollNode", "ActivateNode", "GetAttestationChallenge", "AttestNode", "RevokeNode")) {
       assertTrue(ops.contains(op), op + " in " + ops);
     }
     List<String> releases = operations("nodes/" + keyName);
     assertTrue(releases.stream().filter("ReleaseKey"::equals).count() >= 3, "released, refused, refused: " + releases);
+    assertTrue(ops.contains("AttestNode") && operations("node:" + name).stream().filter("AttestNode"::equals).count() >= 5,
+        "every attestation, refused ones too: " + ops);
   }
 
   @Test
@@ -207,6 +231,20 @@ class NodeAttestationTest extends GrpcTest {
     byte[] secret = activate(again.getCredential());
     assertEquals(NodeState.ENROLLED, client.keys().activateNode(ActivateNodeRequest.newBuilder().setName("other-ak")
         .setSecret(ByteString.copyFrom(secret)).build()).getNode().getState());
+    // a node enrolled without golden values attests (its log is consistent) but gets no keys
+    EnrollNodeResponse noGolden = enroll("no-golden", node.attestationKey().tpmtPublic(), null);
+    client.keys().activateNode(ActivateNodeRequest.newBuilder().setName("no-golden")
+        .setSecret(ByteString.copyFrom(activate(noGolden.getCredential()))).build());
+    assertTrue(attest("no-golden", measuredBoot(), true).getTrusted());
+    client.keys().createKey(CreateKeyRequest.newBuilder().setNamespace("nodes").setName("ng")
+        .setPurpose(KeyPurpose.ENCRYPT_DECRYPT).build());
+    io.grpc.StatusRuntimeException noKeys = assertThrows(io.grpc.StatusRuntimeException.class, () -> client.keys()
+        .releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-golden").setKey("nodes/ng").build()));
+    assertEquals(Status.Code.FAILED_PRECONDITION, noKeys.getStatus().getCode());
+    assertTrue(noKeys.getStatus().getDescription().contains("no golden values"), noKeys.getStatus().getDescription());
+    // the key service's own AK is never a node's (on a host with a TPM; this service has none, so the check is
+    // exercised through the template: the node AK and the service AK are different keys of the same TPM)
+    assertFalse(java.util.Arrays.equals(node.attestationKey().name(), new TpmAttestation(tpm).attestationKey().name()));
     assertStatus(Status.Code.INVALID_ARGUMENT, "INVALID_NODE_NAME",
         () -> client.keys().getNode(GetNodeRequest.newBuilder().setName("Bad Name").build()));
     assertTrue(client.keys().listNodes(ListNodesRequest.getDefaultInstance()).getNodesList().stream()
