@@ -208,13 +208,13 @@ class AuthorizationIT {
     l.add(new Rpc("RevokeNode", ADMINS, s -> s.revokeNode(RevokeNodeRequest.newBuilder().setName("no-node").build())));
     l.add(new Rpc("GetNode", READERS, s -> s.getNode(GetNodeRequest.newBuilder().setName("no-node").build())));
     l.add(new Rpc("ListNodes", READERS, s -> s.listNodes(ListNodesRequest.getDefaultInstance())));
-    l.add(new Rpc("GetAttestationChallenge", USERS,
+    l.add(new Rpc("GetAttestationChallenge", EnumSet.noneOf(R.class), // role node only (not in this matrix)
         s -> s.getAttestationChallenge(GetAttestationChallengeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("AttestNode", USERS, s -> s.attestNode(AttestNodeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("ReleaseKey", USERS, s -> s.releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-node")
+    l.add(new Rpc("AttestNode", EnumSet.noneOf(R.class), s -> s.attestNode(AttestNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ReleaseKey", EnumSet.noneOf(R.class), s -> s.releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-node")
         .setKey("alpha/enc").build())));
     // a malformed credential: allowed roles get INVALID_ARGUMENT CREDENTIAL_INVALID, the rest PERMISSION_DENIED
-    l.add(new Rpc("ActivateAttestationCredential", READERS, s -> s.activateAttestationCredential(
+    l.add(new Rpc("ActivateAttestationCredential", EnumSet.of(R.ADMIN, R.AUDITOR), s -> s.activateAttestationCredential(
         ActivateAttestationCredentialRequest.newBuilder().setCredential(com.google.protobuf.ByteString.copyFromUtf8("x"))
             .build())));
     // use: user only

@@ -27,7 +27,7 @@ import picocli.CommandLine.TypeConversionException;
  * ({@code --include-deleted} shows it).
  */
 @Command(name = "bindings", description = {
-        "Grant tpmkms roles (admin, user, duplicator, auditor, viewer) on the deployment, a namespace or a key.",
+        "Grant tpmkms roles (admin, user, duplicator, auditor, viewer, node) on the deployment, a namespace or a key.",
         "Talks to the policy service at --policy-address (env TPMKMS_POLICY_ADDRESS, default localhost:9092)."})
 public final class BindingsCommand implements Callable<Integer> {
     /**
@@ -110,7 +110,7 @@ public final class BindingsCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 // below
             }
-            throw new TypeConversionException("unknown role '" + value + "'; one of admin, user, duplicator, auditor, viewer");
+            throw new TypeConversionException("unknown role '" + value + "'; one of admin, user, duplicator, auditor, viewer, node");
         }
     }
 
@@ -178,7 +178,7 @@ public final class BindingsCommand implements Callable<Integer> {
             "  tpmkms bindings create --role admin --realm-role kms-admin --deployment"})
     static final class Create extends PolicyServiceCommand {
         @Option(names = "--role", required = true, paramLabel = "ROLE", converter = RoleConverter.class,
-                description = "admin, user, duplicator, auditor or viewer.")
+                description = "admin, user, duplicator, auditor, viewer or node (a node agent, ADR 0038).")
         Role role;
 
         @ArgGroup(exclusive = true, multiplicity = "1", heading = "Subject (one of)%n")

@@ -60,8 +60,9 @@ final class ProtoMapper {
       case DUPLICATOR -> Role.DUPLICATOR;
       case AUDITOR -> Role.AUDITOR;
       case VIEWER -> Role.VIEWER;
+      case NODE -> Role.NODE;
       default -> throw ServiceException.invalid(PolicyReason.INVALID_ROLE,
-          "role: one of ADMIN, USER, DUPLICATOR, AUDITOR, VIEWER");
+          "role: one of ADMIN, USER, DUPLICATOR, AUDITOR, VIEWER, NODE");
     };
   }
 

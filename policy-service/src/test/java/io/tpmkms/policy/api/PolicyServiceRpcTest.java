@@ -214,9 +214,9 @@ class PolicyServiceRpcTest {
     List<RoleBinding> boot = svc().listRoleBindings(ListRoleBindingsRequest.newBuilder()
         .setResource(Resource.getDefaultInstance()).setPageSize(1000).build()).getBindingsList().stream()
         .filter(b -> b.getCreatedBy().equals("bootstrap")).toList();
-    assertEquals(List.of("tpmkms-admin", "tpmkms-user", "tpmkms-duplicator", "tpmkms-auditor", "tpmkms-viewer"),
-        boot.stream().map(b -> b.getSubject().getRealmRole()).toList());
-    assertEquals(List.of(Role.ADMIN, Role.USER, Role.DUPLICATOR, Role.AUDITOR, Role.VIEWER),
+    assertEquals(List.of("tpmkms-admin", "tpmkms-user", "tpmkms-duplicator", "tpmkms-auditor", "tpmkms-viewer",
+        "tpmkms-node"), boot.stream().map(b -> b.getSubject().getRealmRole()).toList());
+    assertEquals(List.of(Role.ADMIN, Role.USER, Role.DUPLICATOR, Role.AUDITOR, Role.VIEWER, Role.NODE),
         boot.stream().map(RoleBinding::getRole).toList());
     AuthorizeResponse d = svc().authorize(ask(person(unique("u"), List.of(), List.of("tpmkms-user")), "Encrypt",
         key("any", "k")));

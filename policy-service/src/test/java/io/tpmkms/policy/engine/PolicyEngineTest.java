@@ -31,7 +31,8 @@ class PolicyEngineTest {
    */
   static final Map<String, Object[]> MATRIX = new LinkedHashMap<>();
   static {
-    Set<Role> all = EnumSet.allOf(Role.class);
+    // every role but a node agent's (ADR 0038): it reads nodes, nothing of keys or policies
+    Set<Role> all = EnumSet.complementOf(EnumSet.of(Role.NODE));
     for (String a : List.of("GetKey", "ListKeyVersions", "GetKeyVersion", "GetPublicKey", "GetKeyAttestation")) {
       MATRIX.put(a, new Object[] {On.KEY, all});
     }
@@ -59,15 +60,15 @@ class PolicyEngineTest {
       MATRIX.put(a, new Object[] {On.KEY, EnumSet.of(Role.USER)});
     }
     MATRIX.put("GenerateRandom", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
-    MATRIX.put("ActivateAttestationCredential", new Object[] {On.DEPLOYMENT, all});
+    MATRIX.put("ActivateAttestationCredential", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.ADMIN, Role.AUDITOR)});
     for (String a : List.of("EnrollNode", "ActivateNode", "RevokeNode")) {
       MATRIX.put(a, new Object[] {On.DEPLOYMENT, EnumSet.of(Role.ADMIN)});
     }
-    MATRIX.put("GetNode", new Object[] {On.DEPLOYMENT, all});
-    MATRIX.put("ListNodes", new Object[] {On.DEPLOYMENT, all});
-    MATRIX.put("GetAttestationChallenge", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
-    MATRIX.put("AttestNode", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.USER)});
-    MATRIX.put("ReleaseKey", new Object[] {On.KEY, EnumSet.of(Role.USER)});
+    MATRIX.put("GetNode", new Object[] {On.DEPLOYMENT, EnumSet.allOf(Role.class)});
+    MATRIX.put("ListNodes", new Object[] {On.DEPLOYMENT, EnumSet.allOf(Role.class)});
+    MATRIX.put("GetAttestationChallenge", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.NODE)});
+    MATRIX.put("AttestNode", new Object[] {On.DEPLOYMENT, EnumSet.of(Role.NODE)});
+    MATRIX.put("ReleaseKey", new Object[] {On.KEY, EnumSet.of(Role.NODE)});
     MATRIX.put("ExportKeyVersion", new Object[] {On.KEY, EnumSet.of(Role.DUPLICATOR)});
     for (String a : List.of("QueryAuditRecords", "VerifyAuditChain", "ExportAuditRecords", "ListCheckpoints",
         "GetCheckpoint")) {
