@@ -221,8 +221,9 @@ public final class AgentCommand implements Callable<Integer> {
         List<Integer> pcrs;
 
         @Option(names = "--golden-values", paramLabel = "HEX", split = ",",
-                description = "Expected values, 64 hex digits each, one per PCR in the order of --pcrs. Default none: "
-                        + "the event log decides.")
+                description = "Expected values, 64 hex digits each, one per PCR in the order of --pcrs, or 'current': "
+                        + "the values the PCRs hold now (trust on first use; needs --pcrs). Without golden values the node "
+                        + "attests but is released no keys.")
         List<String> goldenValues;
 
         @Override
@@ -232,7 +233,12 @@ public final class AgentCommand implements Callable<Integer> {
             if (pcrs != null) {
                 request.addAllPcrs(pcrs);
             }
-            if (goldenValues != null && !goldenValues.isEmpty()) {
+            boolean current = goldenValues != null && goldenValues.size() == 1
+                    && goldenValues.get(0).trim().equalsIgnoreCase("current");
+            if (current && (pcrs == null || pcrs.isEmpty())) {
+                throw usage("--golden-values current needs --pcrs");
+            }
+            if (goldenValues != null && !goldenValues.isEmpty() && !current) {
                 if (pcrs == null || pcrs.size() != goldenValues.size()) {
                     throw usage("--golden-values needs --pcrs, one value per PCR");
                 }
@@ -260,6 +266,12 @@ public final class AgentCommand implements Callable<Integer> {
                             + "TPM, so it cannot be enrolled (on swtpm: swtpm_setup --create-ek-cert)");
                 }
                 TpmAttestation.AttestationKey ak = tpm.run(TpmAttestation::attestationKey);
+                if (current) {
+                    int[] selection = pcrs.stream().mapToInt(Integer::intValue).toArray();
+                    for (byte[] v : tpm.run(n -> n.readPcrs(selection))) {
+                        request.addGoldenValues(ByteString.copyFrom(v));
+                    }
+                }
                 EnrollNodeResponse enrolled = s.keys().enrollNode(request
                         .setEkPublic(ByteString.copyFrom(ek.tpmtPublic()))
                         .setEkCertificate(ByteString.copyFrom(ek.certificate()))

@@ -188,6 +188,32 @@ class NodesCommandTest extends CliHarness {
     }
 
     @Test
+    void enroll_goldenValuesCurrent_sendsWhatThePcrsHoldNow() throws Exception {
+        byte[] secret = random32();
+        service.enrollNode = r -> EnrollNodeResponse.newBuilder().setNode(node(r.getName(), NodeState.PENDING_ACTIVATION))
+                .setCredential(ByteString.copyFrom(CredentialActivation.make(r.getEkPublic().toByteArray(),
+                        Templates.name(r.getAkPublic().toByteArray()), secret).toTpm2ToolsFile())).build();
+        service.activateNode = r -> ActivateNodeResponse.newBuilder().setNode(node(r.getName(), NodeState.ENROLLED)).build();
+        byte[][] now;
+        try (TpmConnection c = TpmConnection.open(swtpm.config())) {
+            var node = io.tpmkms.protection.tpm.attest.TpmAttestation.forNode(c);
+            node.resetPcr(16);
+            node.extendPcr(16, random32());
+            now = node.readPcrs(new int[] {7, 16});
+        }
+
+        Result r = run("agent", "--tpm", tpm, "enroll", "node-3", "--pcrs", "7,16", "--golden-values", "current");
+        Result withoutPcrs = run("agent", "--tpm", tpm, "enroll", "node-4", "--golden-values", "current");
+
+        assertEquals(ExitCodes.OK, r.exitCode(), r::toString);
+        EnrollNodeRequest sent = service.only(EnrollNodeRequest.class);
+        assertArrayEquals(now[0], sent.getGoldenValues(0).toByteArray(), "PCR 7 as the TPM holds it");
+        assertArrayEquals(now[1], sent.getGoldenValues(1).toByteArray(), "PCR 16 as the TPM holds it");
+        assertEquals(ExitCodes.USAGE, withoutPcrs.exitCode(), withoutPcrs::toString);
+        assertEquals(1, service.requests(EnrollNodeRequest.class).size(), "the usage error sent nothing");
+    }
+
+    @Test
     void enroll_aTpmWithoutEkCertificate_failsClearly_andSendsNothing() throws Exception {
         try (Swtpm bare = Swtpm.start()) {
             Result r = run("agent", "--tpm", "unix:" + bare.socket(), "enroll", "node-3");
