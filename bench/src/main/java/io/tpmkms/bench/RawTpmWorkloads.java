@@ -31,6 +31,7 @@ final class RawTpmWorkloads implements AutoCloseable {
     private final TpmKeyProtectionBackend backend;
     private final GeneratedKey ec;
     private final GeneratedKey ecDuplicable;
+    private final GeneratedKey ecBound;
     private final GeneratedKey rsa;
     private final GeneratedKey aes;
 
@@ -43,6 +44,8 @@ final class RawTpmWorkloads implements AutoCloseable {
             ec = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256));
             ecDuplicable = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256,
                     io.tpmkms.protection.ExportPolicy.DUPLICABLE));
+            ecBound = backend.generate(new KeySpec(KeyAlgorithm.EC_SIGN_P256_SHA256,
+                    io.tpmkms.protection.ExportPolicy.NON_EXPORTABLE, io.tpmkms.protection.PlatformBinding.current(16)));
             rsa = backend.generate(new KeySpec(KeyAlgorithm.RSA_SIGN_PKCS1_2048_SHA256));
             aes = backend.generate(new KeySpec(KeyAlgorithm.AES_256_GCM));
         } catch (RuntimeException e) {
@@ -58,6 +61,15 @@ final class RawTpmWorkloads implements AutoCloseable {
     /** A DUPLICABLE key: every Sign is PolicyCommandCode + PolicyAuthValue + PolicyOR + an HMAC-authorized Sign. */
     Workload ecdsaDuplicable() throws Exception {
         return sign("raw-tpm-ecdsa-policy", "raw TPM Sign ECDSA P-256, DUPLICABLE key (policy session)", ecDuplicable,
+                "EC", "SHA256withECDSA");
+    }
+
+    /**
+     * A key bound to PCR 16 (ADR 0036): every Sign is PolicyCommandCode + PolicyPCR + PolicyAuthValue + PolicyOR
+     * + an HMAC-authorized Sign.
+     */
+    Workload ecdsaPcrBound() throws Exception {
+        return sign("raw-tpm-ecdsa-pcr", "raw TPM Sign ECDSA P-256, PCR-bound key (PolicyPCR)", ecBound,
                 "EC", "SHA256withECDSA");
     }
 

@@ -164,7 +164,7 @@ final class TpmBenchmark {
 
             progress.println("tpmkms-bench: raw TPM backend in-process (creating EC, RSA-2048, AES keys)");
             try (RawTpmWorkloads raw = new RawTpmWorkloads(swtpm.config())) {
-                for (Workload w : List.of(raw.ecdsa(), raw.ecdsaDuplicable(), raw.rsa(), raw.aesGcm())) {
+                for (Workload w : List.of(raw.ecdsa(), raw.ecdsaDuplicable(), raw.ecdsaPcrBound(), raw.rsa(), raw.aesGcm())) {
                     for (int n : options.rawThreads()) {
                         Measurement m = runner.run(w, n);
                         results.add(m);
