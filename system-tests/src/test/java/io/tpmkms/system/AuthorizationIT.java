@@ -75,7 +75,7 @@ class AuthorizationIT {
   /** The key service's decision cache in this test; the policy service reloads every 500 ms. */
   private static final long CACHE_TTL_MS = 1_000;
 
-  enum R { VIEWER, USER, ADMIN, DUPLICATOR, AUDITOR, NOBODY }
+  enum R { VIEWER, USER, ADMIN, DUPLICATOR, AUDITOR, NODE, NOBODY }
 
   @TempDir static Path dir;
   static Keycloak keycloak;
@@ -206,12 +206,14 @@ class AuthorizationIT {
     l.add(new Rpc("EnrollNode", ADMINS, s -> s.enrollNode(EnrollNodeRequest.newBuilder().setName("no-node").build())));
     l.add(new Rpc("ActivateNode", ADMINS, s -> s.activateNode(ActivateNodeRequest.newBuilder().setName("no-node").build())));
     l.add(new Rpc("RevokeNode", ADMINS, s -> s.revokeNode(RevokeNodeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("GetNode", READERS, s -> s.getNode(GetNodeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("ListNodes", READERS, s -> s.listNodes(ListNodesRequest.getDefaultInstance())));
-    l.add(new Rpc("GetAttestationChallenge", EnumSet.noneOf(R.class), // role node only (not in this matrix)
+    Set<R> nodeReaders = EnumSet.of(R.VIEWER, R.USER, R.ADMIN, R.DUPLICATOR, R.AUDITOR, R.NODE);
+    l.add(new Rpc("GetNode", nodeReaders, s -> s.getNode(GetNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ListNodes", nodeReaders, s -> s.listNodes(ListNodesRequest.getDefaultInstance())));
+    // the node role (ADR 0038): a node agent attests and is released keys, and can do nothing else
+    l.add(new Rpc("GetAttestationChallenge", EnumSet.of(R.NODE),
         s -> s.getAttestationChallenge(GetAttestationChallengeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("AttestNode", EnumSet.noneOf(R.class), s -> s.attestNode(AttestNodeRequest.newBuilder().setName("no-node").build())));
-    l.add(new Rpc("ReleaseKey", EnumSet.noneOf(R.class), s -> s.releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-node")
+    l.add(new Rpc("AttestNode", EnumSet.of(R.NODE), s -> s.attestNode(AttestNodeRequest.newBuilder().setName("no-node").build())));
+    l.add(new Rpc("ReleaseKey", EnumSet.of(R.NODE), s -> s.releaseKey(ReleaseKeyRequest.newBuilder().setNode("no-node")
         .setKey("alpha/enc").build())));
     // a malformed credential: allowed roles get INVALID_ARGUMENT CREDENTIAL_INVALID, the rest PERMISSION_DENIED
     l.add(new Rpc("ActivateAttestationCredential", EnumSet.of(R.ADMIN, R.AUDITOR), s -> s.activateAttestationCredential(
@@ -304,7 +306,7 @@ class AuthorizationIT {
     List<String> wrong = new ArrayList<>();
     String before = stateOf("alpha/life");
     // everyone but admin first: their denied lifecycle calls must leave the key as it was
-    for (R role : List.of(R.NOBODY, R.VIEWER, R.USER, R.DUPLICATOR, R.AUDITOR, R.ADMIN)) {
+    for (R role : List.of(R.NOBODY, R.VIEWER, R.USER, R.DUPLICATOR, R.AUDITOR, R.NODE, R.ADMIN)) {
       if (role == R.ADMIN) assertEquals(before, stateOf("alpha/life"), "denied calls changed nothing");
       KeyServiceGrpc.KeyServiceBlockingStub stub = keys(tokens.get(role));
       for (Rpc rpc : rpcs) {

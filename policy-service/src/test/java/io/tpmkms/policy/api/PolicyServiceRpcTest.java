@@ -210,7 +210,7 @@ class PolicyServiceRpcTest {
   // ---- role bindings and decisions -------------------------------------------------------------
 
   @Test
-  void bootstrap_fiveRealmRoleBindingsOnTheDeployment() {
+  void bootstrap_sixRealmRoleBindingsOnTheDeployment() {
     List<RoleBinding> boot = svc().listRoleBindings(ListRoleBindingsRequest.newBuilder()
         .setResource(Resource.getDefaultInstance()).setPageSize(1000).build()).getBindingsList().stream()
         .filter(b -> b.getCreatedBy().equals("bootstrap")).toList();
