@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 class TpmBenchmarkTest {
 
     private static final Set<String> WORKLOADS = Set.of("tpm2-sign", "raw-tpm-ecdsa", "raw-tpm-ecdsa-policy",
-            "raw-tpm-rsa", "raw-tpm-aes", "raw-tpm-export", "raw-tpm-import-duplicate",
+            "raw-tpm-ecdsa-pcr", "raw-tpm-rsa", "raw-tpm-aes", "raw-tpm-export", "raw-tpm-import-duplicate",
             "grpc-tpm-ecdsa", "grpc-tpm-ecdsa-policy", "grpc-tpm-rsa", "grpc-tpm-aes");
 
     @TempDir
@@ -51,7 +51,7 @@ class TpmBenchmarkTest {
 
         String progress = out.toString(StandardCharsets.UTF_8);
         assertEquals(0, report.errors(), progress);
-        assertEquals(1 + 4 * 2 + 2 + 4 * 2, report.measurements().size(), progress);
+        assertEquals(1 + 5 * 2 + 2 + 4 * 2, report.measurements().size(), progress);
         assertEquals(WORKLOADS, report.measurements().stream().map(Measurement::workload).collect(Collectors.toSet()));
         for (Measurement m : report.measurements()) {
             assertTrue(m.operations() > 0 && m.opsPerSecond() > 0, m + "\n" + progress);
