@@ -31,8 +31,22 @@ final class CliBenchmark {
             + " [--wrapper ./tpmkms] [--cli-jar cli/target/tpmkms-cli.jar] [--report docs/benchmarks.md | --no-report]";
     /** The target of issue 19: p50 of {@code ./tpmkms keys list} on this machine. */
     static final double TARGET_P50_MS = 400;
-    static final List<String> WRAPPER_JVM_OPTIONS =
-            List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto");
+    /** The {@code tpmkms} script's JVM options, but its archive (the heap in huge pages where the kernel offers them). */
+    static final List<String> WRAPPER_JVM_OPTIONS = wrapperJvmOptions();
+
+    private static List<String> wrapperJvmOptions() {
+        List<String> options = new ArrayList<>(List.of("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1",
+                "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto"));
+        try {
+            String thp = Files.readString(Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
+            if (thp.contains("[always]") || thp.contains("[madvise]")) {
+                options.add("-XX:+UseTransparentHugePages");
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // no THP on this system: the script does not ask for it either
+        }
+        return List.copyOf(options);
+    }
 
     record Options(Path serviceJar, Path wrapper, Path cliJar, int rounds, Path report) {
         static Options defaults() {

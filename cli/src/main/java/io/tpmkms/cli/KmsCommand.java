@@ -30,11 +30,38 @@ public abstract class KmsCommand implements Callable<Integer> {
                 root.console().flush();
             }
         }
+        Thread descriptors = loadDescriptors(service());
         try (KmsConnection connection = root.connect(service())) {
+            // the messages of the call are built on this thread, after the descriptors are complete
+            descriptors.join();
             return run(new Session(connection, root.console(), root.json()));
         } finally {
             root.console().flush();
         }
+    }
+
+    /**
+     * Starts building the protobuf descriptors of {@code service}'s file (every message's, a few tens of
+     * milliseconds of static initialisers) on another thread while this one opens the connection (ADR 0018).
+     * The two touch disjoint libraries (protobuf there; gRPC, OkHttp and the token cache here), and this
+     * thread waits for the other before it builds a message, so no class is initialised from both at once.
+     * A failure there is not reported: the same initialisation fails again, and is reported, here.
+     */
+    static Thread loadDescriptors(KmsConnection.Service service) {
+        Thread t = new Thread(() -> {
+            try {
+                switch (service) {
+                    case KEY -> io.tpmkms.proto.key.v1.KeyServiceProto.getDescriptor();
+                    case AUDIT -> io.tpmkms.proto.audit.v1.AuditServiceProto.getDescriptor();
+                    case POLICY -> io.tpmkms.proto.policy.v1.PolicyServiceProto.getDescriptor();
+                }
+            } catch (Throwable ignored) {
+                // thrown again, and reported, where the command uses the classes
+            }
+        }, "tpmkms-descriptors");
+        t.setDaemon(true);
+        t.start();
+        return t;
     }
 
     protected abstract int run(Session session) throws Exception;

@@ -30,8 +30,8 @@ import java.util.concurrent.TimeUnit;
  * <p>Over a plaintext channel tokens travel in clear: the services allow plaintext on loopback only
  * (docs/operations.md, TLS).
  *
- * <p>Not thread-safe; a command uses it from one thread. The channel connects lazily, so an
- * unreachable server shows up as UNAVAILABLE on the first call.
+ * <p>Not thread-safe; a command uses it from one thread. The channel starts connecting when it is
+ * opened, in the background; an unreachable server shows up as UNAVAILABLE on the first call.
  */
 public final class KmsConnection implements AutoCloseable {
 
@@ -93,6 +93,10 @@ public final class KmsConnection implements AutoCloseable {
             builder.usePlaintext();
         }
         ManagedChannel channel = builder.build();
+        // Connect now, on gRPC's threads: the TCP (and TLS) handshake runs while this thread builds the
+        // request, whose protobuf descriptors take about as long (ADR 0018). A server that cannot be
+        // reached still shows as UNAVAILABLE on the first call, as with a lazy channel.
+        channel.getState(true);
         return new KmsConnection(settings, channel);
     }
 
