@@ -30,10 +30,10 @@ public abstract class KmsCommand implements Callable<Integer> {
                 root.console().flush();
             }
         }
-        Thread descriptors = loadDescriptors(service());
+        DescriptorLoader descriptors = DescriptorLoader.start(service());
         try (KmsConnection connection = root.connect(service())) {
             // the messages of the call are built on this thread, after the descriptors are complete
-            descriptors.join();
+            descriptors.await();
             return run(new Session(connection, root.console(), root.json()));
         } finally {
             root.console().flush();
@@ -41,27 +41,61 @@ public abstract class KmsCommand implements Callable<Integer> {
     }
 
     /**
-     * Starts building the protobuf descriptors of {@code service}'s file (every message's, a few tens of
-     * milliseconds of static initialisers) on another thread while this one opens the connection (ADR 0018).
-     * The two touch disjoint libraries (protobuf there; gRPC, OkHttp and the token cache here), and this
-     * thread waits for the other before it builds a message, so no class is initialised from both at once.
-     * A failure there is not reported: the same initialisation fails again, and is reported, here.
+     * Builds the protobuf file descriptors of a service (the first message of a call initialises all of
+     * them: a few tens of milliseconds of static initialisers) on another thread while the command's
+     * thread opens the connection (ADR 0018, point 6). The two touch disjoint libraries until
+     * {@link #await}: protobuf's runtime and the service's descriptor class there; gRPC, OkHttp and the
+     * token cache here; so no class is initialised from both threads at once. Each message class's own
+     * static initialiser still runs on the command's thread, after {@link #await}.
      */
-    static Thread loadDescriptors(KmsConnection.Service service) {
-        Thread t = new Thread(() -> {
-            try {
-                switch (service) {
-                    case KEY -> io.tpmkms.proto.key.v1.KeyServiceProto.getDescriptor();
-                    case AUDIT -> io.tpmkms.proto.audit.v1.AuditServiceProto.getDescriptor();
-                    case POLICY -> io.tpmkms.proto.policy.v1.PolicyServiceProto.getDescriptor();
+    static final class DescriptorLoader {
+        private final Thread thread;
+        private volatile Throwable failure;
+
+        private DescriptorLoader(KmsConnection.Service service) {
+            thread = new Thread(() -> {
+                try {
+                    switch (service) {
+                        case KEY -> io.tpmkms.proto.key.v1.KeyServiceProto.getDescriptor();
+                        case AUDIT -> io.tpmkms.proto.audit.v1.AuditServiceProto.getDescriptor();
+                        case POLICY -> io.tpmkms.proto.policy.v1.PolicyServiceProto.getDescriptor();
+                    }
+                } catch (Throwable t) {
+                    // a failed static initialiser is not run again: its cause is passed on by await()
+                    failure = t;
                 }
-            } catch (Throwable ignored) {
-                // thrown again, and reported, where the command uses the classes
+            }, "tpmkms-descriptors");
+            thread.setDaemon(true);
+        }
+
+        static DescriptorLoader start(KmsConnection.Service service) {
+            DescriptorLoader loader = new DescriptorLoader(service);
+            loader.thread.start();
+            return loader;
+        }
+
+        /** Waits for the descriptors (an interrupt does not cut it short: it is kept); rethrows their failure. */
+        void await() {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    thread.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
             }
-        }, "tpmkms-descriptors");
-        t.setDaemon(true);
-        t.start();
-        return t;
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            Throwable t = failure;
+            if (t instanceof Error error) {
+                throw error;
+            }
+            if (t instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+        }
     }
 
     protected abstract int run(Session session) throws Exception;

@@ -199,7 +199,9 @@ public final class KmsConnection implements AutoCloseable {
     public void close() {
         channel.shutdownNow();
         try {
-            channel.awaitTermination(2, TimeUnit.SECONDS);
+            // briefly: a connection still being made (the channel connects when opened, to an address
+            // that may never answer) must not hold up a command that ends before its first call
+            channel.awaitTermination(200, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
