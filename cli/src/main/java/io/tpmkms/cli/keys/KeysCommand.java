@@ -198,6 +198,12 @@ public final class KeysCommand implements Callable<Integer> {
                 description = "Only keys whose primary version is in this state, one of: ${COMPLETION-CANDIDATES}.")
         KeyVersionState primaryState;
 
+        @Option(names = "--any-version-state", paramLabel = "STATE",
+                converter = Vocabulary.StateConverter.class, completionCandidates = Vocabulary.StateWords.class,
+                description = "Only keys with at least one version in this state (e.g. destroy-scheduled: the keys with "
+                        + "destructions due), one of: ${COMPLETION-CANDIDATES}.")
+        KeyVersionState anyVersionState;
+
         @Option(names = "--name-contains", paramLabel = "TEXT",
                 description = "Only keys whose name (not namespace) contains TEXT; case-sensitive.")
         String nameContains;
@@ -230,6 +236,9 @@ public final class KeysCommand implements Callable<Integer> {
             }
             if (primaryState != null) {
                 request.setPrimaryState(primaryState);
+            }
+            if (anyVersionState != null) {
+                request.setAnyVersionState(anyVersionState);
             }
             if (nameContains != null) {
                 request.setNameContains(nameContains);

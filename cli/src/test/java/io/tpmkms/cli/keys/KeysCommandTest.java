@@ -172,13 +172,14 @@ class KeysCommandTest extends CliHarness {
     @Test
     void list_serverSideFilters_areSentAsRequestFields() {
         Result r = run("keys", "list", "--purpose", "SIGN", "--protection-level", "Tpm",
-                "--primary-state", "destroy-scheduled", "--name-contains", "Ord");
+                "--primary-state", "destroy-scheduled", "--name-contains", "Ord", "--any-version-state", "Compromised");
 
         assertEquals(0, r.exitCode(), r::toString);
         ListKeysRequest req = service.only(ListKeysRequest.class);
         assertEquals(KeyPurpose.ASYMMETRIC_SIGN, req.getPurpose());
         assertEquals(ProtectionLevel.TPM, req.getProtectionLevel());
         assertEquals(KeyVersionState.DESTROY_SCHEDULED, req.getPrimaryState());
+        assertEquals(KeyVersionState.COMPROMISED, req.getAnyVersionState());
         assertEquals("Ord", req.getNameContains());
         assertEquals("", req.getNamespace());
     }
@@ -192,6 +193,7 @@ class KeysCommandTest extends CliHarness {
         assertEquals(ProtectionLevel.SOFTWARE, req.getProtectionLevel());
         assertEquals(KeyPurpose.KEY_PURPOSE_UNSPECIFIED, req.getPurpose());
         assertEquals(KeyVersionState.KEY_VERSION_STATE_UNSPECIFIED, req.getPrimaryState());
+        assertEquals(KeyVersionState.KEY_VERSION_STATE_UNSPECIFIED, req.getAnyVersionState());
         assertEquals("", req.getNameContains());
     }
 
@@ -202,6 +204,9 @@ class KeysCommandTest extends CliHarness {
                 Arguments.of("--protection-level", "hsm", "unknown protection level 'hsm'",
                         List.of("software", "tpm")),
                 Arguments.of("--primary-state", "active", "unknown key version state 'active'",
+                        List.of("pending-import", "enabled", "disabled", "destroy-scheduled", "destroyed",
+                                "compromised")),
+                Arguments.of("--any-version-state", "scheduled", "unknown key version state 'scheduled'",
                         List.of("pending-import", "enabled", "disabled", "destroy-scheduled", "destroyed",
                                 "compromised")));
     }
@@ -227,7 +232,8 @@ class KeysCommandTest extends CliHarness {
                 ListKeysResponse.newBuilder().addKeys(key("b/order-2", KeyPurpose.MAC, Algorithm.HMAC_SHA256)).build());
 
         Result r = run("keys", "list", "--all", "--purpose", "mac", "--protection-level", "software",
-                "--primary-state", "enabled", "--name-contains", "order", "--label", "env=prod", "--page-size", "1");
+                "--primary-state", "enabled", "--name-contains", "order", "--label", "env=prod", "--page-size", "1",
+                "--any-version-state", "destroy-scheduled");
 
         assertEquals(0, r.exitCode(), r::toString);
         List<ListKeysRequest> reqs = service.requests(ListKeysRequest.class);
@@ -236,6 +242,7 @@ class KeysCommandTest extends CliHarness {
             assertEquals(KeyPurpose.MAC, q.getPurpose(), q::toString);
             assertEquals(ProtectionLevel.SOFTWARE, q.getProtectionLevel(), q::toString);
             assertEquals(KeyVersionState.ENABLED, q.getPrimaryState(), q::toString);
+            assertEquals(KeyVersionState.DESTROY_SCHEDULED, q.getAnyVersionState(), q::toString);
             assertEquals("order", q.getNameContains(), q::toString);
             assertEquals(Map.of("env", "prod"), q.getLabelsMap(), q::toString);
             assertEquals(1, q.getPageSize(), q::toString);
