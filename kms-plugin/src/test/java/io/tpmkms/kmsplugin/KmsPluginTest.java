@@ -247,7 +247,7 @@ class KmsPluginTest {
     assertNotEquals("ok", s.getHealthz());
     assertTrue(s.getHealthz().contains("UNAVAILABLE"), s.getHealthz());
     assertEquals("tpmkms:k8s/etcd:v1", s.getKeyId(), "the last known key_id");
-    assertTrue(ms < 2_500, "bounded by the status timeout: " + ms + " ms");
+    assertTrue(ms < 4_000, "bounded by the status timeout: " + ms + " ms");
 
     StatusRuntimeException x = assertThrows(StatusRuntimeException.class, () -> encrypt(dek()));
     assertEquals(Status.Code.UNAVAILABLE, x.getStatus().getCode());
@@ -266,7 +266,7 @@ class KmsPluginTest {
     long ms = (System.nanoTime() - t0) / 1_000_000;
     tpmkms.delayMillis = 0;
     assertTrue(s.getHealthz().contains("DEADLINE_EXCEEDED"), s.getHealthz());
-    assertTrue(ms >= 1_900 && ms < 3_500, "the 2 s status timeout: " + ms + " ms");
+    assertTrue(ms >= 1_900 && ms < 5_000, "the 2 s status timeout: " + ms + " ms");
   }
 
   @Test

@@ -408,15 +408,16 @@ class AuthorizationIT {
     String other = keycloak.passwordGrant("elsewhere", CLI, null, "it-viewer", "it-viewer-pw").accessToken();
     assertTrue(Keycloak.claims(other).path("aud").toString().contains("tpmkms-key-service"));
     assertUnauthenticated(() -> keys(other).getKey(get), "TOKEN_INVALID");
-    // expired: a client whose tokens live 2 s
+    // expired: a client whose tokens live 4 s (whole seconds: valid for 3 s at least, time enough for one call
+    // on a busy machine)
     keycloak.createClient(REALM, Map.of("clientId", "it-short", "publicClient", true,
-        "directAccessGrantsEnabled", true, "attributes", Map.of("access.token.lifespan", "2"),
+        "directAccessGrantsEnabled", true, "attributes", Map.of("access.token.lifespan", "4"),
         "protocolMappers", List.of(Map.of("name", "aud", "protocol", "openid-connect",
             "protocolMapper", "oidc-audience-mapper", "config", Map.of(
                 "included.custom.audience", "tpmkms-key-service", "access.token.claim", "true")))));
     String shortLived = keycloak.passwordGrant(REALM, "it-short", null, "it-viewer", "it-viewer-pw").accessToken();
     assertEquals(Status.Code.OK, codeOf(() -> keys(shortLived).getKey(get)), "valid while it lives");
-    Thread.sleep(3_500);
+    Thread.sleep(5_500);
     assertUnauthenticated(() -> keys(shortLived).getKey(get), "TOKEN_INVALID");
     // the policy service checks tokens the same way
     assertEquals(Status.Code.UNAUTHENTICATED, codeOf(() -> PolicyServiceGrpc.newBlockingStub(policyChannel)
@@ -440,7 +441,7 @@ class AuthorizationIT {
     long appliedMs = (System.nanoTime() - t0) / 1_000_000;
     LOG.infof("forbid policy applied after %d ms (bound: cache %d ms + reload 500 ms)", appliedMs, CACHE_TTL_MS);
     // the bound plus generous slack for this shared machine; a change that never applies fails above
-    assertTrue(appliedMs <= CACHE_TTL_MS + 500 + 3_000, "applied after " + appliedMs + " ms");
+    assertTrue(appliedMs <= CACHE_TTL_MS + 500 + 6_000, "applied after " + appliedMs + " ms");
     policies(adminToken).deletePolicy(DeletePolicyRequest.newBuilder().setId("it-no-encrypt")
         .setExpectedVersion(created.getVersion()).build());
     t0 = System.nanoTime();
@@ -553,12 +554,18 @@ class AuthorizationIT {
     }
     io.tpmkms.testing.PrometheusScrape after = io.tpmkms.testing.PrometheusScrape.of(keyMetrics);
     String d = "tpmkms_authz_decisions_total";
-    assertEquals(1.0, after.value(d, denyAsked) - before.value(d, denyAsked), "deny asked");
-    assertEquals(2.0, after.value(d, denyCached) - before.value(d, denyCached), "deny from the cache");
-    assertEquals(1.0, after.value(d, allowAsked) - before.value(d, allowAsked), "allow asked");
-    assertEquals(1.0, after.value(d, allowCached) - before.value(d, allowCached), "allow from the cache");
+    // each decision is remembered for CACHE_TTL_MS: on a slow machine a later call may outlive it and ask again
+    double dAsked = after.value(d, denyAsked) - before.value(d, denyAsked);
+    double dCached = after.value(d, denyCached) - before.value(d, denyCached);
+    double aAsked = after.value(d, allowAsked) - before.value(d, allowAsked);
+    double aCached = after.value(d, allowCached) - before.value(d, allowCached);
+    assertEquals(3.0, dAsked + dCached, "three denials counted");
+    assertTrue(dAsked >= 1 && dCached >= 1, "deny asked once, then from the cache: " + dAsked + "/" + dCached);
+    assertEquals(2.0, aAsked + aCached, "two allows counted");
+    assertTrue(aAsked >= 1, "allow asked first: " + aAsked);
     String t = "tpmkms_authz_policy_duration_seconds_count";
-    assertEquals(2.0, after.value(t, Map.of()) - before.value(t, Map.of()), "two Authorize round trips timed");
+    assertEquals(dAsked + aAsked, after.value(t, Map.of()) - before.value(t, Map.of()),
+        "every Authorize round trip timed, no cached decision");
     var rotateDenied = Map.of("method", "tpmkms.key.v1.KeyService/RotateKey", "code", "PERMISSION_DENIED");
     String rpc = "tpmkms_rpc_server_duration_seconds_count";
     assertEquals(3.0, after.value(rpc, rotateDenied) - before.value(rpc, rotateDenied),

