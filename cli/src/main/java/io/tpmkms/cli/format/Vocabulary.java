@@ -62,8 +62,8 @@ public final class Vocabulary<E extends Enum<E>> {
                     "tpm", ProtectionLevel.TPM));
 
     /**
-     * Key version states as typed ({@code keys list --primary-state}): the words {@link #state(KeyVersionState)}
-     * shows, the enum name lower-case with hyphens.
+     * Key version states as typed ({@code keys list --primary-state} and {@code --any-version-state}): the words
+     * {@link #state(KeyVersionState)} shows, the enum name lower-case with hyphens.
      */
     public static final Vocabulary<KeyVersionState> STATE = new Vocabulary<>("key version state",
             KeyVersionState.class, Map.of(

@@ -143,6 +143,9 @@ class ImportTest extends ImportInteropCases {
         throw new AssertionError("an import of 400 zero bytes succeeded");
       } catch (StatusRuntimeException e) {
         if (e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT) {
+          assertStatus(Status.Code.INVALID_ARGUMENT, "WRAPPED_KEY_INVALID", () -> {
+            throw e;
+          });
           assertEquals(ImportJobState.ACTIVE, client.keys().getImportJob(get).getImportJob().getState(),
               "only a job installed meanwhile may get past the state check: " + e.getStatus());
         } else {

@@ -129,6 +129,7 @@ class KeyServiceReplicasIT {
       }
       Thread.sleep(200);
     }
+    Thread.sleep(1_500); // a duplicate rotation or destruction for the same due time would show by now
     // stop both so nothing moves while we count
     replicas.forEach(Process::destroy);
     for (Process p : replicas) assertTrue(p.waitFor(30, TimeUnit.SECONDS));

@@ -50,13 +50,16 @@ class ScheduledRotationTest extends GrpcTest {
       after = client.keys().getKey(GetKeyRequest.newBuilder().setKey("sched/auto").build()).getKey();
     }
     // the key keeps rotating every 3 s: read the key and its versions until both come from between two rotations
-    List<KeyVersion> versions;
-    while (true) {
+    List<KeyVersion> versions = client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder()
+        .setKey("sched/auto").build()).getVersionsList();
+    long consistent = System.nanoTime() + 10_000_000_000L;
+    while (versions.size() != after.getPrimaryVersion() && System.nanoTime() < consistent) {
+      Thread.sleep(50);
+      after = client.keys().getKey(GetKeyRequest.newBuilder().setKey("sched/auto").build()).getKey();
       versions = client.keys().listKeyVersions(ListKeyVersionsRequest.newBuilder().setKey("sched/auto").build())
           .getVersionsList();
-      if (versions.size() == after.getPrimaryVersion()) break;
-      after = client.keys().getKey(GetKeyRequest.newBuilder().setKey("sched/auto").build()).getKey();
     }
+    assertEquals(after.getPrimaryVersion(), versions.size(), "every version listed, the newest primary");
     int rotations = after.getPrimaryVersion() - 1;
     assertTrue(rotations >= 2, "the scheduler rotated the key twice, got " + rotations);
     // issue 18: the rotations are counted (by the scheduler's thread, just after the commit that made them
